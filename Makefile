@@ -1,0 +1,47 @@
+# The two commands a new user needs: `make synth` and `make test`. Both install what they need first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CDK := node_modules/.bin/cdk
+STAMP := .make
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export JSII_DEPRECATED := quiet
+
+.PHONY: install synth test lint typecheck unit bench clean
+
+install: $(STAMP)/python $(STAMP)/node
+
+$(STAMP)/python: requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	mkdir -p $(STAMP) && touch $@
+
+$(STAMP)/node: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(STAMP) && touch $@
+
+## Synthesise every stage through the pinned CDK CLI and print a summary per stage.
+synth: install
+	rm -rf cdk.out
+	$(CDK) synth --quiet --all
+	$(BIN)/python -m tools.synth_summary cdk.out
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy .
+
+unit: install
+	$(BIN)/pytest -q
+
+## Everything CI runs: lint, types, then the whole test suite.
+test: lint typecheck unit
+
+bench: install
+	$(BIN)/python bench/synth.py
+
+clean:
+	rm -rf cdk.out dist $(STAMP)
