@@ -1,0 +1,188 @@
+"""Network, cluster and node-group settings of a stage."""
+
+from __future__ import annotations
+
+import ipaddress
+from enum import StrEnum
+
+from pydantic import Field, field_validator, model_validator
+
+from config.base import KUBERNETES_LABEL_VALUE, DnsLabel, Strict, duplicates
+from config.catalog import GPU_INSTANCE_TYPES, GpuInstanceType
+
+SUPPORTED_KUBERNETES_VERSIONS = ("1.35", "1.36")
+"""Versions the pinned kubectl layer (v1.36) and cdk8s-plus-36 can manage (kubectl skew +-1)."""
+
+RESERVED_LABEL_PREFIXES = ("kubernetes.io/", "k8s.io/", "eks.amazonaws.com/", "llm-inference/")
+
+
+class CapacityType(StrEnum):
+    ON_DEMAND = "on-demand"
+    SPOT = "spot"
+
+
+class NetworkConfig(Strict):
+    vpc_cidr: str = Field(description="IPv4 CIDR of the VPC, /16 to /24.")
+    nat_gateways: int = Field(ge=1, description="NAT gateways: 1 for cost, one per AZ for HA.")
+    flow_logs_retention_days: int = Field(default=90, description="Retention of VPC flow logs.")
+
+    @field_validator("vpc_cidr")
+    @classmethod
+    def _valid_cidr(cls, value: str) -> str:
+        try:
+            network = ipaddress.IPv4Network(value, strict=True)
+        except ValueError as error:
+            raise ValueError(
+                f"{value!r} is not a valid IPv4 CIDR ({error}); allowed: a network address "
+                "with a prefix from /16 to /24, e.g. 10.0.0.0/16"
+            ) from None
+        if not 16 <= network.prefixlen <= 24:
+            raise ValueError(f"prefix /{network.prefixlen} of {value!r}: allowed /16 to /24")
+        if not network.is_private:
+            raise ValueError(f"{value!r} is not a private range; allowed: RFC 1918 ranges")
+        return value
+
+
+class NodeGroupSizing(Strict):
+    min_size: int = Field(ge=0)
+    max_size: int = Field(ge=1)
+    desired_size: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> NodeGroupSizing:
+        if self.min_size > self.max_size:
+            raise ValueError(
+                f"min_size {self.min_size} is greater than max_size {self.max_size}; "
+                "allowed: min_size <= max_size"
+            )
+        if not self.min_size <= self.desired_size <= self.max_size:
+            raise ValueError(
+                f"desired_size {self.desired_size} is outside [min_size, max_size] = "
+                f"[{self.min_size}, {self.max_size}]"
+            )
+        return self
+
+
+class SystemNodeGroupConfig(NodeGroupSizing):
+    """The small on-demand group for add-ons and controllers."""
+
+    instance_types: list[str] = Field(min_length=1)
+    disk_size_gib: int = Field(default=50, ge=20, le=1000)
+
+
+class GpuNodeGroupConfig(NodeGroupSizing):
+    name: DnsLabel
+    instance_types: list[str] = Field(min_length=1)
+    capacity_type: CapacityType
+    disk_size_gib: int = Field(default=200, ge=50, le=16000)
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("instance_types")
+    @classmethod
+    def _known_gpu_types(cls, value: list[str]) -> list[str]:
+        unknown = [name for name in value if name not in GPU_INSTANCE_TYPES]
+        if unknown:
+            raise ValueError(
+                f"{', '.join(unknown)} is not a known GPU instance type; allowed: "
+                f"{', '.join(sorted(GPU_INSTANCE_TYPES))}"
+            )
+        gpu_counts = {name: GPU_INSTANCE_TYPES[name].gpus for name in value}
+        if len(set(gpu_counts.values())) > 1:
+            listing = ", ".join(f"{name}={count}" for name, count in gpu_counts.items())
+            raise ValueError(
+                f"instance types have different GPU counts per node ({listing}); allowed: types "
+                "with the same GPU count, so the autoscaler and the scheduler see one node shape"
+            )
+        if duplicates(value):
+            raise ValueError(f"duplicate instance types {duplicates(value)}")
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _valid_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, label in value.items():
+            if key.startswith(RESERVED_LABEL_PREFIXES):
+                raise ValueError(
+                    f"label {key!r} uses a reserved prefix; not allowed: {RESERVED_LABEL_PREFIXES}"
+                )
+            if len(label) > 63 or not KUBERNETES_LABEL_VALUE.match(label):
+                raise ValueError(
+                    f"label {key}={label!r} is not a valid Kubernetes label value "
+                    "(63 characters of letters, digits, '-', '_', '.')"
+                )
+        return value
+
+    @property
+    def instance(self) -> GpuInstanceType:
+        """The first (preferred) instance type; all types of a group share a GPU count."""
+        return GPU_INSTANCE_TYPES[self.instance_types[0]]
+
+    @property
+    def gpus_per_node(self) -> int:
+        return self.instance.gpus
+
+    @property
+    def gpu_memory_gib(self) -> int:
+        """The smallest per-GPU memory of the group's types (what a model must fit in)."""
+        return min(GPU_INSTANCE_TYPES[name].gpu_memory_gib for name in self.instance_types)
+
+
+class ClusterConfig(Strict):
+    kubernetes_version: str = Field(default="1.36")
+    public_access_cidrs: list[str] = Field(
+        default_factory=list,
+        description="Empty: private endpoint only. Otherwise public+private, open to these CIDRs.",
+    )
+    admin_principal_arns: list[str] = Field(default_factory=list)
+    system_node_group: SystemNodeGroupConfig
+    gpu_node_groups: list[GpuNodeGroupConfig] = Field(min_length=1)
+    addon_versions: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _supported_version(cls, value: str) -> str:
+        if value not in SUPPORTED_KUBERNETES_VERSIONS:
+            raise ValueError(
+                f"Kubernetes version {value!r} is not supported; allowed: "
+                f"{', '.join(SUPPORTED_KUBERNETES_VERSIONS)}"
+            )
+        return value
+
+    @field_validator("public_access_cidrs")
+    @classmethod
+    def _valid_public_cidrs(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                network = ipaddress.ip_network(cidr, strict=True)
+            except ValueError:
+                raise ValueError(
+                    f"{cidr!r} is not a valid CIDR; allowed: e.g. 203.0.113.0/24"
+                ) from None
+            if network.prefixlen == 0:
+                raise ValueError(f"{cidr!r} opens the endpoint to the internet; list your ranges")
+        return value
+
+    @field_validator("admin_principal_arns")
+    @classmethod
+    def _valid_arns(cls, value: list[str]) -> list[str]:
+        for arn in value:
+            if not arn.startswith("arn:aws:iam::") or (":role/" not in arn and ":user/" not in arn):
+                raise ValueError(
+                    f"{arn!r} is not an IAM role or user ARN; allowed: arn:aws:iam::<account>:role/<name>"
+                )
+        return value
+
+    @field_validator("gpu_node_groups")
+    @classmethod
+    def _unique_names(cls, value: list[GpuNodeGroupConfig]) -> list[GpuNodeGroupConfig]:
+        repeated = duplicates([group.name for group in value])
+        if repeated:
+            raise ValueError(f"duplicate node-group names {repeated}; each name must be unique")
+        return value
+
+    @property
+    def endpoint_is_public(self) -> bool:
+        return bool(self.public_access_cidrs)
+
+    def gpu_node_group(self, name: str) -> GpuNodeGroupConfig | None:
+        return next((group for group in self.gpu_node_groups if group.name == name), None)

@@ -1,0 +1,86 @@
+"""Spot interruption handling and the off-hours schedule of a stage."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator, model_validator
+
+from config.base import Strict
+
+# EventBridge Scheduler cron: minutes hours day-of-month month day-of-week year.
+_CRON_FIELDS = (
+    ("minutes", r"(\*|[0-5]?\d)([,/-][0-5]?\d)*"),
+    ("hours", r"(\*|[01]?\d|2[0-3])([,/-]([01]?\d|2[0-3]))*"),
+    ("day-of-month", r"(\?|\*|L|W|([1-9]|[12]\d|3[01])W?)([,/-]([1-9]|[12]\d|3[01]))*"),
+    ("month", r"(\*|[1-9]|1[0-2]|[A-Z]{3})([,/-]([1-9]|1[0-2]|[A-Z]{3}))*"),
+    ("day-of-week", r"(\?|\*|[1-7]|[A-Z]{3})([,/#-]([1-7]|[A-Z]{3}|L))*L?"),
+    ("year", r"(\*|\d{4})([,/-]\d{4})*"),
+)
+
+
+def validate_cron(expression: str) -> str:
+    """Check an EventBridge Scheduler cron body (the part inside cron(...))."""
+    fields = expression.split()
+    if len(fields) != len(_CRON_FIELDS):
+        raise ValueError(
+            f"cron {expression!r} has {len(fields)} fields; allowed: 6 fields "
+            "(minutes hours day-of-month month day-of-week year), e.g. '0 20 ? * MON-FRI *'"
+        )
+    for value, (name, pattern) in zip(fields, _CRON_FIELDS, strict=True):
+        if not re.fullmatch(pattern, value):
+            raise ValueError(f"cron {expression!r}: {name} field {value!r} is not valid")
+    day_of_month, day_of_week = fields[2], fields[4]
+    if (day_of_month == "?") == (day_of_week == "?"):
+        raise ValueError(
+            f"cron {expression!r}: exactly one of day-of-month and day-of-week must be '?'"
+        )
+    return expression
+
+
+class RebalanceAction(StrEnum):
+    IGNORE = "ignore"
+    CORDON = "cordon"
+    DRAIN = "drain"
+
+
+class SpotConfig(Strict):
+    rebalance_action: RebalanceAction = RebalanceAction.CORDON
+
+
+class OffHoursConfig(Strict):
+    enabled: bool = False
+    timezone: str = "UTC"
+    scale_down_cron: str = "0 20 ? * MON-FRI *"
+    scale_up_cron: str = "0 7 ? * MON-FRI *"
+    models: list[str] | None = Field(default=None, description="Model ids; default: all.")
+    node_groups: list[str] | None = Field(default=None, description="GPU groups; default: all.")
+    floor_replicas: int = Field(default=0, ge=0, description="Replicas kept per model at night.")
+    floor_nodes: int = Field(default=0, ge=0, description="Nodes kept per GPU group at night.")
+    ready_alarm_minutes: int = Field(
+        default=30, ge=5, le=240, description="After scale-up, alarm if a model has no ready pod."
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{value!r} is not an IANA time zone; allowed: names such as Europe/Berlin"
+            ) from None
+        return value
+
+    @field_validator("scale_down_cron", "scale_up_cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        return validate_cron(value)
+
+    @model_validator(mode="after")
+    def _different_schedules(self) -> OffHoursConfig:
+        if self.enabled and self.scale_down_cron == self.scale_up_cron:
+            raise ValueError("scale_down_cron and scale_up_cron are the same schedule")
+        return self

@@ -1,0 +1,36 @@
+"""Cluster add-ons, node autoscaling and observability settings of a stage."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import Field, field_validator
+
+from config.base import Strict
+
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class ClusterAutoscalerConfig(Strict):
+    scale_down_unneeded_minutes: int = Field(default=10, ge=1, le=1440)
+    scale_down_utilization_threshold: float = Field(default=0.5, gt=0, le=1)
+    scale_down_delay_after_add_minutes: int = Field(default=10, ge=0, le=1440)
+    scan_interval_seconds: int = Field(default=10, ge=1, le=300)
+    node_provision_minutes: int = Field(
+        default=4, ge=1, le=60, description="Expected boot+join time of a GPU node (planning)."
+    )
+
+
+class ObservabilityConfig(Strict):
+    scrape_interval_seconds: int = Field(default=30, ge=5, le=300)
+    trace_sampling_ratio: float = Field(default=0.05, ge=0, le=1)
+    alert_emails: list[str] = Field(default_factory=list)
+    container_log_retention_days: int = Field(default=30)
+
+    @field_validator("alert_emails")
+    @classmethod
+    def _valid_emails(cls, value: list[str]) -> list[str]:
+        bad = [address for address in value if not EMAIL.match(address)]
+        if bad:
+            raise ValueError(f"{bad} are not e-mail addresses")
+        return value

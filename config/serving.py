@@ -1,0 +1,217 @@
+"""The model registry, ingress and edge-protection settings of a stage."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from config.base import DnsLabel, Strict, duplicates
+
+HF_MODEL_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[\w.\-/=]*)?$")
+STAGE_BUCKET_URI = re.compile(r"^bucket://[\w.\-][\w.\-/=]*$")
+STAGE_BUCKET_SCHEME = "bucket://"
+IMAGE_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
+
+
+class Quantization(StrEnum):
+    NONE = "none"
+    AWQ = "awq"
+    GPTQ = "gptq"
+    FP8 = "fp8"
+
+
+class Dtype(StrEnum):
+    AUTO = "auto"
+    FLOAT16 = "float16"
+    BFLOAT16 = "bfloat16"
+
+
+class SpeculativeMethod(StrEnum):
+    NGRAM = "ngram"
+    DRAFT_MODEL = "draft_model"
+
+
+class SpeculativeDecoding(Strict):
+    method: SpeculativeMethod
+    num_speculative_tokens: int = Field(ge=1, le=16)
+    draft_model: str | None = Field(default=None, description="Required for draft_model.")
+    prompt_lookup_max: int = Field(default=4, ge=1, le=16, description="n-gram window.")
+
+    @model_validator(mode="after")
+    def _draft_model_when_needed(self) -> SpeculativeDecoding:
+        if self.method is SpeculativeMethod.DRAFT_MODEL and not self.draft_model:
+            raise ValueError("speculative.draft_model is required when method is draft_model")
+        if self.method is SpeculativeMethod.NGRAM and self.draft_model:
+            raise ValueError("speculative.draft_model is only allowed with method draft_model")
+        return self
+
+
+class EngineOptions(Strict):
+    """vLLM engine arguments chosen per model version."""
+
+    quantization: Quantization = Quantization.NONE
+    dtype: Dtype = Dtype.AUTO
+    max_model_len: int = Field(gt=0, description="Context length in tokens.")
+    max_num_seqs: int = Field(default=128, gt=0, le=4096)
+    gpu_memory_utilization: float = Field(default=0.90, gt=0.1, le=0.98)
+    enable_prefix_caching: bool = True
+    speculative: SpeculativeDecoding | None = None
+    extra_args: list[str] = Field(default_factory=list)
+
+    @field_validator("extra_args")
+    @classmethod
+    def _no_generated_flags(cls, value: list[str]) -> list[str]:
+        generated = ("--tensor-parallel-size", "--port", "--model", "--served-model-name")
+        clashing = [arg for arg in value if arg.split("=", 1)[0] in generated]
+        if clashing:
+            raise ValueError(f"{clashing} are generated from the registry; remove them")
+        return value
+
+
+class ScalingPolicy(Strict):
+    type: Literal["Pods", "Percent"]
+    value: int = Field(gt=0)
+    period_seconds: int = Field(gt=0, le=1800)
+
+
+class ScalingRules(Strict):
+    """One direction of an autoscaling/v2 HPA behaviour."""
+
+    stabilization_window_seconds: int = Field(ge=0, le=3600)
+    select_policy: Literal["Max", "Min", "Disabled"] = "Max"
+    policies: list[ScalingPolicy] = Field(min_length=1)
+
+
+class ModelAutoscaling(Strict):
+    min_replicas: int = Field(ge=1, description="Floor while serving (off-hours go below).")
+    max_replicas: int = Field(ge=1)
+    target_queue_depth: float = Field(
+        gt=0, description="vllm:num_requests_waiting per replica that triggers scale-out."
+    )
+    target_kv_cache_usage: float | None = Field(
+        default=None, gt=0, le=1, description="Optional second signal, vllm:kv_cache_usage_perc."
+    )
+    fallback_replicas: int = Field(ge=1, description="Replicas while the metric is unreadable.")
+    polling_interval_seconds: int = Field(default=15, ge=5, le=300)
+    scale_up: ScalingRules
+    scale_down: ScalingRules
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ModelAutoscaling:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(
+                f"min_replicas {self.min_replicas} is greater than max_replicas "
+                f"{self.max_replicas}; allowed: min_replicas <= max_replicas"
+            )
+        if not self.min_replicas <= self.fallback_replicas <= self.max_replicas:
+            raise ValueError(
+                f"fallback_replicas {self.fallback_replicas} is outside [min_replicas, "
+                f"max_replicas] = [{self.min_replicas}, {self.max_replicas}]"
+            )
+        return self
+
+
+class ModelVersion(Strict):
+    name: DnsLabel
+    source: str = Field(
+        description="bucket://<prefix> (the stage's model bucket), s3://<bucket>/<prefix>, or a "
+        "Hugging Face id (org/name)."
+    )
+    served_model_name: str
+    image_tag: str = Field(description="Tag of vllm/vllm-openai.")
+    gpus_per_replica: int = Field(ge=1, le=8, description="Also the tensor parallel size.")
+    node_groups: list[str] = Field(min_length=1, description="GPU node groups it may run on.")
+    weights_gib: float | None = Field(default=None, gt=0, description="Size of the weights.")
+    weight: int = Field(ge=0, le=100, description="Share of the model's traffic, in percent.")
+    startup_timeout_minutes: int = Field(default=20, ge=1, le=120)
+    engine: EngineOptions
+
+    @field_validator("source")
+    @classmethod
+    def _valid_source(cls, value: str) -> str:
+        if not (STAGE_BUCKET_URI.match(value) or S3_URI.match(value) or HF_MODEL_ID.match(value)):
+            raise ValueError(
+                f"{value!r} is not a model source; allowed: bucket://<prefix> (this stage's model "
+                "bucket), s3://<bucket>/<prefix>, or a Hugging Face id such as "
+                "meta-llama/Llama-3.1-8B-Instruct"
+            )
+        return value
+
+    @field_validator("image_tag")
+    @classmethod
+    def _valid_tag(cls, value: str) -> str:
+        if not IMAGE_TAG.match(value) or value == "latest":
+            raise ValueError(f"image tag {value!r} must be a pinned tag such as v0.11.0")
+        return value
+
+    @property
+    def tensor_parallel_size(self) -> int:
+        return self.gpus_per_replica
+
+    @property
+    def from_stage_bucket(self) -> bool:
+        return self.source.startswith(STAGE_BUCKET_SCHEME)
+
+    @property
+    def stage_bucket_prefix(self) -> str | None:
+        """The key prefix in the stage's model bucket, or None for other sources."""
+        if not self.from_stage_bucket:
+            return None
+        return self.source.removeprefix(STAGE_BUCKET_SCHEME).strip("/") + "/"
+
+
+class ModelSlo(Strict):
+    ttft_p95_seconds: float = Field(gt=0, description="Time to first token, 95th percentile.")
+
+
+class ModelConfig(Strict):
+    id: DnsLabel = Field(description="Routing id: host <id>.<domain> or header x-model-id.")
+    autoscaling: ModelAutoscaling
+    slo: ModelSlo
+    versions: list[ModelVersion] = Field(min_length=1)
+
+    @field_validator("versions")
+    @classmethod
+    def _versions(cls, value: list[ModelVersion]) -> list[ModelVersion]:
+        repeated = duplicates([version.name for version in value])
+        if repeated:
+            raise ValueError(f"duplicate version names {repeated}")
+        total = sum(version.weight for version in value)
+        if total != 100:
+            weights = ", ".join(f"{version.name}={version.weight}" for version in value)
+            raise ValueError(f"version weights sum to {total} ({weights}); allowed: exactly 100")
+        return value
+
+
+class IngressConfig(Strict):
+    scheme: Literal["internal", "internet-facing"] = "internal"
+    domain: str | None = Field(default=None, description="Hosts are <model-id>.<domain>.")
+    certificate_arn: str | None = Field(default=None, description="ACM certificate for domain.")
+
+    @model_validator(mode="after")
+    def _certificate_with_domain(self) -> IngressConfig:
+        if self.domain and not self.certificate_arn:
+            raise ValueError("ingress.certificate_arn is required when ingress.domain is set")
+        if self.certificate_arn and not self.certificate_arn.startswith("arn:aws:acm:"):
+            raise ValueError(f"{self.certificate_arn!r} is not an ACM certificate ARN")
+        return self
+
+
+class WafConfig(Strict):
+    rate_limit_per_5_minutes: int = Field(default=2000, ge=10, le=2_000_000_000)
+    allow_cidrs: list[str] = Field(default_factory=list, description="Empty: no allow-list.")
+
+    @field_validator("allow_cidrs")
+    @classmethod
+    def _valid_cidrs(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=True)
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not a valid CIDR") from None
+        return value
