@@ -155,9 +155,7 @@ class ClusterConfig(Strict):
             try:
                 network = ipaddress.ip_network(cidr, strict=True)
             except ValueError:
-                raise ValueError(
-                    f"{cidr!r} is not a valid CIDR; allowed: e.g. 203.0.113.0/24"
-                ) from None
+                raise ValueError(f"{cidr!r} is not a valid CIDR; allowed: e.g. 203.0.113.0/24") from None
             if network.prefixlen == 0:
                 raise ValueError(f"{cidr!r} opens the endpoint to the internet; list your ranges")
         return value

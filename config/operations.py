@@ -34,9 +34,7 @@ def validate_cron(expression: str) -> str:
             raise ValueError(f"cron {expression!r}: {name} field {value!r} is not valid")
     day_of_month, day_of_week = fields[2], fields[4]
     if (day_of_month == "?") == (day_of_week == "?"):
-        raise ValueError(
-            f"cron {expression!r}: exactly one of day-of-month and day-of-week must be '?'"
-        )
+        raise ValueError(f"cron {expression!r}: exactly one of day-of-month and day-of-week must be '?'")
     return expression
 
 

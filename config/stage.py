@@ -62,17 +62,13 @@ class StageConfig(Strict):
     @classmethod
     def _retention(cls, value: int) -> int:
         if value not in LOG_RETENTION_DAYS:
-            raise ValueError(
-                f"{value} days is not a CloudWatch retention; allowed: {LOG_RETENTION_DAYS}"
-            )
+            raise ValueError(f"{value} days is not a CloudWatch retention; allowed: {LOG_RETENTION_DAYS}")
         return value
 
     @model_validator(mode="after")
     def _environment(self) -> StageConfig:
         if self.account and not self.region:
-            raise ValueError(
-                f"account {self.account} is set but region is not; set both or neither"
-            )
+            raise ValueError(f"account {self.account} is set but region is not; set both or neither")
         if self.region:
             foreign = [az for az in self.availability_zones if not az.startswith(self.region)]
             if foreign:
@@ -127,9 +123,7 @@ class StageConfig(Strict):
     def _check_memory(where: str, version: ModelVersion, group: GpuNodeGroupConfig) -> None:
         if version.weights_gib is None:
             return
-        usable = (
-            version.gpus_per_replica * group.gpu_memory_gib * version.engine.gpu_memory_utilization
-        )
+        usable = version.gpus_per_replica * group.gpu_memory_gib * version.engine.gpu_memory_utilization
         needed = version.weights_gib * WEIGHTS_HEADROOM
         if needed > usable:
             raise ValueError(
@@ -146,15 +140,12 @@ class StageConfig(Strict):
         known_models = [model.id for model in self.models]
         for model_id in offhours.models or []:
             if model_id not in known_models:
-                raise ValueError(
-                    f"offhours.models: {model_id!r} is not a model; allowed: {known_models}"
-                )
+                raise ValueError(f"offhours.models: {model_id!r} is not a model; allowed: {known_models}")
         known_groups = [group.name for group in self.cluster.gpu_node_groups]
         for group_name in offhours.node_groups or []:
             if group_name not in known_groups:
                 raise ValueError(
-                    f"offhours.node_groups: {group_name!r} is not a GPU node group; allowed: "
-                    f"{known_groups}"
+                    f"offhours.node_groups: {group_name!r} is not a GPU node group; allowed: {known_groups}"
                 )
         for model in self.models:
             if offhours.enabled and offhours.floor_replicas > model.autoscaling.max_replicas:
