@@ -8,7 +8,7 @@ STAMP := .make
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_DEPRECATED := quiet
 
-.PHONY: install synth test lint typecheck unit bench clean
+.PHONY: install synth test lint typecheck unit snapshots bench-synth clean
 
 install: $(STAMP)/python $(STAMP)/node
 
@@ -24,7 +24,7 @@ $(STAMP)/node: package.json package-lock.json
 ## Synthesise every stage through the pinned CDK CLI and print a summary per stage.
 synth: install
 	rm -rf cdk.out
-	$(CDK) synth --quiet --all
+	$(CDK) synth --quiet
 	$(BIN)/python -m tools.synth_summary cdk.out
 
 lint: install
@@ -37,10 +37,14 @@ typecheck: install
 unit: install
 	$(BIN)/pytest -q
 
+## Rewrite the stack and chart snapshots after an intended change; review the diff before committing.
+snapshots: install
+	$(BIN)/pytest -q tests/snapshot --snapshot-update
+
 ## Everything CI runs: lint, types, then the whole test suite.
 test: lint typecheck unit
 
-bench: install
+bench-synth: install
 	$(BIN)/python bench/synth.py
 
 clean:

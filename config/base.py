@@ -21,6 +21,16 @@ DnsLabel = Annotated[str, StringConstraints(pattern=DNS_LABEL_PATTERN, max_lengt
 KUBERNETES_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827)
+"""Retention periods CloudWatch Logs accepts, in days."""
+
+
+def check_retention(days: int) -> int:
+    if days not in LOG_RETENTION_DAYS:
+        raise ValueError(f"{days} days is not a CloudWatch Logs retention; allowed: {LOG_RETENTION_DAYS}")
+    return days
+
+
 def duplicates(values: list[str]) -> list[str]:
     """The values that occur more than once, in first-seen order."""
     seen: set[str] = set()

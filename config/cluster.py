@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import Field, field_validator, model_validator
 
-from config.base import KUBERNETES_LABEL_VALUE, DnsLabel, Strict, duplicates
+from config.base import KUBERNETES_LABEL_VALUE, DnsLabel, Strict, check_retention, duplicates
 from config.catalog import GPU_INSTANCE_TYPES, GpuInstanceType
 
 SUPPORTED_KUBERNETES_VERSIONS = ("1.35", "1.36")
@@ -25,6 +25,11 @@ class NetworkConfig(Strict):
     vpc_cidr: str = Field(description="IPv4 CIDR of the VPC, /16 to /24.")
     nat_gateways: int = Field(ge=1, description="NAT gateways: 1 for cost, one per AZ for HA.")
     flow_logs_retention_days: int = Field(default=90, description="Retention of VPC flow logs.")
+
+    @field_validator("flow_logs_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        return check_retention(value)
 
     @field_validator("vpc_cidr")
     @classmethod

@@ -6,7 +6,7 @@ import re
 
 from pydantic import Field, field_validator
 
-from config.base import Strict
+from config.base import Strict, check_retention
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -26,6 +26,11 @@ class ObservabilityConfig(Strict):
     trace_sampling_ratio: float = Field(default=0.05, ge=0, le=1)
     alert_emails: list[str] = Field(default_factory=list)
     container_log_retention_days: int = Field(default=30)
+
+    @field_validator("container_log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        return check_retention(value)
 
     @field_validator("alert_emails")
     @classmethod

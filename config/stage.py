@@ -7,7 +7,7 @@ import re
 
 from pydantic import Field, field_validator, model_validator
 
-from config.base import DnsLabel, Strict, duplicates
+from config.base import DnsLabel, Strict, check_retention, duplicates
 from config.cluster import ClusterConfig, GpuNodeGroupConfig, NetworkConfig
 from config.operations import OffHoursConfig, SpotConfig
 from config.platform import ClusterAutoscalerConfig, ObservabilityConfig
@@ -15,7 +15,6 @@ from config.serving import IngressConfig, ModelConfig, ModelVersion, WafConfig
 
 ACCOUNT = re.compile(r"^\d{12}$")
 REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827)
 # vLLM needs room beyond the weights for activations and at least some KV cache.
 WEIGHTS_HEADROOM = 1.2
 
@@ -61,9 +60,7 @@ class StageConfig(Strict):
     @field_validator("log_retention_days")
     @classmethod
     def _retention(cls, value: int) -> int:
-        if value not in LOG_RETENTION_DAYS:
-            raise ValueError(f"{value} days is not a CloudWatch retention; allowed: {LOG_RETENTION_DAYS}")
-        return value
+        return check_retention(value)
 
     @model_validator(mode="after")
     def _environment(self) -> StageConfig:

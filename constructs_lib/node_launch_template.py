@@ -1,0 +1,38 @@
+"""Launch template for managed node groups: IMDSv2 only, hop limit 1, encrypted gp3 root volume."""
+
+from __future__ import annotations
+
+from aws_cdk import aws_ec2 as ec2
+from constructs import Construct
+
+ROOT_DEVICE = "/dev/xvda"  # the root device of the AL2023 EKS-optimised AMIs
+
+
+class NodeLaunchTemplate(Construct):
+    """Exposes ``launch_template``.
+
+    Hop limit 1 keeps pods (one network hop further away) from reaching the node's instance
+    metadata and its role; pods get AWS credentials through Pod Identity instead.
+    """
+
+    def __init__(self, scope: Construct, id_: str, *, disk_size_gib: int) -> None:
+        super().__init__(scope, id_)
+        self.launch_template = ec2.LaunchTemplate(
+            self,
+            "LaunchTemplate",
+            require_imdsv2=True,
+            http_tokens=ec2.LaunchTemplateHttpTokens.REQUIRED,
+            http_put_response_hop_limit=1,
+            http_endpoint=True,
+            block_devices=[
+                ec2.BlockDevice(
+                    device_name=ROOT_DEVICE,
+                    volume=ec2.BlockDeviceVolume.ebs(
+                        disk_size_gib,
+                        volume_type=ec2.EbsDeviceVolumeType.GP3,
+                        encrypted=True,
+                        delete_on_termination=True,
+                    ),
+                )
+            ],
+        )

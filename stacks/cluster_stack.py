@@ -1,0 +1,173 @@
+"""The EKS cluster: private, KMS-encrypted secrets, full control-plane logs, managed node groups."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_eks_v2 as eks
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk.lambda_layer_kubectl_v36 import KubectlV36Layer
+from constructs import Construct
+
+from config import StageConfig
+from constructs_lib.gpu_node_group import GpuNodeGroup
+from constructs_lib.nag import acknowledge
+from constructs_lib.node_launch_template import NodeLaunchTemplate
+
+KUBERNETES_VERSIONS = {"1.35": eks.KubernetesVersion.V1_35, "1.36": eks.KubernetesVersion.V1_36}
+ALL_CONTROL_PLANE_LOGS = [
+    eks.ClusterLoggingTypes.API,
+    eks.ClusterLoggingTypes.AUDIT,
+    eks.ClusterLoggingTypes.AUTHENTICATOR,
+    eks.ClusterLoggingTypes.CONTROLLER_MANAGER,
+    eks.ClusterLoggingTypes.SCHEDULER,
+]
+NODE_MANAGED_POLICIES = (
+    "AmazonEKSWorkerNodePolicy",
+    "AmazonEC2ContainerRegistryPullOnly",
+    "AmazonEKS_CNI_Policy",
+)
+
+
+def cluster_name_for(stage: str) -> str:
+    """The cluster's physical name.
+
+    Fixed per stage because autoscaler discovery tags and the Lambdas' EKS tokens need the
+    name as a literal at synth time.
+    """
+    return f"llm-inference-{stage}"
+
+
+class ClusterStack(Stack):
+    """Exposes ``cluster``, ``cluster_name``, ``secrets_key``, ``node_role`` and ``gpu_node_groups``."""
+
+    def __init__(
+        self, scope: Construct, id_: str, *, config: StageConfig, vpc: ec2.IVpc, **kwargs: Any
+    ) -> None:
+        super().__init__(scope, id_, **kwargs)
+        self.cluster_name = cluster_name_for(config.name)
+        private_subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
+
+        self.secrets_key = kms.Key(
+            self,
+            "SecretsKey",
+            description=f"EKS secrets envelope encryption for {self.cluster_name}",
+            enable_key_rotation=True,
+            pending_window=Duration.days(30),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        endpoint_access = (
+            eks.EndpointAccess.PUBLIC_AND_PRIVATE.only_from(*config.cluster.public_access_cidrs)
+            if config.cluster.endpoint_is_public
+            else eks.EndpointAccess.PRIVATE
+        )
+        self.cluster = eks.Cluster(
+            self,
+            "Cluster",
+            cluster_name=self.cluster_name,
+            version=KUBERNETES_VERSIONS[config.cluster.kubernetes_version],
+            vpc=vpc,
+            vpc_subnets=[private_subnets],
+            endpoint_access=endpoint_access,
+            secrets_encryption_key=self.secrets_key,
+            cluster_logging=ALL_CONTROL_PLANE_LOGS,
+            default_capacity_type=eks.DefaultCapacityType.NODEGROUP,
+            default_capacity=0,
+            kubectl_provider_options=eks.KubectlProviderOptions(
+                kubectl_layer=KubectlV36Layer(self, "KubectlLayer"),
+                private_subnets=vpc.private_subnets,
+            ),
+        )
+        # jsii's generated ICluster protocol lists a member the concrete class lacks in stubs.
+        cluster = cast(eks.ICluster, self.cluster)
+        for index, principal_arn in enumerate(config.cluster.admin_principal_arns):
+            self.cluster.grant_access(
+                f"Admin{index}",
+                principal_arn,
+                [
+                    eks.AccessPolicy.from_access_policy_name(
+                        "AmazonEKSClusterAdminPolicy", access_scope_type=eks.AccessScopeType.CLUSTER
+                    )
+                ],
+            )
+
+        self.node_role = iam.Role(
+            self,
+            "NodeRole",
+            assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
+            managed_policies=[
+                iam.ManagedPolicy.from_aws_managed_policy_name(name) for name in NODE_MANAGED_POLICIES
+            ],
+        )
+        system = config.cluster.system_node_group
+        system_template = NodeLaunchTemplate(self, "SystemTemplate", disk_size_gib=system.disk_size_gib)
+        self.system_node_group = eks.Nodegroup(
+            self,
+            "SystemNodes",
+            cluster=cluster,
+            ami_type=eks.NodegroupAmiType.AL2023_X86_64_STANDARD,
+            capacity_type=eks.CapacityType.ON_DEMAND,
+            instance_types=[ec2.InstanceType(name) for name in system.instance_types],
+            min_size=system.min_size,
+            max_size=system.max_size,
+            desired_size=system.desired_size,
+            launch_template_spec=eks.LaunchTemplateSpec(
+                id=system_template.launch_template.launch_template_id or "",
+                version=system_template.launch_template.latest_version_number,
+            ),
+            labels={"llm-inference/node-group": "system"},
+            node_role=self.node_role,
+            subnets=private_subnets,
+            enable_node_auto_repair=True,
+        )
+        self.gpu_node_groups = {
+            group.name: GpuNodeGroup(
+                self,
+                f"Gpu-{group.name}",
+                cluster=cluster,
+                cluster_name=self.cluster_name,
+                group=group,
+                node_role=self.node_role,
+                subnets=private_subnets,
+            ).nodegroup
+            for group in config.cluster.gpu_node_groups
+        }
+        self._acknowledge_findings()
+
+    def _acknowledge_findings(self) -> None:
+        """Every cdk-nag finding this stack accepts, with its reason."""
+        acknowledge(
+            self.node_role,
+            *(
+                f"AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/{policy}]"
+                for policy in NODE_MANAGED_POLICIES
+            ),
+            reason="AWS-managed policies EKS documents for managed node groups; they track new "
+            "service requirements that a copied policy would miss.",
+        )
+        acknowledge(
+            self.cluster,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonEKSClusterPolicy]",
+            reason="The cluster role needs exactly the AWS-managed policy EKS documents for it.",
+        )
+        # The kubectl provider is aws-cdk-lib's own code: its roles, runtime and invoke wildcard
+        # come with the construct and cannot be narrowed from here.
+        acknowledge(
+            self.cluster,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AWSLambdaBasicExecutionRole]",
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AWSLambdaVPCAccessExecutionRole]",
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
+            "AmazonEC2ContainerRegistryReadOnly]",
+            'AwsSolutions-IAM4[Policy::{"Fn::If":["ClusterKubectlProviderHandlerHasEcrPublic69E09706",'
+            '{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":iam::aws:policy/'
+            'AmazonElasticContainerRegistryPublicReadOnly"]]},{"Ref":"AWS::NoValue"}]}]',
+            "AwsSolutions-L1",
+            "AwsSolutions-IAM5[Resource::<ClusterKubectlProviderHandler2E05C68A.Arn>:*]",
+            reason="Roles, runtime and invoke permission of the kubectl provider that aws_eks_v2 "
+            "creates; it runs in the private subnets and only this stack's custom resources call it.",
+        )

@@ -1,0 +1,25 @@
+"""One deployable environment (dev, staging or prod): the unit `cdk deploy` and the pipeline ship."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Environment, Stage, Tags
+from constructs import Construct
+
+from config import StageConfig
+from stacks.cluster_stack import ClusterStack
+from stacks.network_stack import NetworkStack
+
+
+class InferenceStage(Stage):
+    """All stacks of a stage, wired with typed references. Exposes each stack as an attribute."""
+
+    def __init__(self, scope: Construct, id_: str, *, config: StageConfig, **kwargs: Any) -> None:
+        env = Environment(account=config.account, region=config.region)
+        super().__init__(scope, id_, env=env, **kwargs)
+        self.config = config
+        self.network = NetworkStack(self, "Network", config=config)
+        self.cluster = ClusterStack(self, "Cluster", config=config, vpc=self.network.vpc)
+        for key, value in config.tags.items():
+            Tags.of(self).add(key, value)

@@ -1,0 +1,25 @@
+"""Session fixtures: every stage is synthesised once per test run and shared by all tests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+os.environ.setdefault("JSII_DEPRECATED", "quiet")
+
+from tests.synth import SynthResult, synthesize
+
+STAGES = ("dev", "staging", "prod")
+
+
+@pytest.fixture(scope="session")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> SynthResult:
+    return synthesize(Path(tmp_path_factory.mktemp("cdk.out")))
+
+
+@pytest.fixture(params=STAGES, scope="session")
+def stage(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
