@@ -10,6 +10,7 @@ from constructs import Construct
 from config import StageConfig
 from stacks.cluster_stack import ClusterStack
 from stacks.network_stack import NetworkStack
+from stacks.observability_stack import ObservabilityStack
 
 
 class InferenceStage(Stage):
@@ -21,5 +22,6 @@ class InferenceStage(Stage):
         self.config = config
         self.network = NetworkStack(self, "Network", config=config)
         self.cluster = ClusterStack(self, "Cluster", config=config, vpc=self.network.vpc)
+        self.observability = ObservabilityStack(self, "Observability", config=config)
         for key, value in config.tags.items():
             Tags.of(self).add(key, value)
