@@ -14,10 +14,10 @@ ROOT = Path(__file__).resolve().parents[3]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from lambda_fakes import LambdaContextStub  # noqa: E402
+
 from lambdas.common import clients  # noqa: E402
 from tests.k8s_fake import FakeKubernetes, TlsMaterial, make_tls_material  # noqa: E402
-
-EVENTS = ROOT / "tests" / "events"
 
 
 @pytest.fixture(autouse=True)
@@ -59,15 +59,17 @@ def cluster_env(monkeypatch: pytest.MonkeyPatch, k8s: FakeKubernetes) -> FakeKub
     return k8s
 
 
-class StaticToken:
-    """A token source for client-level tests; counts refreshes."""
+@pytest.fixture
+def aws() -> Iterator[None]:
+    """moto for EC2, EKS and STS; cached boto3 clients are dropped on both sides."""
+    from moto import mock_aws
 
-    def __init__(self, token: str = "k8s-aws-v1.dGVzdA") -> None:
-        self.token = token
-        self.invalidations = 0
+    with mock_aws():
+        clients.reset()
+        yield
+    clients.reset()
 
-    def __call__(self) -> str:
-        return self.token
 
-    def invalidate(self) -> None:
-        self.invalidations += 1
+@pytest.fixture
+def context() -> LambdaContextStub:
+    return LambdaContextStub()
