@@ -121,6 +121,7 @@ class FakeKubernetes:
         self.forbidden = False  # every request answered 403
         self.token_check: Callable[[str], bool] = lambda token: True
         self.calls: list[tuple[str, str, str]] = []  # (method, path, query)
+        self.patches: list[tuple[str, Json]] = []  # (path, patch body) in arrival order
         self.connections = 0
         self.max_in_flight = 0
         self._in_flight = 0
@@ -309,6 +310,7 @@ class FakeKubernetes:
             return 200, copy.deepcopy(obj)
         if method == "PATCH":
             patch = self._patch_body(headers, body)
+            self.patches.append((path, patch))
             self._precondition(path, obj, patch)
             patched = merge_patch(obj, patch)
             patched["metadata"].pop("resourceVersion", None)
