@@ -16,6 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.common.clients import aws_client, k8s_client
+from lambdas.common.settings import SettingsError
 from lambdas.spot_interruption.events import EventRejected, parse_event
 from lambdas.spot_interruption.respond import choose_action, respond
 from lambdas.spot_interruption.settings import SpotSettings
@@ -33,7 +34,12 @@ tracer = Tracer(service=SERVICE)
 @tracer.capture_lambda_handler
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    settings = SpotSettings.from_env(os.environ)
+    try:
+        settings = SpotSettings.from_env(os.environ)
+    except SettingsError as exc:
+        logger.error("invalid configuration", extra={"cause": str(exc)})
+        metrics.add_metric(name="ConfigErrors", unit=MetricUnit.Count, value=1)
+        raise
     try:
         spot = parse_event(event, now=time.time(), safety_seconds=settings.safety_seconds)
     except EventRejected as exc:
