@@ -1,0 +1,83 @@
+"""Lambda entry point: the off-hours scaler, invoked by EventBridge Scheduler.
+
+A bad event is rejected without any change. A run with a failed item is logged and reported,
+then raised, so Scheduler retries it (every step is idempotent) and finally dead-letters it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from lambdas.common.clients import aws_client, k8s_client
+from lambdas.common.retry import Deadline
+from lambdas.common.settings import SettingsError
+from lambdas.offhours_scaler.events import EventRejected, parse_action
+from lambdas.offhours_scaler.run import run
+from lambdas.offhours_scaler.settings import ScalerSettings
+
+SERVICE = "offhours-scaler"
+logger = Logger(service=SERVICE)
+# Powertools lets an explicit namespace win over the variable: read it here, default ours.
+metrics = Metrics(
+    namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "LlmInference"), service=SERVICE
+)
+tracer = Tracer(service=SERVICE)
+
+
+class ScalingIncompleteError(RuntimeError):
+    """Some Deployments or node groups were not scaled; the summary says which."""
+
+
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    started = time.monotonic()
+    try:
+        settings = ScalerSettings.from_env(os.environ)
+    except SettingsError as exc:
+        logger.error("invalid configuration", extra={"cause": str(exc)})
+        metrics.add_metric(name="ConfigErrors", unit=MetricUnit.Count, value=1)
+        raise
+    try:
+        action = parse_action(event)
+    except EventRejected as exc:
+        logger.error("event rejected", extra={"cause": str(exc), "event": _safe(event)})
+        metrics.add_metric(name="RejectedEvents", unit=MetricUnit.Count, value=1)
+        return {"status": "rejected", "message": str(exc)}
+
+    logger.append_keys(action=action, cluster=settings.cluster.name)
+    summary = run(
+        action,
+        settings,
+        k8s=k8s_client(settings.cluster),
+        eks=aws_client("eks"),
+        deadline=Deadline(time.time() + settings.retry_seconds),
+    )
+    summary.seconds_used = time.monotonic() - started
+    result = summary.as_dict()
+    logger.info("summary", extra={"summary": result})
+    for change in summary.changes:
+        if change.result == "failed":
+            logger.error("not scaled", extra={"change": change.as_dict()})
+    metrics.add_metric(name=f"Changed_{action}", unit=MetricUnit.Count, value=result["changed"])
+    metrics.add_metric(name="Failed", unit=MetricUnit.Count, value=result["failed"])
+    if action == "scale_down":
+        metrics.add_metric(
+            name="GpuNodeHoursSaved", unit=MetricUnit.Count, value=summary.gpu_node_hours_saved
+        )
+    if summary.failed:
+        raise ScalingIncompleteError(
+            f"{summary.failed} item(s) not scaled; see the summary log line"
+        )
+    return result
+
+
+def _safe(event: Any) -> Any:
+    return event if isinstance(event, dict | list | str | int | float | None) else repr(event)
