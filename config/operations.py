@@ -38,14 +38,38 @@ def validate_cron(expression: str) -> str:
     return expression
 
 
+def _fixed_time_of_day(expression: str) -> int | None:
+    """Minutes after midnight when a cron fires at one time of day (e.g. '0 19 ? * MON-FRI *')."""
+    minutes, hours = expression.split()[:2]
+    if minutes.isdigit() and hours.isdigit():
+        return int(hours) * 60 + int(minutes)
+    return None
+
+
 class RebalanceAction(StrEnum):
     IGNORE = "ignore"
     CORDON = "cordon"
     DRAIN = "drain"
 
 
+SPOT_NOTICE_SECONDS = 120
+"""EC2 gives two minutes between the interruption warning and the reclaim."""
+
+
 class SpotConfig(Strict):
     rebalance_action: RebalanceAction = RebalanceAction.CORDON
+    function_timeout_seconds: int = Field(
+        default=130,
+        gt=SPOT_NOTICE_SECONDS,
+        le=300,
+        description="Lambda timeout: just over the notice, so a drain is never cut off by Lambda first.",
+    )
+    reserved_concurrency: int = Field(
+        default=10,
+        ge=1,
+        le=100,
+        description="Nodes drained at once; a Spot pool is often reclaimed several nodes at a time.",
+    )
 
 
 class OffHoursConfig(Strict):
@@ -60,6 +84,18 @@ class OffHoursConfig(Strict):
     ready_alarm_minutes: int = Field(
         default=30, ge=5, le=240, description="After scale-up, alarm if a model has no ready pod."
     )
+
+    @property
+    def hours_off_per_night(self) -> float | None:
+        """Hours from scale-down to scale-up when both crons fire at one fixed time of day, else None.
+
+        The off-hours scaler multiplies the nodes it frees by this to estimate GPU node-hours saved.
+        """
+        down, up = _fixed_time_of_day(self.scale_down_cron), _fixed_time_of_day(self.scale_up_cron)
+        if down is None or up is None:
+            return None
+        minutes = (up - down) % (24 * 60)
+        return round(minutes / 60, 2)
 
     @field_validator("timezone")
     @classmethod
@@ -81,4 +117,9 @@ class OffHoursConfig(Strict):
     def _different_schedules(self) -> OffHoursConfig:
         if self.enabled and self.scale_down_cron == self.scale_up_cron:
             raise ValueError("scale_down_cron and scale_up_cron are the same schedule")
+        if self.enabled and self.models == [] and self.node_groups == []:
+            raise ValueError(
+                "models and node_groups are both empty: nothing to scale; allowed: omit them "
+                "(everything) or list at least one model or GPU node group"
+            )
         return self

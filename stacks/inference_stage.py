@@ -11,6 +11,7 @@ from config import StageConfig
 from stacks.cluster_stack import ClusterStack
 from stacks.network_stack import NetworkStack
 from stacks.observability_stack import ObservabilityStack
+from stacks.ops_stack import OpsStack
 
 
 class InferenceStage(Stage):
@@ -23,5 +24,14 @@ class InferenceStage(Stage):
         self.network = NetworkStack(self, "Network", config=config)
         self.cluster = ClusterStack(self, "Cluster", config=config, vpc=self.network.vpc)
         self.observability = ObservabilityStack(self, "Observability", config=config)
+        self.ops = OpsStack(
+            self,
+            "Ops",
+            config=config,
+            vpc=self.network.vpc,
+            cluster=self.cluster.cluster,
+            gpu_node_groups=self.cluster.gpu_node_groups,
+            logs_key=self.network.logs_key,
+        )
         for key, value in config.tags.items():
             Tags.of(self).add(key, value)

@@ -1,0 +1,1 @@
+"""Constructs of the OpsStack: the Spot interruption handler and the off-hours scaler."""

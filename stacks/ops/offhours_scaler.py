@@ -1,0 +1,198 @@
+"""Scheduled scale-down of model Deployments and GPU node groups at night, and the morning restore."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import CfnElement, Duration, Fn, RemovalPolicy, Stack, TimeZone
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_eks_v2 as eks
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_scheduler_targets as scheduler_targets
+from constructs import Construct
+
+from config.operations import OffHoursConfig
+from config.serving import ModelConfig
+from constructs_lib.alarmed_dead_letter_queue import AlarmedDeadLetterQueue
+from constructs_lib.cluster_client_function import ClusterClientFunction
+from constructs_lib.nag import acknowledge
+from lambdas.offhours_scaler.records import RESTORE_TAG
+from stacks.ops import rbac
+
+HANDLER = "lambdas/offhours_scaler/handler.handler"
+RBAC_NAME = "llm-inference-offhours-scaler"
+ACTIONS = ("scale_down", "scale_up")
+
+RETRY_SECONDS = 240
+"""How long a run keeps retrying busy node groups (UPDATING, ResourceInUseException, throttling)."""
+TIMEOUT = Duration.seconds(RETRY_SECONDS + 60)  # lambdas/README.md: retry budget + 60 s of work
+RESERVED_CONCURRENCY = 1  # one run at a time: a hand-run scale_up never races the night's scale_down
+# A missed morning restore is still wanted an hour late; Lambda and Scheduler both retry that long.
+MAX_EVENT_AGE = Duration.hours(1)
+LAMBDA_RETRY_ATTEMPTS = 2
+SCHEDULER_RETRY_ATTEMPTS = 3
+
+
+def model_deployment_name(model_id: str, version: str) -> str:
+    """A model version's Deployment (serving contract: the ``app.kubernetes.io/instance`` value)."""
+    return f"{model_id}-{version}"
+
+
+def deployments_in_scope(models: list[ModelConfig]) -> list[str]:
+    return [model_deployment_name(model.id, version.name) for model in models for version in model.versions]
+
+
+class OffHoursScaler(Construct):
+    """Exposes ``function``, ``schedules`` (by action), ``rbac``, ``dead_letter_queue`` and ``dlq_alarm``.
+
+    :param offhours: the stage's off-hours settings (schedules, time zone, floors).
+    :param models: the models in scope; each version's Deployment is scaled.
+    :param node_groups: the GPU node groups in scope, by config name.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        offhours: OffHoursConfig,
+        models: list[ModelConfig],
+        node_groups: Mapping[str, eks.Nodegroup],
+        cluster: eks.ICluster,
+        vpc: ec2.IVpc,
+        code: lambda_.Code,
+        key: kms.IKey,
+        logs_key: kms.IKey,
+        log_retention_days: int,
+    ) -> None:
+        super().__init__(scope, id_)
+        dlq = AlarmedDeadLetterQueue(self, "DeadLetters", key=key, purpose="An off-hours scaling run")
+        self.dead_letter_queue, self.dlq_alarm = dlq.queue, dlq.alarm
+        client = ClusterClientFunction(
+            self,
+            "Handler",
+            cluster=cluster,
+            vpc=vpc,
+            code=code,
+            handler=HANDLER,
+            description="Scales model Deployments and GPU node groups down at night and back up",
+            kubernetes_group=rbac.OFFHOURS_SCALER_GROUP,
+            environment=self._environment(offhours, models, node_groups),
+            environment_key=key,
+            logs_key=logs_key,
+            log_retention_days=log_retention_days,
+            timeout=TIMEOUT,
+            reserved_concurrency=RESERVED_CONCURRENCY,
+            dead_letter_queue=dlq.queue,
+            max_event_age=MAX_EVENT_AGE,
+            retry_attempts=LAMBDA_RETRY_ATTEMPTS,
+        )
+        self.function = client.function
+        self._grant_node_group_scaling(client.role, list(node_groups.values()))
+        # The Namespace object lets this apply whether or not ServingStack has created `models`
+        # yet; it is a separate manifest that is never deleted (see docs/operations.md).
+        models_namespace = eks.KubernetesManifest(
+            self,
+            "ModelsNamespace",
+            cluster=cluster,
+            manifest=[rbac.namespace()],
+            overwrite=True,
+            prune=False,  # no prune label on a namespace ServingStack also manages
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.rbac = eks.KubernetesManifest(
+            self,
+            "Rbac",
+            cluster=cluster,
+            manifest=rbac.offhours_scaler_rbac(RBAC_NAME),
+            overwrite=True,
+        )
+        self.rbac.node.add_dependency(models_namespace)
+
+        # Scheduler invokes the function and writes undeliverable runs to the encrypted DLQ.
+        scheduler_role = iam.Role(
+            self,
+            "SchedulerRole",
+            assumed_by=iam.ServicePrincipal(
+                "scheduler.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+            ),
+        )
+        scheduler_role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[key.key_arn])
+        )
+        acknowledge(
+            scheduler_role,
+            f"AwsSolutions-IAM5[Resource::<{Stack.of(self).get_logical_id(self._function_resource())}.Arn>:*]",
+            reason="aws_scheduler_targets grants lambda:InvokeFunction on this one function and its "
+            "versions/aliases (`<arn>:*`); no other function matches.",
+        )
+        crons = {"scale_down": offhours.scale_down_cron, "scale_up": offhours.scale_up_cron}
+        self.schedules = {
+            action: scheduler.Schedule(
+                self,
+                action.title().replace("_", ""),
+                description=f"{action} at cron({crons[action]}) {offhours.timezone}",
+                schedule=scheduler.ScheduleExpression.expression(
+                    f"cron({crons[action]})", TimeZone.of(offhours.timezone)
+                ),
+                time_window=scheduler.TimeWindow.off(),
+                target=scheduler_targets.LambdaInvoke(
+                    self.function,
+                    input=scheduler.ScheduleTargetInput.from_object({"action": action}),
+                    dead_letter_queue=dlq.queue,
+                    max_event_age=MAX_EVENT_AGE,
+                    retry_attempts=SCHEDULER_RETRY_ATTEMPTS,
+                    role=scheduler_role,
+                ),
+            )
+            for action in ACTIONS
+        }
+
+    def _function_resource(self) -> CfnElement:
+        resource = self.function.node.default_child
+        assert isinstance(resource, CfnElement)
+        return resource
+
+    @staticmethod
+    def _environment(
+        offhours: OffHoursConfig, models: list[ModelConfig], node_groups: Mapping[str, eks.Nodegroup]
+    ) -> dict[str, str]:
+        environment = {
+            "MODEL_NAMESPACE": rbac.MODELS_NAMESPACE,
+            "FLOOR_REPLICAS": str(offhours.floor_replicas),
+            "FLOOR_NODES": str(offhours.floor_nodes),
+            "RETRY_SECONDS": str(RETRY_SECONDS),
+        }
+        deployments = deployments_in_scope(models)
+        if deployments:
+            environment["DEPLOYMENTS"] = ",".join(deployments)
+        if node_groups:
+            # Physical names: EKS generates them, so they are resolved at deploy time.
+            environment["NODE_GROUPS"] = Fn.join(
+                ",", [group.nodegroup_name for group in node_groups.values()]
+            )
+        if offhours.hours_off_per_night is not None:
+            environment["OFF_HOURS_PER_NIGHT"] = str(offhours.hours_off_per_night)
+        return environment
+
+    def _grant_node_group_scaling(self, role: iam.IRole, node_groups: list[eks.Nodegroup]) -> None:
+        """Read and resize only the node groups in scope; tag them only with the restore record."""
+        if not node_groups:
+            return
+        arns = [group.nodegroup_arn for group in node_groups]
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["eks:DescribeNodegroup", "eks:UpdateNodegroupConfig"], resources=arns
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["eks:TagResource", "eks:UntagResource"],
+                resources=arns,
+                conditions={"ForAllValues:StringEquals": {"aws:TagKeys": [RESTORE_TAG]}},
+            )
+        )

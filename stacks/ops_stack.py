@@ -1,0 +1,111 @@
+"""Operational automation of a stage: the Spot interruption handler and the off-hours scaler."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, cast
+
+from aws_cdk import Duration, IgnoreMode, RemovalPolicy, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_eks_v2 as eks
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from config import StageConfig
+from stacks.ops.offhours_scaler import OffHoursScaler
+from stacks.ops.spot_interruption import SpotInterruptionHandler
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+LAMBDA_ASSET_EXCLUDES = [
+    "/*",  # everything at the repository root ...
+    "!/lambdas",  # ... except the lambdas/ package, packaged at the asset root
+    "tests/",
+    "__pycache__/",
+    "*.pyc",
+    ".mypy_cache/",
+    ".pytest_cache/",
+]
+"""gitignore syntax. The asset holds lambdas/** only, so handler strings read
+``lambdas/<function>/handler.handler``."""
+
+
+def lambda_code() -> lambda_.Code:
+    """The repository's lambdas/ folder as a plain zip asset (no Docker bundling)."""
+    return lambda_.Code.from_asset(str(REPO_ROOT), exclude=LAMBDA_ASSET_EXCLUDES, ignore_mode=IgnoreMode.GIT)
+
+
+class OpsStack(Stack):
+    """Exposes ``key``, ``spot_interruption`` and ``offhours_scaler`` (None when off-hours is disabled).
+
+    :param cluster: the stage's EKS cluster.
+    :param gpu_node_groups: the cluster's GPU node groups by config name
+        (``ClusterStack.gpu_node_groups``).
+    :param vpc: the cluster's VPC.
+    :param logs_key: the stage's CloudWatch Logs key.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        config: StageConfig,
+        vpc: ec2.IVpc,
+        cluster: eks.Cluster,
+        gpu_node_groups: Mapping[str, eks.Nodegroup],
+        logs_key: kms.IKey,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, id_, **kwargs)
+        # jsii's generated ICluster protocol lists a member the concrete class lacks in stubs.
+        cluster_ref = cast(eks.ICluster, cluster)
+        # Encrypts both functions' environments and their dead-letter queues.
+        self.key = kms.Key(
+            self,
+            "OpsKey",
+            description=f"Operational functions' environment and dead-letter queues, stage {config.name}",
+            enable_key_rotation=True,
+            pending_window=Duration.days(30),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        # EventBridge writes undeliverable Spot events into the encrypted DLQ (key policy, not IAM).
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": self.account}},
+            )
+        )
+        code = lambda_code()
+        self.spot_interruption = SpotInterruptionHandler(
+            self,
+            "SpotInterruption",
+            spot=config.spot,
+            cluster=cluster_ref,
+            vpc=vpc,
+            code=code,
+            key=self.key,
+            logs_key=logs_key,
+            log_retention_days=config.log_retention_days,
+        )
+        self.offhours_scaler: OffHoursScaler | None = None
+        if config.offhours.enabled:
+            self.offhours_scaler = OffHoursScaler(
+                self,
+                "OffHoursScaler",
+                offhours=config.offhours,
+                models=config.offhours_models,
+                node_groups={
+                    group.name: gpu_node_groups[group.name] for group in config.offhours_node_groups
+                },
+                cluster=cluster_ref,
+                vpc=vpc,
+                code=code,
+                key=self.key,
+                logs_key=logs_key,
+                log_retention_days=config.log_retention_days,
+            )
