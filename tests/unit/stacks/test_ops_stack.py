@@ -1,0 +1,502 @@
+"""OpsStack: the Spot interruption handler and the off-hours scaler, property by property."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from config.operations import RebalanceAction
+from constructs_lib.powertools_layer import POWERTOOLS_LAYER_VERSION
+from lambdas.offhours_scaler.records import RESTORE_TAG
+from stacks.ops import rbac
+from stacks.ops.offhours_scaler import deployments_in_scope
+from stacks.ops.spot_interruption import REBALANCE_RECOMMENDATION, SPOT_WARNING
+from tests.synth import SynthResult
+
+SPOT_HANDLER = "lambdas/spot_interruption/handler.handler"
+SCALER_HANDLER = "lambdas/offhours_scaler/handler.handler"
+Resource = dict[str, Any]
+
+
+# Template navigation ---------------------------------------------------------------------------
+
+
+def _resources(synth: SynthResult, stage: str, stack: str = "Ops") -> dict[str, Resource]:
+    resources: dict[str, Resource] = synth.templates[stage][stack]["Resources"]
+    return resources
+
+
+def _of_type(synth: SynthResult, stage: str, type_: str) -> dict[str, Resource]:
+    return {k: v for k, v in _resources(synth, stage).items() if v["Type"] == type_}
+
+
+def _function(synth: SynthResult, stage: str, handler: str) -> tuple[str, dict[str, Any]]:
+    (found,) = [
+        (logical_id, resource["Properties"])
+        for logical_id, resource in _of_type(synth, stage, "AWS::Lambda::Function").items()
+        if resource["Properties"]["Handler"] == handler
+    ]
+    return found
+
+
+def _referenced_id(value: Any) -> str:
+    """The logical id behind {"Ref": id} or {"Fn::GetAtt": [id, attr]}."""
+    if "Ref" in value:
+        return str(value["Ref"])
+    return str(value["Fn::GetAtt"][0])
+
+
+def _imported(synth: SynthResult, stage: str, value: Any) -> tuple[str, Resource, str]:
+    """Follow a cross-stack reference: (stack display name, the resource, the attribute or 'Ref')."""
+    output = value["Fn::GetStackOutput"]
+    stack = output["StackName"].removeprefix(f"{stage}-")
+    exported = synth.templates[stage][stack]["Outputs"][output["OutputName"]]["Value"]
+    attribute = exported["Fn::GetAtt"][1] if "Fn::GetAtt" in exported else "Ref"
+    return stack, _resources(synth, stage, stack)[_referenced_id(exported)], attribute
+
+
+def _key_id(synth: SynthResult, stage: str) -> str:
+    (key_id,) = _of_type(synth, stage, "AWS::KMS::Key")
+    return key_id
+
+
+def _role_statements(synth: SynthResult, stage: str, role_arn: Any) -> list[dict[str, Any]]:
+    role_id = _referenced_id(role_arn)
+    return [
+        statement
+        for policy in _of_type(synth, stage, "AWS::IAM::Policy").values()
+        if {"Ref": role_id} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    actions = statement["Action"]
+    return [actions] if isinstance(actions, str) else list(actions)
+
+
+def _manifests(synth: SynthResult, stage: str) -> list[tuple[Resource, list[dict[str, Any]]]]:
+    return [
+        (resource, json.loads(resource["Properties"]["Manifest"]))
+        for resource in _of_type(synth, stage, "Custom::AWSCDK-EKS-KubernetesResource").values()
+    ]
+
+
+def _manifest_with(synth: SynthResult, stage: str, kind: str) -> tuple[Resource, list[dict[str, Any]]]:
+    (found,) = [(r, objs) for r, objs in _manifests(synth, stage) if kind in {o["kind"] for o in objs}]
+    return found
+
+
+def _object(objects: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    (found,) = [obj for obj in objects if obj["kind"] == kind]
+    return found
+
+
+# Spot interruption: events -----------------------------------------------------------------------
+
+
+def test_event_rules_match_exactly_the_two_ec2_detail_types(synth: SynthResult, stage: str) -> None:
+    rules = _of_type(synth, stage, "AWS::Events::Rule").values()
+    patterns = sorted(json.dumps(rule["Properties"]["EventPattern"], sort_keys=True) for rule in rules)
+    expected = [SPOT_WARNING]
+    if synth.configs[stage].spot.rebalance_action is not RebalanceAction.IGNORE:
+        expected.append(REBALANCE_RECOMMENDATION)
+    assert patterns == sorted(
+        json.dumps({"detail-type": [detail], "source": ["aws.ec2"]}, sort_keys=True) for detail in expected
+    )
+    assert SPOT_WARNING == "EC2 Spot Instance Interruption Warning"
+    assert REBALANCE_RECOMMENDATION == "EC2 Instance Rebalance Recommendation"
+
+
+def test_event_targets_retry_briefly_then_dead_letter(synth: SynthResult, stage: str) -> None:
+    spot_id, _ = _function(synth, stage, SPOT_HANDLER)
+    for rule in _of_type(synth, stage, "AWS::Events::Rule").values():
+        (target,) = rule["Properties"]["Targets"]
+        assert _referenced_id(target["Arn"]) == spot_id
+        assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 120, "MaximumRetryAttempts": 2}
+        queue = _resources(synth, stage)[_referenced_id(target["DeadLetterConfig"]["Arn"])]
+        assert queue["Type"] == "AWS::SQS::Queue"
+
+
+def test_spot_function_failures_dead_letter_within_the_notice(synth: SynthResult, stage: str) -> None:
+    """EventBridge invokes asynchronously: the function's own retries need an age limit and a DLQ."""
+    spot_id, _ = _function(synth, stage, SPOT_HANDLER)
+    (config,) = [
+        c["Properties"]
+        for c in _of_type(synth, stage, "AWS::Lambda::EventInvokeConfig").values()
+        if c["Properties"]["FunctionName"] == {"Ref": spot_id}
+    ]
+    assert config["MaximumEventAgeInSeconds"] == 120
+    assert config["MaximumRetryAttempts"] == 2
+    (rule, *_) = _of_type(synth, stage, "AWS::Events::Rule").values()
+    rule_dlq = rule["Properties"]["Targets"][0]["DeadLetterConfig"]["Arn"]
+    assert config["DestinationConfig"]["OnFailure"]["Destination"] == rule_dlq
+
+
+# Both functions: runtime, placement, tracing, environment ------------------------------------------
+
+
+@pytest.mark.parametrize("handler", [SPOT_HANDLER, SCALER_HANDLER])
+def test_function_runtime_layer_tracing_and_concurrency(synth: SynthResult, stage: str, handler: str) -> None:
+    config = synth.configs[stage]
+    _, function = _function(synth, stage, handler)
+    assert function["Runtime"] == "python3.13"
+    assert function["Architectures"] == ["arm64"]
+    assert function["TracingConfig"] == {"Mode": "Active"}
+    assert function["Layers"] == [
+        f"arn:aws:lambda:{config.region}:017000801446:layer:"
+        f"AWSLambdaPowertoolsPythonV3-python313-arm64:{POWERTOOLS_LAYER_VERSION}"
+    ]
+    if handler == SPOT_HANDLER:
+        assert function["Timeout"] == config.spot.function_timeout_seconds > 120
+        assert function["ReservedConcurrentExecutions"] == config.spot.reserved_concurrency
+    else:
+        assert function["Timeout"] == 300
+        assert function["ReservedConcurrentExecutions"] == 1
+
+
+@pytest.mark.parametrize("handler", [SPOT_HANDLER, SCALER_HANDLER])
+def test_function_runs_in_private_subnets_with_https_only_egress(
+    synth: SynthResult, stage: str, handler: str
+) -> None:
+    _, function = _function(synth, stage, handler)
+    vpc = function["VpcConfig"]
+    subnets = [_imported(synth, stage, subnet) for subnet in vpc["SubnetIds"]]
+    assert len(subnets) == len(synth.configs[stage].availability_zones)
+    for stack, subnet, _ in subnets:
+        assert stack == "Network"
+        assert {"Key": "aws-cdk:subnet-type", "Value": "Private"} in subnet["Properties"]["Tags"]
+    (group_ref,) = vpc["SecurityGroupIds"]
+    group = _resources(synth, stage)[_referenced_id(group_ref)]["Properties"]
+    assert group["SecurityGroupEgress"] == [
+        {
+            "CidrIp": "0.0.0.0/0",
+            "Description": "HTTPS to the EKS API and AWS APIs",
+            "FromPort": 443,
+            "IpProtocol": "tcp",
+            "ToPort": 443,
+        }
+    ]
+    assert "SecurityGroupIngress" not in group
+    (ingress,) = [
+        rule["Properties"]
+        for rule in _of_type(synth, stage, "AWS::EC2::SecurityGroupIngress").values()
+        if rule["Properties"]["SourceSecurityGroupId"]
+        == {"Fn::GetAtt": [_referenced_id(group_ref), "GroupId"]}
+    ]
+    assert (ingress["FromPort"], ingress["ToPort"], ingress["IpProtocol"]) == (443, 443, "tcp")
+    assert _imported(synth, stage, ingress["GroupId"])[2] == "ClusterSecurityGroupId"
+
+
+@pytest.mark.parametrize("handler", [SPOT_HANDLER, SCALER_HANDLER])
+def test_cluster_coordinates_come_from_the_cluster(synth: SynthResult, stage: str, handler: str) -> None:
+    _, function = _function(synth, stage, handler)
+    variables = function["Environment"]["Variables"]
+    expected = {
+        "CLUSTER_NAME": "Ref",
+        "CLUSTER_ENDPOINT": "Endpoint",
+        "CLUSTER_CA_DATA": "CertificateAuthorityData",
+    }
+    for name, attribute in expected.items():
+        stack, resource, got = _imported(synth, stage, variables[name])
+        assert (stack, resource["Type"], got) == ("Cluster", "AWS::EKS::Cluster", attribute), name
+
+
+@pytest.mark.parametrize("handler", [SPOT_HANDLER, SCALER_HANDLER])
+def test_environment_encrypted_and_logs_kept_encrypted(synth: SynthResult, stage: str, handler: str) -> None:
+    _, function = _function(synth, stage, handler)
+    assert function["KmsKeyArn"] == {"Fn::GetAtt": [_key_id(synth, stage), "Arn"]}
+    assert _resources(synth, stage)[_key_id(synth, stage)]["Properties"]["EnableKeyRotation"] is True
+    log_group = _resources(synth, stage)[_referenced_id(function["LoggingConfig"]["LogGroup"])]["Properties"]
+    assert log_group["RetentionInDays"] == synth.configs[stage].log_retention_days
+    stack, key, _ = _imported(synth, stage, log_group["KmsKeyId"])
+    assert (stack, key["Type"]) == ("Network", "AWS::KMS::Key")
+
+
+def test_spot_environment_passes_the_rebalance_action(synth: SynthResult, stage: str) -> None:
+    _, function = _function(synth, stage, SPOT_HANDLER)
+    variables = function["Environment"]["Variables"]
+    assert variables["REBALANCE_ACTION"] == synth.configs[stage].spot.rebalance_action.value
+    assert set(variables) == {"CLUSTER_NAME", "CLUSTER_ENDPOINT", "CLUSTER_CA_DATA", "REBALANCE_ACTION"}
+
+
+def test_scaler_environment_names_the_deployments_and_node_groups_in_scope(
+    synth: SynthResult, stage: str
+) -> None:
+    config = synth.configs[stage]
+    _, function = _function(synth, stage, SCALER_HANDLER)
+    variables = function["Environment"]["Variables"]
+    assert variables["MODEL_NAMESPACE"] == "models"
+    assert variables["DEPLOYMENTS"].split(",") == [
+        f"{model.id}-{version.name}" for model in config.offhours_models for version in model.versions
+    ]
+    assert variables["FLOOR_REPLICAS"] == str(config.offhours.floor_replicas)
+    assert variables["FLOOR_NODES"] == str(config.offhours.floor_nodes)
+    assert float(variables["OFF_HOURS_PER_NIGHT"]) == config.offhours.hours_off_per_night
+    names = variables["NODE_GROUPS"]
+    references = names["Fn::Join"][1] if "Fn::Join" in names else [names]
+    groups = [_imported(synth, stage, ref) for ref in references]
+    assert {attribute for _, _, attribute in groups} == {"NodegroupName"}
+    assert [group["Properties"]["Labels"]["llm-inference/node-group"] for _, group, _ in groups] == [
+        group.name for group in config.offhours_node_groups
+    ]
+
+
+# IAM --------------------------------------------------------------------------------------------
+
+
+def test_spot_role_allows_only_what_the_handler_calls(synth: SynthResult, stage: str) -> None:
+    _, function = _function(synth, stage, SPOT_HANDLER)
+    statements = _role_statements(synth, stage, function["Role"])
+    granted = {action: statement["Resource"] for statement in statements for action in _actions(statement)}
+    key = {"Fn::GetAtt": [_key_id(synth, stage), "Arn"]}
+    (rule, *_) = _of_type(synth, stage, "AWS::Events::Rule").values()
+    dlq = rule["Properties"]["Targets"][0]["DeadLetterConfig"]["Arn"]
+    assert granted == {
+        "ec2:DescribeInstances": "*",  # no resource-level permissions exist for it
+        "xray:PutTraceSegments": "*",  # nor for X-Ray
+        "xray:PutTelemetryRecords": "*",
+        "sqs:SendMessage": dlq,
+        "kms:Decrypt": key,
+        "kms:GenerateDataKey": key,
+    }
+    assert all(statement["Effect"] == "Allow" and "Condition" not in statement for statement in statements)
+
+
+def test_scaler_role_is_scoped_to_the_node_groups_in_scope(synth: SynthResult, stage: str) -> None:
+    config = synth.configs[stage]
+    _, function = _function(synth, stage, SCALER_HANDLER)
+    statements = _role_statements(synth, stage, function["Role"])
+    granted = {action: statement for statement in statements for action in _actions(statement)}
+    assert set(granted) == {
+        "eks:DescribeNodegroup",
+        "eks:UpdateNodegroupConfig",
+        "eks:TagResource",
+        "eks:UntagResource",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+        "sqs:SendMessage",
+        "kms:Decrypt",
+        "kms:GenerateDataKey",
+    }
+    for action in (
+        "eks:DescribeNodegroup",
+        "eks:UpdateNodegroupConfig",
+        "eks:TagResource",
+        "eks:UntagResource",
+    ):
+        resources = granted[action]["Resource"]
+        resources = resources if isinstance(resources, list) else [resources]
+        groups = [_imported(synth, stage, resource) for resource in resources]
+        assert {attribute for _, _, attribute in groups} == {"Arn"}, action
+        assert sorted(g["Properties"]["Labels"]["llm-inference/node-group"] for _, g, _ in groups) == sorted(
+            group.name for group in config.offhours_node_groups
+        ), action
+    for action in ("eks:TagResource", "eks:UntagResource"):
+        assert granted[action]["Condition"] == {"ForAllValues:StringEquals": {"aws:TagKeys": [RESTORE_TAG]}}
+    for action in ("eks:DescribeNodegroup", "eks:UpdateNodegroupConfig"):
+        assert "Condition" not in granted[action]
+
+
+def test_no_wildcard_actions_and_only_vpc_access_managed_policy(synth: SynthResult, stage: str) -> None:
+    for statement in (
+        statement
+        for policy in _of_type(synth, stage, "AWS::IAM::Policy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ):
+        assert not any("*" in action for action in _actions(statement)), statement
+        if statement["Resource"] == "*":
+            assert set(_actions(statement)) <= {
+                "ec2:DescribeInstances",
+                "xray:PutTraceSegments",
+                "xray:PutTelemetryRecords",
+            }
+    for handler in (SPOT_HANDLER, SCALER_HANDLER):
+        _, function = _function(synth, stage, handler)
+        role = _resources(synth, stage)[_referenced_id(function["Role"])]["Properties"]
+        assert json.dumps(role["ManagedPolicyArns"]).count("arn:") == 1
+        assert "service-role/AWSLambdaVPCAccessExecutionRole" in json.dumps(role["ManagedPolicyArns"])
+        assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+            "Service": "lambda.amazonaws.com"
+        }
+
+
+# Kubernetes access ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("handler", "group"),
+    [(SPOT_HANDLER, rbac.SPOT_INTERRUPTION_GROUP), (SCALER_HANDLER, rbac.OFFHOURS_SCALER_GROUP)],
+)
+def test_access_entry_maps_the_role_to_one_kubernetes_group(
+    synth: SynthResult, stage: str, handler: str, group: str
+) -> None:
+    _, function = _function(synth, stage, handler)
+    (entry,) = [
+        e["Properties"]
+        for e in _of_type(synth, stage, "AWS::EKS::AccessEntry").values()
+        if e["Properties"]["PrincipalArn"] == function["Role"]
+    ]
+    assert entry["Type"] == "STANDARD"
+    assert entry["KubernetesGroups"] == [group]
+    assert "AccessPolicies" not in entry  # RBAC alone decides what the group may do
+    assert _imported(synth, stage, entry["ClusterName"])[1]["Type"] == "AWS::EKS::Cluster"
+
+
+def test_spot_rbac_is_exactly_nodes_pods_evictions_and_events(synth: SynthResult, stage: str) -> None:
+    _, objects = _manifest_with(synth, stage, "ClusterRole")
+    role, binding = _object(objects, "ClusterRole"), _object(objects, "ClusterRoleBinding")
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "patch"]},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
+        {"apiGroups": [""], "resources": ["pods/eviction"], "verbs": ["create"]},
+        {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+    ]
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": role["metadata"]["name"],
+    }
+    assert binding["subjects"] == [
+        {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": rbac.SPOT_INTERRUPTION_GROUP}
+    ]
+
+
+def test_scaler_rbac_is_deployments_in_the_model_namespace_only(synth: SynthResult, stage: str) -> None:
+    manifest, objects = _manifest_with(synth, stage, "Role")
+    assert {obj["kind"] for obj in objects} == {"Role", "RoleBinding"}
+    role, binding = _object(objects, "Role"), _object(objects, "RoleBinding")
+    assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == "models"
+    assert role["rules"] == [
+        {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list", "patch"]}
+    ]
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": role["metadata"]["name"],
+    }
+    assert binding["subjects"] == [
+        {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": rbac.OFFHOURS_SCALER_GROUP}
+    ]
+    # Applied after the namespace manifest, which is kept on delete and carries no prune label.
+    namespace_resource, namespace_objects = _manifest_with(synth, stage, "Namespace")
+    assert namespace_objects == [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "models"}}]
+    assert namespace_resource["Properties"]["Overwrite"] is True
+    assert "PruneLabel" not in namespace_resource["Properties"]
+    assert namespace_resource["DeletionPolicy"] == "Retain"
+    namespace_id = next(k for k, v in _resources(synth, stage).items() if v is namespace_resource)
+    assert namespace_id in manifest["DependsOn"]
+
+
+def test_no_other_kubernetes_objects_are_applied(synth: SynthResult, stage: str) -> None:
+    kinds = sorted(obj["kind"] for _, objects in _manifests(synth, stage) for obj in objects)
+    assert kinds == ["ClusterRole", "ClusterRoleBinding", "Namespace", "Role", "RoleBinding"]
+
+
+# Off-hours schedules ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("action", ["scale_down", "scale_up"])
+def test_schedule_runs_the_configured_cron_in_the_stage_time_zone(
+    synth: SynthResult, stage: str, action: str
+) -> None:
+    offhours = synth.configs[stage].offhours
+    cron = offhours.scale_down_cron if action == "scale_down" else offhours.scale_up_cron
+    scaler_id, _ = _function(synth, stage, SCALER_HANDLER)
+    (schedule,) = [
+        s["Properties"]
+        for s in _of_type(synth, stage, "AWS::Scheduler::Schedule").values()
+        if json.loads(s["Properties"]["Target"]["Input"]) == {"action": action}
+    ]
+    assert schedule["ScheduleExpression"] == f"cron({cron})"
+    assert schedule["ScheduleExpressionTimezone"] == offhours.timezone
+    assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    assert schedule["State"] == "ENABLED"
+    target = schedule["Target"]
+    assert _referenced_id(target["Arn"]) == scaler_id
+    assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 3600, "MaximumRetryAttempts": 3}
+    queue = _resources(synth, stage)[_referenced_id(target["DeadLetterConfig"]["Arn"])]
+    assert queue["Type"] == "AWS::SQS::Queue"
+    role = _resources(synth, stage)[_referenced_id(target["RoleArn"])]["Properties"]
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+        "Service": "scheduler.amazonaws.com"
+    }
+    statements = _role_statements(synth, stage, target["RoleArn"])
+    granted = {action: statement["Resource"] for statement in statements for action in _actions(statement)}
+    assert set(granted) == {"lambda:InvokeFunction", "sqs:SendMessage", "kms:Decrypt", "kms:GenerateDataKey"}
+    assert granted["sqs:SendMessage"] == target["DeadLetterConfig"]["Arn"]
+
+
+def test_scaler_function_failures_dead_letter_too(synth: SynthResult, stage: str) -> None:
+    """Scheduler invokes asynchronously: a run that raises is retried by Lambda, then dead-lettered."""
+    scaler_id, _ = _function(synth, stage, SCALER_HANDLER)
+    (config,) = [
+        c["Properties"]
+        for c in _of_type(synth, stage, "AWS::Lambda::EventInvokeConfig").values()
+        if c["Properties"]["FunctionName"] == {"Ref": scaler_id}
+    ]
+    (schedule, *_) = _of_type(synth, stage, "AWS::Scheduler::Schedule").values()
+    assert (
+        config["DestinationConfig"]["OnFailure"]["Destination"]
+        == (schedule["Properties"]["Target"]["DeadLetterConfig"]["Arn"])
+    )
+    assert (config["MaximumEventAgeInSeconds"], config["MaximumRetryAttempts"]) == (3600, 2)
+
+
+# Dead-letter queues and alarms -----------------------------------------------------------------
+
+
+def test_dead_letter_queues_are_encrypted_tls_only_and_alarmed(synth: SynthResult, stage: str) -> None:
+    queues = _of_type(synth, stage, "AWS::SQS::Queue")
+    assert len(queues) == 2
+    policies = [p["Properties"] for p in _of_type(synth, stage, "AWS::SQS::QueuePolicy").values()]
+    alarms = [a["Properties"] for a in _of_type(synth, stage, "AWS::CloudWatch::Alarm").values()]
+    for queue_id, queue in queues.items():
+        assert queue["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": [_key_id(synth, stage), "Arn"]}
+        (policy,) = [p for p in policies if p["Queues"] == [{"Ref": queue_id}]]
+        assert {
+            "Action": "sqs:*",
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            "Effect": "Deny",
+            "Principal": {"AWS": "*"},
+            "Resource": {"Fn::GetAtt": [queue_id, "Arn"]},
+        } in policy["PolicyDocument"]["Statement"]
+        (alarm,) = [
+            a
+            for a in alarms
+            if a["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_id, "QueueName"]}}]
+        ]
+        assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+        assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
+        assert alarm["EvaluationPeriods"] == 1
+
+
+def test_eventbridge_may_encrypt_into_the_dead_letter_queue(synth: SynthResult, stage: str) -> None:
+    key = _resources(synth, stage)[_key_id(synth, stage)]["Properties"]["KeyPolicy"]["Statement"]
+    (events,) = [s for s in key if s["Principal"] == {"Service": "events.amazonaws.com"}]
+    assert sorted(_actions(events)) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    account = synth.configs[stage].account or {"Ref": "AWS::AccountId"}
+    assert events["Condition"] == {"StringEquals": {"aws:SourceAccount": account}}
+
+
+# The code asset ---------------------------------------------------------------------------------
+
+
+def test_code_asset_holds_only_the_lambdas_package(synth: SynthResult, stage: str) -> None:
+    _, function = _function(synth, stage, SPOT_HANDLER)
+    asset_hash = function["Code"]["S3Key"].removesuffix(".zip")
+    asset = Path(synth.outdir) / f"asset.{asset_hash}"
+    files = sorted(str(path.relative_to(asset)) for path in asset.rglob("*") if path.is_file())
+    assert files, "empty asset"
+    assert all(name.startswith("lambdas/") and name.endswith(".py") for name in files), files
+    assert "lambdas/spot_interruption/handler.py" in files
+    assert "lambdas/offhours_scaler/handler.py" in files
+    assert "lambdas/__init__.py" in files
+    assert not any("/tests/" in name or "__pycache__" in name for name in files)
+
+
+def test_deployment_names_follow_the_serving_contract(synth: SynthResult) -> None:
+    assert deployments_in_scope(synth.configs["staging"].models) == ["llama-3-1-8b-v1", "llama-3-1-8b-v2"]

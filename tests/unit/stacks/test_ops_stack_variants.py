@@ -1,0 +1,51 @@
+"""OpsStack for configurations no stage file uses: rebalance ignored, off-hours disabled.
+
+A small separate app (one stage, no cdk-nag) because no shipped stage has these settings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+import yaml
+
+from app import cdk_json_context
+from config import parse_stage
+from config.loader import CONFIG_DIR
+from stacks.inference_stage import InferenceStage
+from stacks.ops.spot_interruption import SPOT_WARNING
+
+
+@pytest.fixture(scope="module")
+def variant_ops(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    data = yaml.safe_load((CONFIG_DIR / "dev.yaml").read_text())
+    data["spot"]["rebalance_action"] = "ignore"
+    data["offhours"]["enabled"] = False
+    config = parse_stage(data, name="dev", source="variant of config/dev.yaml")
+    app = cdk.App(context=cdk_json_context(), outdir=str(Path(tmp_path_factory.mktemp("variant"))))
+    stage = InferenceStage(app, "variant", config=config)
+    template: dict[str, Any] = stage.synth().get_stack_by_name(stage.ops.stack_name).template
+    return template
+
+
+def _types(template: dict[str, Any], type_: str) -> list[dict[str, Any]]:
+    return [r for r in template["Resources"].values() if r["Type"] == type_]
+
+
+def test_rebalance_rule_is_left_out_when_ignored(variant_ops: dict[str, Any]) -> None:
+    (rule,) = _types(variant_ops, "AWS::Events::Rule")
+    assert rule["Properties"]["EventPattern"] == {"detail-type": [SPOT_WARNING], "source": ["aws.ec2"]}
+    (function,) = _types(variant_ops, "AWS::Lambda::Function")
+    assert function["Properties"]["Environment"]["Variables"]["REBALANCE_ACTION"] == "ignore"
+
+
+def test_no_scaler_schedules_or_rbac_when_offhours_disabled(variant_ops: dict[str, Any]) -> None:
+    assert _types(variant_ops, "AWS::Scheduler::Schedule") == []
+    (function,) = _types(variant_ops, "AWS::Lambda::Function")
+    assert function["Properties"]["Handler"] == "lambdas/spot_interruption/handler.handler"
+    manifests = _types(variant_ops, "Custom::AWSCDK-EKS-KubernetesResource")
+    assert len(manifests) == 1
+    assert "Namespace" not in manifests[0]["Properties"]["Manifest"]
