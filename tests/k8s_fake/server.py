@@ -122,6 +122,7 @@ class FakeKubernetes:
         self.token_check: Callable[[str], bool] = lambda token: True
         self.calls: list[tuple[str, str, str]] = []  # (method, path, query)
         self.patches: list[tuple[str, Json]] = []  # (path, patch body) in arrival order
+        self.timeline: list[tuple[float, str, str]] = []  # (monotonic time, method, path)
         self.connections = 0
         self.max_in_flight = 0
         self._in_flight = 0
@@ -224,6 +225,7 @@ class FakeKubernetes:
         path, query = unquote(parts.path), parse_qs(parts.query)
         with self.lock:
             self.calls.append((method, path, parts.query))
+            self.timeline.append((time.monotonic(), method, path))
             self._in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
         try:

@@ -35,9 +35,9 @@ def _lambda_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    clients.reset()
+    clients.reset(aws=False)
     yield
-    clients.reset()
+    clients.reset(aws=False)
 
 
 @pytest.fixture(scope="session")
@@ -65,16 +65,16 @@ def _moto() -> Iterator[None]:
     # creating fresh resources (instances, uniquely named clusters) in each test.
     from moto import mock_aws
 
+    clients.reset()
     with mock_aws():
         yield
+    clients.reset()
 
 
 @pytest.fixture
-def aws(_moto: None) -> Iterator[None]:
-    """moto for EC2, EKS and STS; cached boto3 clients are dropped on both sides."""
-    clients.reset()
-    yield
-    clients.reset()
+def aws(_moto: None) -> None:
+    """moto for EC2, EKS and STS. The function's cached boto3 clients live as long as moto:
+    creating clients is the slowest part of a test, and moto's state is what tests change."""
 
 
 @pytest.fixture

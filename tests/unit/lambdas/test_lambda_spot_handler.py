@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 from lambda_fakes import LambdaContextStub, iso, load_event
@@ -64,8 +63,7 @@ def _signed_for_cluster(token: str) -> bool:
 
 @pytest.fixture
 def spot(aws: None, cluster_env: FakeKubernetes) -> Spot:
-    ec2 = boto3.client("ec2", region_name="us-east-1")
-    run = ec2.run_instances(
+    run = aws_client("ec2").run_instances(
         ImageId="ami-12c6146b",
         MinCount=1,
         MaxCount=1,
@@ -318,9 +316,9 @@ def test_concurrent_events_for_one_instance_evict_each_pod_once(spot: Spot) -> N
         k8s = K8sClient(
             settings.cluster.endpoint,
             ssl_context_from_ca_data(settings.cluster.ca_data),
-            TokenProvider(lambda: boto3.client("sts", region_name="us-east-1"), "c"),
+            TokenProvider(lambda: aws_client("sts"), "c"),
         )
-        ec2 = boto3.client("ec2", region_name="us-east-1")
+        ec2 = aws_client("ec2")
         results.append(respond(event, "drain", ec2=ec2, k8s=k8s, concurrency=8, safety_seconds=10))
 
     threads = [threading.Thread(target=run) for _ in range(2)]
