@@ -35,6 +35,9 @@ class Context:
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
     aws_request_id = "bench"
 
+    def get_remaining_time_in_millis(self) -> int:
+        return 130_000
+
 
 def drain_once(concurrency: int) -> tuple[float, int, dict[str, Any]]:
     from lambdas.common import clients

@@ -18,6 +18,9 @@ from lambdas.spot_interruption.node import (
     find_node,
 )
 
+# Time kept free at the end of the invocation to log the summary and flush metrics.
+LAMBDA_MARGIN_SECONDS = 3.0
+
 
 def choose_action(event: SpotEvent, rebalance_action: str) -> str:
     """A Spot warning always drains; a rebalance recommendation does what the stage chose."""
@@ -75,18 +78,25 @@ def respond(
     k8s: K8sClient,
     concurrency: int,
     safety_seconds: float,
+    lambda_end: float | None = None,
     clock: Callable[[], float] = time.time,
     backoff: Backoff | None = None,
 ) -> Summary:
+    """Act on one event. Eviction retries stop `safety_seconds` before the event's deadline,
+    or `LAMBDA_MARGIN_SECONDS` before `lambda_end` (epoch) if the function times out sooner,
+    so the summary is always logged."""
     started = clock()
-    deadline = Deadline(event.deadline, clock=clock)
+    stop_at = event.deadline
+    if lambda_end is not None:
+        stop_at = min(stop_at, lambda_end - LAMBDA_MARGIN_SECONDS + safety_seconds)
+    deadline = Deadline(stop_at, clock=clock)
     summary = Summary(event.event_id, event.instance_id, event.kind, action)
     if action == "ignore":
         summary.status = "ignored"
     else:
         _act(summary, event, action, ec2, k8s, deadline, concurrency, safety_seconds, backoff)
     summary.seconds_used = clock() - started
-    summary.seconds_to_deadline = deadline.remaining()
+    summary.seconds_to_deadline = event.deadline - clock()
     return summary
 
 

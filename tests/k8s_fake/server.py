@@ -117,6 +117,7 @@ class FakeKubernetes:
         self.pdb_blocks: dict[Key, int] = {}  # pod -> remaining 429s before eviction is allowed
         self.conflicts: dict[str, int] = {}  # path -> remaining 409s on PATCH
         self.failures: dict[tuple[str, str], int] = {}  # (method, path) -> status to return
+        self.queued_failures: dict[tuple[str, str], list[int]] = {}  # statuses, one per call
         self.reject_tokens = 0  # remaining requests answered 401
         self.forbidden = False  # every request answered 403
         self.token_check: Callable[[str], bool] = lambda token: True
@@ -233,7 +234,8 @@ class FakeKubernetes:
                 time.sleep(self.latency)
             with self.lock:
                 self._authorize(headers.get("Authorization", ""))
-                injected = self.failures.get((method, path))
+                queued = self.queued_failures.get((method, path))
+                injected = queued.pop(0) if queued else self.failures.get((method, path))
                 if injected:
                     raise ApiError(injected, "InternalError", f"injected {injected}")
                 return self._route(method, path, query, headers, body)

@@ -112,3 +112,31 @@ def test_field_selector_lists_only_the_nodes_pods(k8s: FakeKubernetes) -> None:
     names = [p["metadata"]["name"] for p in client_for(k8s).list_pods_on_node("n1")]
     assert names == ["a"]
     assert "fieldSelector=spec.nodeName%3Dn1" in k8s.calls[-1][2]
+
+
+def test_throttled_get_is_retried_briefly(k8s: FakeKubernetes) -> None:
+    k8s.add_node(make_node("n1", "i-1"))
+    k8s.queued_failures[("GET", "/api/v1/nodes/n1")] = [429, 429]
+    waits: list[float] = []
+    client = K8sClient(
+        k8s.endpoint, ssl_context_from_ca_data(k8s.ca_data), StaticToken(), sleep=waits.append
+    )
+    assert client.get_node("n1")["metadata"]["name"] == "n1"
+    assert len(waits) == 2
+
+
+def test_throttled_get_gives_up_after_three_attempts(k8s: FakeKubernetes) -> None:
+    k8s.failures[("GET", "/api/v1/nodes/n1")] = 429
+    client = K8sClient(
+        k8s.endpoint, ssl_context_from_ca_data(k8s.ca_data), StaticToken(), sleep=lambda _: None
+    )
+    with pytest.raises(TooManyRequestsError):
+        client.get_node("n1")
+    assert len(k8s.calls) == 3
+
+
+def test_eviction_429_is_left_to_the_caller(k8s: FakeKubernetes) -> None:
+    k8s.add_pod(make_pod("p", "n1"), pdb_429s=1)
+    with pytest.raises(TooManyRequestsError):
+        client_for(k8s).evict_pod("models", "p")
+    assert len(k8s.calls) == 1

@@ -266,6 +266,18 @@ def test_pdb_429_until_deadline_stops_before_it_and_reports_pending(
     assert result["seconds_to_deadline"] >= 10 - 0.5
 
 
+def test_a_lambda_timeout_shorter_than_the_notice_still_ends_with_a_summary(
+    spot: Spot, context: LambdaContextStub
+) -> None:
+    spot.k8s.add_pod(make_pod("guarded", spot.node), pdb_429s=10_000)
+    context.remaining_ms = 4_000  # 3 s are kept for the summary: ~1 s of retries
+    started = time.monotonic()
+    result = invoke(spot.event(), context)
+    assert time.monotonic() - started < 1.5
+    assert list(result["pending_pods"]) == ["models/guarded"]
+    assert result["seconds_to_deadline"] > 100  # the event's own deadline was far away
+
+
 def test_404_on_eviction_means_already_gone(spot: Spot, context: LambdaContextStub) -> None:
     add_pods(spot, 2)
     spot.k8s.failures[("POST", "/api/v1/namespaces/models/pods/model-0/eviction")] = 404
