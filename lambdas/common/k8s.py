@@ -239,6 +239,10 @@ class K8sClient:
         path = f"/api/v1/namespaces/{quote(namespace, safe='')}/pods/{quote(name, safe='')}"
         return self.request("POST", path + "/eviction", body=body)
 
+    def create_event(self, namespace: str, event: JsonObject) -> JsonObject:
+        path = f"/api/v1/namespaces/{quote(namespace, safe='')}/events"
+        return self.request("POST", path, body=event)
+
     def get_deployment(self, namespace: str, name: str) -> JsonObject:
         return self.request("GET", _deployment_path(namespace, name))
 

@@ -16,6 +16,7 @@ from lambdas.spot_interruption.node import (
     cordon_and_taint,
     describe_instance,
     find_node,
+    record_node_event,
 )
 
 # Time kept free at the end of the invocation to log the summary and flush metrics.
@@ -43,6 +44,7 @@ class Summary:
     failed: dict[str, str] = field(default_factory=dict)
     pending: dict[str, str] = field(default_factory=dict)
     eviction_retries: int = 0
+    node_event_error: str = ""  # why the Kubernetes Event could not be posted (best effort)
     seconds_used: float = 0.0
     seconds_to_deadline: float = 0.0
 
@@ -65,6 +67,7 @@ class Summary:
             "pending": len(self.pending),
             "pending_pods": self.pending,
             "eviction_retries": self.eviction_retries,
+            "node_event_error": self.node_event_error,
             "seconds_used": round(self.seconds_used, 3),
             "seconds_to_deadline": round(self.seconds_to_deadline, 3),
         }
@@ -119,6 +122,11 @@ def _act(
     summary.node = node["metadata"]["name"]
     cordon = cordon_and_taint(k8s, node, taint_key=TAINT_KEYS[event.kind], event_id=event.event_id)
     summary.cordoned, summary.tainted = cordon.cordoned, cordon.tainted
+    if cordon.tainted:  # only the first event for this node records it
+        what = "cordoned, tainted" + (" and draining" if action == "drain" else "")
+        summary.node_event_error = record_node_event(
+            k8s, node, kind=event.kind, message=f"{event.kind} event {event.event_id}: {what}"
+        )
     if action != "drain":
         return
     selection = select_pods(k8s.list_pods_on_node(summary.node))

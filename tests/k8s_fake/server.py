@@ -114,6 +114,7 @@ class FakeKubernetes:
         self.nodes: dict[str, Json] = {}
         self.pods: dict[Key, Json] = {}
         self.deployments: dict[Key, Json] = {}
+        self.events: list[Json] = []  # core/v1 Events created
         self.pdb_blocks: dict[Key, int] = {}  # pod -> remaining 429s before eviction is allowed
         self.conflicts: dict[str, int] = {}  # path -> remaining 409s on PATCH
         self.failures: dict[tuple[str, str], int] = {}  # (method, path) -> status to return
@@ -273,6 +274,9 @@ class FakeKubernetes:
         elif m := re.fullmatch(r"/api/v1/namespaces/([^/]+)/pods/([^/]+)/eviction", path):
             if method == "POST":
                 return self._evict((m.group(1), m.group(2)), body)
+        elif m := re.fullmatch(r"/api/v1/namespaces/([^/]+)/events", path):
+            if method == "POST":
+                return self._create_event(m.group(1), body)
         elif m := re.fullmatch(r"/apis/apps/v1/namespaces/([^/]+)/deployments", path):
             deps = [d for (ns, _), d in self.deployments.items() if ns == m.group(1)]
             return 200, self._list("DeploymentList", deps, field_sel, label_sel)
@@ -368,6 +372,18 @@ class FakeKubernetes:
             "spec": {"replicas": dep["spec"]["replicas"]},
             "status": {"replicas": dep["status"]["replicas"]},
         }
+
+    def _create_event(self, namespace: str, body: bytes) -> tuple[int, Json]:
+        event = json.loads(body)
+        if event.get("kind") != "Event" or not event.get("involvedObject", {}).get("name"):
+            raise ApiError(422, "Invalid", "Event.involvedObject.name: Required value")
+        meta = event.setdefault("metadata", {})
+        if meta.get("namespace", namespace) != namespace:
+            raise ApiError(400, "BadRequest", "the namespace of the object does not match")
+        meta["name"] = meta.get("name") or f"{meta.get('generateName', 'event.')}{len(self.events)}"
+        self._bump(event)
+        self.events.append(event)
+        return 201, event
 
     def _evict(self, key: Key, body: bytes) -> tuple[int, Json]:
         try:

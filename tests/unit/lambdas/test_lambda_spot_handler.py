@@ -165,6 +165,30 @@ def test_cordon_comes_before_a_noschedule_taint_naming_reason_and_event(
     assert spot.node_obj()["spec"]["unschedulable"] is True
 
 
+def test_a_warning_event_is_recorded_on_the_node_once(
+    spot: Spot, context: LambdaContextStub
+) -> None:
+    event = spot.event()
+    invoke(event, context)
+    invoke(event, context)  # a duplicate does not add a second Event
+    assert len(spot.k8s.events) == 1
+    recorded = spot.k8s.events[0]
+    assert recorded["involvedObject"]["kind"] == "Node"
+    assert recorded["involvedObject"]["name"] == spot.node
+    assert recorded["reason"] == "SpotInterruption"
+    assert event["id"] in recorded["message"]
+
+
+def test_a_failed_node_event_does_not_stop_the_drain(
+    spot: Spot, context: LambdaContextStub
+) -> None:
+    add_pods(spot, 2)
+    spot.k8s.failures[("POST", "/api/v1/namespaces/default/events")] = 403
+    result = invoke(spot.event(), context)
+    assert result["evicted"] == 2
+    assert "403" in result["node_event_error"]
+
+
 def test_taint_keeps_existing_taints(spot: Spot, context: LambdaContextStub) -> None:
     gpu = {"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}
     spot.node_obj()["spec"]["taints"] = [gpu]
