@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # `lambdas` and the `k8s_fake` test double
 
 BUDGET_SECONDS = 120.0
 PODS, GUARDED, PDB_429S, LATENCY = 110, 10, 3, 0.020
@@ -40,10 +40,11 @@ class Context:
 
 
 def drain_once(concurrency: int) -> tuple[float, int, dict[str, Any]]:
+    from k8s_fake import FakeKubernetes, make_node, make_pod
+
     from lambdas.common import clients
     from lambdas.common.clients import aws_client
     from lambdas.spot_interruption import handler as spot
-    from tests.k8s_fake import FakeKubernetes, make_node, make_pod
 
     clients.reset()
     instance = aws_client("ec2").run_instances(

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from tests.k8s_fake.certs import TlsMaterial, make_tls_material
+from .certs import TlsMaterial, make_tls_material
 
 Json = dict[str, Any]
 Key = tuple[str, str]

@@ -9,15 +9,17 @@ from pathlib import Path
 import pytest
 
 # pytest puts this folder, not the repository root, on sys.path (tests/ is not a package):
-# add the root so `lambdas` and `tests.k8s_fake` import as they do in Lambda and in bench/.
+# add the root, so `lambdas` imports as it does in Lambda, and tests/, for the `k8s_fake`
+# package (a top-level name, as mypy maps it when it checks the whole tree).
 ROOT = Path(__file__).resolve().parents[3]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for path in (ROOT, ROOT / "tests"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
 
+from k8s_fake import FakeKubernetes, TlsMaterial, make_tls_material  # noqa: E402
 from lambda_fakes import LambdaContextStub  # noqa: E402
 
 from lambdas.common import clients  # noqa: E402
-from tests.k8s_fake import FakeKubernetes, TlsMaterial, make_tls_material  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

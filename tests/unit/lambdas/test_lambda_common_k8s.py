@@ -6,6 +6,7 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from k8s_fake import FakeKubernetes, make_node, make_pod, make_tls_material
 from lambda_fakes import StaticToken
 
 from lambdas.common.k8s import (
@@ -20,7 +21,6 @@ from lambdas.common.k8s import (
     UnreachableError,
     ssl_context_from_ca_data,
 )
-from tests.k8s_fake import FakeKubernetes, make_node, make_pod, make_tls_material
 
 
 def client_for(api: FakeKubernetes, token: StaticToken | None = None) -> K8sClient:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from eks_double import CheckedEks, allow_nodegroup_tags, client_error
+from k8s_fake import FakeKubernetes, make_deployment
 from lambda_fakes import LambdaContextStub, load_event
 
 from lambdas.common.clients import aws_client
@@ -24,7 +25,6 @@ from lambdas.offhours_scaler.records import (
     RESTORE_ANNOTATION,
     RESTORE_TAG,
 )
-from tests.k8s_fake import FakeKubernetes, make_deployment
 
 NS = "models"
 

@@ -11,10 +11,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from botocore.exceptions import ClientError
+from k8s_fake import FakeKubernetes, make_node, make_pod
 from lambda_fakes import LambdaContextStub, iso, load_event
 
 from lambdas.common.clients import aws_client
@@ -30,7 +31,6 @@ from lambdas.spot_interruption.events import parse_event
 from lambdas.spot_interruption.node import TAINT_KEYS
 from lambdas.spot_interruption.respond import Summary, respond
 from lambdas.spot_interruption.settings import SpotSettings
-from tests.k8s_fake import FakeKubernetes, make_node, make_pod
 
 INTERRUPTION_KEY = TAINT_KEYS["interruption"]
 REBALANCE_KEY = TAINT_KEYS["rebalance"]
@@ -49,7 +49,8 @@ class Spot:
         )
 
     def node_obj(self) -> dict[str, Any]:
-        return self.k8s.nodes[self.node]
+        # cast: `mypy lambdas tests/unit/lambdas` cannot see tests/k8s_fake (it is Any there).
+        return cast(dict[str, Any], self.k8s.nodes[self.node])
 
     def our_taints(self) -> list[dict[str, str]]:
         return [t for t in self.node_obj()["spec"].get("taints", []) if "llm-inference" in t["key"]]
