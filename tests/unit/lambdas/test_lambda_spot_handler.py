@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -49,8 +49,9 @@ class Spot:
         )
 
     def node_obj(self) -> dict[str, Any]:
-        # cast: `mypy lambdas tests/unit/lambdas` cannot see tests/k8s_fake (it is Any there).
-        return cast(dict[str, Any], self.k8s.nodes[self.node])
+        # Typed local: `mypy lambdas tests/unit/lambdas` cannot see tests/k8s_fake (Any there).
+        node: dict[str, Any] = self.k8s.nodes[self.node]
+        return node
 
     def our_taints(self) -> list[dict[str, str]]:
         return [t for t in self.node_obj()["spec"].get("taints", []) if "llm-inference" in t["key"]]
