@@ -23,6 +23,7 @@ from lambdas.common.eks_token import TokenProvider
 from lambdas.common.k8s import (
     ForbiddenError,
     K8sClient,
+    UnauthorizedError,
     UnreachableError,
     ssl_context_from_ca_data,
 )
@@ -422,6 +423,13 @@ def test_unreachable_endpoint_is_raised(
     spot.k8s.stop()
     with pytest.raises(UnreachableError):
         invoke(spot.event(), context)
+
+
+def test_rejected_token_is_raised_after_one_refresh(spot: Spot, context: LambdaContextStub) -> None:
+    spot.k8s.reject_tokens = 2
+    with pytest.raises(UnauthorizedError):
+        invoke(spot.event(), context)
+    assert len(spot.k8s.calls) == 2  # the first call, then once more with a new token
 
 
 def test_ec2_throttling_is_raised(
