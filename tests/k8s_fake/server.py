@@ -15,6 +15,7 @@ and a latency added to every call.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import re
@@ -126,6 +127,7 @@ class FakeKubernetes:
         self.patches: list[tuple[str, Json]] = []  # (path, patch body) in arrival order
         self.timeline: list[tuple[float, str, str]] = []  # (monotonic time, method, path)
         self.connections = 0
+        self._sockets: set[Any] = set()
         self.max_in_flight = 0
         self._in_flight = 0
         self._resource_version = 1000
@@ -206,6 +208,7 @@ class FakeKubernetes:
                     return
                 with fake.lock:
                     fake.connections += 1
+                    fake._sockets.add(tls_sock)
                 self.RequestHandlerClass(tls_sock, client_address, self)  # type: ignore[arg-type]
 
         self._server = Server(("127.0.0.1", 0), _make_handler(self))
@@ -213,6 +216,16 @@ class FakeKubernetes:
             target=self._server.serve_forever, args=(0.02,), daemon=True
         )
         self._thread.start()
+
+    def drop_connections(self) -> None:
+        """Close every open connection server-side, as an API server restart or an idle
+        timeout does; clients holding keep-alive connections find them dead on next use."""
+        with self.lock:
+            sockets, self._sockets = self._sockets, set()
+        for sock in sockets:
+            with contextlib.suppress(OSError):  # already closed by its handler thread
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
 
     def stop(self) -> None:
         if self._server is not None:

@@ -47,6 +47,14 @@ def test_connections_are_reused(k8s: FakeKubernetes) -> None:
     assert k8s.connections == 1
 
 
+def test_a_dropped_keep_alive_connection_is_replaced(k8s: FakeKubernetes) -> None:
+    client = client_for(k8s)
+    client.list_nodes()
+    k8s.drop_connections()
+    assert client.list_nodes() == []
+    assert k8s.connections == 2
+
+
 def test_parallel_calls_are_thread_safe(k8s: FakeKubernetes) -> None:
     k8s.latency = 0.01
     for i in range(40):
