@@ -56,10 +56,11 @@ def k8s_client(cluster: ClusterSettings) -> K8sClient:
         return client
 
 
-def reset() -> None:
-    """Forget every cached client (tests; a new moto context needs new clients)."""
+def reset(*, aws: bool = True) -> None:
+    """Forget cached clients (tests: a new fake API server, or a new moto context)."""
     with _lock:
         for client in _k8s.values():
             client.close()
         _k8s.clear()
-        _aws.clear()
+        if aws:
+            _aws.clear()

@@ -14,6 +14,8 @@ import http.client
 import json
 import queue
 import ssl
+import time
+from collections.abc import Callable
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -52,6 +54,10 @@ JsonObject = dict[str, Any]
 MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
 
+# Brief retries of API throttling (429 with Retry-After) on reads and patches.
+THROTTLE_ATTEMPTS = 3
+THROTTLE_MAX_WAIT = 2.0
+
 # A reused keep-alive connection may have been closed by the server; retrying once on a fresh
 # connection is safe because the request never reached the server.
 _STALE_CONNECTION_ERRORS = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
@@ -85,6 +91,7 @@ class K8sClient:
         *,
         timeout: float = 10.0,
         max_idle_connections: int = 64,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         parts = urlsplit(endpoint)
         if parts.scheme != "https" or not parts.hostname:
@@ -94,6 +101,7 @@ class K8sClient:
         self._ssl_context = ssl_context
         self._token = token
         self._timeout = timeout
+        self._sleep = sleep
         self._idle: queue.LifoQueue[http.client.HTTPSConnection] = queue.LifoQueue(
             maxsize=max_idle_connections
         )
@@ -109,15 +117,26 @@ class K8sClient:
         body: JsonObject | None = None,
         content_type: str = "application/json",
     ) -> JsonObject:
-        """Send one request; return the decoded JSON body or raise a `K8sError` subclass."""
+        """Send one request; return the decoded JSON body or raise a `K8sError` subclass.
+
+        A 401 is retried once with a new token (the cached one may have expired). A 429 on
+        GET/PATCH (API priority and fairness) is retried briefly; a 429 on POST is returned to
+        the caller, because for an eviction it means a PodDisruptionBudget, not load.
+        """
         url = path + ("?" + urlencode(query) if query else "")
         payload = None if body is None else json.dumps(body).encode("utf-8")
-        try:
-            return self._send(method, url, payload, content_type)
-        except UnauthorizedError:
-            # The cached token may have expired: retry once with a fresh one.
-            self._token.invalidate()
-            return self._send(method, url, payload, content_type)
+        for attempt in range(1, THROTTLE_ATTEMPTS + 1):
+            try:
+                try:
+                    return self._send(method, url, payload, content_type)
+                except UnauthorizedError:
+                    self._token.invalidate()
+                    return self._send(method, url, payload, content_type)
+            except TooManyRequestsError as exc:
+                if method == "POST" or attempt == THROTTLE_ATTEMPTS:
+                    raise
+                self._sleep(min(THROTTLE_MAX_WAIT, exc.retry_after or 0.2 * attempt))
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     def _send(self, method: str, url: str, payload: bytes | None, content_type: str) -> JsonObject:
         headers = {
@@ -219,6 +238,10 @@ class K8sClient:
         }
         path = f"/api/v1/namespaces/{quote(namespace, safe='')}/pods/{quote(name, safe='')}"
         return self.request("POST", path + "/eviction", body=body)
+
+    def create_event(self, namespace: str, event: JsonObject) -> JsonObject:
+        path = f"/api/v1/namespaces/{quote(namespace, safe='')}/events"
+        return self.request("POST", path, body=event)
 
     def get_deployment(self, namespace: str, name: str) -> JsonObject:
         return self.request("GET", _deployment_path(namespace, name))

@@ -58,7 +58,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         settings,
         k8s=k8s_client(settings.cluster),
         eks=aws_client("eks"),
-        deadline=Deadline(time.time() + settings.retry_seconds),
+        # Stop retrying busy node groups in time to log the summary before the timeout.
+        deadline=Deadline(
+            min(
+                time.time() + settings.retry_seconds,
+                time.time() + context.get_remaining_time_in_millis() / 1000 - 10,
+            )
+        ),
     )
     summary.seconds_used = time.monotonic() - started
     result = summary.as_dict()

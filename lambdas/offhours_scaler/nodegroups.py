@@ -37,17 +37,15 @@ def scale_down(eks: Any, cluster: str, name: str, floor: int) -> Change:
     desired = min(current.desired, floor)
     target = Scaling(min(current.min, desired), desired, max(current.max, 1))
     if RESTORE_TAG in tags:
-        # Recorded already. If min is still above the floor the earlier resize did not happen.
-        if current.min <= floor:
+        # Recorded already. Only a size still equal to the record means the resize after
+        # tagging did not happen (a failed run); anything else is ours or the autoscaler's.
+        if tags[RESTORE_TAG] != current.encode() or target == current:
             return _skip(name, current, f"already scaled down (recorded {tags[RESTORE_TAG]})")
     elif target == current:
         return _skip(name, current, f"at or below the floor ({floor})")
     else:
-        _call(
-            lambda: eks.tag_resource(
-                resourceArn=group["nodegroupArn"], tags={RESTORE_TAG: current.encode()}
-            )
-        )
+        record = {RESTORE_TAG: current.encode()}
+        _call(lambda: eks.tag_resource(resourceArn=group["nodegroupArn"], tags=record))
     _call(
         lambda: eks.update_nodegroup_config(
             clusterName=cluster, nodegroupName=name, scalingConfig=target.to_eks()

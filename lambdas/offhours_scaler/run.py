@@ -18,6 +18,9 @@ from lambdas.offhours_scaler.events import Action
 from lambdas.offhours_scaler.records import Change
 from lambdas.offhours_scaler.settings import ScalerSettings
 
+# Node-group updates take minutes; EKS answers ResourceInUseException meanwhile.
+DEFAULT_BACKOFF = Backoff(base=2.0, cap=20.0)
+
 
 @dataclass
 class RunSummary:
@@ -55,7 +58,7 @@ def run(
     deadline: Deadline,
     backoff: Backoff | None = None,
 ) -> RunSummary:
-    policy = backoff or Backoff(base=2.0, cap=20.0)
+    policy = backoff or DEFAULT_BACKOFF
     summary = RunSummary(action)
     cluster, namespace = settings.cluster.name, settings.namespace
     if action == "scale_down":

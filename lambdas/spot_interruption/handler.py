@@ -60,6 +60,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             k8s=k8s_client(settings.cluster),
             concurrency=settings.concurrency,
             safety_seconds=settings.safety_seconds,
+            lambda_end=time.time() + context.get_remaining_time_in_millis() / 1000,
         )
     except Exception as exc:
         # Throttling, 401/403, unreachable endpoint...: keep the event (retry, then DLQ).

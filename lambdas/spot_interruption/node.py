@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
 from collections.abc import Callable
@@ -10,7 +11,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from lambdas.common.k8s import ConflictError, JsonObject, K8sClient, NotFoundError
+from lambdas.common.k8s import ConflictError, JsonObject, K8sClient, K8sError, NotFoundError
 
 TAINT_KEYS = {
     "interruption": "llm-inference.aws/spot-interruption",
@@ -65,6 +66,42 @@ def find_node(k8s: K8sClient, instance: Instance) -> JsonObject | None:
         if node.get("spec", {}).get("providerID") == instance.provider_id:
             return node
     return None
+
+
+EVENT_REASONS = {"interruption": "SpotInterruption", "rebalance": "RebalanceRecommendation"}
+
+
+def record_node_event(k8s: K8sClient, node: JsonObject, *, kind: str, message: str) -> str:
+    """Post a Warning Event on the node so `kubectl describe node` says what happened.
+
+    Best effort: returns "" on success, else the cause (the drain matters more than the event).
+    """
+    name = node["metadata"]["name"]
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    event: JsonObject = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        # Node events live in "default", as the kubelet's do.
+        "metadata": {"generateName": f"{name}.", "namespace": "default"},
+        "involvedObject": {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "name": name,
+            "uid": node["metadata"].get("uid", name),
+        },
+        "reason": EVENT_REASONS[kind],
+        "message": message,
+        "type": "Warning",
+        "source": {"component": "spot-interruption-lambda"},
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+    }
+    try:
+        k8s.create_event("default", event)
+    except K8sError as exc:
+        return str(exc)
+    return ""
 
 
 def taint_value(event_id: str) -> str:

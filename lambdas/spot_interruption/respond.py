@@ -16,7 +16,11 @@ from lambdas.spot_interruption.node import (
     cordon_and_taint,
     describe_instance,
     find_node,
+    record_node_event,
 )
+
+# Time kept free at the end of the invocation to log the summary and flush metrics.
+LAMBDA_MARGIN_SECONDS = 3.0
 
 
 def choose_action(event: SpotEvent, rebalance_action: str) -> str:
@@ -40,6 +44,7 @@ class Summary:
     failed: dict[str, str] = field(default_factory=dict)
     pending: dict[str, str] = field(default_factory=dict)
     eviction_retries: int = 0
+    node_event_error: str = ""  # why the Kubernetes Event could not be posted (best effort)
     seconds_used: float = 0.0
     seconds_to_deadline: float = 0.0
 
@@ -62,6 +67,7 @@ class Summary:
             "pending": len(self.pending),
             "pending_pods": self.pending,
             "eviction_retries": self.eviction_retries,
+            "node_event_error": self.node_event_error,
             "seconds_used": round(self.seconds_used, 3),
             "seconds_to_deadline": round(self.seconds_to_deadline, 3),
         }
@@ -75,18 +81,25 @@ def respond(
     k8s: K8sClient,
     concurrency: int,
     safety_seconds: float,
+    lambda_end: float | None = None,
     clock: Callable[[], float] = time.time,
     backoff: Backoff | None = None,
 ) -> Summary:
+    """Act on one event. Eviction retries stop `safety_seconds` before the event's deadline,
+    or `LAMBDA_MARGIN_SECONDS` before `lambda_end` (epoch) if the function times out sooner,
+    so the summary is always logged."""
     started = clock()
-    deadline = Deadline(event.deadline, clock=clock)
+    stop_at = event.deadline
+    if lambda_end is not None:
+        stop_at = min(stop_at, lambda_end - LAMBDA_MARGIN_SECONDS + safety_seconds)
+    deadline = Deadline(stop_at, clock=clock)
     summary = Summary(event.event_id, event.instance_id, event.kind, action)
     if action == "ignore":
         summary.status = "ignored"
     else:
         _act(summary, event, action, ec2, k8s, deadline, concurrency, safety_seconds, backoff)
     summary.seconds_used = clock() - started
-    summary.seconds_to_deadline = deadline.remaining()
+    summary.seconds_to_deadline = event.deadline - clock()
     return summary
 
 
@@ -109,6 +122,11 @@ def _act(
     summary.node = node["metadata"]["name"]
     cordon = cordon_and_taint(k8s, node, taint_key=TAINT_KEYS[event.kind], event_id=event.event_id)
     summary.cordoned, summary.tainted = cordon.cordoned, cordon.tainted
+    if cordon.tainted:  # only the first event for this node records it
+        what = "cordoned, tainted" + (" and draining" if action == "drain" else "")
+        summary.node_event_error = record_node_event(
+            k8s, node, kind=event.kind, message=f"{event.kind} event {event.event_id}: {what}"
+        )
     if action != "drain":
         return
     selection = select_pods(k8s.list_pods_on_node(summary.node))

@@ -1,8 +1,8 @@
 """In-process HTTPS fake of the Kubernetes API for the Lambda tests and the drain benchmark."""
 
-from tests.k8s_fake.certs import TlsMaterial, make_tls_material
-from tests.k8s_fake.objects import make_deployment, make_node, make_pod
-from tests.k8s_fake.server import FakeKubernetes
+from .certs import TlsMaterial, make_tls_material
+from .objects import make_deployment, make_node, make_pod
+from .server import FakeKubernetes
 
 __all__ = [
     "FakeKubernetes",

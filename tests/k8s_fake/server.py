@@ -15,6 +15,7 @@ and a latency added to every call.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import re
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from tests.k8s_fake.certs import TlsMaterial, make_tls_material
+from .certs import TlsMaterial, make_tls_material
 
 Json = dict[str, Any]
 Key = tuple[str, str]
@@ -114,15 +115,19 @@ class FakeKubernetes:
         self.nodes: dict[str, Json] = {}
         self.pods: dict[Key, Json] = {}
         self.deployments: dict[Key, Json] = {}
+        self.events: list[Json] = []  # core/v1 Events created
         self.pdb_blocks: dict[Key, int] = {}  # pod -> remaining 429s before eviction is allowed
         self.conflicts: dict[str, int] = {}  # path -> remaining 409s on PATCH
         self.failures: dict[tuple[str, str], int] = {}  # (method, path) -> status to return
+        self.queued_failures: dict[tuple[str, str], list[int]] = {}  # statuses, one per call
         self.reject_tokens = 0  # remaining requests answered 401
         self.forbidden = False  # every request answered 403
         self.token_check: Callable[[str], bool] = lambda token: True
         self.calls: list[tuple[str, str, str]] = []  # (method, path, query)
         self.patches: list[tuple[str, Json]] = []  # (path, patch body) in arrival order
+        self.timeline: list[tuple[float, str, str]] = []  # (monotonic time, method, path)
         self.connections = 0
+        self._sockets: set[Any] = set()
         self.max_in_flight = 0
         self._in_flight = 0
         self._resource_version = 1000
@@ -203,6 +208,7 @@ class FakeKubernetes:
                     return
                 with fake.lock:
                     fake.connections += 1
+                    fake._sockets.add(tls_sock)
                 self.RequestHandlerClass(tls_sock, client_address, self)  # type: ignore[arg-type]
 
         self._server = Server(("127.0.0.1", 0), _make_handler(self))
@@ -210,6 +216,16 @@ class FakeKubernetes:
             target=self._server.serve_forever, args=(0.02,), daemon=True
         )
         self._thread.start()
+
+    def drop_connections(self) -> None:
+        """Close every open connection server-side, as an API server restart or an idle
+        timeout does; clients holding keep-alive connections find them dead on next use."""
+        with self.lock:
+            sockets, self._sockets = self._sockets, set()
+        for sock in sockets:
+            with contextlib.suppress(OSError):  # already closed by its handler thread
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
 
     def stop(self) -> None:
         if self._server is not None:
@@ -224,6 +240,7 @@ class FakeKubernetes:
         path, query = unquote(parts.path), parse_qs(parts.query)
         with self.lock:
             self.calls.append((method, path, parts.query))
+            self.timeline.append((time.monotonic(), method, path))
             self._in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
         try:
@@ -231,7 +248,8 @@ class FakeKubernetes:
                 time.sleep(self.latency)
             with self.lock:
                 self._authorize(headers.get("Authorization", ""))
-                injected = self.failures.get((method, path))
+                queued = self.queued_failures.get((method, path))
+                injected = queued.pop(0) if queued else self.failures.get((method, path))
                 if injected:
                     raise ApiError(injected, "InternalError", f"injected {injected}")
                 return self._route(method, path, query, headers, body)
@@ -269,6 +287,9 @@ class FakeKubernetes:
         elif m := re.fullmatch(r"/api/v1/namespaces/([^/]+)/pods/([^/]+)/eviction", path):
             if method == "POST":
                 return self._evict((m.group(1), m.group(2)), body)
+        elif m := re.fullmatch(r"/api/v1/namespaces/([^/]+)/events", path):
+            if method == "POST":
+                return self._create_event(m.group(1), body)
         elif m := re.fullmatch(r"/apis/apps/v1/namespaces/([^/]+)/deployments", path):
             deps = [d for (ns, _), d in self.deployments.items() if ns == m.group(1)]
             return 200, self._list("DeploymentList", deps, field_sel, label_sel)
@@ -364,6 +385,18 @@ class FakeKubernetes:
             "spec": {"replicas": dep["spec"]["replicas"]},
             "status": {"replicas": dep["status"]["replicas"]},
         }
+
+    def _create_event(self, namespace: str, body: bytes) -> tuple[int, Json]:
+        event = json.loads(body)
+        if event.get("kind") != "Event" or not event.get("involvedObject", {}).get("name"):
+            raise ApiError(422, "Invalid", "Event.involvedObject.name: Required value")
+        meta = event.setdefault("metadata", {})
+        if meta.get("namespace", namespace) != namespace:
+            raise ApiError(400, "BadRequest", "the namespace of the object does not match")
+        meta["name"] = meta.get("name") or f"{meta.get('generateName', 'event.')}{len(self.events)}"
+        self._bump(event)
+        self.events.append(event)
+        return 201, event
 
     def _evict(self, key: Key, body: bytes) -> tuple[int, Json]:
         try:

@@ -9,15 +9,17 @@ from pathlib import Path
 import pytest
 
 # pytest puts this folder, not the repository root, on sys.path (tests/ is not a package):
-# add the root so `lambdas` and `tests.k8s_fake` import as they do in Lambda and in bench/.
+# add the root, so `lambdas` imports as it does in Lambda, and tests/, for the `k8s_fake`
+# package (a top-level name, as mypy maps it when it checks the whole tree).
 ROOT = Path(__file__).resolve().parents[3]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for path in (ROOT, ROOT / "tests"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
 
+from k8s_fake import FakeKubernetes, TlsMaterial, make_tls_material  # noqa: E402
 from lambda_fakes import LambdaContextStub  # noqa: E402
 
 from lambdas.common import clients  # noqa: E402
-from tests.k8s_fake import FakeKubernetes, TlsMaterial, make_tls_material  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -35,9 +37,9 @@ def _lambda_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    clients.reset()
+    clients.reset(aws=False)
     yield
-    clients.reset()
+    clients.reset(aws=False)
 
 
 @pytest.fixture(scope="session")
@@ -65,16 +67,16 @@ def _moto() -> Iterator[None]:
     # creating fresh resources (instances, uniquely named clusters) in each test.
     from moto import mock_aws
 
+    clients.reset()
     with mock_aws():
         yield
+    clients.reset()
 
 
 @pytest.fixture
-def aws(_moto: None) -> Iterator[None]:
-    """moto for EC2, EKS and STS; cached boto3 clients are dropped on both sides."""
-    clients.reset()
-    yield
-    clients.reset()
+def aws(_moto: None) -> None:
+    """moto for EC2, EKS and STS. The function's cached boto3 clients live as long as moto:
+    creating clients is the slowest part of a test, and moto's state is what tests change."""
 
 
 @pytest.fixture

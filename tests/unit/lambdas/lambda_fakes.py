@@ -42,5 +42,7 @@ class LambdaContextStub:
     log_group_name = "/aws/lambda/test"
     log_stream_name = "stream"
 
+    remaining_ms = 130_000  # the recommended timeout, just over the two-minute notice
+
     def get_remaining_time_in_millis(self) -> int:
-        return 130_000
+        return self.remaining_ms

@@ -6,6 +6,7 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from k8s_fake import FakeKubernetes, make_node, make_pod, make_tls_material
 from lambda_fakes import StaticToken
 
 from lambdas.common.k8s import (
@@ -20,7 +21,6 @@ from lambdas.common.k8s import (
     UnreachableError,
     ssl_context_from_ca_data,
 )
-from tests.k8s_fake import FakeKubernetes, make_node, make_pod, make_tls_material
 
 
 def client_for(api: FakeKubernetes, token: StaticToken | None = None) -> K8sClient:
@@ -45,6 +45,14 @@ def test_connections_are_reused(k8s: FakeKubernetes) -> None:
     for _ in range(20):
         client.list_nodes()
     assert k8s.connections == 1
+
+
+def test_a_dropped_keep_alive_connection_is_replaced(k8s: FakeKubernetes) -> None:
+    client = client_for(k8s)
+    client.list_nodes()
+    k8s.drop_connections()
+    assert client.list_nodes() == []
+    assert k8s.connections == 2
 
 
 def test_parallel_calls_are_thread_safe(k8s: FakeKubernetes) -> None:
@@ -112,3 +120,31 @@ def test_field_selector_lists_only_the_nodes_pods(k8s: FakeKubernetes) -> None:
     names = [p["metadata"]["name"] for p in client_for(k8s).list_pods_on_node("n1")]
     assert names == ["a"]
     assert "fieldSelector=spec.nodeName%3Dn1" in k8s.calls[-1][2]
+
+
+def test_throttled_get_is_retried_briefly(k8s: FakeKubernetes) -> None:
+    k8s.add_node(make_node("n1", "i-1"))
+    k8s.queued_failures[("GET", "/api/v1/nodes/n1")] = [429, 429]
+    waits: list[float] = []
+    client = K8sClient(
+        k8s.endpoint, ssl_context_from_ca_data(k8s.ca_data), StaticToken(), sleep=waits.append
+    )
+    assert client.get_node("n1")["metadata"]["name"] == "n1"
+    assert len(waits) == 2
+
+
+def test_throttled_get_gives_up_after_three_attempts(k8s: FakeKubernetes) -> None:
+    k8s.failures[("GET", "/api/v1/nodes/n1")] = 429
+    client = K8sClient(
+        k8s.endpoint, ssl_context_from_ca_data(k8s.ca_data), StaticToken(), sleep=lambda _: None
+    )
+    with pytest.raises(TooManyRequestsError):
+        client.get_node("n1")
+    assert len(k8s.calls) == 3
+
+
+def test_eviction_429_is_left_to_the_caller(k8s: FakeKubernetes) -> None:
+    k8s.add_pod(make_pod("p", "n1"), pdb_429s=1)
+    with pytest.raises(TooManyRequestsError):
+        client_for(k8s).evict_pod("models", "p")
+    assert len(k8s.calls) == 1

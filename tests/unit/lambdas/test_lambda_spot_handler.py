@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
+from k8s_fake import FakeKubernetes, make_node, make_pod
 from lambda_fakes import LambdaContextStub, iso, load_event
 
 from lambdas.common.clients import aws_client
@@ -23,6 +23,7 @@ from lambdas.common.eks_token import TokenProvider
 from lambdas.common.k8s import (
     ForbiddenError,
     K8sClient,
+    UnauthorizedError,
     UnreachableError,
     ssl_context_from_ca_data,
 )
@@ -31,7 +32,6 @@ from lambdas.spot_interruption.events import parse_event
 from lambdas.spot_interruption.node import TAINT_KEYS
 from lambdas.spot_interruption.respond import Summary, respond
 from lambdas.spot_interruption.settings import SpotSettings
-from tests.k8s_fake import FakeKubernetes, make_node, make_pod
 
 INTERRUPTION_KEY = TAINT_KEYS["interruption"]
 REBALANCE_KEY = TAINT_KEYS["rebalance"]
@@ -50,7 +50,9 @@ class Spot:
         )
 
     def node_obj(self) -> dict[str, Any]:
-        return self.k8s.nodes[self.node]
+        # Typed local: `mypy lambdas tests/unit/lambdas` cannot see tests/k8s_fake (Any there).
+        node: dict[str, Any] = self.k8s.nodes[self.node]
+        return node
 
     def our_taints(self) -> list[dict[str, str]]:
         return [t for t in self.node_obj()["spec"].get("taints", []) if "llm-inference" in t["key"]]
@@ -64,8 +66,7 @@ def _signed_for_cluster(token: str) -> bool:
 
 @pytest.fixture
 def spot(aws: None, cluster_env: FakeKubernetes) -> Spot:
-    ec2 = boto3.client("ec2", region_name="us-east-1")
-    run = ec2.run_instances(
+    run = aws_client("ec2").run_instances(
         ImageId="ami-12c6146b",
         MinCount=1,
         MaxCount=1,
@@ -165,6 +166,30 @@ def test_cordon_comes_before_a_noschedule_taint_naming_reason_and_event(
         {"key": INTERRUPTION_KEY, "value": event["id"], "effect": "NoSchedule"}
     ]
     assert spot.node_obj()["spec"]["unschedulable"] is True
+
+
+def test_a_warning_event_is_recorded_on_the_node_once(
+    spot: Spot, context: LambdaContextStub
+) -> None:
+    event = spot.event()
+    invoke(event, context)
+    invoke(event, context)  # a duplicate does not add a second Event
+    assert len(spot.k8s.events) == 1
+    recorded = spot.k8s.events[0]
+    assert recorded["involvedObject"]["kind"] == "Node"
+    assert recorded["involvedObject"]["name"] == spot.node
+    assert recorded["reason"] == "SpotInterruption"
+    assert event["id"] in recorded["message"]
+
+
+def test_a_failed_node_event_does_not_stop_the_drain(
+    spot: Spot, context: LambdaContextStub
+) -> None:
+    add_pods(spot, 2)
+    spot.k8s.failures[("POST", "/api/v1/namespaces/default/events")] = 403
+    result = invoke(spot.event(), context)
+    assert result["evicted"] == 2
+    assert "403" in result["node_event_error"]
 
 
 def test_taint_keeps_existing_taints(spot: Spot, context: LambdaContextStub) -> None:
@@ -268,6 +293,18 @@ def test_pdb_429_until_deadline_stops_before_it_and_reports_pending(
     assert result["seconds_to_deadline"] >= 10 - 0.5
 
 
+def test_a_lambda_timeout_shorter_than_the_notice_still_ends_with_a_summary(
+    spot: Spot, context: LambdaContextStub
+) -> None:
+    spot.k8s.add_pod(make_pod("guarded", spot.node), pdb_429s=10_000)
+    context.remaining_ms = 4_000  # 3 s are kept for the summary: ~1 s of retries
+    started = time.monotonic()
+    result = invoke(spot.event(), context)
+    assert time.monotonic() - started < 1.5
+    assert list(result["pending_pods"]) == ["models/guarded"]
+    assert result["seconds_to_deadline"] > 100  # the event's own deadline was far away
+
+
 def test_404_on_eviction_means_already_gone(spot: Spot, context: LambdaContextStub) -> None:
     add_pods(spot, 2)
     spot.k8s.failures[("POST", "/api/v1/namespaces/models/pods/model-0/eviction")] = 404
@@ -318,9 +355,9 @@ def test_concurrent_events_for_one_instance_evict_each_pod_once(spot: Spot) -> N
         k8s = K8sClient(
             settings.cluster.endpoint,
             ssl_context_from_ca_data(settings.cluster.ca_data),
-            TokenProvider(lambda: boto3.client("sts", region_name="us-east-1"), "c"),
+            TokenProvider(lambda: aws_client("sts"), "c"),
         )
-        ec2 = boto3.client("ec2", region_name="us-east-1")
+        ec2 = aws_client("ec2")
         results.append(respond(event, "drain", ec2=ec2, k8s=k8s, concurrency=8, safety_seconds=10))
 
     threads = [threading.Thread(target=run) for _ in range(2)]
@@ -386,6 +423,13 @@ def test_unreachable_endpoint_is_raised(
     spot.k8s.stop()
     with pytest.raises(UnreachableError):
         invoke(spot.event(), context)
+
+
+def test_rejected_token_is_raised_after_one_refresh(spot: Spot, context: LambdaContextStub) -> None:
+    spot.k8s.reject_tokens = 2
+    with pytest.raises(UnauthorizedError):
+        invoke(spot.event(), context)
+    assert len(spot.k8s.calls) == 2  # the first call, then once more with a new token
 
 
 def test_ec2_throttling_is_raised(

@@ -1,0 +1,119 @@
+# ruff: noqa: N803 - the double mirrors boto3's camelCase keyword arguments
+"""What moto's EKS lacks, added for the off-hours tests.
+
+- moto tags clusters only: `allow_nodegroup_tags` extends TagResource/UntagResource to node groups.
+- moto accepts any scaling config: `CheckedEks` enforces EKS's rules (0 <= min <= desired <= max,
+  max >= 1) and injects faults (UPDATING status, ResourceInUseException, throttling) per call.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from moto.eks.models import EKSBackend
+
+
+def allow_nodegroup_tags(monkeypatch: pytest.MonkeyPatch) -> None:
+    tag_cluster, untag_cluster = EKSBackend.tag_resource, EKSBackend.untag_resource
+
+    def find(backend: EKSBackend, arn: str) -> Any:
+        arn = arn.split("?")[0]  # moto reads the ARN from a path that keeps the query string
+        for cluster in backend.clusters.values():
+            for group in cluster.nodegroups.values():
+                if group.arn == arn:
+                    return group
+        return None
+
+    def tag_resource(self: EKSBackend, resource_arn: str, tags: dict[str, str]) -> None:
+        group = find(self, resource_arn)
+        if group is None:
+            return tag_cluster(self, resource_arn, tags)
+        group.tags.update(tags)
+        return None
+
+    def untag_resource(self: EKSBackend, resource_arn: str, tag_keys: list[str]) -> None:
+        group = find(self, resource_arn)
+        if group is None:
+            return untag_cluster(self, resource_arn, tag_keys)
+        for key in [tag_keys] if isinstance(tag_keys, str) else tag_keys:  # moto passes one as str
+            group.tags.pop(key, None)
+        return None
+
+    monkeypatch.setattr(EKSBackend, "tag_resource", tag_resource)
+    monkeypatch.setattr(EKSBackend, "untag_resource", untag_resource)
+
+
+def client_error(code: str, operation: str, message: str = "injected") -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": message}}, operation)
+
+
+class CheckedEks:
+    """Delegates to a moto EKS client; see the module docstring."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.calls: list[tuple[float, str, str]] = []  # (monotonic time, operation, node group)
+        # (operation, node group) -> queued faults: a ClientError to raise, or "UPDATING".
+        self.faults: dict[tuple[str, str], list[Any]] = defaultdict(list)
+
+    def _fault(self, operation: str, group: str) -> Any:
+        queue = self.faults.get((operation, group))
+        return queue.pop(0) if queue else None
+
+    def _group_of_arn(self, arn: str) -> str:
+        return arn.split("/")[2] if arn.count("/") >= 2 else arn
+
+    def describe_nodegroup(self, *, clusterName: str, nodegroupName: str) -> Any:
+        self.calls.append((time.monotonic(), "describe_nodegroup", nodegroupName))
+        fault = self._fault("describe_nodegroup", nodegroupName)
+        if isinstance(fault, ClientError):
+            raise fault
+        result = self._client.describe_nodegroup(
+            clusterName=clusterName, nodegroupName=nodegroupName
+        )
+        if fault == "UPDATING":
+            result["nodegroup"]["status"] = "UPDATING"
+        return result
+
+    def update_nodegroup_config(
+        self, *, clusterName: str, nodegroupName: str, scalingConfig: dict[str, int]
+    ) -> Any:
+        self.calls.append((time.monotonic(), "update_nodegroup_config", nodegroupName))
+        fault = self._fault("update_nodegroup_config", nodegroupName)
+        if fault is not None:
+            raise fault
+        current = self._client.describe_nodegroup(
+            clusterName=clusterName, nodegroupName=nodegroupName
+        )["nodegroup"]["scalingConfig"]
+        merged = {**current, **scalingConfig}
+        low, want, high = merged["minSize"], merged["desiredSize"], merged["maxSize"]
+        if not (0 <= low <= want <= high) or high < 1:
+            raise client_error(
+                "InvalidParameterException", "UpdateNodegroupConfig", f"bad scaling {merged}"
+            )
+        return self._client.update_nodegroup_config(
+            clusterName=clusterName, nodegroupName=nodegroupName, scalingConfig=scalingConfig
+        )
+
+    def tag_resource(self, *, resourceArn: str, tags: dict[str, str]) -> Any:
+        group = self._group_of_arn(resourceArn)
+        self.calls.append((time.monotonic(), "tag_resource", group))
+        fault = self._fault("tag_resource", group)
+        if fault is not None:
+            raise fault
+        return self._client.tag_resource(resourceArn=resourceArn, tags=tags)
+
+    def untag_resource(self, *, resourceArn: str, tagKeys: list[str]) -> Any:
+        group = self._group_of_arn(resourceArn)
+        self.calls.append((time.monotonic(), "untag_resource", group))
+        fault = self._fault("untag_resource", group)
+        if fault is not None:
+            raise fault
+        return self._client.untag_resource(resourceArn=resourceArn, tagKeys=tagKeys)
+
+    def writes(self) -> list[tuple[float, str, str]]:
+        return [c for c in self.calls if c[1] != "describe_nodegroup"]

@@ -1,0 +1,90 @@
+"""The environment contract in lambdas/README.md: defaults, formats and errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from lambdas.common.settings import ClusterSettings, SettingsError, env_list
+from lambdas.offhours_scaler.records import Scaling
+from lambdas.offhours_scaler.settings import ScalerSettings
+from lambdas.spot_interruption.settings import SpotSettings
+
+CLUSTER = {
+    "CLUSTER_NAME": "c",
+    "CLUSTER_ENDPOINT": "https://ABC.gr7.us-east-1.eks.amazonaws.com",
+    "CLUSTER_CA_DATA": "LS0tLS1CRUdJTg==",
+}
+
+
+def test_missing_cluster_variables_are_named() -> None:
+    with pytest.raises(SettingsError, match="CLUSTER_ENDPOINT, CLUSTER_CA_DATA"):
+        ClusterSettings.from_env({"CLUSTER_NAME": "c"})
+
+
+def test_endpoint_must_be_https() -> None:
+    with pytest.raises(SettingsError, match="https"):
+        ClusterSettings.from_env({**CLUSTER, "CLUSTER_ENDPOINT": "http://plain"})
+
+
+def test_spot_defaults() -> None:
+    settings = SpotSettings.from_env(CLUSTER)
+    assert settings.rebalance_action == "cordon"
+    assert settings.safety_seconds == 10
+    assert settings.concurrency == 32
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("REBALANCE_ACTION", "terminate"),
+        ("DRAIN_SAFETY_SECONDS", "soon"),
+        ("EVICTION_CONCURRENCY", "0"),
+    ],
+)
+def test_spot_bad_values_are_rejected(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        SpotSettings.from_env({**CLUSTER, name: value})
+
+
+def test_scaler_defaults_and_lists() -> None:
+    settings = ScalerSettings.from_env(
+        {**CLUSTER, "DEPLOYMENTS": "a, b,,a", "NODE_GROUPS": '["gpu-1", "gpu-2"]'}
+    )
+    assert settings.namespace == "models"
+    assert settings.deployments == ("a", "b")
+    assert settings.node_groups == ("gpu-1", "gpu-2")
+    assert settings.floor_replicas == 0
+    assert settings.floor_nodes == 0
+    assert settings.off_hours_per_night == 12
+    assert settings.retry_seconds == 120
+
+
+def test_scaler_needs_something_to_scale() -> None:
+    with pytest.raises(SettingsError, match="nothing to scale"):
+        ScalerSettings.from_env(CLUSTER)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("FLOOR_REPLICAS", "-1"),
+        ("FLOOR_NODES", "two"),
+        ("OFF_HOURS_PER_NIGHT", "25"),
+        ("NODE_GROUPS", '["ok", 3]'),
+        ("NODE_GROUPS", "[not json"),
+    ],
+)
+def test_scaler_bad_values_are_rejected(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        ScalerSettings.from_env({**CLUSTER, "DEPLOYMENTS": "a", name: value})
+
+
+def test_env_list_empty() -> None:
+    assert env_list({"X": "  "}, "X") == ()
+
+
+def test_scaling_record_round_trips_and_rejects_garbage() -> None:
+    scaling = Scaling(1, 2, 6)
+    assert Scaling.decode(scaling.encode()) == scaling
+    with pytest.raises(ValueError, match="min=N"):
+        Scaling.decode("1/2/6")
