@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -43,6 +44,31 @@ def _fixed_time_of_day(expression: str) -> int | None:
     minutes, hours = expression.split()[:2]
     if minutes.isdigit() and hours.isdigit():
         return int(hours) * 60 + int(minutes)
+    return None
+
+
+# Daylight-saving checks look at these years: fixed, so validation does not depend on today's date.
+_DST_CHECK_YEARS = (2026, 2027)
+
+
+def dst_problem(expression: str, timezone: str) -> str | None:
+    """Why a fixed-time cron would be skipped on a daylight-saving change in `timezone`, or None.
+
+    EventBridge Scheduler skips a run whose local time does not exist (spring forward); a skipped
+    scale-up would leave a stage down for a day. A repeated local time (fall back) runs once: fine.
+    """
+    at = _fixed_time_of_day(expression)
+    if at is None:
+        return None
+    zone = ZoneInfo(timezone)
+    hour, minute = divmod(at, 60)
+    day = date(_DST_CHECK_YEARS[0], 1, 1)
+    while day.year in _DST_CHECK_YEARS:
+        local = datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone)
+        round_trip = local.astimezone(UTC).astimezone(zone)
+        if (round_trip.hour, round_trip.minute) != (hour, minute):
+            return f"local {hour:02d}:{minute:02d} does not exist on {day} in {timezone} (skipped run)"
+        day += timedelta(days=1)
     return None
 
 
@@ -112,6 +138,17 @@ class OffHoursConfig(Strict):
     @classmethod
     def _valid_cron(cls, value: str) -> str:
         return validate_cron(value)
+
+    @model_validator(mode="after")
+    def _clear_of_daylight_saving_changes(self) -> OffHoursConfig:
+        for name in ("scale_down_cron", "scale_up_cron"):
+            problem = dst_problem(getattr(self, name), self.timezone)
+            if problem:
+                raise ValueError(
+                    f"{name} {getattr(self, name)!r}: {problem}; allowed: a time of day that "
+                    "exists every day in the time zone (outside the spring-forward gap)"
+                )
+        return self
 
     @model_validator(mode="after")
     def _different_schedules(self) -> OffHoursConfig:

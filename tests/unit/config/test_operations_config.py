@@ -77,6 +77,16 @@ def test_hours_off_per_night_is_derived_from_fixed_time_crons(
             id="offhours-bad-cron",
         ),
         pytest.param(
+            lambda d: d["offhours"].update(scale_up_cron="30 2 ? * MON-FRI *"),
+            [
+                "offhours",
+                "scale_up_cron '30 2 ? * MON-FRI *'",
+                "local 02:30 does not exist on 2026-03-29 in Europe/Berlin (skipped run)",
+                "allowed:",
+            ],
+            id="offhours-run-in-the-spring-forward-gap",
+        ),
+        pytest.param(
             lambda d: d["offhours"].update(node_groups=["h100-spot"]),
             ["offhours.node_groups: 'h100-spot' is not a GPU node group", "allowed: ['a10g-spot']"],
             id="offhours-unknown-node-group",
@@ -94,3 +104,8 @@ def test_bad_operations_config_is_named(mutate: Any, expected: list[str]) -> Non
 
 def test_empty_scope_is_fine_while_offhours_is_disabled() -> None:
     assert OffHoursConfig(enabled=False, models=[], node_groups=[]).models == []
+
+
+def test_a_repeated_local_time_or_a_zone_without_dst_is_fine() -> None:
+    assert OffHoursConfig(timezone="America/New_York", scale_down_cron="30 1 ? * * *").scale_down_cron
+    assert OffHoursConfig(timezone="UTC", scale_up_cron="30 2 ? * * *").scale_up_cron
