@@ -25,6 +25,7 @@ LAMBDA_ASSET_EXCLUDES = [
     "tests/",
     "__pycache__/",
     "*.pyc",
+    "*.md",  # documentation stays in the repository
     ".mypy_cache/",
     ".pytest_cache/",
 ]

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import pytest
 
 from config.operations import RebalanceAction
@@ -500,3 +501,11 @@ def test_code_asset_holds_only_the_lambdas_package(synth: SynthResult, stage: st
 
 def test_deployment_names_follow_the_serving_contract(synth: SynthResult) -> None:
     assert deployments_in_scope(synth.configs["staging"].models) == ["llama-3-1-8b-v1", "llama-3-1-8b-v2"]
+
+
+def test_applied_kubernetes_objects_are_schema_valid(synth: SynthResult, stage: str) -> None:
+    version = synth.configs[stage].cluster.kubernetes_version
+    for _, objects in _manifests(synth, stage):
+        for obj in objects:
+            # strict: unknown fields are errors too (a misspelt key would otherwise be dropped).
+            kubernetes_validate.validate(obj, version, strict=True)
