@@ -422,9 +422,10 @@ def test_schedule_runs_the_configured_cron_in_the_stage_time_zone(
     queue = _resources(synth, stage)[_referenced_id(target["DeadLetterConfig"]["Arn"])]
     assert queue["Type"] == "AWS::SQS::Queue"
     role = _resources(synth, stage)[_referenced_id(target["RoleArn"])]["Properties"]
-    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
-        "Service": "scheduler.amazonaws.com"
-    }
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    account = synth.configs[stage].account or {"Ref": "AWS::AccountId"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": account}}  # no confused deputy
     statements = _role_statements(synth, stage, target["RoleArn"])
     granted = {action: statement["Resource"] for statement in statements for action in _actions(statement)}
     assert set(granted) == {"lambda:InvokeFunction", "sqs:SendMessage", "kms:Decrypt", "kms:GenerateDataKey"}
