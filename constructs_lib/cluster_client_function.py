@@ -164,6 +164,7 @@ class ClusterClientFunction(Construct):
                 actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[environment_key.key_arn]
             )
         )
+        # L1: the aws_eks_v2 AccessEntry L2 cannot set Kubernetes groups, only access policies.
         eks_l1.CfnAccessEntry(
             self,
             "AccessEntry",
