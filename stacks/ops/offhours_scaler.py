@@ -21,6 +21,7 @@ from constructs_lib.cluster_client_function import ClusterClientFunction
 from constructs_lib.nag import acknowledge
 from lambdas.offhours_scaler.records import RESTORE_TAG
 from stacks.ops import rbac
+from stacks.ops.metrics import METRICS_NAMESPACE
 
 HANDLER = "lambdas/offhours_scaler/handler.handler"
 RBAC_NAME = "llm-inference-offhours-scaler"
@@ -163,6 +164,7 @@ class OffHoursScaler(Construct):
     ) -> dict[str, str]:
         environment = {
             "MODEL_NAMESPACE": rbac.MODELS_NAMESPACE,
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             "FLOOR_REPLICAS": str(offhours.floor_replicas),
             "FLOOR_NODES": str(offhours.floor_nodes),
             "RETRY_SECONDS": str(RETRY_SECONDS),

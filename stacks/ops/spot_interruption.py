@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_events as events
@@ -17,11 +18,13 @@ from constructs_lib.alarmed_dead_letter_queue import AlarmedDeadLetterQueue
 from constructs_lib.cluster_client_function import ClusterClientFunction
 from constructs_lib.nag import acknowledge
 from stacks.ops import rbac
+from stacks.ops.metrics import METRICS_NAMESPACE, PERIOD, function_metric
 
 HANDLER = "lambdas/spot_interruption/handler.handler"
 SPOT_WARNING = "EC2 Spot Instance Interruption Warning"
 REBALANCE_RECOMMENDATION = "EC2 Instance Rebalance Recommendation"
 RBAC_NAME = "llm-inference-spot-interruption"
+SERVICE = "spot-interruption"  # the Powertools service name in the handler (metric dimension)
 
 # The warning is worth nothing after the two-minute notice: retry briefly, then keep it in the DLQ.
 MAX_EVENT_AGE = Duration.minutes(2)
@@ -29,7 +32,8 @@ RETRY_ATTEMPTS = 2
 
 
 class SpotInterruptionHandler(Construct):
-    """Exposes ``function``, ``rules`` (by detail-type), ``rbac``, ``dead_letter_queue``, ``dlq_alarm``.
+    """Exposes ``function``, ``rules`` (by detail-type), ``rbac``, ``dead_letter_queue``, ``dlq_alarm``
+    and ``drain_incomplete_alarm``.
 
     The rebalance rule exists only when ``spot.rebalance_action`` is not ``ignore``; the function
     also gets the action (``REBALANCE_ACTION``) so it can cordon or drain.
@@ -62,7 +66,10 @@ class SpotInterruptionHandler(Construct):
             handler=HANDLER,
             description="Cordons, taints and drains a node on an EC2 Spot interruption warning",
             kubernetes_group=rbac.SPOT_INTERRUPTION_GROUP,
-            environment={"REBALANCE_ACTION": spot.rebalance_action.value},
+            environment={
+                "REBALANCE_ACTION": spot.rebalance_action.value,
+                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            },
             environment_key=key,
             logs_key=logs_key,
             log_retention_days=log_retention_days,
@@ -93,6 +100,26 @@ class SpotInterruptionHandler(Construct):
             describe_instances,
             "AwsSolutions-IAM5[Resource::*]",
             reason="ec2:DescribeInstances supports no resource-level permissions; it is read-only.",
+        )
+
+        # Pods still on the node at the deadline, or whose eviction failed: requests may be lost.
+        self.drain_incomplete_alarm = cloudwatch.Alarm(
+            self,
+            "DrainIncompleteAlarm",
+            alarm_description="A Spot drain left pods not evicted (failed or still pending at the "
+            "deadline); see the function's summary log line.",
+            metric=cloudwatch.MathExpression(
+                expression="failed + pending",
+                using_metrics={
+                    "failed": function_metric(SERVICE, "Pods_failed"),
+                    "pending": function_metric(SERVICE, "Pods_pending"),
+                },
+                period=PERIOD,
+            ),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
 
         detail_types = [SPOT_WARNING]

@@ -13,6 +13,7 @@ from config.operations import RebalanceAction
 from constructs_lib.powertools_layer import POWERTOOLS_LAYER_VERSION
 from lambdas.offhours_scaler.records import RESTORE_TAG
 from stacks.ops import rbac
+from stacks.ops.metrics import METRICS_NAMESPACE
 from stacks.ops.offhours_scaler import deployments_in_scope
 from stacks.ops.spot_interruption import REBALANCE_RECOMMENDATION, SPOT_WARNING
 from tests.synth import SynthResult
@@ -221,7 +222,40 @@ def test_spot_environment_passes_the_rebalance_action(synth: SynthResult, stage:
     _, function = _function(synth, stage, SPOT_HANDLER)
     variables = function["Environment"]["Variables"]
     assert variables["REBALANCE_ACTION"] == synth.configs[stage].spot.rebalance_action.value
-    assert set(variables) == {"CLUSTER_NAME", "CLUSTER_ENDPOINT", "CLUSTER_CA_DATA", "REBALANCE_ACTION"}
+    assert set(variables) == {
+        "CLUSTER_NAME",
+        "CLUSTER_ENDPOINT",
+        "CLUSTER_CA_DATA",
+        "REBALANCE_ACTION",
+        "POWERTOOLS_METRICS_NAMESPACE",
+    }
+
+
+@pytest.mark.parametrize("handler", [SPOT_HANDLER, SCALER_HANDLER])
+def test_metrics_namespace_is_set_where_the_alarms_look(synth: SynthResult, stage: str, handler: str) -> None:
+    _, function = _function(synth, stage, handler)
+    assert function["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"] == METRICS_NAMESPACE
+
+
+def test_drain_incomplete_alarm_watches_failed_and_pending_pods(synth: SynthResult, stage: str) -> None:
+    (alarm,) = [
+        a["Properties"]
+        for a in _of_type(synth, stage, "AWS::CloudWatch::Alarm").values()
+        if "Metrics" in a["Properties"]
+    ]
+    (expression,) = [m for m in alarm["Metrics"] if "Expression" in m]
+    assert expression["Expression"] == "failed + pending"
+    inputs = {m["Id"]: m["MetricStat"] for m in alarm["Metrics"] if "MetricStat" in m}
+    assert set(inputs) == {"failed", "pending"}
+    for metric_id, stat in inputs.items():
+        assert stat["Metric"] == {
+            "Namespace": METRICS_NAMESPACE,
+            "MetricName": f"Pods_{metric_id}",
+            "Dimensions": [{"Name": "service", "Value": "spot-interruption"}],
+        }
+        assert stat["Stat"] == "Sum"
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
+    assert alarm["TreatMissingData"] == "notBreaching"
 
 
 def test_scaler_environment_names_the_deployments_and_node_groups_in_scope(
@@ -455,7 +489,11 @@ def test_dead_letter_queues_are_encrypted_tls_only_and_alarmed(synth: SynthResul
     queues = _of_type(synth, stage, "AWS::SQS::Queue")
     assert len(queues) == 2
     policies = [p["Properties"] for p in _of_type(synth, stage, "AWS::SQS::QueuePolicy").values()]
-    alarms = [a["Properties"] for a in _of_type(synth, stage, "AWS::CloudWatch::Alarm").values()]
+    alarms = [
+        a["Properties"]
+        for a in _of_type(synth, stage, "AWS::CloudWatch::Alarm").values()
+        if "Dimensions" in a["Properties"]
+    ]
     for queue_id, queue in queues.items():
         assert queue["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": [_key_id(synth, stage), "Arn"]}
         (policy,) = [p for p in policies if p["Queues"] == [{"Ref": queue_id}]]
