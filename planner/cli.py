@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         versions = sum(1 for m in stage.models if not args.model or m.id in args.model for _ in m.versions)
         started = time.perf_counter()
         with tqdm(
-            total=versions * runs_per_version(stage, settings) * trace.size,
+            total=versions * runs_per_version(settings) * trace.size,
             unit="req",
             unit_scale=True,
             disable=args.no_progress,

@@ -155,29 +155,49 @@ def _search_oracle(
     target_attainment: float,
     progress: Progress | None,
 ) -> OracleSearch:
-    """Oracle sizings from the most to the least aggressive utilisation, stopping at the SLO.
+    """Oracle sizings searched by bisection over the utilisations (attainment falls as they rise).
 
     The oracle kept is the cheapest one reaching ``target_attainment`` (the SLO's share, or the
     configured policy's attainment when that is lower, so that an SLO out of reach still leaves a
-    like-for-like lower bound).
+    like-for-like lower bound). Static peak is sized with the highest utilisation meeting the SLO.
     """
-    tried: list[tuple[float, SimResult, PolicySummary]] = []
-    for utilisation in settings.oracle_utilisations:
-        setup = oracle_setup(base, extended, utilisation, settings, max_replicas)
-        result = simulate(setup, extended, progress, warmup_requests)
-        summary = summarise(ORACLE, result, trace, slo, settings.slo_quantile)
-        summary.notes.append(f"sized at {utilisation:.0%} replica utilisation")
-        tried.append((utilisation, result, summary))
-        if summary.meets_slo:
-            break
-    reaching = [entry for entry in tried if entry[2].slo_attainment >= target_attainment - 1e-9]
-    utilisation, result, summary = reaching[0] if reaching else max(tried, key=lambda e: e[2].slo_attainment)
-    slo_reachable = tried[-1][2].meets_slo
-    return OracleSearch(result, summary, utilisation, tried[-1][0], slo_reachable)
+    levels = sorted(settings.oracle_utilisations, reverse=True)
+    tried: dict[int, tuple[SimResult, PolicySummary]] = {}
+
+    def attempt(index: int) -> PolicySummary:
+        if index not in tried:
+            setup = oracle_setup(base, extended, levels[index], settings, max_replicas)
+            result = simulate(setup, extended, progress, warmup_requests)
+            summary = summarise(ORACLE, result, trace, slo, settings.slo_quantile)
+            summary.notes.append(f"sized at {levels[index]:.0%} replica utilisation")
+            tried[index] = (result, summary)
+        return tried[index][1]
+
+    def most_aggressive_reaching(threshold: float) -> int | None:
+        low, high, found = 0, len(levels) - 1, None
+        while low <= high:
+            middle = (low + high) // 2
+            if attempt(middle).slo_attainment >= threshold - 1e-9:
+                found, high = middle, middle - 1
+            else:
+                low = middle + 1
+        return found
+
+    slo_index = most_aggressive_reaching(settings.slo_quantile)
+    target_index = (
+        slo_index
+        if target_attainment >= settings.slo_quantile
+        else most_aggressive_reaching(target_attainment)
+    )
+    if target_index is None:
+        target_index = max(tried, key=lambda index: tried[index][1].slo_attainment)
+    result, summary = tried[target_index]
+    slo_utilisation = levels[slo_index if slo_index is not None else -1]
+    return OracleSearch(result, summary, levels[target_index], slo_utilisation, slo_index is not None)
 
 
-def runs_per_version(stage: StageConfig, settings: PlannerSettings) -> int:
-    """An upper estimate of simulations per version (for the progress bar)."""
+def runs_per_version(settings: PlannerSettings) -> int:
+    """A typical number of simulations per version (for the progress bar's total)."""
     return 4 + 2 + min(3, len(settings.oracle_utilisations))
 
 

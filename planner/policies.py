@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from datetime import datetime
 
 import numpy as np
 
@@ -213,7 +212,3 @@ def static_setup(
     return replace(
         base, autoscaling=Autoscaling(kind="static", static_replicas=peak), offhours=((0.0, False),)
     )
-
-
-def replay_start(trace: Trace, start: datetime | None) -> datetime:
-    return start or trace.start

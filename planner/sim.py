@@ -194,10 +194,6 @@ class Pod:
         self.busy_since: float | None = None
         self.busy_at_scrape = 0.0
 
-    @property
-    def load(self) -> int:
-        return len(self.waiting) + len(self.running) + len(self.prefill_batch)
-
 
 # Event kinds, ordered so that simultaneous events resolve deterministically.
 _NODE_READY, _POD_READY, _PREFILL_DONE, _RUN_END, _TERMINATE, _NOTICE = 0, 1, 2, 3, 4, 5
