@@ -71,7 +71,7 @@ def render(stage: StageConfig, trace: Trace, plans: list[VersionPlan], seed: int
             f"prefill {plan.profile.prefill_per_token_seconds * 1e3:.3f} ms/token; decode step "
             f"{plan.profile.step_seconds * 1e3:.1f} ms + "
             f"{plan.profile.per_sequence_seconds * 1e3:.3f} ms/sequence; "
-            f"cold start {plan.cold_start_seconds:.0f} s. Static peak: {plan.static_replicas} replicas; "
+            f"cold start {plan.cold_start_seconds:.0f} s. Static peak: {plan.static_replicas} replica(s); "
             f"oracle sized at {plan.oracle_utilisation:.0%} utilisation.",
             "",
             table(plan.summaries, plan.model.slo.ttft_p95_seconds),
