@@ -446,6 +446,8 @@ class Simulation:
                 node.empty_since = now
                 if self.oracle and node.terminated_at is None:
                     node.terminated_at = now  # the oracle releases capacity the moment it is idle
+            if node.terminated_at is None and any(other.state == PodState.PENDING for other in self.pods):
+                self._schedule_pending(now)  # the freed GPUs can take a waiting pod
 
     def _schedule_pending(self, now: float) -> None:
         for pod in self.pods:
