@@ -8,7 +8,7 @@ STAMP := .make
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_DEPRECATED := quiet
 
-.PHONY: install synth test lint typecheck unit snapshots bench-synth clean
+.PHONY: install synth test lint typecheck unit snapshots bench-synth plan clean
 
 install: $(STAMP)/python $(STAMP)/node
 
@@ -46,6 +46,13 @@ test: lint typecheck unit
 
 bench-synth: install
 	$(BIN)/python bench/synth.py
+
+## Replay a trace against a stage's scaling rules and price it: make plan STAGE=dev [TRACE=file] [SHAPE=week] [SEED=1]
+STAGE ?= dev
+SEED ?= 1
+SHAPE ?= none
+plan: install
+	$(BIN)/python -m planner --stage $(STAGE) --seed $(SEED) --shape $(SHAPE) $(if $(TRACE),--trace $(TRACE))
 
 clean:
 	rm -rf cdk.out dist $(STAMP)

@@ -1,0 +1,70 @@
+"""Planner speed: simulated requests per wall second, and wall time for the one-hour and one-week traces.
+
+Run from the project root: ``python bench/planner.py [--stage prod] [--full-week]``. Targets (issue 8):
+the one-hour trace under 10 s and a one-week shaped trace under 2 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from config import load_stages
+from planner.plan import plan_stage, simulate
+from planner.policies import base_setup
+from planner.settings import PlannerSettings
+from planner.trace import DEFAULT_TRACE, Trace, load_trace, shape
+
+
+def time_configured(stage_name: str, trace: Trace) -> tuple[float, int]:
+    """Wall time of one simulation of every model of the stage under its configured policy."""
+    stage = load_stages()[stage_name]
+    settings = PlannerSettings()
+    started = time.perf_counter()
+    requests = 0
+    for model in stage.models:
+        for version in model.versions:
+            simulate(base_setup(stage, model, version, trace, settings, seed=1), trace)
+            requests += trace.size
+    return time.perf_counter() - started, requests
+
+
+def time_full_plan(stage_name: str, trace: Trace) -> tuple[float, int]:
+    """Wall time of the whole comparison (every policy, the oracle search), as ``make plan`` runs it."""
+    stage = load_stages()[stage_name]
+    counted = [0]
+
+    def count(step: int) -> None:
+        counted[0] += step
+
+    started = time.perf_counter()
+    plan_stage(stage, trace, PlannerSettings(), seed=1, progress=count)
+    return time.perf_counter() - started, counted[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--stage", default="prod")
+    parser.add_argument("--full-week", action="store_true", help="also time every policy on the week trace")
+    args = parser.parse_args()
+    hour = load_trace(DEFAULT_TRACE)
+    week = shape(hour, "week", seed=1)
+    print(f"stage {args.stage}; one hour: {hour.size:,} requests; one week (SYNTHETIC): {week.size:,}")
+    rows = [
+        ("one hour, configured policy", *time_configured(args.stage, hour)),
+        ("one hour, all policies (make plan)", *time_full_plan(args.stage, hour)),
+        ("one week, configured policy", *time_configured(args.stage, week)),
+    ]
+    if args.full_week:
+        rows.append(("one week, all policies", *time_full_plan(args.stage, week)))
+    print(f"{'run':40} {'wall s':>8} {'simulated requests':>19} {'requests/wall s':>16}")
+    for name, wall, requests in rows:
+        print(f"{name:40} {wall:8.2f} {requests:19,} {requests / wall:16,.0f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""Command line: ``python -m planner --stage dev [--trace FILE] [--seed N] [--shape SPEC]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tqdm import tqdm
+
+from config import ConfigError, load_stages
+from config.stage import StageConfig
+from planner.cost import cost_table, monthly_estimate
+from planner.plan import VersionPlan, plan_stage, runs_per_version
+from planner.prices import PriceError
+from planner.profiles import ProfileError
+from planner.report import PlotPanel, plot, table
+from planner.schedule import ScheduleError
+from planner.settings import PlannerSettings
+from planner.trace import DEFAULT_TRACE, Trace, TraceError, load_trace, restart, shape
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m planner",
+        description="Replay a request trace against a stage's scaling rules and price it.",
+    )
+    parser.add_argument("--stage", required=True, help="stage name: a file config/<stage>.yaml")
+    parser.add_argument("--trace", type=Path, default=DEFAULT_TRACE, help="Azure or simple CSV trace")
+    parser.add_argument("--seed", type=int, default=1, help="seed for shaping, traffic split and Spot")
+    parser.add_argument("--shape", default="none", help="none | timescale:K | daily:DAYS | week (labelled)")
+    parser.add_argument(
+        "--start", help="replay from this UTC time (YYYY-MM-DDTHH:MM) instead of the trace's own"
+    )
+    parser.add_argument("--model", action="append", help="only this model id (repeatable)")
+    parser.add_argument(
+        "--out", type=Path, default=Path("plan-output"), help="folder for report.md and plan.png"
+    )
+    parser.add_argument(
+        "--spot-interruptions-per-node-hour",
+        type=float,
+        help="override the Spot interruption rate (stress test)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser.parse_args(argv)
+
+
+def load_inputs(args: argparse.Namespace) -> tuple[StageConfig, Trace]:
+    stages = load_stages()
+    if args.stage not in stages:
+        raise ConfigError(f"stage {args.stage!r} not found; allowed: {', '.join(sorted(stages))}")
+    trace = shape(load_trace(args.trace), args.shape, args.seed)
+    if args.start:
+        trace = restart(trace, datetime.fromisoformat(args.start).replace(tzinfo=UTC))
+    return stages[args.stage], trace
+
+
+def render(stage: StageConfig, trace: Trace, plans: list[VersionPlan], seed: int, wall: float) -> str:
+    lines = [f"# Capacity plan: stage {stage.name}", "", f"Trace: {trace.describe()}. Seed {seed}."]
+    if trace.is_synthetic:
+        lines.append("**SYNTHETIC traffic: the trace was shaped; figures are not a replay of real load.**")
+    for plan in plans:
+        lines += [
+            "",
+            f"## {plan.title}: TTFT SLO p95 <= {plan.model.slo.ttft_p95_seconds:g} s",
+            "",
+            f"Profile: {plan.profile.description}; KV cache {plan.profile.kv_capacity_tokens:,} tokens; "
+            f"prefill {plan.profile.prefill_per_token_seconds * 1e3:.3f} ms/token; decode step "
+            f"{plan.profile.step_seconds * 1e3:.1f} ms + "
+            f"{plan.profile.per_sequence_seconds * 1e3:.3f} ms/sequence; "
+            f"cold start {plan.cold_start_seconds:.0f} s. Static peak: {plan.static_replicas} replica(s); "
+            f"oracle sized at {plan.oracle_utilisation:.0%} utilisation.",
+            "",
+            table(plan.summaries, plan.model.slo.ttft_p95_seconds),
+        ]
+        lines += [f"\nNote: {note}" for note in plan.notes]
+    lines += [
+        "",
+        "## Monthly cost estimate (configured policy)",
+        "",
+        cost_table(monthly_estimate(stage, plans, trace)),
+    ]
+    lines += ["", f"Simulated in {wall:.1f} s wall time."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    settings = PlannerSettings()
+    if args.spot_interruptions_per_node_hour is not None:
+        settings = replace(settings, spot_interruptions_per_node_hour=args.spot_interruptions_per_node_hour)
+    try:
+        stage, trace = load_inputs(args)
+        versions = sum(1 for m in stage.models if not args.model or m.id in args.model for _ in m.versions)
+        started = time.perf_counter()
+        with tqdm(
+            total=versions * runs_per_version(settings) * trace.size,
+            unit="req",
+            unit_scale=True,
+            disable=args.no_progress,
+            desc=f"plan {stage.name}",
+        ) as bar:
+            plans = plan_stage(stage, trace, settings, args.seed, args.model, bar.update)
+            bar.total = bar.n
+            bar.refresh()
+        wall = time.perf_counter() - started
+    except (ConfigError, TraceError, ProfileError, PriceError, ScheduleError) as error:
+        print(f"planner: {error}", file=sys.stderr)
+        return 2
+    if not plans:
+        print(f"planner: stage {stage.name} has no model to plan", file=sys.stderr)
+        return 2
+    out = args.out / stage.name
+    out.mkdir(parents=True, exist_ok=True)
+    report = render(stage, trace, plans, args.seed, wall)
+    panels = [
+        PlotPanel(
+            f"{plan.title} (SLO {plan.model.slo.ttft_p95_seconds:g} s)",
+            plan.trace,
+            plan.model.slo.ttft_p95_seconds,
+            plan.results,
+        )
+        for plan in plans
+    ]
+    synthetic = " - SYNTHETIC (shaped) traffic" if trace.is_synthetic else ""
+    plot(
+        panels,
+        out / "plan.png",
+        f"stage {stage.name}: {trace.describe()}{synthetic}",
+        settings.plot_bin_seconds,
+    )
+    (out / "report.md").write_text(report + f"\n\nPlot: {out / 'plan.png'}\n", encoding="utf-8")
+    print(report)
+    print(f"\nReport: {out / 'report.md'}\nPlot: {out / 'plan.png'}")
+    return 0

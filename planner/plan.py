@@ -1,0 +1,220 @@
+"""Run every policy for every model version of a stage on one trace."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from config.serving import ModelConfig, ModelVersion
+from config.stage import StageConfig
+from planner.policies import (
+    ORACLE,
+    STATIC_PEAK,
+    PolicyRun,
+    base_setup,
+    hpa_variants,
+    oracle_setup,
+    static_setup,
+)
+from planner.profiles import ReplicaProfile
+from planner.report import PolicySummary, fill_gap_closed, summarise
+from planner.settings import PlannerSettings
+from planner.sim import SimResult, SimSetup, Simulation
+from planner.trace import Trace, thin, with_warmup
+
+Progress = Callable[[int], object]
+
+
+@dataclass
+class VersionPlan:
+    model: ModelConfig
+    version: ModelVersion
+    trace: Trace
+    profile: ReplicaProfile
+    summaries: list[PolicySummary]
+    results: dict[str, SimResult]
+    oracle_utilisation: float
+    static_replicas: int
+    cold_start_seconds: float
+    notes: list[str]
+
+    @property
+    def title(self) -> str:
+        return f"{self.model.id}/{self.version.name}"
+
+
+def simulate(
+    setup: SimSetup, trace: Trace, progress: Progress | None = None, warmup_requests: int = 0
+) -> SimResult:
+    """Run one setup; with a warm-up, return only the measured requests and times (from the end of it)."""
+    holder = _ProgressAdapter(progress) if progress else None
+    result = Simulation(setup, trace.arrival, trace.prompt_tokens, trace.output_tokens).run(holder)
+    return measured(result, warmup_requests, setup.measure_from_seconds)
+
+
+def measured(result: SimResult, warmup_requests: int, warmup_seconds: float) -> SimResult:
+    if warmup_requests == 0 and warmup_seconds == 0:
+        return result
+    keep = result.series_time >= warmup_seconds
+    return replace(
+        result,
+        first_token=result.first_token[warmup_requests:] - warmup_seconds,
+        admitted=result.admitted[warmup_requests:] - warmup_seconds,
+        finished=result.finished[warmup_requests:] - warmup_seconds,
+        outcome=result.outcome[warmup_requests:],
+        series_time=result.series_time[keep] - warmup_seconds,
+        series_desired=result.series_desired[keep],
+        series_ready=result.series_ready[keep],
+    )
+
+
+class _ProgressAdapter:
+    def __init__(self, callback: Progress) -> None:
+        self.update = callback
+
+
+def plan_version(
+    stage: StageConfig,
+    model: ModelConfig,
+    version: ModelVersion,
+    trace: Trace,
+    settings: PlannerSettings,
+    seed: int,
+    progress: Progress | None = None,
+) -> VersionPlan:
+    version_trace = thin(trace, version.weight / 100, seed + 7919)
+    extended, warmup_requests = with_warmup(version_trace, settings.warmup_seconds)
+    base = replace(
+        base_setup(stage, model, version, extended, settings, seed),
+        measure_from_seconds=extended.duration_seconds - version_trace.duration_seconds,
+    )
+    slo = model.slo.ttft_p95_seconds
+    runs: list[PolicyRun] = hpa_variants(stage, version, base, settings)
+    results: dict[str, SimResult] = {}
+    summaries: list[PolicySummary] = []
+    for run in runs:
+        results[run.name] = simulate(run.setup, extended, progress, warmup_requests)
+        summaries.append(summarise(run.name, results[run.name], version_trace, slo, settings.slo_quantile))
+    target = min(settings.slo_quantile, summaries[0].slo_attainment)
+    search = _search_oracle(
+        base,
+        extended,
+        version_trace,
+        warmup_requests,
+        settings,
+        model.autoscaling.max_replicas,
+        slo,
+        target,
+        progress,
+    )
+    static = static_setup(base, extended, search.slo_utilisation, settings, model.autoscaling.max_replicas)
+    results[STATIC_PEAK] = simulate(static, extended, progress, warmup_requests)
+    summaries.append(summarise(STATIC_PEAK, results[STATIC_PEAK], version_trace, slo, settings.slo_quantile))
+    results[ORACLE] = search.result
+    summaries.append(search.summary)
+    fill_gap_closed(summaries, STATIC_PEAK, ORACLE)
+    notes = []
+    if not search.slo_reachable:
+        notes.append(
+            f"{model.id}: even the oracle at {search.slo_utilisation:.0%} utilisation (max_replicas "
+            f"{model.autoscaling.max_replicas}) misses the TTFT SLO on this trace and profile; "
+            "the oracle row matches the configured policy's attainment "
+            f"({summaries[0].slo_attainment:.1%}) instead"
+        )
+    return VersionPlan(
+        model=model,
+        version=version,
+        trace=version_trace,
+        profile=base.profile,
+        summaries=summaries,
+        results=results,
+        oracle_utilisation=search.utilisation,
+        static_replicas=static.autoscaling.static_replicas,
+        cold_start_seconds=base.cold_start_seconds,
+        notes=notes,
+    )
+
+
+@dataclass
+class OracleSearch:
+    result: SimResult
+    summary: PolicySummary
+    utilisation: float
+    slo_utilisation: float  # the highest utilisation meeting the SLO (static peak is sized with it)
+    slo_reachable: bool
+
+
+def _search_oracle(
+    base: SimSetup,
+    extended: Trace,
+    trace: Trace,
+    warmup_requests: int,
+    settings: PlannerSettings,
+    max_replicas: int,
+    slo: float,
+    target_attainment: float,
+    progress: Progress | None,
+) -> OracleSearch:
+    """Oracle sizings searched by bisection over the utilisations (attainment falls as they rise).
+
+    The oracle kept is the cheapest one reaching ``target_attainment`` (the SLO's share, or the
+    configured policy's attainment when that is lower, so that an SLO out of reach still leaves a
+    like-for-like lower bound). Static peak is sized with the highest utilisation meeting the SLO.
+    """
+    levels = sorted(settings.oracle_utilisations, reverse=True)
+    tried: dict[int, tuple[SimResult, PolicySummary]] = {}
+
+    def attempt(index: int) -> PolicySummary:
+        if index not in tried:
+            setup = oracle_setup(base, extended, levels[index], settings, max_replicas)
+            result = simulate(setup, extended, progress, warmup_requests)
+            summary = summarise(ORACLE, result, trace, slo, settings.slo_quantile)
+            summary.notes.append(f"sized at {levels[index]:.0%} replica utilisation")
+            tried[index] = (result, summary)
+        return tried[index][1]
+
+    def most_aggressive_reaching(threshold: float) -> int | None:
+        low, high, found = 0, len(levels) - 1, None
+        while low <= high:
+            middle = (low + high) // 2
+            if attempt(middle).slo_attainment >= threshold - 1e-9:
+                found, high = middle, middle - 1
+            else:
+                low = middle + 1
+        return found
+
+    slo_index = most_aggressive_reaching(settings.slo_quantile)
+    target_index = (
+        slo_index
+        if target_attainment >= settings.slo_quantile
+        else most_aggressive_reaching(target_attainment)
+    )
+    if target_index is None:
+        target_index = max(tried, key=lambda index: tried[index][1].slo_attainment)
+    result, summary = tried[target_index]
+    slo_utilisation = levels[slo_index if slo_index is not None else -1]
+    return OracleSearch(result, summary, levels[target_index], slo_utilisation, slo_index is not None)
+
+
+def runs_per_version(settings: PlannerSettings) -> int:
+    """A typical number of simulations per version (for the progress bar's total)."""
+    return 4 + 2 + min(3, len(settings.oracle_utilisations))
+
+
+def plan_stage(
+    stage: StageConfig,
+    trace: Trace,
+    settings: PlannerSettings,
+    seed: int,
+    model_ids: list[str] | None = None,
+    progress: Progress | None = None,
+) -> list[VersionPlan]:
+    plans = []
+    for model in stage.models:
+        if model_ids and model.id not in model_ids:
+            continue
+        for version in model.versions:
+            if version.weight == 0:
+                continue
+            plans.append(plan_version(stage, model, version, trace, settings, seed, progress))
+    return plans

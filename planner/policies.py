@@ -1,0 +1,214 @@
+"""The policies compared on one trace, and how each becomes a simulation setup.
+
+* configured: the stage's HPA on queue depth (and KV-cache use when configured), with its Spot mix
+  and off-hours schedule; also as all on-demand and without off-hours;
+* gpu-utilisation: the same HPA behaviour driven by average GPU utilisation;
+* static-peak: a fixed replica count sized for the busiest window;
+* oracle: knows the arrivals, sizes each window, starts capacity exactly one cold start early and
+  releases it the moment it is idle. The lowest-cost such schedule that meets the SLO is kept.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from config.serving import ModelConfig, ModelVersion, ScalingRules
+from config.stage import StageConfig
+from planner.hpa import HpaSpec, Policy, Rules
+from planner.prices import hourly_price
+from planner.profiles import ReplicaProfile, replica_profile
+from planner.schedule import offhours_windows
+from planner.settings import PlannerSettings
+from planner.sim import Autoscaling, GroupSpec, SimSetup
+from planner.trace import Trace
+
+CONFIGURED = "configured"
+CONFIGURED_ON_DEMAND = "configured, all on-demand"
+CONFIGURED_NO_OFFHOURS = "configured, no off-hours"
+GPU_UTILISATION = "HPA on GPU utilisation"
+STATIC_PEAK = "static peak"
+ORACLE = "oracle"
+
+
+@dataclass(frozen=True)
+class PolicyRun:
+    name: str
+    setup: SimSetup
+
+
+def rules(config: ScalingRules) -> Rules:
+    policies = tuple(Policy(p.type, p.value, p.period_seconds) for p in config.policies)
+    return Rules(config.stabilization_window_seconds, config.select_policy, policies)
+
+
+def hpa_spec(model: ModelConfig) -> HpaSpec:
+    scaling = model.autoscaling
+    return HpaSpec(
+        scaling.min_replicas, scaling.max_replicas, rules(scaling.scale_up), rules(scaling.scale_down)
+    )
+
+
+def group_specs(
+    stage: StageConfig, version: ModelVersion, all_on_demand: bool = False
+) -> tuple[GroupSpec, ...]:
+    """The version's node groups in the Cluster Autoscaler's priority-expander order: Spot first."""
+    offhours_groups = {group.name for group in stage.offhours_node_groups}
+    specs = []
+    for name in version.node_groups:
+        group = stage.cluster.gpu_node_group(name)
+        assert group is not None  # the stage validator guarantees it
+        spot = group.capacity_type.value == "spot" and not all_on_demand
+        specs.append(
+            GroupSpec(
+                name=group.name,
+                instance_type=group.instance_types[0],
+                spot=spot,
+                gpus_per_node=group.gpus_per_node,
+                replicas_per_node=group.gpus_per_node // version.gpus_per_replica,
+                min_size=group.min_size,
+                max_size=group.max_size,
+                hourly_price=hourly_price(group.instance_types[0], spot),
+                in_offhours=group.name in offhours_groups,
+            )
+        )
+    return tuple(sorted(specs, key=lambda spec: not spec.spot))
+
+
+def profile_for(stage: StageConfig, version: ModelVersion) -> ReplicaProfile:
+    """The profile on the version's preferred node group (its first-priority instance type)."""
+    first = group_specs(stage, version)[0]
+    return replica_profile(version, first.instance_type)
+
+
+def base_setup(
+    stage: StageConfig,
+    model: ModelConfig,
+    version: ModelVersion,
+    trace: Trace,
+    settings: PlannerSettings,
+    seed: int,
+) -> SimSetup:
+    """The configured policy; the other policies are variations of it."""
+    scaling = model.autoscaling
+    offhours_applies = model in stage.offhours_models
+    windows = (
+        offhours_windows(stage.offhours, trace.start, trace.duration_seconds)
+        if offhours_applies
+        else [(0.0, False)]
+    )
+    weights_seconds = (version.weights_gib or 0.0) / settings.weights_load_gib_per_second
+    autoscaler = stage.cluster_autoscaler
+    return SimSetup(
+        profile=profile_for(stage, version),
+        groups=group_specs(stage, version),
+        autoscaling=Autoscaling(
+            kind="hpa",
+            hpa=hpa_spec(model),
+            queue_target=scaling.target_queue_depth,
+            kv_target=scaling.target_kv_cache_usage,
+            polling_seconds=scaling.polling_interval_seconds,
+            tolerance=settings.hpa_tolerance,
+        ),
+        horizon_seconds=trace.duration_seconds,
+        scrape_seconds=stage.observability.scrape_interval_seconds,
+        metric_lag_seconds=settings.metric_lag_seconds,
+        ca_scan_seconds=autoscaler.scan_interval_seconds,
+        ca_unneeded_seconds=autoscaler.scale_down_unneeded_minutes * 60,
+        ca_delay_after_add_seconds=autoscaler.scale_down_delay_after_add_minutes * 60,
+        node_provision_seconds=autoscaler.node_provision_minutes * 60,
+        image_pull_seconds=settings.image_pull_seconds,
+        model_load_seconds=weights_seconds + settings.engine_warmup_seconds,
+        spot_rate_per_node_second=settings.spot_interruptions_per_node_hour / 3600,
+        spot_notice_seconds=settings.spot_notice_seconds,
+        request_timeout_seconds=settings.request_timeout_seconds,
+        offhours=tuple(windows),
+        offhours_floor_replicas=stage.offhours.floor_replicas,
+        offhours_floor_nodes=stage.offhours.floor_nodes,
+        seed=seed,
+    )
+
+
+def hpa_variants(
+    stage: StageConfig, version: ModelVersion, base: SimSetup, settings: PlannerSettings
+) -> list[PolicyRun]:
+    runs = [PolicyRun(CONFIGURED, base)]
+    if any(group.spot for group in base.groups):
+        runs.append(PolicyRun(CONFIGURED_ON_DEMAND, replace(base, groups=group_specs(stage, version, True))))
+    if any(off for _, off in base.offhours):
+        runs.append(PolicyRun(CONFIGURED_NO_OFFHOURS, replace(base, offhours=((0.0, False),))))
+    gpu = replace(
+        base.autoscaling, queue_target=None, kv_target=None, gpu_target=settings.gpu_utilisation_target
+    )
+    runs.append(PolicyRun(GPU_UTILISATION, replace(base, autoscaling=gpu)))
+    return runs
+
+
+def service_seconds(profile: ReplicaProfile, prompt: np.ndarray, output: np.ndarray) -> np.ndarray:
+    """Replica-seconds each request costs at a full operating batch (the capacity model for sizing)."""
+    mean_tokens = float(np.mean(prompt + output)) if prompt.size else 1.0
+    batch = max(1, min(profile.max_num_seqs, int(profile.kv_capacity_tokens / mean_tokens)))
+    mean_context = batch * float(np.mean(prompt + output / 2)) if prompt.size else 0.0
+    step = profile.decode_step_seconds(batch, int(mean_context))
+    decode_steps = np.maximum(0, np.ceil((output - 1) / profile.tokens_per_step))
+    return profile.prefill_per_token_seconds * prompt + decode_steps * step / batch
+
+
+def replicas_per_window(
+    trace: Trace, profile: ReplicaProfile, utilisation: float, window: float, max_replicas: int
+) -> np.ndarray:
+    """Replicas needed per window so the offered work keeps each at ``utilisation`` (at least 1 if busy)."""
+    windows = max(1, math.ceil(trace.duration_seconds / window))
+    index = np.minimum((trace.arrival // window).astype(np.int64), windows - 1)
+    work = np.bincount(
+        index, weights=service_seconds(profile, trace.prompt_tokens, trace.output_tokens), minlength=windows
+    )
+    busy = np.bincount(index, minlength=windows) > 0
+    needed = np.ceil(work / (window * utilisation)).astype(np.int64)
+    needed = np.where(busy, np.maximum(needed, 1), 0)
+    return np.minimum(needed, max_replicas)
+
+
+def oracle_schedule(needed: np.ndarray, window: float, cold_start: float) -> tuple[tuple[float, int], ...]:
+    """Replica count over time: window w's count from cold_start before it starts until it ends."""
+    starts = np.arange(needed.size) * window
+    moments = sorted({0.0, *np.maximum(starts - cold_start, 0.0).tolist(), *(starts + window).tolist()})
+    schedule: list[tuple[float, int]] = []
+    for moment in moments:
+        first = max(0, math.floor(moment / window))
+        last = min(needed.size - 1, math.floor((moment + cold_start) / window))
+        covering = [
+            int(needed[w])
+            for w in range(first, last + 1)
+            if starts[w] - cold_start <= moment < starts[w] + window
+        ]
+        value = max(covering, default=0)
+        if not schedule or schedule[-1][1] != value:
+            schedule.append((moment, value))
+    return tuple(schedule)
+
+
+def oracle_setup(
+    base: SimSetup, trace: Trace, utilisation: float, settings: PlannerSettings, max_replicas: int
+) -> SimSetup:
+    window = settings.oracle_window_seconds
+    needed = replicas_per_window(trace, base.profile, utilisation, window, max_replicas)
+    schedule = oracle_schedule(needed, window, base.cold_start_seconds)
+    return replace(
+        base,
+        autoscaling=Autoscaling(kind="oracle", oracle_schedule=schedule),
+        offhours=((0.0, False),),
+    )
+
+
+def static_setup(
+    base: SimSetup, trace: Trace, utilisation: float, settings: PlannerSettings, max_replicas: int
+) -> SimSetup:
+    window = settings.oracle_window_seconds
+    needed = replicas_per_window(trace, base.profile, utilisation, window, max_replicas)
+    peak = max(1, int(needed.max()) if needed.size else 1)
+    return replace(
+        base, autoscaling=Autoscaling(kind="static", static_replicas=peak), offhours=((0.0, False),)
+    )

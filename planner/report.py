@@ -1,0 +1,202 @@
+"""Per-policy figures, the comparison table, the plot over time and the monthly cost estimate."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from planner.sim import Outcome, SimResult
+from planner.trace import Trace
+
+DROP_REASONS = {
+    Outcome.DROPPED_TOO_LONG: "too long",
+    Outcome.DROPPED_NO_REPLICA: "no replica",
+    Outcome.DROPPED_SPOT: "spot",
+    Outcome.DROPPED_TIMEOUT: "timeout",
+}
+
+
+@dataclass
+class PolicySummary:
+    name: str
+    offered: int
+    served: int
+    dropped: dict[str, int]
+    in_flight: int
+    ttft_p50: float
+    ttft_p95: float
+    ttft_p99: float
+    queue_wait_p95: float
+    slo_attainment: float
+    meets_slo: bool
+    gpu_hours: float
+    dollars: float
+    dollars_per_million_output: float
+    node_launches: int
+    spot_interruptions: int
+    gap_closed: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def dropped_total(self) -> int:
+        return sum(self.dropped.values())
+
+
+def _percentile(values: np.ndarray, q: float) -> float:
+    return float(np.percentile(values, q)) if values.size else math.nan
+
+
+def summarise(
+    name: str, result: SimResult, trace: Trace, slo_seconds: float, slo_quantile: float
+) -> PolicySummary:
+    served = result.outcome == Outcome.SERVED
+    first_token_known = ~np.isnan(result.first_token)
+    ttft = (result.first_token - trace.arrival)[first_token_known]
+    admitted = ~np.isnan(result.admitted)
+    queue_wait = (result.admitted - trace.arrival)[admitted]
+    offered = trace.size
+    within = int(np.count_nonzero(first_token_known & (result.first_token - trace.arrival <= slo_seconds)))
+    attainment = within / offered if offered else 1.0
+    served_output = int(trace.output_tokens[served].sum())
+    dropped = {label: int(np.count_nonzero(result.outcome == code)) for code, label in DROP_REASONS.items()}
+    return PolicySummary(
+        name=name,
+        offered=offered,
+        served=int(np.count_nonzero(served)),
+        dropped={label: count for label, count in dropped.items() if count},
+        in_flight=int(np.count_nonzero(result.outcome == Outcome.IN_FLIGHT)),
+        ttft_p50=_percentile(ttft, 50),
+        ttft_p95=_percentile(ttft, 95),
+        ttft_p99=_percentile(ttft, 99),
+        queue_wait_p95=_percentile(queue_wait, 95),
+        slo_attainment=attainment,
+        meets_slo=attainment >= slo_quantile,
+        gpu_hours=result.gpu_seconds / 3600,
+        dollars=result.dollars,
+        dollars_per_million_output=result.dollars / served_output * 1e6 if served_output else math.nan,
+        node_launches=result.node_launches,
+        spot_interruptions=result.spot_interruptions,
+    )
+
+
+def fill_gap_closed(summaries: list[PolicySummary], static_name: str, oracle_name: str) -> None:
+    """Share of the static-peak-to-oracle cost gap each policy closes (1 = as cheap as the oracle)."""
+    by_name = {summary.name: summary for summary in summaries}
+    if static_name not in by_name or oracle_name not in by_name:
+        return
+    static = by_name[static_name].dollars
+    gap = static - by_name[oracle_name].dollars
+    # A gap under 5 % of the static cost is noise: the share of it would be meaningless.
+    for summary in summaries:
+        summary.gap_closed = (static - summary.dollars) / gap if gap > 0.05 * static else None
+
+
+def _seconds(value: float) -> str:
+    if math.isnan(value):
+        return "-"
+    return f"{value:.2f}" if value < 100 else f"{value:.0f}"
+
+
+def table(summaries: list[PolicySummary], slo_seconds: float) -> str:
+    header = (
+        "| policy | served | dropped | in flight | TTFT p50 s | p95 s | p99 s | queue p95 s | "
+        f"under {slo_seconds:g} s | meets SLO | GPU-h | $ | $/M out | gap closed |"
+    )
+    lines = [header, "|" + "---|" * 14]
+    for s in summaries:
+        dropped = f"{s.dropped_total:,}" + (
+            " (" + ", ".join(f"{k} {v:,}" for k, v in s.dropped.items()) + ")" if s.dropped else ""
+        )
+        gap = "-" if s.gap_closed is None else f"{s.gap_closed:.0%}"
+        per_million = (
+            "-" if math.isnan(s.dollars_per_million_output) else f"{s.dollars_per_million_output:.2f}"
+        )
+        lines.append(
+            f"| {s.name} | {s.served:,} | {dropped} | {s.in_flight:,} | {_seconds(s.ttft_p50)} | "
+            f"{_seconds(s.ttft_p95)} | {_seconds(s.ttft_p99)} | {_seconds(s.queue_wait_p95)} | "
+            f"{s.slo_attainment:.1%} | {'yes' if s.meets_slo else 'no'} | {s.gpu_hours:.1f} | "
+            f"{s.dollars:.2f} | {per_million} | {gap} |"
+        )
+    return "\n".join(lines)
+
+
+def bin_seconds(horizon: float, requested: float) -> float:
+    if requested > 0:
+        return requested
+    return max(60.0, math.ceil(horizon / 60 / 60) * 60)
+
+
+def ttft_p95_by_bin(result: SimResult, trace: Trace, width: float) -> tuple[np.ndarray, np.ndarray]:
+    """TTFT p95 of the requests arriving in each bin (dropped ones count as never answered)."""
+    bins = max(1, math.ceil(trace.duration_seconds / width))
+    index = np.minimum((trace.arrival // width).astype(np.int64), bins - 1)
+    ttft = np.where(np.isnan(result.first_token), np.inf, result.first_token - trace.arrival)
+    order = np.argsort(index, kind="stable")
+    splits = np.searchsorted(index[order], np.arange(1, bins))
+    values = np.full(bins, np.nan)
+    for position, chunk in enumerate(np.split(ttft[order], splits)):
+        if chunk.size:
+            # "higher" picks a sample instead of interpolating, which keeps inf (drops) well defined.
+            values[position] = np.percentile(chunk, 95, method="higher")
+    return np.arange(bins) * width + width / 2, values
+
+
+def offered_load(trace: Trace, width: float) -> tuple[np.ndarray, np.ndarray]:
+    bins = max(1, math.ceil(trace.duration_seconds / width))
+    index = np.minimum((trace.arrival // width).astype(np.int64), bins - 1)
+    return np.arange(bins) * width + width / 2, np.bincount(index, minlength=bins) / width
+
+
+@dataclass(frozen=True)
+class PlotPanel:
+    title: str
+    trace: Trace
+    slo_seconds: float
+    results: dict[str, SimResult]
+
+
+def plot(panels: list[PlotPanel], path: Path, title: str, requested_bin: float) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(3, len(panels), figsize=(7 * len(panels), 10), squeeze=False, sharex="col")
+    for column, panel in enumerate(panels):
+        hours = panel.trace.duration_seconds / 3600
+        scale, unit = (3600.0, "h") if hours > 3 else (60.0, "min")
+        width = bin_seconds(panel.trace.duration_seconds, requested_bin)
+        load_axis, replica_axis, ttft_axis = axes[0][column], axes[1][column], axes[2][column]
+        centres, rate = offered_load(panel.trace, width)
+        load_axis.plot(centres / scale, rate, color="black")
+        load_axis.set_title(panel.title, fontsize=9)
+        load_axis.set_ylabel("offered load, requests/s")
+        for index, (name, result) in enumerate(panel.results.items()):
+            colour = f"C{index}"
+            replica_axis.step(
+                result.series_time / scale, result.series_desired, where="post", color=colour, ls="--", lw=0.8
+            )
+            replica_axis.step(
+                result.series_time / scale,
+                result.series_ready,
+                where="post",
+                color=colour,
+                lw=1.2,
+                label=name,
+            )
+            centres, p95 = ttft_p95_by_bin(result, panel.trace, width)
+            ttft_axis.plot(centres / scale, np.minimum(p95, 1e4), color=colour, lw=1.2, label=name)
+        replica_axis.set_ylabel("replicas (solid ready, dashed desired)")
+        replica_axis.legend(fontsize=7, loc="upper left")
+        ttft_axis.axhline(panel.slo_seconds, color="red", ls=":", lw=1, label="SLO")
+        ttft_axis.set_yscale("log")
+        ttft_axis.set_ylabel(f"TTFT p95 per {width / 60:g} min, s")
+        ttft_axis.set_xlabel(f"time from start, {unit}")
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

@@ -1,0 +1,44 @@
+"""Planner settings that the stage configuration does not (yet) carry, each with its default's basis.
+
+These are planning assumptions, not deployment settings; the CLI can override the common ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PlannerSettings:
+    # Kubernetes HPA default tolerance (kube-controller-manager --horizontal-pod-autoscaler-tolerance).
+    hpa_tolerance: float = 0.1
+    # Delay from a scrape to the value the HPA reads: AMP ingestion + adapter query (estimate, seconds).
+    metric_lag_seconds: float = 15.0
+    # Target for the "HPA on GPU utilisation" policy: DCGM_FI_DEV_GPU_UTIL averaged per pod (a common
+    # choice in GPU autoscaling examples; an assumption, not a recommendation).
+    gpu_utilisation_target: float = 0.7
+    # Cold start after the node is Ready: image pull of vllm/vllm-openai (~10 GB compressed layers at an
+    # estimated 150 MB/s from ECR) and engine warm-up (CUDA graph capture, profiling); estimates.
+    image_pull_seconds: float = 70.0
+    engine_warmup_seconds: float = 45.0
+    # Weights streamed from S3 into GPU memory (estimate: 1 GiB/s per pod with a streaming loader).
+    weights_load_gib_per_second: float = 1.0
+    # Spot interruption rate per node-hour: 10 % a month (the Spot Instance Advisor's 5-10 % band,
+    # upper edge) / 730 h. An estimate; the advisor publishes bands per type and region.
+    spot_interruptions_per_node_hour: float = 0.10 / 730
+    # EC2 Spot two-minute interruption notice (EC2 User Guide, "Spot Instance interruption notices").
+    spot_notice_seconds: float = 120.0
+    # A client gives up after this long without a first token (assumption).
+    request_timeout_seconds: float = 600.0
+    # ALB routing: least outstanding requests (an ALB target-group option; assumed configured).
+    # Oracle and static sizing: replica utilisations tried, most aggressive first.
+    oracle_utilisations: tuple[float, ...] = (0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
+    # Oracle planning window (seconds): capacity is sized per window from the future arrivals.
+    oracle_window_seconds: float = 60.0
+    # The trace's first minutes are replayed once before the measured window, so every policy starts
+    # in its own steady state rather than at its minimum; excluded from all figures and costs.
+    warmup_seconds: float = 900.0
+    # Share of offered requests that must get a first token within the SLO (the SLO is a p95).
+    slo_quantile: float = 0.95
+    # Width of the time bins in the plot and the per-bin TTFT p95 (seconds); 0 = automatic.
+    plot_bin_seconds: float = 0.0

@@ -1,0 +1,83 @@
+"""Whole-simulation properties: conservation, determinism, and the oracle as a lower bound."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from config import StageConfig
+from planner.plan import plan_version, simulate
+from planner.policies import base_setup
+from planner.settings import PlannerSettings
+from planner.sim import Outcome
+from tests.unit.planner.conftest import poisson_trace
+
+# Fewer oracle sizings and a short warm-up keep these runs to a fraction of a second.
+FAST = PlannerSettings(oracle_utilisations=(0.9, 0.7, 0.5, 0.3), warmup_seconds=300)
+
+
+def _counts_add_up(outcome: np.ndarray, first_token: np.ndarray, finished: np.ndarray) -> None:
+    served = outcome == Outcome.SERVED
+    assert np.all(~np.isnan(finished[served])), "a served request has a finish time"
+    assert np.all(np.isnan(finished[~served])), "only served requests finish"
+    assert np.all(first_token[served] <= finished[served])
+    known = {int(code) for code in Outcome}
+    assert set(np.unique(outcome).tolist()) <= known
+
+
+@pytest.mark.parametrize("stage_name", ["dev", "prod"])
+def test_every_request_is_served_dropped_with_a_reason_or_in_flight(
+    stages: dict[str, StageConfig], stage_name: str
+) -> None:
+    stage = stages[stage_name]
+    model = stage.models[0]
+    trace = poisson_trace(3.0, 1200, seed=3)
+    # Heavy Spot interruptions and off-hours in the middle exercise every drop path.
+    settings = replace(FAST, spot_interruptions_per_node_hour=3.0)
+    setup = replace(
+        base_setup(stage, model, model.versions[0], trace, settings, seed=5),
+        offhours=((0.0, False), (400.0, True), (800.0, False)),
+    )
+    result = simulate(setup, trace)
+    assert result.outcome.size == trace.size
+    _counts_add_up(result.outcome, result.first_token, result.finished)
+    assert np.count_nonzero(result.outcome == Outcome.SERVED) > 0
+
+
+def test_same_seed_same_result_and_seed_matters_for_spot(stages: dict[str, StageConfig]) -> None:
+    stage = stages["prod"]
+    model = stage.models[0]
+    trace = poisson_trace(4.0, 900, seed=11)
+    settings = replace(FAST, spot_interruptions_per_node_hour=4.0)
+
+    def outcome(seed: int) -> tuple[np.ndarray, float]:
+        result = simulate(base_setup(stage, model, model.versions[0], trace, settings, seed), trace)
+        return np.nan_to_num(result.first_token, nan=-1.0), result.dollars
+
+    first, again, other = outcome(1), outcome(1), outcome(2)
+    assert np.array_equal(first[0], again[0])
+    assert first[1] == again[1]
+    assert not (np.array_equal(first[0], other[0]) and first[1] == other[1])
+
+
+def _day_curve(t: np.ndarray) -> np.ndarray:
+    return 0.5 + 2.5 * (np.sin(t / 600) > 0)
+
+
+@pytest.mark.parametrize(
+    ("name", "rate"),
+    [("steady", 1.5), ("step bursts", _day_curve), ("ramp", lambda t: 0.2 + t / 1800 * 3.0)],
+)
+def test_oracle_never_costs_more_than_a_policy_meeting_the_same_slo(
+    stages: dict[str, StageConfig], name: str, rate: object
+) -> None:
+    stage = stages["prod"]
+    model = stage.models[0]
+    trace = poisson_trace(rate, 1800, seed=len(name))  # type: ignore[arg-type]
+    plan = plan_version(stage, model, model.versions[0], trace, FAST, seed=1)
+    oracle = next(summary for summary in plan.summaries if summary.name == "oracle")
+    for summary in plan.summaries:
+        if summary.slo_attainment >= oracle.slo_attainment and summary.name != "oracle":
+            assert oracle.dollars <= summary.dollars + 1e-9, f"{name}: oracle costs more than {summary.name}"
