@@ -11,6 +11,7 @@ from config import StageConfig
 from stacks.cluster_stack import ClusterStack
 from stacks.network_stack import NetworkStack
 from stacks.observability_stack import ObservabilityStack
+from stacks.serving_stack import ServingStack
 
 
 class InferenceStage(Stage):
@@ -23,5 +24,15 @@ class InferenceStage(Stage):
         self.network = NetworkStack(self, "Network", config=config)
         self.cluster = ClusterStack(self, "Cluster", config=config, vpc=self.network.vpc)
         self.observability = ObservabilityStack(self, "Observability", config=config)
+        self.serving = ServingStack(
+            self,
+            "Serving",
+            config=config,
+            cluster=self.cluster.cluster,
+            cluster_name=self.cluster.cluster_name,
+            vpc=self.network.vpc,
+            logs_key=self.network.logs_key,
+            prometheus_query_url=self.observability.prometheus_query_url,
+        )
         for key, value in config.tags.items():
             Tags.of(self).add(key, value)
