@@ -18,13 +18,13 @@ def ingress_for(stage: str, data: dict[str, Any] | None = None) -> dict[str, Any
     return of_kind(chart, "Ingress")
 
 
-def annotations(ingress: dict[str, Any]) -> dict[str, str]:
+def alb_annotations(ingress: dict[str, Any]) -> dict[str, str]:
     result: dict[str, str] = ingress["metadata"]["annotations"]
     return result
 
 
 def test_canary_weights_split_a_model_across_its_versions() -> None:
-    action = json.loads(annotations(ingress_for("staging"))[f"{ALB}/actions.llama-3-1-8b"])
+    action = json.loads(alb_annotations(ingress_for("staging"))[f"{ALB}/actions.llama-3-1-8b"])
     assert action["type"] == "forward"
     assert action["forwardConfig"]["targetGroups"] == [
         {"serviceName": "llama-3-1-8b-v1", "servicePort": "8000", "weight": 90},
@@ -35,7 +35,7 @@ def test_canary_weights_split_a_model_across_its_versions() -> None:
 
 def test_without_a_domain_each_model_is_chosen_by_the_x_model_id_header() -> None:
     ingress = ingress_for("staging")
-    condition = json.loads(annotations(ingress)[f"{ALB}/conditions.llama-3-1-8b"])
+    condition = json.loads(alb_annotations(ingress)[f"{ALB}/conditions.llama-3-1-8b"])
     assert condition == [
         {
             "field": "http-header",
@@ -49,7 +49,7 @@ def test_with_a_domain_each_model_has_its_own_host_and_no_header_condition() -> 
     ingress = ingress_for("prod")
     hosts = [rule["host"] for rule in ingress["spec"]["rules"]]
     assert hosts == ["llama-3-1-8b.llm.example.com", "llama-3-1-70b.llm.example.com"]
-    assert not any(key.startswith(f"{ALB}/conditions.") for key in annotations(ingress))
+    assert not any(key.startswith(f"{ALB}/conditions.") for key in alb_annotations(ingress))
 
 
 def test_one_rule_per_model_forwarding_only_api_and_health_paths() -> None:
@@ -67,7 +67,7 @@ def test_one_rule_per_model_forwarding_only_api_and_health_paths() -> None:
 
 
 def test_https_with_the_configured_certificate_and_redirect_when_a_domain_is_set() -> None:
-    values = annotations(ingress_for("prod"))
+    values = alb_annotations(ingress_for("prod"))
     assert json.loads(values[f"{ALB}/listen-ports"]) == [{"HTTP": 80}, {"HTTPS": 443}]
     assert values[f"{ALB}/ssl-redirect"] == "443"
     assert values[f"{ALB}/certificate-arn"] == (
@@ -77,7 +77,7 @@ def test_https_with_the_configured_certificate_and_redirect_when_a_domain_is_set
 
 
 def test_internal_http_only_without_a_domain() -> None:
-    values = annotations(ingress_for("dev"))
+    values = alb_annotations(ingress_for("dev"))
     assert json.loads(values[f"{ALB}/listen-ports"]) == [{"HTTP": 80}]
     assert f"{ALB}/certificate-arn" not in values
     assert values[f"{ALB}/scheme"] == "internal"
@@ -85,11 +85,11 @@ def test_internal_http_only_without_a_domain() -> None:
 
 
 def test_scheme_follows_config() -> None:
-    assert annotations(ingress_for("prod"))[f"{ALB}/scheme"] == "internet-facing"
+    assert alb_annotations(ingress_for("prod"))[f"{ALB}/scheme"] == "internet-facing"
 
 
 def test_target_groups_health_check_and_deregistration_delay() -> None:
-    values = annotations(ingress_for("dev"))
+    values = alb_annotations(ingress_for("dev"))
     assert values[f"{ALB}/target-type"] == "ip"
     assert values[f"{ALB}/healthcheck-path"] == "/health"
     assert values[f"{ALB}/target-group-attributes"] == (
@@ -98,7 +98,7 @@ def test_target_groups_health_check_and_deregistration_delay() -> None:
 
 
 def test_access_logs_and_waf() -> None:
-    values = annotations(ingress_for("dev"))
+    values = alb_annotations(ingress_for("dev"))
     attributes = dict(item.split("=", 1) for item in values[f"{ALB}/load-balancer-attributes"].split(","))
     assert attributes["access_logs.s3.enabled"] == "true"
     assert attributes["access_logs.s3.bucket"] == PLACEHOLDERS.access_logs_bucket_name

@@ -17,8 +17,8 @@ ALB = "alb.ingress.kubernetes.io"
 
 
 def resources(synth: SynthResult, stage: str, kind: str) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = synth.template(stage, "Serving").find_resources(kind)
-    return found
+    found: dict[str, dict[str, Any]] = synth.templates[stage]["Serving"]["Resources"]
+    return {name: resource for name, resource in found.items() if resource["Type"] == kind}
 
 
 def logical_id(synth: SynthResult, stage: str, kind: str, prefix: str) -> str:
