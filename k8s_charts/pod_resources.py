@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from config.catalog import GPU_INSTANCE_TYPES
 from config.cluster import GpuNodeGroupConfig
 from config.serving import ModelVersion
+from k8s_charts.vllm_args import loads_from_s3
 
 # Share of a node's CPU and memory a pod may request per GPU it takes; the rest is left for the
 # kubelet reservation and the daemon sets (device plugin, DCGM exporter, CNI, collectors).
@@ -38,6 +39,6 @@ def pod_resources(version: ModelVersion, node_groups: list[GpuNodeGroupConfig]) 
         shm = SHM_GIB_SINGLE_GPU
     # Hub downloads land in the cache volume; S3 sources stream into GPU memory instead.
     cache = CACHE_GIB
-    if not version.source.startswith(("bucket://", "s3://")) and version.weights_gib:
+    if not loads_from_s3(version) and version.weights_gib:
         cache += math.ceil(version.weights_gib * 1.2)
     return PodResources(cpu=cpu, memory_gib=memory, shm_gib=shm, cache_gib=cache)

@@ -15,7 +15,7 @@ from aws_cdk.region_info import RegionInfo
 from constructs import Construct
 
 from config import StageConfig
-from config.serving import ModelVersion
+from config.serving import STAGE_BUCKET_SCHEME, ModelVersion
 from constructs_lib.alb_controller import AlbControllerAddon
 from constructs_lib.edge_web_acl import EdgeWebAcl
 from constructs_lib.model_reader_role import ModelReaderRole
@@ -31,14 +31,24 @@ def model_prefixes(version: ModelVersion) -> list[str]:
     """Prefixes of the stage bucket a version reads: its weights and, if any, its draft model's."""
     prefixes = [version.stage_bucket_prefix] if version.stage_bucket_prefix else []
     speculative = version.engine.speculative
-    if speculative and speculative.draft_model and speculative.draft_model.startswith("bucket://"):
-        prefixes.append(speculative.draft_model.removeprefix("bucket://").strip("/") + "/")
+    if speculative and speculative.draft_model and speculative.draft_model.startswith(STAGE_BUCKET_SCHEME):
+        prefixes.append(speculative.draft_model.removeprefix(STAGE_BUCKET_SCHEME).strip("/") + "/")
     return prefixes
 
 
 class ServingStack(Stack):
     """Exposes ``model_bucket``, ``model_bucket_key``, ``access_logs_bucket``, ``web_acl``,
-    ``reader_roles`` (by <model-id>-<version>), ``charts`` and ``manifests`` (by chart name)."""
+    ``reader_roles`` (by <model-id>-<version>), ``alb_controller``, ``charts`` and ``manifests``
+    (by chart name).
+
+    Props:
+        config: the stage (models, ingress, waf, log retention).
+        cluster: the EKS cluster whose kubectl provider applies the charts and the controller.
+        cluster_name: its literal name (Pod Identity associations, controller values).
+        vpc: the cluster's VPC (controller values).
+        logs_key: the stage's CloudWatch Logs key (WAF log group).
+        prometheus_query_url: the AMP query URL KEDA's triggers read.
+    """
 
     def __init__(
         self,
