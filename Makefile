@@ -21,11 +21,13 @@ $(STAMP)/node: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	mkdir -p $(STAMP) && touch $@
 
-## Synthesise every stage through the pinned CDK CLI and print a summary per stage.
+## Synthesise every stage through the pinned CDK CLI, print a summary per stage, and write each
+## stage's Kubernetes manifests as plain YAML under dist/<stage>/ for GitOps tools.
 synth: install
-	rm -rf cdk.out
+	rm -rf cdk.out dist
 	$(CDK) synth --quiet
 	$(BIN)/python -m tools.synth_summary cdk.out
+	$(BIN)/python -m tools.gitops_export dist
 
 lint: install
 	$(BIN)/ruff check .

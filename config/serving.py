@@ -16,6 +16,17 @@ S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[\w.\-/=]*)?$")
 STAGE_BUCKET_URI = re.compile(r"^bucket://[\w.\-][\w.\-/=]*$")
 STAGE_BUCKET_SCHEME = "bucket://"
 IMAGE_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
+MAX_INSTANCE_NAME = 63
+
+
+def check_model_source(value: str) -> str:
+    if not (STAGE_BUCKET_URI.match(value) or S3_URI.match(value) or HF_MODEL_ID.match(value)):
+        raise ValueError(
+            f"{value!r} is not a model source; allowed: bucket://<prefix> (this stage's model "
+            "bucket), s3://<bucket>/<prefix>, or a Hugging Face id such as "
+            "meta-llama/Llama-3.1-8B-Instruct"
+        )
+    return value
 
 
 class Quantization(StrEnum):
@@ -41,6 +52,11 @@ class SpeculativeDecoding(Strict):
     num_speculative_tokens: int = Field(ge=1, le=16)
     draft_model: str | None = Field(default=None, description="Required for draft_model.")
     prompt_lookup_max: int = Field(default=4, ge=1, le=16, description="n-gram window.")
+
+    @field_validator("draft_model")
+    @classmethod
+    def _valid_draft_source(cls, value: str | None) -> str | None:
+        return None if value is None else check_model_source(value)
 
     @model_validator(mode="after")
     def _draft_model_when_needed(self) -> SpeculativeDecoding:
@@ -134,13 +150,7 @@ class ModelVersion(Strict):
     @field_validator("source")
     @classmethod
     def _valid_source(cls, value: str) -> str:
-        if not (STAGE_BUCKET_URI.match(value) or S3_URI.match(value) or HF_MODEL_ID.match(value)):
-            raise ValueError(
-                f"{value!r} is not a model source; allowed: bucket://<prefix> (this stage's model "
-                "bucket), s3://<bucket>/<prefix>, or a Hugging Face id such as "
-                "meta-llama/Llama-3.1-8B-Instruct"
-            )
-        return value
+        return check_model_source(value)
 
     @field_validator("image_tag")
     @classmethod
@@ -174,6 +184,25 @@ class ModelConfig(Strict):
     autoscaling: ModelAutoscaling
     slo: ModelSlo
     versions: list[ModelVersion] = Field(min_length=1)
+
+    @field_validator("id")
+    @classmethod
+    def _id_starts_with_letter(cls, value: str) -> str:
+        # It names Services (DNS-1035: a letter first) and ALB action annotations.
+        if not value[0].isalpha():
+            raise ValueError(f"model id {value!r} must start with a letter (it names Kubernetes Services)")
+        return value
+
+    @model_validator(mode="after")
+    def _instance_names_fit(self) -> ModelConfig:
+        for version in self.versions:
+            instance = f"{self.id}-{version.name}"
+            if len(instance) > MAX_INSTANCE_NAME:
+                raise ValueError(
+                    f"'{instance}' (<id>-<version>) has {len(instance)} characters; allowed: at most "
+                    f"{MAX_INSTANCE_NAME}, as it names the Deployment, Service and pod label values"
+                )
+        return self
 
     @field_validator("versions")
     @classmethod

@@ -12,6 +12,7 @@ from stacks.cluster_stack import ClusterStack
 from stacks.network_stack import NetworkStack
 from stacks.observability_stack import ObservabilityStack
 from stacks.ops_stack import OpsStack
+from stacks.serving_stack import ServingStack
 
 
 class InferenceStage(Stage):
@@ -32,6 +33,16 @@ class InferenceStage(Stage):
             cluster=self.cluster.cluster,
             gpu_node_groups=self.cluster.gpu_node_groups,
             logs_key=self.network.logs_key,
+        )
+        self.serving = ServingStack(
+            self,
+            "Serving",
+            config=config,
+            cluster=self.cluster.cluster,
+            cluster_name=self.cluster.cluster_name,
+            vpc=self.network.vpc,
+            logs_key=self.network.logs_key,
+            prometheus_query_url=self.observability.prometheus_query_url,
         )
         for key, value in config.tags.items():
             Tags.of(self).add(key, value)

@@ -1,0 +1,114 @@
+"""The AWS Load Balancer Controller: Helm release plus its own EKS Pod Identity role.
+
+iam_policy_v2.8.2.json is the controller's published policy for v2.8.2
+(github.com/kubernetes-sigs/aws-load-balancer-controller/blob/v2.8.2/docs/install/iam_policy.json),
+copied from aws-cdk-lib 2.275.0 (aws-eks-v2/lib/addons/alb-iam_policy-v2.8.2.json), which ships it
+for its AlbController construct. That construct is not used because it binds the role through IRSA
+(an OIDC provider in the cluster stack and a cross-stack Fn::GetStackOutput cfn-lint rejects).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_eks_v2 as eks
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from constructs_lib.nag import acknowledge
+
+CONTROLLER_VERSION = "v2.8.2"
+CHART_VERSION = "1.8.2"  # the eks-charts release that ships controller v2.8.2
+CHART_REPOSITORY = "https://aws.github.io/eks-charts"
+NAMESPACE = "kube-system"
+SERVICE_ACCOUNT = "aws-load-balancer-controller"
+POLICY_FILE = Path(__file__).with_name("iam_policy_v2.8.2.json")
+# Resource wildcards of the published policy (it names the aws partition literally).
+POLICY_WILDCARDS = (
+    "*",
+    "arn:aws:ec2:*:*:security-group/*",
+    "arn:aws:elasticloadbalancing:*:*:listener-rule/app/*/*/*",
+    "arn:aws:elasticloadbalancing:*:*:listener-rule/net/*/*/*",
+    "arn:aws:elasticloadbalancing:*:*:listener/app/*/*/*",
+    "arn:aws:elasticloadbalancing:*:*:listener/net/*/*/*",
+    "arn:aws:elasticloadbalancing:*:*:loadbalancer/app/*/*",
+    "arn:aws:elasticloadbalancing:*:*:loadbalancer/net/*/*",
+    "arn:aws:elasticloadbalancing:*:*:targetgroup/*/*",
+)
+
+
+def controller_values(*, cluster_name: str, region: str, vpc_id: str) -> dict[str, object]:
+    """Helm values: region and VPC given, so the controller never needs IMDS (hop limit 1)."""
+    return {
+        "clusterName": cluster_name,
+        "region": region,
+        "vpcId": vpc_id,
+        "replicaCount": 2,
+        "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT},
+        # Only Ingresses are ours; Services of type LoadBalancer keep the in-tree behaviour.
+        "enableServiceMutatorWebhook": False,
+        "podDisruptionBudget": {"maxUnavailable": 1},
+        "nodeSelector": {"llm-inference/node-group": "system"},
+    }
+
+
+class AlbControllerAddon(Construct):
+    """Exposes ``role`` and ``chart``.
+
+    Props:
+        cluster: the cluster to install into (its kubectl provider applies the release).
+        cluster_name: the cluster's literal name.
+        vpc: the cluster's VPC.
+    """
+
+    def __init__(
+        self, scope: Construct, id_: str, *, cluster: eks.ICluster, cluster_name: str, vpc: ec2.IVpc
+    ) -> None:
+        super().__init__(scope, id_)
+        document = iam.PolicyDocument.from_json(json.loads(POLICY_FILE.read_text()))
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("pods.eks.amazonaws.com"),
+            description=f"AWS Load Balancer Controller of {cluster_name}",
+            inline_policies={"LoadBalancerController": document},
+        )
+        self.role.assume_role_policy.add_statements(  # type: ignore[union-attr]
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal("pods.eks.amazonaws.com")], actions=["sts:TagSession"]
+            )
+        )
+        acknowledge(
+            self.role,
+            *(f"AwsSolutions-IAM5[Resource::{resource}]" for resource in POLICY_WILDCARDS),
+            reason="The controller's published least-privilege policy: it creates load balancers, "
+            "target groups, listeners and security groups whose ARNs exist only at run time, and "
+            "EC2/ELB Describe* calls support no resource scoping. Mutating calls are conditioned "
+            "on the elbv2.k8s.aws/cluster tag the controller puts on what it creates.",
+        )
+        association = eks.CfnPodIdentityAssociation(
+            self,
+            "PodIdentity",
+            cluster_name=cluster_name,
+            namespace=NAMESPACE,
+            service_account=SERVICE_ACCOUNT,
+            role_arn=self.role.role_arn,
+        )
+        self.chart = eks.HelmChart(
+            self,
+            "Chart",
+            cluster=cluster,
+            chart="aws-load-balancer-controller",
+            repository=CHART_REPOSITORY,
+            version=CHART_VERSION,
+            namespace=NAMESPACE,
+            release="aws-load-balancer-controller",
+            values=controller_values(
+                cluster_name=cluster_name, region=cluster.stack.region, vpc_id=vpc.vpc_id
+            ),
+            wait=True,
+        )
+        # Credentials must exist before the controller's first pod asks for them.
+        self.chart.node.add_dependency(association)

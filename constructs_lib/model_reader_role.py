@@ -1,0 +1,82 @@
+"""An IAM role that one model's pods assume through EKS Pod Identity to read only its weights."""
+
+from __future__ import annotations
+
+from aws_cdk import Stack
+from aws_cdk import aws_eks_v2 as eks
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+
+class ModelReaderRole(Construct):
+    """Exposes ``role`` and ``association``.
+
+    Props:
+        cluster_name: the EKS cluster of the pods.
+        namespace: namespace of the service account.
+        service_account: service account the pods run as.
+        bucket: the stage's model bucket.
+        bucket_key: its KMS key (decrypt only, and only through S3).
+        prefixes: key prefixes (ending in '/') the pods may list and read.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        cluster_name: str,
+        namespace: str,
+        service_account: str,
+        bucket: s3.IBucket,
+        bucket_key: kms.IKey,
+        prefixes: list[str],
+    ) -> None:
+        super().__init__(scope, id_)
+        stack = Stack.of(self)
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("pods.eks.amazonaws.com"),
+            description=f"Reads model weights for {namespace}/{service_account}",
+        )
+        # Pod Identity needs sts:TagSession on top of sts:AssumeRole.
+        self.role.assume_role_policy.add_statements(  # type: ignore[union-attr]
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal("pods.eks.amazonaws.com")],
+                actions=["sts:TagSession"],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ListModelPrefix",
+                actions=["s3:ListBucket"],
+                resources=[bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in prefixes]}},
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadModelObjects",
+                actions=["s3:GetObject"],
+                resources=[bucket.arn_for_objects(f"{prefix}*") for prefix in prefixes],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="DecryptThroughS3",
+                actions=["kms:Decrypt"],
+                resources=[bucket_key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{stack.region}.{stack.url_suffix}"}},
+            )
+        )
+        self.association = eks.CfnPodIdentityAssociation(
+            self,
+            "Association",
+            cluster_name=cluster_name,
+            namespace=namespace,
+            service_account=service_account,
+            role_arn=self.role.role_arn,
+        )

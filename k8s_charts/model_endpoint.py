@@ -1,0 +1,400 @@
+"""One model version served by vLLM: Deployment, Service, ServiceAccount, PDB, NetworkPolicy, ScaledObject."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cdk8s
+import cdk8s_plus_36 as kplus
+from constructs import Construct
+
+from config.cluster import GpuNodeGroupConfig
+from config.serving import ModelConfig, ModelVersion, ScalingRules
+from k8s_charts.api_object import api_object
+from k8s_charts.names import (
+    GPU_RESOURCE,
+    KEDA_AUTHENTICATION,
+    METRICS_SCRAPER_NAMESPACE_LABEL,
+    MODELS_NAMESPACE,
+    NODE_GROUP_LABEL,
+    PRE_STOP_SLEEP_SECONDS,
+    TERMINATION_GRACE_PERIOD_SECONDS,
+    StageValues,
+    instance_name,
+    pod_labels,
+    selector_labels,
+)
+from k8s_charts.pod_resources import pod_resources
+from k8s_charts.vllm_args import VLLM_COMMAND, VLLM_IMAGE, VLLM_PORT, vllm_args
+
+# Restricted Pod Security: a fixed non-root identity outside the range image users commonly take.
+RUN_AS_USER = 10001
+RUN_AS_GROUP = 10001
+CACHE_DIR = "/cache"
+STARTUP_PROBE_PERIOD_SECONDS = 10
+POD_IDENTITY_AGENT = "169.254.170.23/32"  # EKS Pod Identity agent on every node (link-local)
+
+
+def prometheus_selector(model_id: str, version: str) -> str:
+    return f'namespace="{MODELS_NAMESPACE}",model_id="{model_id}",model_version="{version}"'
+
+
+def queue_depth_query(model_id: str, version: str) -> str:
+    return f"sum(vllm:num_requests_waiting{{{prometheus_selector(model_id, version)}}})"
+
+
+def kv_cache_query(model_id: str, version: str) -> str:
+    # Summed and compared as AverageValue: the HPA divides by the replica count, so the target is
+    # the mean KV-cache use per replica, and fallback (AverageValue only) still applies.
+    return f"sum(vllm:kv_cache_usage_perc{{{prometheus_selector(model_id, version)}}})"
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def _typed(value: str) -> dict[str, str]:
+    """An IntOrString or Quantity as the cdk8s L1 serialiser expects it inside a JSON patch."""
+    return {"value": value}
+
+
+def _behavior(rules: ScalingRules) -> dict[str, Any]:
+    return {
+        "stabilizationWindowSeconds": rules.stabilization_window_seconds,
+        "selectPolicy": rules.select_policy,
+        "policies": [
+            {"type": policy.type, "value": policy.value, "periodSeconds": policy.period_seconds}
+            for policy in rules.policies
+        ],
+    }
+
+
+class ModelEndpointChart(cdk8s.Chart):
+    """Everything one model version needs in namespace `models`.
+
+    Props:
+        model: the registry entry (id, autoscaling).
+        version: the version served by this chart.
+        node_groups: the GPU node groups the version may run on (sizes the pod's requests).
+        values: deploy-time values (bucket name, Prometheus URL, region).
+        vpc_cidr: the VPC range the ALB (target type ip) and the AMP scraper connect from.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        model: ModelConfig,
+        version: ModelVersion,
+        node_groups: list[GpuNodeGroupConfig],
+        values: StageValues,
+        vpc_cidr: str,
+    ) -> None:
+        super().__init__(scope, id_, namespace=MODELS_NAMESPACE, disable_resource_name_hashes=True)
+        self.instance = instance_name(model.id, version.name)
+        self.pod_labels = pod_labels(model.id, version.name)
+        self.selector = selector_labels(model.id, version.name)
+        metadata = cdk8s.ApiObjectMetadata(name=self.instance, labels=self.pod_labels)
+
+        self.service_account = kplus.ServiceAccount(
+            self, "ServiceAccount", metadata=metadata, automount_token=False
+        )
+        self.deployment = self._deployment(version, node_groups, values, metadata)
+        self.service = api_object(
+            self,
+            "Service",
+            api_version="v1",
+            kind="Service",
+            metadata=metadata,
+            spec={
+                "type": "ClusterIP",
+                "selector": self.selector,
+                "ports": [{"name": "http", "port": VLLM_PORT, "targetPort": "http", "protocol": "TCP"}],
+            },
+        )
+        self.disruption_budget = api_object(
+            self,
+            "DisruptionBudget",
+            api_version="policy/v1",
+            kind="PodDisruptionBudget",
+            metadata=metadata,
+            spec={
+                # One pod at a time: drains proceed even at one replica, never a whole version at once.
+                "maxUnavailable": 1,
+                "selector": {"matchLabels": self.selector},
+                # A pod that never became ready must not block node drains (Spot, off-hours).
+                "unhealthyPodEvictionPolicy": "AlwaysAllow",
+            },
+        )
+        self.network_policy = self._network_policy(vpc_cidr, metadata)
+        self.scaled_object = self._scaled_object(model, version, values, metadata)
+
+    def _deployment(
+        self,
+        version: ModelVersion,
+        node_groups: list[GpuNodeGroupConfig],
+        values: StageValues,
+        metadata: cdk8s.ApiObjectMetadata,
+    ) -> kplus.Deployment:
+        sizes = pod_resources(version, node_groups)
+        cache = kplus.Volume.from_empty_dir(
+            self, "CacheVolume", "cache", size_limit=cdk8s.Size.gibibytes(sizes.cache_gib)
+        )
+        tmp = kplus.Volume.from_empty_dir(self, "TmpVolume", "tmp", size_limit=cdk8s.Size.gibibytes(2))
+        shm = kplus.Volume.from_empty_dir(
+            self,
+            "ShmVolume",
+            "dshm",
+            medium=kplus.EmptyDirMedium.MEMORY,
+            size_limit=cdk8s.Size.gibibytes(sizes.shm_gib),
+        )
+        env = {
+            "AWS_REGION": values.region,
+            # The read-only root filesystem leaves only the volumes writable; every cache goes there.
+            "HOME": CACHE_DIR,
+            "XDG_CACHE_HOME": CACHE_DIR,
+            "HF_HOME": f"{CACHE_DIR}/huggingface",
+            "VLLM_CACHE_ROOT": f"{CACHE_DIR}/vllm",
+            "TRITON_CACHE_DIR": f"{CACHE_DIR}/triton",
+            # UID 10001 has no passwd entry; torch asks getpass.getuser(), which reads USER first.
+            "USER": "vllm",
+            "VLLM_NO_USAGE_STATS": "1",
+            "DO_NOT_TRACK": "1",
+        }
+        deployment = kplus.Deployment(
+            self,
+            "Deployment",
+            metadata=metadata,
+            select=False,
+            pod_metadata=cdk8s.ApiObjectMetadata(labels=self.pod_labels),
+            service_account=self.service_account,
+            automount_service_account_token=False,
+            termination_grace_period=cdk8s.Duration.seconds(TERMINATION_GRACE_PERIOD_SECONDS),
+            security_context=kplus.PodSecurityContextProps(
+                ensure_non_root=True, user=RUN_AS_USER, group=RUN_AS_GROUP, fs_group=RUN_AS_GROUP
+            ),
+            volumes=[cache, tmp, shm],
+            containers=[
+                kplus.ContainerProps(
+                    name="vllm",
+                    image=f"{VLLM_IMAGE}:{version.image_tag}",
+                    image_pull_policy=kplus.ImagePullPolicy.IF_NOT_PRESENT,
+                    command=VLLM_COMMAND,
+                    args=vllm_args(version, model_bucket_name=values.model_bucket_name),
+                    env_variables={key: kplus.EnvValue.from_value(value) for key, value in env.items()},
+                    volume_mounts=[
+                        kplus.VolumeMount(path=CACHE_DIR, volume=cache),
+                        kplus.VolumeMount(path="/tmp", volume=tmp),  # noqa: S108 - a private emptyDir
+                        kplus.VolumeMount(path="/dev/shm", volume=shm),  # noqa: S108 - a private emptyDir
+                    ],
+                    security_context=kplus.ContainerSecurityContextProps(
+                        ensure_non_root=True,
+                        user=RUN_AS_USER,
+                        group=RUN_AS_GROUP,
+                        read_only_root_filesystem=True,
+                        allow_privilege_escalation=False,
+                        privileged=False,
+                    ),
+                )
+            ],
+        )
+        deployment.select(kplus.LabelSelector.of(labels=self.selector))
+        self._patch_pod_spec(deployment, version, sizes.cpu, sizes.memory_gib)
+        return deployment
+
+    def _patch_pod_spec(
+        self, deployment: kplus.Deployment, version: ModelVersion, cpu: int, memory_gib: int
+    ) -> None:
+        """What cdk8s-plus cannot express: GPU resources, named-port HTTP probes, preStop sleep,
+        tolerations, node affinity with In, seccomp, zone/host spread, and no `replicas`."""
+        pod = "/spec/template/spec"
+        container = f"{pod}/containers/0"
+        # Patches on a typed cdk8s object are re-serialised through its L1 types, which read
+        # IntOrString and Quantity values from a `value` key; plain strings would be dropped.
+        http_get = {"path": "/health", "port": _typed("http")}
+        gpus = _typed(str(version.gpus_per_replica))
+        memory = _typed(f"{memory_gib}Gi")
+        patches = [
+            # KEDA's HPA owns the replica count; a replicas field would fight it on every apply.
+            cdk8s.JsonPatch.remove("/spec/replicas"),
+            # cdk8s-plus's construct-path label would rename pods whenever the chart id changes.
+            cdk8s.JsonPatch.remove("/spec/template/metadata/labels/cdk8s.io~1metadata.addr"),
+            cdk8s.JsonPatch.replace(
+                f"{container}/resources",
+                {
+                    "requests": {"cpu": _typed(str(cpu)), "memory": memory, GPU_RESOURCE: gpus},
+                    # No CPU limit: throttling the tokenizer and scheduler threads costs latency.
+                    "limits": {"memory": memory, GPU_RESOURCE: gpus},
+                },
+            ),
+            cdk8s.JsonPatch.replace(
+                f"{container}/ports", [{"name": "http", "containerPort": VLLM_PORT, "protocol": "TCP"}]
+            ),
+            cdk8s.JsonPatch.add(
+                f"{container}/startupProbe",
+                {
+                    "httpGet": http_get,
+                    "periodSeconds": STARTUP_PROBE_PERIOD_SECONDS,
+                    "timeoutSeconds": 5,
+                    # Model download, weight load and CUDA graph capture take minutes, not seconds.
+                    "failureThreshold": version.startup_timeout_minutes * 60 // STARTUP_PROBE_PERIOD_SECONDS,
+                },
+            ),
+            cdk8s.JsonPatch.add(
+                f"{container}/readinessProbe",
+                {"httpGet": http_get, "periodSeconds": 5, "timeoutSeconds": 3, "failureThreshold": 3},
+            ),
+            cdk8s.JsonPatch.add(
+                f"{container}/livenessProbe",
+                {"httpGet": http_get, "periodSeconds": 15, "timeoutSeconds": 10, "failureThreshold": 4},
+            ),
+            # The kubelet's own sleep action: works without a shell or `sleep` binary in the image.
+            cdk8s.JsonPatch.add(
+                f"{container}/lifecycle", {"preStop": {"sleep": {"seconds": PRE_STOP_SLEEP_SECONDS}}}
+            ),
+            cdk8s.JsonPatch.add(f"{container}/securityContext/capabilities", {"drop": ["ALL"]}),
+            cdk8s.JsonPatch.add(f"{container}/securityContext/seccompProfile", {"type": "RuntimeDefault"}),
+            cdk8s.JsonPatch.add(f"{pod}/securityContext/seccompProfile", {"type": "RuntimeDefault"}),
+            cdk8s.JsonPatch.add(
+                f"{pod}/tolerations",
+                [{"key": GPU_RESOURCE, "operator": "Equal", "value": "true", "effect": "NoSchedule"}],
+            ),
+            cdk8s.JsonPatch.add(
+                f"{pod}/affinity",
+                {
+                    "nodeAffinity": {
+                        "requiredDuringSchedulingIgnoredDuringExecution": {
+                            "nodeSelectorTerms": [
+                                {
+                                    "matchExpressions": [
+                                        {
+                                            "key": NODE_GROUP_LABEL,
+                                            "operator": "In",
+                                            "values": list(version.node_groups),
+                                        }
+                                    ]
+                                }
+                            ]
+                        }
+                    }
+                },
+            ),
+            cdk8s.JsonPatch.add(
+                f"{pod}/topologySpreadConstraints",
+                [
+                    # ScheduleAnyway: GPU capacity is scarce per zone; a skewed pod beats no pod.
+                    {
+                        "maxSkew": 1,
+                        "topologyKey": key,
+                        "whenUnsatisfiable": "ScheduleAnyway",
+                        "labelSelector": {"matchLabels": self.selector},
+                    }
+                    for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")
+                ],
+            ),
+        ]
+        cdk8s.ApiObject.of(deployment).add_json_patch(*patches)
+
+    def _network_policy(self, vpc_cidr: str, metadata: cdk8s.ApiObjectMetadata) -> cdk8s.ApiObject:
+        http = [{"protocol": "TCP", "port": VLLM_PORT}]
+        return api_object(
+            self,
+            "NetworkPolicy",
+            api_version="networking.k8s.io/v1",
+            kind="NetworkPolicy",
+            metadata=metadata,
+            spec={
+                "podSelector": {"matchLabels": self.selector},
+                "policyTypes": ["Ingress", "Egress"],
+                "ingress": [
+                    # The ALB (target type ip) and the AMP managed scraper connect from the VPC.
+                    {"from": [{"ipBlock": {"cidr": vpc_cidr}}], "ports": http},
+                    # An in-cluster collector, from namespaces the platform labels for it.
+                    {
+                        "from": [
+                            {"namespaceSelector": {"matchLabels": {METRICS_SCRAPER_NAMESPACE_LABEL: "true"}}}
+                        ],
+                        "ports": http,
+                    },
+                ],
+                "egress": [
+                    {
+                        "to": [
+                            {
+                                "namespaceSelector": {
+                                    "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
+                                },
+                                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                            }
+                        ],
+                        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                    },
+                    # Credentials from the EKS Pod Identity agent on the node.
+                    {
+                        "to": [{"ipBlock": {"cidr": POD_IDENTITY_AGENT}}],
+                        "ports": [{"protocol": "TCP", "port": 80}],
+                    },
+                    # S3 (gateway endpoint: public prefix-list addresses), STS and KMS over HTTPS.
+                    {
+                        "to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}],
+                        "ports": [{"protocol": "TCP", "port": 443}],
+                    },
+                ],
+            },
+        )
+
+    def _scaled_object(
+        self,
+        model: ModelConfig,
+        version: ModelVersion,
+        values: StageValues,
+        metadata: cdk8s.ApiObjectMetadata,
+    ) -> cdk8s.ApiObject:
+        scaling = model.autoscaling
+
+        def trigger(name: str, query: str, threshold: float) -> dict[str, Any]:
+            return {
+                "type": "prometheus",
+                "name": name,
+                "metricType": "AverageValue",
+                "metadata": {
+                    "serverAddress": values.prometheus_query_url,
+                    "query": query,
+                    "threshold": _number(threshold),
+                    "awsRegion": values.region,
+                    "identityOwner": "operator",
+                },
+                "authenticationRef": {"kind": "ClusterTriggerAuthentication", "name": KEDA_AUTHENTICATION},
+            }
+
+        triggers = [
+            trigger("queue-depth", queue_depth_query(model.id, version.name), scaling.target_queue_depth)
+        ]
+        if scaling.target_kv_cache_usage is not None:
+            triggers.append(
+                trigger("kv-cache", kv_cache_query(model.id, version.name), scaling.target_kv_cache_usage)
+            )
+        return api_object(
+            self,
+            "ScaledObject",
+            api_version="keda.sh/v1alpha1",
+            kind="ScaledObject",
+            metadata=metadata,
+            spec={
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": self.instance},
+                "pollingInterval": scaling.polling_interval_seconds,
+                "minReplicaCount": scaling.min_replicas,
+                "maxReplicaCount": scaling.max_replicas,
+                "fallback": {"failureThreshold": 3, "replicas": scaling.fallback_replicas},
+                "advanced": {
+                    "horizontalPodAutoscalerConfig": {
+                        "behavior": {
+                            "scaleUp": _behavior(scaling.scale_up),
+                            "scaleDown": _behavior(scaling.scale_down),
+                        }
+                    }
+                },
+                "triggers": triggers,
+            },
+        )

@@ -1,0 +1,162 @@
+"""The ALB Ingress: one rule per model id, weighted forwarding across its versions, API paths only."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import cdk8s
+from constructs import Construct
+
+from config.serving import IngressConfig, ModelConfig
+from k8s_charts.api_object import api_object
+from k8s_charts.names import (
+    DEREGISTRATION_DELAY_SECONDS,
+    MODELS_NAMESPACE,
+    StageValues,
+    instance_name,
+)
+from k8s_charts.vllm_args import VLLM_PORT
+
+INGRESS_CLASS = "alb"  # created by the AWS Load Balancer Controller's Helm chart
+ANNOTATION = "alb.ingress.kubernetes.io"
+MODEL_ID_HEADER = "x-model-id"
+# TLS 1.3 with 1.2 fallback, forward-secret ciphers only.
+SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+# Streamed completions of long prompts can stay silent for minutes before the first token.
+IDLE_TIMEOUT_SECONDS = 300
+# (path, pathType): only the OpenAI API and the health check reach vLLM; /metrics and the rest
+# fall through to the ALB's default 404 action.
+FORWARDED_PATHS = (("/v1/*", "ImplementationSpecific"), ("/health", "Exact"))
+
+
+def weighted_forward_action(model: ModelConfig) -> dict[str, Any]:
+    """The ALB forward action splitting a model's traffic across its versions by weight."""
+    return {
+        "type": "forward",
+        "forwardConfig": {
+            "targetGroups": [
+                {
+                    "serviceName": instance_name(model.id, version.name),
+                    "servicePort": str(VLLM_PORT),
+                    "weight": version.weight,
+                }
+                for version in model.versions
+            ],
+            # No stickiness: a canary must see its share of new requests, not of old clients.
+            "targetGroupStickinessConfig": {"enabled": False},
+        },
+    }
+
+
+def header_condition(model: ModelConfig) -> list[dict[str, Any]]:
+    return [
+        {
+            "field": "http-header",
+            "httpHeaderConfig": {"httpHeaderName": MODEL_ID_HEADER, "values": [model.id]},
+        }
+    ]
+
+
+def _attributes(pairs: dict[str, str]) -> str:
+    return ",".join(f"{key}={value}" for key, value in pairs.items())
+
+
+class ModelIngressChart(cdk8s.Chart):
+    """Props:
+    models: the registry (one rule per model id).
+    ingress: scheme, domain and certificate.
+    values: deploy-time values (access-log bucket, web ACL ARN).
+    stage: the stage name (access-log prefix).
+    vpc_cidr: inbound range of an internal ALB's security group.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        models: list[ModelConfig],
+        ingress: IngressConfig,
+        values: StageValues,
+        stage: str,
+        vpc_cidr: str,
+    ) -> None:
+        super().__init__(scope, id_, namespace=MODELS_NAMESPACE, disable_resource_name_hashes=True)
+        self.annotations = self._annotations(models, ingress, values, stage, vpc_cidr)
+        rules = []
+        for model in models:
+            rule: dict[str, Any] = {
+                "http": {
+                    "paths": [
+                        {
+                            "path": path,
+                            "pathType": path_type,
+                            # "use-annotation" points the backend at the actions.<model-id> annotation.
+                            "backend": {"service": {"name": model.id, "port": {"name": "use-annotation"}}},
+                        }
+                        for path, path_type in FORWARDED_PATHS
+                    ]
+                }
+            }
+            if ingress.domain:
+                rule = {"host": f"{model.id}.{ingress.domain}", **rule}
+            rules.append(rule)
+        spec: dict[str, Any] = {"ingressClassName": INGRESS_CLASS, "rules": rules}
+        if ingress.domain:
+            spec["tls"] = [{"hosts": [f"{model.id}.{ingress.domain}" for model in models]}]
+        self.ingress = api_object(
+            self,
+            "Ingress",
+            api_version="networking.k8s.io/v1",
+            kind="Ingress",
+            metadata=cdk8s.ApiObjectMetadata(
+                name="models", annotations=self.annotations, labels={"app.kubernetes.io/name": "vllm-ingress"}
+            ),
+            spec=spec,
+        )
+
+    @staticmethod
+    def _annotations(
+        models: list[ModelConfig], ingress: IngressConfig, values: StageValues, stage: str, vpc_cidr: str
+    ) -> dict[str, str]:
+        annotations = {
+            f"{ANNOTATION}/scheme": ingress.scheme,
+            f"{ANNOTATION}/target-type": "ip",
+            f"{ANNOTATION}/ip-address-type": "ipv4",
+            f"{ANNOTATION}/backend-protocol": "HTTP",
+            f"{ANNOTATION}/healthcheck-path": "/health",
+            f"{ANNOTATION}/healthcheck-port": "traffic-port",
+            f"{ANNOTATION}/success-codes": "200",
+            f"{ANNOTATION}/target-group-attributes": _attributes(
+                {"deregistration_delay.timeout_seconds": str(DEREGISTRATION_DELAY_SECONDS)}
+            ),
+            f"{ANNOTATION}/load-balancer-attributes": _attributes(
+                {
+                    "access_logs.s3.enabled": "true",
+                    "access_logs.s3.bucket": values.access_logs_bucket_name,
+                    "access_logs.s3.prefix": f"alb/{stage}",
+                    "routing.http.drop_invalid_header_fields.enabled": "true",
+                    "idle_timeout.timeout_seconds": str(IDLE_TIMEOUT_SECONDS),
+                }
+            ),
+            f"{ANNOTATION}/wafv2-acl-arn": values.web_acl_arn,
+        }
+        if ingress.scheme == "internal":
+            annotations[f"{ANNOTATION}/inbound-cidrs"] = vpc_cidr
+        if ingress.domain:
+            annotations.update(
+                {
+                    f"{ANNOTATION}/listen-ports": json.dumps([{"HTTP": 80}, {"HTTPS": 443}]),
+                    f"{ANNOTATION}/ssl-redirect": "443",
+                    f"{ANNOTATION}/certificate-arn": str(ingress.certificate_arn),
+                    f"{ANNOTATION}/ssl-policy": SSL_POLICY,
+                }
+            )
+        else:
+            annotations[f"{ANNOTATION}/listen-ports"] = json.dumps([{"HTTP": 80}])
+        for model in models:
+            annotations[f"{ANNOTATION}/actions.{model.id}"] = json.dumps(weighted_forward_action(model))
+            if not ingress.domain:
+                annotations[f"{ANNOTATION}/conditions.{model.id}"] = json.dumps(header_condition(model))
+        return annotations

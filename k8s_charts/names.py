@@ -1,0 +1,70 @@
+"""Names, labels and shared values of the serving manifests (the contract other teams rely on)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MODELS_NAMESPACE = "models"
+APP_NAME = "vllm"
+NODE_GROUP_LABEL = "llm-inference/node-group"
+MODEL_ID_LABEL = "llm-inference/model-id"
+MODEL_VERSION_LABEL = "llm-inference/model-version"
+# Namespaces running an in-cluster metrics collector carry this label; the AMP managed scraper
+# reaches pods from the VPC's subnets instead and is covered by the VPC CIDR rule.
+METRICS_SCRAPER_NAMESPACE_LABEL = "llm-inference/metrics-scraper"
+GPU_RESOURCE = "nvidia.com/gpu"
+KEDA_AUTHENTICATION = "keda-aws-amp"
+
+# Shutdown order: the pod leaves the Service endpoints at once, the ALB stops sending new requests
+# within the preStop sleep, drains in-flight ones for the deregistration delay, and the kubelet
+# waits for the grace period before SIGKILL. Hence preStop < deregistration delay < grace period.
+PRE_STOP_SLEEP_SECONDS = 20
+DEREGISTRATION_DELAY_SECONDS = 100
+TERMINATION_GRACE_PERIOD_SECONDS = 120
+
+
+def instance_name(model_id: str, version: str) -> str:
+    """Name of a model version's Deployment, Service, ServiceAccount and ScaledObject."""
+    return f"{model_id}-{version}"
+
+
+def pod_labels(model_id: str, version: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": APP_NAME,
+        "app.kubernetes.io/instance": instance_name(model_id, version),
+        MODEL_ID_LABEL: model_id,
+        MODEL_VERSION_LABEL: version,
+    }
+
+
+def selector_labels(model_id: str, version: str) -> dict[str, str]:
+    """The immutable subset used in Deployment selectors, PDBs and Services."""
+    return {
+        "app.kubernetes.io/name": APP_NAME,
+        "app.kubernetes.io/instance": instance_name(model_id, version),
+    }
+
+
+@dataclass(frozen=True)
+class StageValues:
+    """Values the charts need that exist only once the stage is deployed.
+
+    The serving stack passes CloudFormation tokens; the GitOps export passes `${VAR}` placeholders
+    (Flux post-build substitution syntax) that the `serving-stage-values` ConfigMap fills in.
+    """
+
+    model_bucket_name: str
+    prometheus_query_url: str
+    access_logs_bucket_name: str
+    web_acl_arn: str
+    region: str
+
+
+PLACEHOLDERS = StageValues(
+    model_bucket_name="${MODEL_BUCKET_NAME}",
+    prometheus_query_url="${PROMETHEUS_QUERY_URL}",
+    access_logs_bucket_name="${ACCESS_LOGS_BUCKET_NAME}",
+    web_acl_arn="${WEB_ACL_ARN}",
+    region="${AWS_REGION}",
+)
+"""The GitOps export's values; keys of the `serving-stage-values` ConfigMap."""

@@ -1,0 +1,65 @@
+"""All charts of a stage, built from its config: shared by the serving stack and the GitOps export."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cdk8s
+
+from config import StageConfig
+from config.cluster import GpuNodeGroupConfig
+from config.serving import ModelVersion
+from k8s_charts.model_endpoint import ModelEndpointChart
+from k8s_charts.model_ingress import ModelIngressChart
+from k8s_charts.models_namespace import ModelsNamespaceChart
+from k8s_charts.names import StageValues, instance_name
+
+
+@dataclass(frozen=True)
+class StageCharts:
+    namespace: ModelsNamespaceChart
+    endpoints: dict[str, ModelEndpointChart]  # by instance name, <model-id>-<version>
+    ingress: ModelIngressChart | None  # None when the stage serves no model
+
+    def all(self) -> dict[str, cdk8s.Chart]:
+        """Every chart by its file name, in apply order (namespace first)."""
+        charts: dict[str, cdk8s.Chart] = {"models-namespace": self.namespace}
+        charts.update({f"model-{name}": chart for name, chart in self.endpoints.items()})
+        if self.ingress is not None:
+            charts["ingress"] = self.ingress
+        return charts
+
+
+def _node_groups(config: StageConfig, version: ModelVersion) -> list[GpuNodeGroupConfig]:
+    groups = [config.cluster.gpu_node_group(name) for name in version.node_groups]
+    return [group for group in groups if group is not None]  # names are validated on load
+
+
+def build_stage_charts(app: cdk8s.App, *, config: StageConfig, values: StageValues) -> StageCharts:
+    vpc_cidr = config.network.vpc_cidr
+    namespace = ModelsNamespaceChart(app, "models-namespace")
+    endpoints = {
+        instance_name(model.id, version.name): ModelEndpointChart(
+            app,
+            f"model-{instance_name(model.id, version.name)}",
+            model=model,
+            version=version,
+            node_groups=_node_groups(config, version),
+            values=values,
+            vpc_cidr=vpc_cidr,
+        )
+        for model in config.models
+        for version in model.versions
+    }
+    ingress = None
+    if config.models:
+        ingress = ModelIngressChart(
+            app,
+            "ingress",
+            models=list(config.models),
+            ingress=config.ingress,
+            values=values,
+            stage=config.name,
+            vpc_cidr=vpc_cidr,
+        )
+    return StageCharts(namespace=namespace, endpoints=endpoints, ingress=ingress)

@@ -1,0 +1,85 @@
+"""Every manifest every stage applies validates against its schema.
+
+Core kinds: kubernetes-validate, strict mode (unknown fields are errors), Kubernetes 1.36 (the
+package ships 1.36 schemas, so no fallback is needed). Custom resources: KEDA's ScaledObject
+against the vendored openAPIV3Schema in tests/schemas/ (source and version in its $comment).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+from kubernetes_validate.utils import all_versions, major_minor
+
+from tests.k8s_manifests import all_applied_manifests
+from tests.synth import SynthResult
+
+KUBERNETES_VERSION = "1.36"
+SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
+CUSTOM_RESOURCE_SCHEMAS = {("keda.sh/v1alpha1", "ScaledObject"): SCHEMAS / "keda-scaledobject-v1alpha1.json"}
+
+
+def validate(manifest: dict[str, Any]) -> None:
+    key = (manifest["apiVersion"], manifest["kind"])
+    if key in CUSTOM_RESOURCE_SCHEMAS:
+        schema = json.loads(CUSTOM_RESOURCE_SCHEMAS[key].read_text())
+        jsonschema.Draft202012Validator(schema).validate(manifest)
+        return
+    validated = kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
+    assert validated == KUBERNETES_VERSION, f"validated against {validated}, not {KUBERNETES_VERSION}"
+
+
+def test_kubernetes_validate_ships_the_target_version() -> None:
+    assert KUBERNETES_VERSION in [major_minor(version) for version in all_versions()]
+
+
+def test_every_applied_manifest_validates(synth: SynthResult, stage: str) -> None:
+    manifests = all_applied_manifests(synth, stage)
+    kinds = {manifest["kind"] for manifest in manifests}
+    assert {
+        "Deployment",
+        "Service",
+        "ScaledObject",
+        "NetworkPolicy",
+        "PodDisruptionBudget",
+        "Ingress",
+    } <= kinds
+    for manifest in manifests:
+        validate(manifest)
+
+
+def _first(synth: SynthResult, kind: str) -> dict[str, Any]:
+    return next(m for m in all_applied_manifests(synth, "dev") if m["kind"] == kind)
+
+
+@pytest.mark.parametrize(
+    ("kind", "path", "bad_key"),
+    [
+        pytest.param(
+            "Deployment", ["spec", "template", "spec", "containers", 0], "imagePullPolicyy", id="core"
+        ),
+        pytest.param("ScaledObject", ["spec", "fallback"], "replica", id="keda"),
+    ],
+)
+def test_validation_rejects_an_unknown_field(
+    synth: SynthResult, kind: str, path: list[Any], bad_key: str
+) -> None:
+    manifest = json.loads(json.dumps(_first(synth, kind)))
+    target = manifest
+    for part in path:
+        target = target[part]
+    target[bad_key] = "x"
+    with pytest.raises((kubernetes_validate.ValidationError, jsonschema.ValidationError)):
+        validate(manifest)
+
+
+def test_scaled_object_schema_rejects_a_missing_trigger_metadata(synth: SynthResult) -> None:
+    manifest = json.loads(json.dumps(_first(synth, "ScaledObject")))
+    del manifest["spec"]["triggers"][0]["metadata"]
+    with pytest.raises(jsonschema.ValidationError):
+        validate(manifest)

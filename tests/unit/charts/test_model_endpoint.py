@@ -1,0 +1,301 @@
+"""The per-version chart: pod spec, shutdown order, disruption budget, network policy, autoscaling."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from k8s_charts.model_endpoint import ModelEndpointChart
+from k8s_charts.names import (
+    DEREGISTRATION_DELAY_SECONDS,
+    PLACEHOLDERS,
+    PRE_STOP_SLEEP_SECONDS,
+    TERMINATION_GRACE_PERIOD_SECONDS,
+)
+from tests.unit.charts.helpers import charts_for, manifests, of_kind, stage_config, stage_data
+
+EXPECTED_LABELS = {
+    "app.kubernetes.io/name": "vllm",
+    "app.kubernetes.io/instance": "llama-3-1-8b-v1",
+    "llm-inference/model-id": "llama-3-1-8b",
+    "llm-inference/model-version": "v1",
+}
+
+
+@pytest.fixture(scope="module")
+def dev_chart() -> ModelEndpointChart:
+    return charts_for(stage_config(stage_data())).endpoints["llama-3-1-8b-v1"]
+
+
+@pytest.fixture(scope="module")
+def prod_70b_chart() -> ModelEndpointChart:
+    return charts_for(stage_config(stage_data("prod"), "prod")).endpoints["llama-3-1-70b-v1"]
+
+
+def pod_spec(chart: ModelEndpointChart) -> dict[str, Any]:
+    spec: dict[str, Any] = of_kind(chart, "Deployment")["spec"]["template"]["spec"]
+    return spec
+
+
+def container(chart: ModelEndpointChart) -> dict[str, Any]:
+    containers = pod_spec(chart)["containers"]
+    assert len(containers) == 1
+    result: dict[str, Any] = containers[0]
+    return result
+
+
+def test_every_object_is_in_namespace_models_with_the_contract_labels(dev_chart: ModelEndpointChart) -> None:
+    for manifest in manifests(dev_chart):
+        assert manifest["metadata"]["namespace"] == "models", manifest["kind"]
+        assert manifest["metadata"]["labels"] == EXPECTED_LABELS, manifest["kind"]
+        assert manifest["metadata"]["name"] == "llama-3-1-8b-v1", manifest["kind"]
+
+
+def test_pod_template_carries_exactly_the_contract_labels(dev_chart: ModelEndpointChart) -> None:
+    deployment = of_kind(dev_chart, "Deployment")
+    assert deployment["spec"]["template"]["metadata"]["labels"] == EXPECTED_LABELS
+
+
+def test_deployment_has_no_replicas_so_the_autoscaler_owns_them(dev_chart: ModelEndpointChart) -> None:
+    assert "replicas" not in of_kind(dev_chart, "Deployment")["spec"]
+
+
+def test_vllm_image_command_and_port(dev_chart: ModelEndpointChart) -> None:
+    main = container(dev_chart)
+    assert main["image"] == "vllm/vllm-openai:v0.11.0"
+    assert main["command"] == ["vllm", "serve"]
+    assert main["args"][0] == "s3://${MODEL_BUCKET_NAME}/llama-3-1-8b-instruct-awq"
+    assert main["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
+
+
+def test_gpu_requests_equal_limits_and_gpus_per_replica(
+    dev_chart: ModelEndpointChart, prod_70b_chart: ModelEndpointChart
+) -> None:
+    for chart, gpus in ((dev_chart, "1"), (prod_70b_chart, "4")):
+        resources = container(chart)["resources"]
+        assert resources["requests"]["nvidia.com/gpu"] == gpus
+        assert resources["limits"]["nvidia.com/gpu"] == gpus
+
+
+def test_memory_fits_the_smallest_instance_and_limit_equals_request(dev_chart: ModelEndpointChart) -> None:
+    resources = container(dev_chart)["resources"]
+    # g5.xlarge has 16 GiB and 4 vCPUs; a pod may take three quarters.
+    assert resources["requests"]["memory"] == "12Gi"
+    assert resources["limits"]["memory"] == "12Gi"
+    assert resources["requests"]["cpu"] == "3"
+    assert "cpu" not in resources["limits"]
+
+
+def test_gpu_toleration_and_node_group_affinity(prod_70b_chart: ModelEndpointChart) -> None:
+    spec = pod_spec(prod_70b_chart)
+    assert spec["tolerations"] == [
+        {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
+    ]
+    terms = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert terms["nodeSelectorTerms"] == [
+        {
+            "matchExpressions": [
+                {
+                    "key": "llm-inference/node-group",
+                    "operator": "In",
+                    "values": ["l40s-x4-spot", "l40s-x4-ondemand"],
+                }
+            ]
+        }
+    ]
+
+
+def test_shm_is_a_size_limited_memory_volume(
+    dev_chart: ModelEndpointChart, prod_70b_chart: ModelEndpointChart
+) -> None:
+    for chart, size in ((dev_chart, "2048Mi"), (prod_70b_chart, "16384Mi")):
+        volumes = {volume["name"]: volume for volume in pod_spec(chart)["volumes"]}
+        assert volumes["dshm"]["emptyDir"] == {"medium": "Memory", "sizeLimit": size}
+        mounts = {mount["mountPath"]: mount["name"] for mount in container(chart)["volumeMounts"]}
+        assert mounts["/dev/shm"] == "dshm"
+
+
+def test_writable_paths_are_size_limited_empty_dirs(dev_chart: ModelEndpointChart) -> None:
+    volumes = {volume["name"]: volume for volume in pod_spec(dev_chart)["volumes"]}
+    mounts = {mount["mountPath"]: mount["name"] for mount in container(dev_chart)["volumeMounts"]}
+    assert set(mounts) == {"/cache", "/tmp", "/dev/shm"}
+    for name in mounts.values():
+        assert set(volumes[name]) == {"name", "emptyDir"}
+        assert "sizeLimit" in volumes[name]["emptyDir"]
+    env = {item["name"]: item["value"] for item in container(dev_chart)["env"]}
+    for variable in ("HOME", "HF_HOME", "VLLM_CACHE_ROOT", "TRITON_CACHE_DIR", "XDG_CACHE_HOME"):
+        assert env[variable].startswith("/cache"), variable
+
+
+def test_container_security_context(dev_chart: ModelEndpointChart) -> None:
+    context = container(dev_chart)["securityContext"]
+    assert context["readOnlyRootFilesystem"] is True
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["privileged"] is False
+    assert context["capabilities"] == {"drop": ["ALL"]}
+    assert context["runAsNonRoot"] is True
+    assert context["runAsUser"] >= 10000
+    assert context["runAsGroup"] >= 10000
+    assert context["seccompProfile"] == {"type": "RuntimeDefault"}
+
+
+def test_pod_security_context_and_no_service_account_token(dev_chart: ModelEndpointChart) -> None:
+    spec = pod_spec(dev_chart)
+    context = spec["securityContext"]
+    assert context["runAsNonRoot"] is True
+    assert context["runAsUser"] >= 10000
+    assert context["runAsGroup"] >= 10000
+    assert context["fsGroup"] >= 10000
+    assert context["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert spec["automountServiceAccountToken"] is False
+    assert spec["serviceAccountName"] == "llama-3-1-8b-v1"
+
+
+def test_startup_probe_allows_the_configured_load_time(
+    dev_chart: ModelEndpointChart, prod_70b_chart: ModelEndpointChart
+) -> None:
+    for chart, minutes in ((dev_chart, 15), (prod_70b_chart, 40)):
+        probe = container(chart)["startupProbe"]
+        assert probe["httpGet"] == {"path": "/health", "port": "http"}
+        assert probe["periodSeconds"] * probe["failureThreshold"] == minutes * 60
+
+
+def test_readiness_and_liveness_probe_health(dev_chart: ModelEndpointChart) -> None:
+    main = container(dev_chart)
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert main[probe]["httpGet"] == {"path": "/health", "port": "http"}, probe
+    # Liveness tolerates a busy engine for a minute before restarting it.
+    liveness = main["livenessProbe"]
+    assert liveness["periodSeconds"] * liveness["failureThreshold"] >= 60
+
+
+def test_shutdown_order_pre_stop_then_deregistration_then_grace(dev_chart: ModelEndpointChart) -> None:
+    spec = pod_spec(dev_chart)
+    pre_stop = container(dev_chart)["lifecycle"]["preStop"]
+    assert pre_stop == {"sleep": {"seconds": PRE_STOP_SLEEP_SECONDS}}
+    assert spec["terminationGracePeriodSeconds"] == TERMINATION_GRACE_PERIOD_SECONDS
+    assert PRE_STOP_SLEEP_SECONDS < DEREGISTRATION_DELAY_SECONDS < spec["terminationGracePeriodSeconds"]
+
+
+def test_topology_spread_across_zones_and_hosts(dev_chart: ModelEndpointChart) -> None:
+    constraints = pod_spec(dev_chart)["topologySpreadConstraints"]
+    assert {item["topologyKey"] for item in constraints} == {
+        "topology.kubernetes.io/zone",
+        "kubernetes.io/hostname",
+    }
+    for item in constraints:
+        assert item["maxSkew"] == 1
+        assert item["labelSelector"]["matchLabels"]["app.kubernetes.io/instance"] == "llama-3-1-8b-v1"
+
+
+def test_pod_disruption_budget(dev_chart: ModelEndpointChart) -> None:
+    spec = of_kind(dev_chart, "PodDisruptionBudget")["spec"]
+    assert spec["maxUnavailable"] == 1
+    assert spec["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+    assert spec["selector"]["matchLabels"] == {
+        "app.kubernetes.io/name": "vllm",
+        "app.kubernetes.io/instance": "llama-3-1-8b-v1",
+    }
+
+
+def test_service_targets_the_named_port(dev_chart: ModelEndpointChart) -> None:
+    spec = of_kind(dev_chart, "Service")["spec"]
+    assert spec["type"] == "ClusterIP"
+    assert spec["ports"] == [{"name": "http", "port": 8000, "targetPort": "http", "protocol": "TCP"}]
+    assert spec["selector"]["app.kubernetes.io/instance"] == "llama-3-1-8b-v1"
+
+
+def test_service_account_does_not_mount_a_token(dev_chart: ModelEndpointChart) -> None:
+    assert of_kind(dev_chart, "ServiceAccount")["automountServiceAccountToken"] is False
+
+
+def test_network_policy_allows_only_vpc_and_scraper_in_and_dns_credentials_https_out(
+    dev_chart: ModelEndpointChart,
+) -> None:
+    spec = of_kind(dev_chart, "NetworkPolicy")["spec"]
+    assert spec["policyTypes"] == ["Ingress", "Egress"]
+    assert spec["podSelector"]["matchLabels"]["app.kubernetes.io/instance"] == "llama-3-1-8b-v1"
+    http = [{"protocol": "TCP", "port": 8000}]
+    assert spec["ingress"] == [
+        {"from": [{"ipBlock": {"cidr": "10.10.0.0/16"}}], "ports": http},
+        {
+            "from": [{"namespaceSelector": {"matchLabels": {"llm-inference/metrics-scraper": "true"}}}],
+            "ports": http,
+        },
+    ]
+    egress_ports = [
+        sorted((port["protocol"], port["port"]) for port in rule["ports"]) for rule in spec["egress"]
+    ]
+    assert egress_ports == [[("TCP", 53), ("UDP", 53)], [("TCP", 80)], [("TCP", 443)]]
+    assert spec["egress"][0]["to"][0]["podSelector"] == {"matchLabels": {"k8s-app": "kube-dns"}}
+    assert spec["egress"][1]["to"] == [{"ipBlock": {"cidr": "169.254.170.23/32"}}]
+
+
+def test_scaled_object_follows_the_autoscaling_contract(dev_chart: ModelEndpointChart) -> None:
+    scaled = of_kind(dev_chart, "ScaledObject")
+    assert scaled["apiVersion"] == "keda.sh/v1alpha1"
+    spec = scaled["spec"]
+    assert spec["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "llama-3-1-8b-v1",
+    }
+    assert (spec["minReplicaCount"], spec["maxReplicaCount"]) == (1, 2)
+    assert spec["fallback"] == {"failureThreshold": 3, "replicas": 1}
+    assert spec["triggers"] == [
+        {
+            "type": "prometheus",
+            "name": "queue-depth",
+            "metricType": "AverageValue",
+            "metadata": {
+                "serverAddress": PLACEHOLDERS.prometheus_query_url,
+                "query": 'sum(vllm:num_requests_waiting{namespace="models",model_id="llama-3-1-8b",'
+                'model_version="v1"})',
+                "threshold": "5",
+                "awsRegion": PLACEHOLDERS.region,
+                "identityOwner": "operator",
+            },
+            "authenticationRef": {"kind": "ClusterTriggerAuthentication", "name": "keda-aws-amp"},
+        }
+    ]
+
+
+def test_scaled_object_behaviour_comes_from_config(prod_70b_chart: ModelEndpointChart) -> None:
+    behavior = of_kind(prod_70b_chart, "ScaledObject")["spec"]["advanced"]["horizontalPodAutoscalerConfig"][
+        "behavior"
+    ]
+    assert behavior["scaleUp"] == {
+        "stabilizationWindowSeconds": 30,
+        "selectPolicy": "Max",
+        "policies": [{"type": "Pods", "value": 1, "periodSeconds": 120}],
+    }
+    assert behavior["scaleDown"] == {
+        "stabilizationWindowSeconds": 900,
+        "selectPolicy": "Max",
+        "policies": [{"type": "Pods", "value": 1, "periodSeconds": 300}],
+    }
+
+
+def test_kv_cache_trigger_only_when_configured(
+    dev_chart: ModelEndpointChart, prod_70b_chart: ModelEndpointChart
+) -> None:
+    prod_8b = charts_for(stage_config(stage_data("prod"), "prod")).endpoints["llama-3-1-8b-v1"]
+    triggers = of_kind(prod_8b, "ScaledObject")["spec"]["triggers"]
+    assert [trigger["name"] for trigger in triggers] == ["queue-depth", "kv-cache"]
+    kv = triggers[1]
+    assert kv["metricType"] == "AverageValue"
+    assert kv["metadata"]["threshold"] == "0.8"
+    assert kv["metadata"]["query"] == (
+        'sum(vllm:kv_cache_usage_perc{namespace="models",model_id="llama-3-1-8b",model_version="v1"})'
+    )
+    for chart in (dev_chart, prod_70b_chart):
+        assert len(of_kind(chart, "ScaledObject")["spec"]["triggers"]) == 1
+
+
+def test_exactly_one_autoscaler_per_deployment() -> None:
+    for stage in ("dev", "staging", "prod"):
+        for chart in charts_for(stage_config(stage_data(stage), stage)).endpoints.values():
+            kinds = [manifest["kind"] for manifest in manifests(chart)]
+            assert kinds.count("ScaledObject") == 1
+            assert "HorizontalPodAutoscaler" not in kinds
