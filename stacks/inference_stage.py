@@ -11,6 +11,7 @@ from config import StageConfig
 from stacks.cluster_stack import ClusterStack
 from stacks.network_stack import NetworkStack
 from stacks.observability_stack import ObservabilityStack
+from stacks.platform_stack import PlatformStack
 
 
 class InferenceStage(Stage):
@@ -22,6 +23,17 @@ class InferenceStage(Stage):
         self.config = config
         self.network = NetworkStack(self, "Network", config=config)
         self.cluster = ClusterStack(self, "Cluster", config=config, vpc=self.network.vpc)
-        self.observability = ObservabilityStack(self, "Observability", config=config)
+        self.observability = ObservabilityStack(
+            self, "Observability", config=config, vpc=self.network.vpc, cluster=self.cluster.cluster
+        )
+        self.platform = PlatformStack(
+            self,
+            "Platform",
+            config=config,
+            cluster=self.cluster.cluster,
+            gpu_node_groups=self.cluster.gpu_node_groups,
+            logs_key=self.network.logs_key,
+            workspace=self.observability.workspace,
+        )
         for key, value in config.tags.items():
             Tags.of(self).add(key, value)
