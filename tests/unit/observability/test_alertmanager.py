@@ -24,7 +24,8 @@ def test_routes_by_severity_to_receivers_that_publish_to_the_topic() -> None:
     assert routes["warning"]["matchers"] == ['severity="warning"']
     assert routes["critical"]["repeat_interval"] == "1h"
     receivers = {receiver["name"]: receiver for receiver in config["receivers"]}
-    assert set(receivers) == {"critical", "warning"} and config["route"]["receiver"] in receivers
+    assert set(receivers) == {"critical", "warning"}
+    assert config["route"]["receiver"] in receivers
     for severity, receiver in receivers.items():
         (sns,) = receiver["sns_configs"]
         assert sns["topic_arn"] == TOPIC

@@ -32,7 +32,8 @@ def test_every_stage_has_the_golden_signals_per_model() -> None:
         titles = [panel["title"] for panel in dashboard["panels"]]
         assert set(GOLDEN_SIGNALS) <= set(titles)
         row = dashboard["panels"][0]
-        assert row["type"] == "row" and row["repeat"] == "model_id"
+        assert row["type"] == "row"
+        assert row["repeat"] == "model_id"
         variable = next(v for v in dashboard["templating"]["list"] if v["name"] == "model_id")
         assert variable["current"]["value"] == [model.id for model in config.models]
 
@@ -43,4 +44,5 @@ def test_panel_queries_parse_and_read_known_metrics() -> None:
     for panel in dashboard["panels"][1:]:
         for target in panel["targets"]:
             names = metric_names(target["expr"].replace("$model_id", ".*"))
-            assert names and names <= known, (panel["title"], names - known)
+            assert names, panel["title"]
+            assert names <= known, (panel["title"], names - known)

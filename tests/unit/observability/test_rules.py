@@ -75,7 +75,8 @@ def test_every_expression_is_valid_promql(config: StageConfig) -> None:
 
 def test_recording_rule_names_follow_the_level_metric_operation_convention() -> None:
     for name in _recorded_names():
-        assert METRIC_NAME.match(name) and name.count(":") == 2, name
+        assert METRIC_NAME.match(name), name
+        assert name.count(":") == 2, name
     assert _recorded_names() >= REQUIRED_RECORDINGS
 
 
@@ -147,4 +148,5 @@ def test_gpu_node_alerts_select_gpu_nodes_and_gpu_requests(config: StageConfig) 
 def test_model_rules_keep_the_contract_labels() -> None:
     for rule in _rules(recording_rules()):
         if rule["record"].startswith("model:"):
-            assert "model_id" in rule["expr"] and "model_version" in rule["expr"], rule["record"]
+            assert "model_id" in rule["expr"], rule["record"]
+            assert "model_version" in rule["expr"], rule["record"]

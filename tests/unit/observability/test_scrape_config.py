@@ -89,8 +89,10 @@ def test_exporters_keep_their_own_namespace_and_pod_labels() -> None:
         "__meta_kubernetes_pod_node_name": "gpu-node-1",
     }
     labels = relabel(dcgm_target, _job("dcgm-exporter")["relabel_configs"])
-    assert labels is not None and labels["node"] == "gpu-node-1"
-    assert "pod" not in labels and "namespace" not in labels
+    assert labels is not None
+    assert labels["node"] == "gpu-node-1"
+    assert "pod" not in labels
+    assert "namespace" not in labels
 
 
 def test_cadvisor_goes_through_the_api_server_proxy() -> None:
