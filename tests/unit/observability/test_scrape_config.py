@@ -47,8 +47,8 @@ def relabel(labels: dict[str, str], configs: list[dict[str, Any]]) -> dict[str, 
 
 
 def _job(name: str) -> dict[str, Any]:
-    jobs = {job["job_name"]: job for job in scrape_config(scrape_interval_seconds=30)["scrape_configs"]}
-    return jobs[name]
+    jobs: list[dict[str, Any]] = scrape_config(scrape_interval_seconds=30)["scrape_configs"]
+    return next(job for job in jobs if job["job_name"] == name)
 
 
 def test_the_scraper_has_a_job_per_source() -> None:
