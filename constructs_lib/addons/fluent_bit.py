@@ -38,6 +38,7 @@ def values(*, region: str, log_group_name: str) -> dict[str, Any]:
             # The group exists (with its key and retention); Fluent Bit must not create another.
             "autoCreateGroup": False,
         },
+        "cloudWatch": {"enabled": False},  # the legacy Go plugin; cloudWatchLogs replaces it
         "firehose": {"enabled": False},
         "kinesis": {"enabled": False},
         "elasticsearch": {"enabled": False},

@@ -242,6 +242,8 @@ def test_container_logs_go_to_an_encrypted_group_with_configured_retention(
     logs = releases["aws-for-fluent-bit"]["Values"]["cloudWatchLogs"]
     assert logs["logGroupName"] == f"<Ref:{group_id}>"
     assert logs["autoCreateGroup"] is False
+    values = releases["aws-for-fluent-bit"]["Values"]
+    assert all(values[output] == {"enabled": False} for output in ("cloudWatch", "firehose", "kinesis"))
     (statement,) = statements(_role(template, "FluentBitIdentityRole"))
     assert {render(r).split(":log-stream")[0] for r in statement["Resource"]} == {f"<GetAtt:{group_id}.Arn>"}
 
