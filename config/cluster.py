@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from enum import StrEnum
 
 from pydantic import Field, field_validator, model_validator
@@ -11,6 +12,9 @@ from config.base import KUBERNETES_LABEL_VALUE, DnsLabel, Strict, check_retentio
 from config.catalog import GPU_INSTANCE_TYPES, GpuInstanceType
 
 SUPPORTED_KUBERNETES_VERSIONS = ("1.35", "1.36")
+REQUIRED_ADDONS = ("vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent", "aws-ebs-csi-driver")
+"""EKS managed add-ons every cluster runs; each needs a pinned version in cluster.addon_versions."""
+ADDON_VERSION = re.compile(r"^v\d+\.\d+\.\d+-eksbuild\.\d+$")
 """Versions the pinned kubectl layer (v1.36) and cdk8s-plus-36 can manage (kubectl skew +-1)."""
 
 RESERVED_LABEL_PREFIXES = ("kubernetes.io/", "k8s.io/", "eks.amazonaws.com/", "llm-inference/")
@@ -141,7 +145,9 @@ class ClusterConfig(Strict):
     admin_principal_arns: list[str] = Field(default_factory=list)
     system_node_group: SystemNodeGroupConfig
     gpu_node_groups: list[GpuNodeGroupConfig] = Field(min_length=1)
-    addon_versions: dict[str, str] = Field(default_factory=dict)
+    addon_versions: dict[str, str] = Field(
+        description="Pinned version of every EKS managed add-on in REQUIRED_ADDONS."
+    )
 
     @field_validator("kubernetes_version")
     @classmethod
@@ -151,6 +157,26 @@ class ClusterConfig(Strict):
                 f"Kubernetes version {value!r} is not supported; allowed: "
                 f"{', '.join(SUPPORTED_KUBERNETES_VERSIONS)}"
             )
+        return value
+
+    @field_validator("addon_versions")
+    @classmethod
+    def _pinned_addons(cls, value: dict[str, str]) -> dict[str, str]:
+        missing = [name for name in REQUIRED_ADDONS if name not in value]
+        if missing:
+            raise ValueError(
+                f"missing add-on versions {missing}; required: a pinned version for each of "
+                f"{', '.join(REQUIRED_ADDONS)} (list them with `aws eks describe-addon-versions`)"
+            )
+        unknown = [name for name in value if name not in REQUIRED_ADDONS]
+        if unknown:
+            raise ValueError(f"unknown add-ons {unknown}; allowed: {', '.join(REQUIRED_ADDONS)}")
+        for name, version in value.items():
+            if not ADDON_VERSION.match(version):
+                raise ValueError(
+                    f"{name} version {version!r} is not an EKS add-on version; allowed: the form "
+                    "v1.2.3-eksbuild.4"
+                )
         return value
 
     @field_validator("public_access_cidrs")
@@ -182,6 +208,17 @@ class ClusterConfig(Strict):
         if repeated:
             raise ValueError(f"duplicate node-group names {repeated}; each name must be unique")
         return value
+
+    @model_validator(mode="after")
+    def _kube_proxy_matches_kubernetes(self) -> ClusterConfig:
+        # kube-proxy must run the control plane's minor version; the other add-ons do not.
+        kube_proxy = self.addon_versions["kube-proxy"]
+        if not kube_proxy.startswith(f"v{self.kubernetes_version}."):
+            raise ValueError(
+                f"addon_versions.kube-proxy {kube_proxy!r} does not match kubernetes_version "
+                f"{self.kubernetes_version}; allowed: v{self.kubernetes_version}.x-eksbuild.N"
+            )
+        return self
 
     @property
     def endpoint_is_public(self) -> bool:

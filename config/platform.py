@@ -26,6 +26,27 @@ class ObservabilityConfig(Strict):
     trace_sampling_ratio: float = Field(default=0.05, ge=0, le=1)
     alert_emails: list[str] = Field(default_factory=list)
     container_log_retention_days: int = Field(default=30)
+    alert_queue_depth_factor: float = Field(
+        default=2.0,
+        ge=1,
+        le=10,
+        description="HighQueueDepth fires when waiting requests per replica exceed this many times "
+        "the model's target_queue_depth (the autoscaler is not keeping up).",
+    )
+    alert_error_rate_ratio: float = Field(default=0.05, gt=0, lt=1, description="5xx share of /v1 calls.")
+    alert_kv_cache_usage_ratio: float = Field(default=0.95, gt=0, le=1)
+    alert_spot_interruptions_per_hour: int = Field(default=3, ge=1, le=100)
+    runbook_base_url: str = Field(
+        default="https://github.com/example-org/llm-inference/blob/main/docs/observability.md",
+        description="Page with one section per alert; alerts link to <url>#<alert name in lower case>.",
+    )
+
+    @field_validator("runbook_base_url")
+    @classmethod
+    def _https_url(cls, value: str) -> str:
+        if not value.startswith("https://") or "#" in value or " " in value:
+            raise ValueError(f"{value!r} is not an https URL without a fragment; allowed: https://host/path")
+        return value
 
     @field_validator("container_log_retention_days")
     @classmethod

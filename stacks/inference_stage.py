@@ -12,6 +12,7 @@ from stacks.cluster_stack import ClusterStack
 from stacks.network_stack import NetworkStack
 from stacks.observability_stack import ObservabilityStack
 from stacks.ops_stack import OpsStack
+from stacks.platform_stack import PlatformStack
 from stacks.serving_stack import ServingStack
 
 
@@ -24,15 +25,17 @@ class InferenceStage(Stage):
         self.config = config
         self.network = NetworkStack(self, "Network", config=config)
         self.cluster = ClusterStack(self, "Cluster", config=config, vpc=self.network.vpc)
-        self.observability = ObservabilityStack(self, "Observability", config=config)
-        self.ops = OpsStack(
+        self.observability = ObservabilityStack(
+            self, "Observability", config=config, vpc=self.network.vpc, cluster=self.cluster.cluster
+        )
+        self.platform = PlatformStack(
             self,
-            "Ops",
+            "Platform",
             config=config,
-            vpc=self.network.vpc,
             cluster=self.cluster.cluster,
             gpu_node_groups=self.cluster.gpu_node_groups,
             logs_key=self.network.logs_key,
+            workspace=self.observability.workspace,
         )
         self.serving = ServingStack(
             self,
@@ -43,6 +46,17 @@ class InferenceStage(Stage):
             vpc=self.network.vpc,
             logs_key=self.network.logs_key,
             prometheus_query_url=self.observability.prometheus_query_url,
+        )
+        # ScaledObjects need KEDA's CRDs and the keda-aws-amp authentication from the platform.
+        self.serving.add_dependency(self.platform)
+        self.ops = OpsStack(
+            self,
+            "Ops",
+            config=config,
+            vpc=self.network.vpc,
+            cluster=self.cluster.cluster,
+            gpu_node_groups=self.cluster.gpu_node_groups,
+            logs_key=self.network.logs_key,
         )
         for key, value in config.tags.items():
             Tags.of(self).add(key, value)

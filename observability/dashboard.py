@@ -1,0 +1,162 @@
+"""A Grafana dashboard (Amazon Managed Grafana, AMP data source) with each model's golden signals.
+
+One dashboard per stage; a row per model, repeated over the ``model_id`` variable. Render it with
+``python -m observability.dashboard <stage>`` and import the JSON into Grafana.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from config import StageConfig, load_stages
+from observability.contract import MODEL_ID_POD_LABEL, SPOT_INTERRUPTION_TAINT_KEY, prom_label
+
+MODEL = 'model_id=~"$model_id"'
+POD_MODEL_LABEL = f"label_{prom_label(MODEL_ID_POD_LABEL)}"
+DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+
+PANELS: list[tuple[str, str, list[tuple[str, str]]]] = [
+    ("Requests per second", "reqps", [("{{model_version}}", f"model:vllm_http_requests:rate5m{{{MODEL}}}")]),
+    (
+        "Error ratio (5xx)",
+        "percentunit",
+        [("{{model_version}}", f"model:vllm_http_errors:ratio_rate5m{{{MODEL}}}")],
+    ),
+    (
+        "Time to first token",
+        "s",
+        [
+            ("p50 {{model_version}}", f"model:vllm_time_to_first_token_seconds:p50_5m{{{MODEL}}}"),
+            ("p95 {{model_version}}", f"model:vllm_time_to_first_token_seconds:p95_5m{{{MODEL}}}"),
+        ],
+    ),
+    (
+        "Inter-token latency p95",
+        "s",
+        [("{{model_version}}", f"model:vllm_inter_token_latency_seconds:p95_5m{{{MODEL}}}")],
+    ),
+    (
+        "Queue depth",
+        "short",
+        [
+            ("waiting {{model_version}}", f"model:vllm_num_requests_waiting:sum{{{MODEL}}}"),
+            ("per replica {{model_version}}", f"model:vllm_num_requests_waiting:avg_per_replica{{{MODEL}}}"),
+            ("running {{model_version}}", f"model:vllm_num_requests_running:sum{{{MODEL}}}"),
+        ],
+    ),
+    (
+        "Replicas",
+        "short",
+        [
+            ("pods {{model_version}}", f"model:kube_pod:count{{{MODEL}}}"),
+            ("ready {{model_version}}", f"model:kube_pod_ready:count{{{MODEL}}}"),
+        ],
+    ),
+    (
+        "Tokens per second",
+        "short",
+        [
+            ("generated {{model_version}}", f"model:vllm_generation_tokens:rate5m{{{MODEL}}}"),
+            ("prompt {{model_version}}", f"model:vllm_prompt_tokens:rate5m{{{MODEL}}}"),
+        ],
+    ),
+    (
+        "KV cache used",
+        "percentunit",
+        [("{{model_version}}", f"model:vllm_kv_cache_usage_perc:avg{{{MODEL}}}")],
+    ),
+    (
+        "GPU utilisation and memory of the model's pods",
+        "percentunit",
+        [
+            (
+                "utilisation",
+                f'avg by ({POD_MODEL_LABEL}) (DCGM_FI_DEV_GPU_UTIL{{namespace="models"}} / 100 '
+                f"* on (namespace, pod) group_left ({POD_MODEL_LABEL}) "
+                f'kube_pod_labels{{namespace="models", {POD_MODEL_LABEL}=~"$model_id"}})',
+            ),
+            (
+                "memory",
+                f'sum by ({POD_MODEL_LABEL}) (DCGM_FI_DEV_FB_USED{{namespace="models"}} '
+                f"* on (namespace, pod) group_left ({POD_MODEL_LABEL}) "
+                f'kube_pod_labels{{namespace="models", {POD_MODEL_LABEL}=~"$model_id"}}) / '
+                f'sum by ({POD_MODEL_LABEL}) ((DCGM_FI_DEV_FB_USED{{namespace="models"}} '
+                f'+ DCGM_FI_DEV_FB_FREE{{namespace="models"}}) '
+                f"* on (namespace, pod) group_left ({POD_MODEL_LABEL}) "
+                f'kube_pod_labels{{namespace="models", {POD_MODEL_LABEL}=~"$model_id"}})',
+            ),
+        ],
+    ),
+    (
+        "Spot interruptions (last hour, cluster)",
+        "short",
+        [
+            (
+                "interrupted nodes",
+                "count(max_over_time(kube_node_spec_taint"
+                f'{{key="{SPOT_INTERRUPTION_TAINT_KEY}"}}[1h])) or vector(0)',
+            )
+        ],
+    ),
+]
+
+
+def _panel(index: int, title: str, unit: str, targets: list[tuple[str, str]]) -> dict[str, Any]:
+    return {
+        "id": index + 2,
+        "type": "timeseries",
+        "title": title,
+        "datasource": DATASOURCE,
+        "gridPos": {"h": 8, "w": 8, "x": (index % 3) * 8, "y": 1 + (index // 3) * 8},
+        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+        "targets": [
+            {"refId": chr(ord("A") + n), "expr": expr, "legendFormat": legend, "datasource": DATASOURCE}
+            for n, (legend, expr) in enumerate(targets)
+        ],
+    }
+
+
+def grafana_dashboard(config: StageConfig) -> dict[str, Any]:
+    model_ids = [model.id for model in config.models]
+    row = {
+        "id": 1,
+        "type": "row",
+        "title": "Model $model_id",
+        "repeat": "model_id",
+        "collapsed": False,
+        "gridPos": {"h": 1, "w": 24, "x": 0, "y": 0},
+        "panels": [],
+    }
+    return {
+        "uid": f"llm-inference-{config.name}",
+        "title": f"LLM inference ({config.name}): golden signals per model",
+        "tags": ["llm-inference", config.name],
+        "schemaVersion": 39,
+        "time": {"from": "now-6h", "to": "now"},
+        "refresh": "1m",
+        "templating": {
+            "list": [
+                {"name": "datasource", "type": "datasource", "query": "prometheus"},
+                {
+                    "name": "model_id",
+                    "type": "query",
+                    "datasource": DATASOURCE,
+                    "query": "label_values(model:vllm_http_requests:rate5m, model_id)",
+                    "multi": True,
+                    "includeAll": True,
+                    "current": {"text": model_ids, "value": model_ids},
+                },
+            ]
+        },
+        "panels": [row, *(_panel(index, *panel) for index, panel in enumerate(PANELS))],
+    }
+
+
+def main(stage: str) -> None:
+    print(json.dumps(grafana_dashboard(load_stages()[stage]), indent=2))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

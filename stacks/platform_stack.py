@@ -1,0 +1,82 @@
+"""Cluster add-ons: GPU enablement, node and pod autoscaling, metrics exporters, logs and traces."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, cast
+
+from aws_cdk import Stack
+from aws_cdk import aws_aps as aps
+from aws_cdk import aws_eks_v2 as eks
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+from config import StageConfig
+from constructs_lib.addons.cluster_autoscaler import ClusterAutoscaler
+from constructs_lib.addons.dcgm_exporter import DcgmExporter
+from constructs_lib.addons.eks_managed import EksManagedAddons
+from constructs_lib.addons.fluent_bit import FluentBit
+from constructs_lib.addons.keda import Keda
+from constructs_lib.addons.kube_state_metrics import KubeStateMetrics
+from constructs_lib.addons.node_exporter import NodeExporter
+from constructs_lib.addons.nvidia_device_plugin import NvidiaDevicePlugin
+from constructs_lib.addons.otel_collector import OtelCollector
+from stacks.cluster_stack import cluster_name_for
+
+
+class PlatformStack(Stack):
+    """Every add-on as an attribute named after it (``cluster_autoscaler``, ``keda``, ...).
+
+    Helm releases go through the cluster's kubectl provider; AWS permissions through Pod Identity.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        config: StageConfig,
+        cluster: eks.Cluster,
+        gpu_node_groups: Mapping[str, eks.Nodegroup],
+        logs_key: kms.IKey,
+        workspace: aps.CfnWorkspace,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, id_, **kwargs)
+        # jsii's generated ICluster protocol lists a member the concrete class lacks in stubs.
+        target = cast(eks.ICluster, cluster)
+        self.managed_addons = EksManagedAddons(
+            self, "ManagedAddons", cluster=target, versions=config.cluster.addon_versions
+        )
+        self.nvidia_device_plugin = NvidiaDevicePlugin(self, "NvidiaDevicePlugin", cluster=target)
+        self.dcgm_exporter = DcgmExporter(self, "DcgmExporter", cluster=target)
+        self.kube_state_metrics = KubeStateMetrics(self, "KubeStateMetrics", cluster=target)
+        self.node_exporter = NodeExporter(self, "NodeExporter", cluster=target)
+        self.cluster_autoscaler = ClusterAutoscaler(
+            self,
+            "ClusterAutoscaler",
+            cluster=target,
+            cluster_name=cluster_name_for(config.name),
+            kubernetes_version=config.cluster.kubernetes_version,
+            settings=config.cluster_autoscaler,
+            gpu_groups=list(config.cluster.gpu_node_groups),
+            nodegroups=gpu_node_groups,
+        )
+        self.keda = Keda(self, "Keda", cluster=target, workspace=workspace)
+        self.fluent_bit = FluentBit(
+            self,
+            "FluentBit",
+            cluster=target,
+            logs_key=logs_key,
+            retention_days=config.observability.container_log_retention_days,
+        )
+        self.otel_collector = OtelCollector(
+            self,
+            "OtelCollector",
+            cluster=target,
+            sampling_ratio=config.observability.trace_sampling_ratio,
+        )
+        # Pod Identity credentials need the agent; charts with roles wait for it.
+        agent = self.managed_addons.addons["eks-pod-identity-agent"]
+        for addon in (self.cluster_autoscaler, self.keda, self.fluent_bit, self.otel_collector):
+            addon.chart.node.add_dependency(agent)

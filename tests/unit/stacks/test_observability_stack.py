@@ -1,0 +1,143 @@
+"""Observability: encrypted workspace, scraper with cluster access, rules, Alertmanager to encrypted SNS."""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Any
+
+import pytest
+import yaml
+
+from config import StageConfig
+from observability.rules import alerting_rules, recording_rules
+from observability.scrape_config import scrape_config
+from tests.synth import SynthResult
+from tests.unit.stacks.cfn import manifests, render, resources
+
+
+@pytest.fixture
+def template(synth: SynthResult, stage: str) -> dict[str, Any]:
+    return synth.templates[stage]["Observability"]
+
+
+@pytest.fixture
+def config(synth: SynthResult, stage: str) -> StageConfig:
+    return synth.configs[stage]
+
+
+def _one(template: dict[str, Any], kind: str) -> tuple[str, dict[str, Any]]:
+    ((logical_id, resource),) = resources(template, kind).items()
+    return logical_id, resource["Properties"]
+
+
+def test_existing_attributes_are_kept(synth: SynthResult, stage: str) -> None:
+    observability = synth.stages[stage].observability
+    assert observability.workspace is not None
+    assert observability.metrics_key is not None
+    assert "/workspaces/" in observability.prometheus_query_url
+    assert not observability.prometheus_query_url.endswith("/")
+
+
+def test_workspace_is_encrypted_with_the_metrics_key(template: dict[str, Any]) -> None:
+    _, workspace = _one(template, "AWS::APS::Workspace")
+    assert render(workspace["KmsKeyArn"]).startswith("<GetAtt:MetricsKey")
+
+
+def test_alertmanager_routes_both_severities_to_the_alerts_topic(
+    template: dict[str, Any], config: StageConfig
+) -> None:
+    topic_id, _ = _one(template, "AWS::SNS::Topic")
+    _, workspace = _one(template, "AWS::APS::Workspace")
+    definition = yaml.safe_load(render(workspace["AlertManagerDefinition"]))
+    alertmanager = yaml.safe_load(definition["alertmanager_config"])
+    routed = {route["receiver"] for route in alertmanager["route"]["routes"]}
+    assert routed == {"critical", "warning"}
+    for receiver in alertmanager["receivers"]:
+        (sns,) = receiver["sns_configs"]
+        assert sns["topic_arn"] == f"<Ref:{topic_id}>"
+        assert sns["sigv4"]["region"] == (config.region or "<Ref:AWS::Region>")
+
+
+def test_alerts_topic_is_encrypted_tls_only_and_subscribed_from_config(
+    template: dict[str, Any], config: StageConfig
+) -> None:
+    topic_id, topic = _one(template, "AWS::SNS::Topic")
+    assert render(topic["KmsMasterKeyId"]).startswith("<GetAtt:AlertsKey")
+    subscriptions = resources(template, "AWS::SNS::Subscription").values()
+    assert sorted(s["Properties"]["Endpoint"] for s in subscriptions) == sorted(
+        config.observability.alert_emails
+    )
+    assert all(s["Properties"]["Protocol"] == "email" for s in subscriptions)
+    _, policy = _one(template, "AWS::SNS::TopicPolicy")
+    by_sid = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
+    assert by_sid["AllowPublishThroughSSLOnly"]["Effect"] == "Deny"
+    publish = by_sid["AlertManagerPublishes"]
+    assert publish["Principal"] == {"Service": "aps.amazonaws.com"}
+    assert publish["Condition"]["ArnEquals"] == {"aws:SourceArn": {"Fn::GetAtt": ["Workspace", "Arn"]}}
+    assert render(publish["Resource"]) == f"<Ref:{topic_id}>"
+
+
+def test_alertmanager_may_use_the_alerts_key(template: dict[str, Any]) -> None:
+    keys = resources(template, "AWS::KMS::Key")
+    (alerts_key,) = [key for lid, key in keys.items() if lid.startswith("AlertsKey")]
+    grants = [
+        s
+        for s in alerts_key["Properties"]["KeyPolicy"]["Statement"]
+        if s.get("Principal") == {"Service": "aps.amazonaws.com"}
+    ]
+    assert len(grants) == 1
+    assert sorted(grants[0]["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert "aws:SourceAccount" in grants[0]["Condition"]["StringEquals"]
+
+
+def test_rule_namespaces_hold_the_generated_rules(template: dict[str, Any], config: StageConfig) -> None:
+    namespaces = {
+        props["Name"]: props
+        for props in (r["Properties"] for r in resources(template, "AWS::APS::RuleGroupsNamespace").values())
+    }
+    assert yaml.safe_load(namespaces["recording"]["Data"]) == recording_rules()
+    assert yaml.safe_load(namespaces["alerting"]["Data"]) == alerting_rules(
+        models=list(config.models),
+        observability=config.observability,
+        runbook_base_url=config.observability.runbook_base_url,
+    )
+    assert all(props["Workspace"] == {"Fn::GetAtt": ["Workspace", "Arn"]} for props in namespaces.values())
+
+
+def test_scraper_reads_this_cluster_into_this_workspace(
+    template: dict[str, Any], config: StageConfig
+) -> None:
+    _, scraper = _one(template, "AWS::APS::Scraper")
+    blob = scraper["ScrapeConfiguration"]["ConfigurationBlob"]
+    assert yaml.safe_load(base64.b64decode(blob)) == scrape_config(
+        scrape_interval_seconds=config.observability.scrape_interval_seconds
+    )
+    assert scraper["Destination"]["AmpConfiguration"]["WorkspaceArn"] == {"Fn::GetAtt": ["Workspace", "Arn"]}
+    eks = scraper["Source"]["EksConfiguration"]
+    assert re.fullmatch(r"<Output:PublishOutputFnGetAttCluster\w+Arn\w+>", render(eks["ClusterArn"]))
+    (security_group,) = eks["SecurityGroupIds"]
+    assert "ClusterSecurityGroupId" in render(security_group)  # members reach each other's pods
+    assert len(eks["SubnetIds"]) == len(config.availability_zones)
+    assert all("PrivateSubnet" in render(subnet) for subnet in eks["SubnetIds"])
+
+
+def test_scraper_has_an_access_entry_bound_to_read_only_rbac(template: dict[str, Any]) -> None:
+    _, entry = _one(template, "AWS::EKS::AccessEntry")
+    assert entry["PrincipalArn"] == {"Fn::GetAtt": ["Scraper", "RoleArn"]}
+    assert entry["Username"] == "aps-collector-user"
+    assert entry["Type"] == "STANDARD"
+    assert "AccessPolicies" not in entry  # Kubernetes RBAC below is all it gets
+    by_kind = {m["kind"]: m for m in manifests(template)}
+    binding = by_kind["ClusterRoleBinding"]
+    assert binding["subjects"] == [
+        {"kind": "User", "name": "aps-collector-user", "apiGroup": "rbac.authorization.k8s.io"}
+    ]
+    assert binding["roleRef"]["name"] == by_kind["ClusterRole"]["metadata"]["name"]
+    verbs = {verb for rule in by_kind["ClusterRole"]["rules"] for verb in rule["verbs"]}
+    assert verbs == {"get", "list", "watch"}
+
+
+def test_grafana_dashboard_is_exposed_per_stage(synth: SynthResult, stage: str) -> None:
+    dashboard = synth.stages[stage].observability.grafana_dashboard
+    assert dashboard["uid"] == f"llm-inference-{stage}"
