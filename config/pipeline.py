@@ -30,6 +30,7 @@ REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$")
 CODECOMMIT_REPOSITORY = re.compile(r"^[\w.-]{1,100}$")
 BRANCH = re.compile(r"^[\w./-]{1,255}$")
 CDK_CLI_VERSION = re.compile(r"^2\.\d+\.\d+$")
+EXACT_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
 
 
 class SourceConfig(Strict):
@@ -108,6 +109,7 @@ class PipelineConfig(Strict):
     source: SourceConfig
     stages: list[PipelineStageConfig] = Field(min_length=1, description="Deployment order.")
     cdk_cli_version: str = Field(description="Must equal the aws-cdk version pinned in package.json.")
+    cdk_assets_version: str = Field(description="Exact cdk-assets version for the asset-publishing steps.")
 
     @field_validator("account")
     @classmethod
@@ -133,6 +135,15 @@ class PipelineConfig(Strict):
             raise ValueError(
                 f"{value!r} differs from aws-cdk {pinned!r} pinned in package.json; allowed: {pinned!r} "
                 "(the pipeline must synthesise with the CLI the tests use)"
+            )
+        return value
+
+    @field_validator("cdk_assets_version")
+    @classmethod
+    def _assets_version(cls, value: str) -> str:
+        if not EXACT_VERSION.match(value):
+            raise ValueError(
+                f"{value!r} is not an exact version; allowed: <major>.<minor>.<patch>, e.g. 4.7.3"
             )
         return value
 

@@ -56,6 +56,7 @@ class PipelineStack(Stack):
                 primary_output_directory="cdk.out",
             ),
             cli_version=pipeline_config.cdk_cli_version,
+            cdk_assets_cli_version=pipeline_config.cdk_assets_version,
             self_mutation=True,
             cross_account_keys=True,
             enable_key_rotation=True,
