@@ -44,14 +44,16 @@ for model in "${model_ids[@]}"; do
 done
 
 echo "== ingress"
-hostname=""
+# The load balancer controller fills the status once the ALB exists; a first deploy may wait for it.
 deadline=$((SECONDS + ingress_wait_seconds))
-while [[ -z "$hostname" && $SECONDS -lt $deadline ]]; do
+while true; do
   hostname=$(kubectl get ingress --namespace "$namespace" \
     --output jsonpath='{.items[0].status.loadBalancer.ingress[0].hostname}' 2>/dev/null || true)
-  [[ -n "$hostname" ]] || sleep 15
+  [[ -z "$hostname" ]] || break
+  ((SECONDS < deadline)) ||
+    fail "no Ingress in namespace $namespace has a load balancer hostname after ${ingress_wait_seconds}s"
+  sleep 15
 done
-[[ -n "$hostname" ]] || fail "no Ingress in namespace $namespace has a load balancer hostname"
 echo "load balancer: $hostname"
 
 curl_args=(--fail --silent --show-error --max-time 15 --retry 5 --retry-delay 10 --retry-all-errors)
@@ -74,7 +76,7 @@ echo "== /v1/models"
 first_model="${model_ids[0]}"
 listing=$(curl "${curl_args[@]}" --header "x-model-id: $first_model" "$base_url/v1/models") ||
   fail "GET /v1/models for model $first_model"
-served=$(printf '%s' "$listing" | python3 -c 'import json, sys; print(len(json.load(sys.stdin)["data"]))') ||
+served=$(printf '%s' "$listing" | python3 -c 'import json, sys; print(len(json.load(sys.stdin)["data"]))' 2>/dev/null) ||
   fail "GET /v1/models for model $first_model did not return a model list: $listing"
 [[ "$served" -ge 1 ]] || fail "GET /v1/models for model $first_model lists no model"
 echo "$first_model: serves $served model(s)"

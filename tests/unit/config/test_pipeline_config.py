@@ -79,6 +79,10 @@ def _not_a_cli_version(data: dict[str, Any]) -> None:
     data["cdk_cli_version"] = "latest"
 
 
+def _assets_range(data: dict[str, Any]) -> None:
+    data["cdk_assets_version"] = "^4"
+
+
 def _bad_connection_arn(data: dict[str, Any]) -> None:
     data["source"]["connection_arn"] = "arn:aws:s3:::bucket"
 
@@ -137,6 +141,7 @@ def _bad_repository(data: dict[str, Any]) -> None:
                 "(got '2.1000.0')",
             ],
         ),
+        (_assets_range, ["cdk_assets_version: '^4' is not an exact version"]),
         (_not_a_cli_version, ["cdk_cli_version: 'latest' is not a CDK CLI version"]),
         (_bad_connection_arn, ["source.connection_arn: 'arn:aws:s3:::bucket' is not a connection ARN"]),
         (_both_sources, ["source: set either codecommit_repository or connection_arn + repository"]),
