@@ -269,6 +269,10 @@ def test_pipeline_stage_synthesises_the_same_resources_as_a_hand_deployed_stage(
     synth: SynthResult, pipeline_synth: PipelineSynthResult, stage: str
 ) -> None:
     """Same InferenceStage class, same StageConfig: same stacks, logical ids and resource types."""
+    # Same CloudFormation stack names too: the pipeline takes over hand-deployed stacks in place.
+    hand_stage, piped_stage = synth.stages[stage], pipeline_synth.stack.stages[stage]
+    for attribute in ("network", "cluster", "observability", "smoke_check"):
+        assert getattr(piped_stage, attribute).stack_name == getattr(hand_stage, attribute).stack_name
     hand = synth.templates[stage]
     piped = pipeline_synth.stage_templates[stage]
     assert sorted(piped) == sorted(hand)
