@@ -78,6 +78,19 @@ class SmokeCheckStack(Stack):
         security_group.add_egress_rule(
             ec2.Peer.ipv4(vpc.vpc_cidr_block), ec2.Port.tcp(80), "HTTP to internal load balancers"
         )
+        # The private API endpoint must admit the check. The rule lives here (a rule in the cluster's
+        # stack would make a cycle) with a stable id (connections.allow_to would put the stage's path
+        # into the logical id, so pipeline and hand-deployed stages would differ).
+        ec2.CfnSecurityGroupIngress(
+            self,
+            "ClusterApiIngress",
+            group_id=cluster.cluster_security_group_id,
+            source_security_group_id=security_group.security_group_id,
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            description="Smoke check to the EKS API",
+        )
         script = s3_assets.Asset(self, "Script", path=str(SCRIPT_DIR))
         startup_minutes = max(
             (version.startup_timeout_minutes for model in config.models for version in model.versions),

@@ -116,3 +116,15 @@ def test_outputs_feed_the_pipeline_step(synth: SynthResult, stage: str) -> None:
 
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def test_cluster_api_admits_the_check_on_443_only(synth: SynthResult, stage: str) -> None:
+    """The endpoint is private: without this rule on the cluster security group kubectl times out."""
+    template = synth.templates[stage]["SmokeCheck"]
+    group_id, _ = _one(template, "AWS::EC2::SecurityGroup")
+    _, ingress = _one(template, "AWS::EC2::SecurityGroupIngress")
+    properties = ingress["Properties"]
+    assert (properties["IpProtocol"], properties["FromPort"], properties["ToPort"]) == ("tcp", 443, 443)
+    assert properties["SourceSecurityGroupId"] == {"Fn::GetAtt": [group_id, "GroupId"]}
+    assert "ClusterSecurityGroupId" in json.dumps(properties["GroupId"])
+    assert f'"StackName": "{stage}-Cluster"' in json.dumps(properties["GroupId"])
