@@ -14,7 +14,14 @@ from typing import Any
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from config.base import DnsLabel, Strict, duplicates
-from config.loader import CONFIG_DIR, ConfigError, describe_validation_error, display_path, read_yaml
+from config.loader import (
+    CONFIG_DIR,
+    STAGE_ORDER,
+    ConfigError,
+    describe_validation_error,
+    display_path,
+    read_yaml,
+)
 from config.stage import ACCOUNT, REGION
 
 PIPELINE_FILE = CONFIG_DIR / "pipeline.yaml"
@@ -158,6 +165,12 @@ class PipelineConfig(Strict):
             unknown = [name for name in names if name not in known]
             if unknown:
                 raise ValueError(f"{unknown} has no config/<stage>.yaml; allowed: {known}")
+        ranked = [name for name in names if name in STAGE_ORDER]
+        if ranked != sorted(ranked, key=STAGE_ORDER.index):
+            raise ValueError(
+                f"stages {ranked} are out of order; allowed: {' before '.join(STAGE_ORDER)} "
+                "(a change must pass the smaller stages first)"
+            )
         for stage in value:
             if stage.name in STAGES_NEEDING_APPROVAL and not stage.manual_approval:
                 raise ValueError(

@@ -63,6 +63,10 @@ class PipelineStack(Stack):
             code_build_defaults=pipelines.CodeBuildOptions(
                 build_environment=codebuild.BuildEnvironment(build_image=BUILD_IMAGE)
             ),
+            # The test suite synthesises every stage and the pipeline (jsii + Node): 7 GB, not 3.
+            synth_code_build_defaults=pipelines.CodeBuildOptions(
+                build_environment=codebuild.BuildEnvironment(compute_type=codebuild.ComputeType.MEDIUM)
+            ),
         )
         self.stages: dict[str, InferenceStage] = {}
         self._smoke_check_trigger_paths: list[tuple[str, str]] = []

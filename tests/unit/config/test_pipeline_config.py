@@ -71,6 +71,10 @@ def _prod_without_approval(data: dict[str, Any]) -> None:
     data["stages"][2] = {"name": "prod"}
 
 
+def _prod_before_staging(data: dict[str, Any]) -> None:
+    data["stages"] = [data["stages"][0], data["stages"][2], data["stages"][1]]
+
+
 def _cli_mismatch(data: dict[str, Any]) -> None:
     data["cdk_cli_version"] = "2.1000.0"
 
@@ -131,6 +135,13 @@ def _bad_repository(data: dict[str, Any]) -> None:
             [
                 "config/pipeline.yaml: stages: stage 'prod' deploys without approval",
                 "allowed: manual_approval: true",
+            ],
+        ),
+        (
+            _prod_before_staging,
+            [
+                "stages: stages ['dev', 'prod', 'staging'] are out of order",
+                "allowed: dev before staging before prod",
             ],
         ),
         (

@@ -105,7 +105,9 @@ def test_manual_approval_gates_prod_and_only_prod(pipeline_synth: PipelineSynthR
 
 def test_synth_installs_from_lock_files_tests_then_synthesises(pipeline_synth: PipelineSynthResult) -> None:
     (action,) = _stage(pipeline_synth, "Build")["Actions"]
-    spec = _buildspec(_project(pipeline_synth, action))
+    project = _project(pipeline_synth, action)
+    assert project["Environment"]["ComputeType"] == "BUILD_GENERAL1_MEDIUM"  # the suite needs the memory
+    spec = _buildspec(project)
     commands = spec["phases"]["build"]["commands"]
     assert commands == list(SYNTH_COMMANDS)
     assert commands.index("make install") < commands.index("make test") < commands.index("make synth")
