@@ -178,3 +178,10 @@ def test_pipeline_step_fails_unless_the_build_succeeded(stubs: Path, status: str
 
 def test_pipeline_step_runs_the_start_script() -> None:
     assert (f"bash {START_SMOKE_CHECK.relative_to(ROOT)}",) == SMOKE_CHECK_COMMANDS
+
+
+def test_stage_without_models_has_nothing_to_check(stubs: Path) -> None:
+    result, calls = run(SMOKE_CHECK, stubs, **{**CHECK_ENV, "MODEL_IDS": ""})
+    assert result.returncode == 0, result.stderr
+    assert "nothing to check" in result.stdout
+    assert calls == []
