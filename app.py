@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Builds one InferenceStage per config/<stage>.yaml. The only module that reads files or the environment."""
+"""Builds one InferenceStage per config/<stage>.yaml, and the delivery pipeline when config/pipeline.yaml
+exists. The only module that reads files or the environment."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from config import ConfigError, StageConfig, load_stages
+from config.pipeline import PIPELINE_FILE, PipelineConfig, load_pipeline
 from stacks.inference_stage import InferenceStage
+from stacks.pipeline_stack import PipelineStack
 
 ROOT = Path(__file__).resolve().parent
+PIPELINE_STACK_ID = "Pipeline"
 
 
 def cdk_json_context() -> dict[str, object]:
@@ -25,21 +29,37 @@ def cdk_json_context() -> dict[str, object]:
     return context
 
 
-def build_app(app: cdk.App, stages: dict[str, StageConfig]) -> dict[str, InferenceStage]:
-    """Adds every stage to `app` and turns on the cdk-nag AwsSolutions validation plugin."""
+def load_pipeline_if_present(
+    stages: dict[str, StageConfig], pipeline_file: Path = PIPELINE_FILE
+) -> PipelineConfig | None:
+    """The pipeline's configuration, or None when `pipeline_file` does not exist (hand deploys only)."""
+    if not pipeline_file.exists():
+        return None
+    return load_pipeline(pipeline_file, known_stages=list(stages))
+
+
+def build_app(
+    app: cdk.App, stages: dict[str, StageConfig], *, pipeline: PipelineConfig | None = None
+) -> dict[str, InferenceStage]:
+    """Adds every stage to `app` for hand deploys (construct ids = stage names) and, when `pipeline` is
+    given, the pipeline stack, which deploys its own copies of the same stages nested in its scope.
+    Turns on the cdk-nag AwsSolutions validation plugin for all of it."""
     built = {name: InferenceStage(app, name, config=config) for name, config in stages.items()}
+    if pipeline is not None:
+        PipelineStack(app, PIPELINE_STACK_ID, pipeline_config=pipeline, stage_configs=stages)
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return built
 
 
-def main() -> None:
+def main(pipeline_file: Path = PIPELINE_FILE) -> None:
     try:
         stages = load_stages()
+        pipeline = load_pipeline_if_present(stages, pipeline_file)
     except ConfigError as error:
         print(error, file=sys.stderr)
         sys.exit(1)
     app = cdk.App()
-    build_app(app, stages)
+    build_app(app, stages, pipeline=pipeline)
     app.synth()
 
 

@@ -112,9 +112,7 @@ def asset_sizes(function: str) -> tuple[int, int, int]:
     """Files, raw bytes and zipped bytes of lambdas/{__init__,common,<function>} (no caches)."""
     files = [ROOT / "lambdas" / "__init__.py"]
     for folder in ("common", function):
-        files += sorted(
-            p for p in (ROOT / "lambdas" / folder).rglob("*.py") if "__pycache__" not in p.parts
-        )
+        files += sorted(p for p in (ROOT / "lambdas" / folder).rglob("*.py") if "__pycache__" not in p.parts)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in files:
@@ -136,9 +134,7 @@ def main() -> None:
 
     ms = LATENCY * 1000
     print(f"Drain: {PODS} pods, {GUARDED} behind a PDB (429 x{PDB_429S}), {ms:.0f} ms/call")
-    print(
-        f"{'mode':<14}{'seconds':>9}{'API calls':>11}{'of 120 s':>10}{'evicted':>9}{'pending':>9}"
-    )
+    print(f"{'mode':<14}{'seconds':>9}{'API calls':>11}{'of 120 s':>10}{'evicted':>9}{'pending':>9}")
     with mock_aws():
         for label, concurrency in (("parallel (32)", 32), ("one at a time", 1)):
             # stdout carries the handler's EMF metrics: keep the table readable.
@@ -155,12 +151,9 @@ def main() -> None:
 
     print("Cold import (python -X importtime, median/min of 5 runs; target < 300 ms)")
     base, base_low, _ = import_ms(
-        "from aws_lambda_powertools import Logger, Metrics, Tracer; Tracer(); "
-        "import botocore.exceptions"
+        "from aws_lambda_powertools import Logger, Metrics, Tracer; Tracer(); import botocore.exceptions"
     )
-    print(
-        f"  {'baseline: Powertools + X-Ray SDK + botocore':<44}{base:>6.0f} ms (min {base_low:.0f})"
-    )
+    print(f"  {'baseline: Powertools + X-Ray SDK + botocore':<44}{base:>6.0f} ms (min {base_low:.0f})")
     for function in FUNCTIONS:
         module = f"lambdas.{function}.handler"
         median, low, own = import_ms(f"import {module}")

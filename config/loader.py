@@ -42,8 +42,9 @@ def _field_path(location: tuple[int | str, ...]) -> str:
     return path or "(top level)"
 
 
-def _describe(error: ValidationError, source: str) -> str:
-    lines = [f"{source}: invalid stage configuration ({error.error_count()} problem(s))"]
+def describe_validation_error(error: ValidationError, source: str, *, kind: str = "stage") -> str:
+    """One line per problem: file, field path, message with the allowed values, and the value given."""
+    lines = [f"{source}: invalid {kind} configuration ({error.error_count()} problem(s))"]
     for problem in error.errors():
         field = _field_path(tuple(problem["loc"]))
         message = problem["msg"].removeprefix("Value error, ")
@@ -64,17 +65,23 @@ def parse_stage(data: object, *, name: str, source: str) -> StageConfig:
     try:
         return StageConfig.model_validate({**data, "name": name})
     except ValidationError as error:
-        raise ConfigError(_describe(error, source)) from None
+        raise ConfigError(describe_validation_error(error, source)) from None
 
 
-def load_stage(path: Path) -> StageConfig:
-    source = _display_path(path)
+def read_yaml(path: Path) -> tuple[object, str]:
+    """The parsed file (duplicate keys refused) and the name error messages call it."""
+    source = display_path(path)
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
     except OSError as error:
         raise ConfigError(f"{source}: cannot read ({error.strerror})") from None
     except yaml.YAMLError as error:
         raise ConfigError(f"{source}: not valid YAML: {error}") from None
+    return data, source
+
+
+def load_stage(path: Path) -> StageConfig:
+    data, source = read_yaml(path)
     return parse_stage(data, name=path.stem, source=source)
 
 
@@ -90,7 +97,7 @@ def load_stages(config_dir: Path = CONFIG_DIR) -> dict[str, StageConfig]:
     return {path.stem: load_stage(path) for path in paths}
 
 
-def _display_path(path: Path) -> str:
+def display_path(path: Path) -> str:
     try:
         return str(path.resolve().relative_to(CONFIG_DIR.parent))
     except ValueError:

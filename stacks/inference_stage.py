@@ -14,12 +14,25 @@ from stacks.observability_stack import ObservabilityStack
 from stacks.ops_stack import OpsStack
 from stacks.platform_stack import PlatformStack
 from stacks.serving_stack import ServingStack
+from stacks.smoke_check_stack import SmokeCheckStack
 
 
 class InferenceStage(Stage):
-    """All stacks of a stage, wired with typed references. Exposes each stack as an attribute."""
+    """All stacks of a stage, wired with typed references. Exposes each stack as an attribute.
 
-    def __init__(self, scope: Construct, id_: str, *, config: StageConfig, **kwargs: Any) -> None:
+    :param smoke_check_trusted_account: account allowed to start the post-deploy smoke check (the
+        pipeline account). Default: the stage's own account.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        config: StageConfig,
+        smoke_check_trusted_account: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         env = Environment(account=config.account, region=config.region)
         super().__init__(scope, id_, env=env, **kwargs)
         self.config = config
@@ -57,6 +70,15 @@ class InferenceStage(Stage):
             cluster=self.cluster.cluster,
             gpu_node_groups=self.cluster.gpu_node_groups,
             logs_key=self.network.logs_key,
+        self.smoke_check = SmokeCheckStack(
+            self,
+            "SmokeCheck",
+            config=config,
+            vpc=self.network.vpc,
+            cluster=self.cluster.cluster,
+            cluster_name=self.cluster.cluster_name,
+            logs_key=self.network.logs_key,
+            trusted_account=smoke_check_trusted_account,
         )
         for key, value in config.tags.items():
             Tags.of(self).add(key, value)

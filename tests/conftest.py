@@ -10,7 +10,7 @@ import pytest
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("JSII_DEPRECATED", "quiet")
 
-from tests.synth import SynthResult, synthesize
+from tests.synth import PipelineSynthResult, SynthResult, synthesize, synthesize_pipeline
 
 STAGES = ("dev", "staging", "prod")
 
@@ -23,3 +23,8 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> SynthResult:
 @pytest.fixture(params=STAGES, scope="session")
 def stage(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def pipeline_synth(tmp_path_factory: pytest.TempPathFactory) -> PipelineSynthResult:
+    return synthesize_pipeline(Path(tmp_path_factory.mktemp("pipeline.cdk.out")))

@@ -21,9 +21,7 @@ PRESIGN_EXPIRES_SECONDS = 60
 TOKEN_REUSE_SECONDS = 600.0
 
 
-def _move_cluster_name_to_context(
-    params: dict[str, Any], context: dict[str, Any], **_: Any
-) -> None:
+def _move_cluster_name_to_context(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
     # GetCallerIdentity takes no parameters: carry the cluster name to the signer in the context.
     if CLUSTER_ID_HEADER in params:
         context[CLUSTER_ID_HEADER] = params.pop(CLUSTER_ID_HEADER)
@@ -46,9 +44,7 @@ def make_token(sts_client: Any, cluster_name: str) -> str:
         _move_cluster_name_to_context,
         unique_id="k8s-aws-id-params",
     )
-    events.register(
-        "before-sign.sts.GetCallerIdentity", _add_cluster_header, unique_id="k8s-aws-id-header"
-    )
+    events.register("before-sign.sts.GetCallerIdentity", _add_cluster_header, unique_id="k8s-aws-id-header")
     url: str = sts_client.generate_presigned_url(
         "get_caller_identity",
         Params={CLUSTER_ID_HEADER: cluster_name},

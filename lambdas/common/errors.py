@@ -65,9 +65,7 @@ class UnexpectedStatusError(K8sError):
     """Any other non-2xx status."""
 
 
-def error_for_status(
-    status: int, message: str, reason: str = "", retry_after: float = 0
-) -> K8sError:
+def error_for_status(status: int, message: str, reason: str = "", retry_after: float = 0) -> K8sError:
     if status == 429:
         return TooManyRequestsError(message, status=status, reason=reason, retry_after=retry_after)
     by_status: dict[int, type[K8sError]] = {

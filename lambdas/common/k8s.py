@@ -157,9 +157,7 @@ class K8sClient:
                 status, data, retry_after = self._roundtrip(conn, method, url, payload, headers)
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
-            raise UnreachableError(
-                f"{method} {url}: {self.host}:{self.port} unreachable: {exc!r}"
-            ) from exc
+            raise UnreachableError(f"{method} {url}: {self.host}:{self.port} unreachable: {exc!r}") from exc
         self._release(conn)
         decoded = _decode(data)
         if 200 <= status < 300:
@@ -252,9 +250,7 @@ class K8sClient:
         return _items(self.request("GET", path, query=query))
 
     def patch_deployment(self, namespace: str, name: str, patch: JsonObject) -> JsonObject:
-        return self.request(
-            "PATCH", _deployment_path(namespace, name), body=patch, content_type=MERGE_PATCH
-        )
+        return self.request("PATCH", _deployment_path(namespace, name), body=patch, content_type=MERGE_PATCH)
 
 
 def _deployment_path(namespace: str, name: str) -> str:

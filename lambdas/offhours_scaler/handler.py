@@ -24,9 +24,7 @@ from lambdas.offhours_scaler.settings import ScalerSettings
 SERVICE = "offhours-scaler"
 logger = Logger(service=SERVICE)
 # Powertools lets an explicit namespace win over the variable: read it here, default ours.
-metrics = Metrics(
-    namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "LlmInference"), service=SERVICE
-)
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "LlmInference"), service=SERVICE)
 tracer = Tracer(service=SERVICE)
 
 
@@ -79,9 +77,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             name="GpuNodeHoursSaved", unit=MetricUnit.Count, value=summary.gpu_node_hours_saved
         )
     if summary.failed:
-        raise ScalingIncompleteError(
-            f"{summary.failed} item(s) not scaled; see the summary log line"
-        )
+        raise ScalingIncompleteError(f"{summary.failed} item(s) not scaled; see the summary log line")
     return result
 
 

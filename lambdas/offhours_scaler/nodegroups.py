@@ -67,9 +67,7 @@ def scale_up(eks: Any, cluster: str, name: str) -> Change:
         return Change("nodegroup", name, "failed", str(current), "", str(exc))
     # Never lower what runs now: the autoscaler or a person may have raised it at night.
     desired = max(recorded.desired, current.desired)
-    target = Scaling(
-        max(recorded.min, current.min), desired, max(recorded.max, current.max, desired)
-    )
+    target = Scaling(max(recorded.min, current.min), desired, max(recorded.max, current.max, desired))
     if target != current:
         _call(
             lambda: eks.update_nodegroup_config(
@@ -114,9 +112,9 @@ def run_all(
 
 
 def _describe(eks: Any, cluster: str, name: str) -> dict[str, Any]:
-    group: dict[str, Any] = _call(
-        lambda: eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)
-    )["nodegroup"]
+    group: dict[str, Any] = _call(lambda: eks.describe_nodegroup(clusterName=cluster, nodegroupName=name))[
+        "nodegroup"
+    ]
     if group.get("status") in BUSY_STATUSES:
         raise BusyError(f"status {group['status']}")
     return group

@@ -87,7 +87,5 @@ def run(
             deadline,
             policy,
         )
-        summary.changes += [
-            deployments.scale_up(k8s, namespace, name) for name in settings.deployments
-        ]
+        summary.changes += [deployments.scale_up(k8s, namespace, name) for name in settings.deployments]
     return summary

@@ -62,9 +62,7 @@ def parse_event(raw: Any, *, now: float, safety_seconds: float) -> SpotEvent:
         raise EventRejected("malformed", "event has no detail object")
     instance_id = detail.get("instance-id")
     if not isinstance(instance_id, str) or not _INSTANCE_ID.match(instance_id):
-        raise EventRejected(
-            "malformed", f"detail.instance-id is not an instance id: {instance_id!r}"
-        )
+        raise EventRejected("malformed", f"detail.instance-id is not an instance id: {instance_id!r}")
     event_time = _parse_time(raw.get("time"))
     event = SpotEvent(
         kind=KINDS[detail_type],

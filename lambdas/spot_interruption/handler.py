@@ -24,9 +24,7 @@ from lambdas.spot_interruption.settings import SpotSettings
 SERVICE = "spot-interruption"
 logger = Logger(service=SERVICE)
 # Powertools lets an explicit namespace win over the variable: read it here, default ours.
-metrics = Metrics(
-    namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "LlmInference"), service=SERVICE
-)
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "LlmInference"), service=SERVICE)
 tracer = Tracer(service=SERVICE)
 
 

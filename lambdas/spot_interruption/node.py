@@ -137,9 +137,7 @@ def cordon_and_taint(
             taints = list(spec.get("taints") or [])
             if any(t.get("key") == taint_key for t in taints):
                 return result  # a duplicate or concurrent event got here first
-            taints.append(
-                {"key": taint_key, "value": taint_value(event_id), "effect": "NoSchedule"}
-            )
+            taints.append({"key": taint_key, "value": taint_value(event_id), "effect": "NoSchedule"})
             # taints is a list without a merge key: send the whole list, guarded by the
             # resourceVersion we read, so a concurrent writer's taint is never dropped (409).
             patch = {

@@ -9,7 +9,7 @@ import pytest
 from aws_cdk import aws_s3 as s3
 from cdk_nag import AwsSolutionsChecks
 
-from tests.synth import SynthResult
+from tests.synth import PipelineSynthResult, SynthResult
 from tools.synth_summary import validation_violations
 
 
@@ -26,3 +26,7 @@ def test_the_gate_reports_an_unacknowledged_finding(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="server access logs disabled"):
         app.synth()
     assert any("AwsSolutions-S1" in violation for violation in validation_violations(tmp_path))
+
+
+def test_no_unacknowledged_findings_in_the_pipeline(pipeline_synth: PipelineSynthResult) -> None:
+    assert pipeline_synth.nag_violations == []

@@ -212,9 +212,7 @@ class FakeKubernetes:
                 self.RequestHandlerClass(tls_sock, client_address, self)  # type: ignore[arg-type]
 
         self._server = Server(("127.0.0.1", 0), _make_handler(self))
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.02,), daemon=True
-        )
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
         self._thread.start()
 
     def drop_connections(self) -> None:
@@ -302,9 +300,7 @@ class FakeKubernetes:
 
     def _list(self, kind: str, objs: Any, field_sel: str, label_sel: str) -> Json:
         items = [
-            copy.deepcopy(o)
-            for o in objs
-            if _match_fields(o, field_sel) and _match_labels(o, label_sel)
+            copy.deepcopy(o) for o in objs if _match_fields(o, field_sel) and _match_labels(o, label_sel)
         ]
         return {
             "kind": kind,

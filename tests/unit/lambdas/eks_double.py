@@ -72,9 +72,7 @@ class CheckedEks:
         fault = self._fault("describe_nodegroup", nodegroupName)
         if isinstance(fault, ClientError):
             raise fault
-        result = self._client.describe_nodegroup(
-            clusterName=clusterName, nodegroupName=nodegroupName
-        )
+        result = self._client.describe_nodegroup(clusterName=clusterName, nodegroupName=nodegroupName)
         if fault == "UPDATING":
             result["nodegroup"]["status"] = "UPDATING"
         return result
@@ -86,15 +84,13 @@ class CheckedEks:
         fault = self._fault("update_nodegroup_config", nodegroupName)
         if fault is not None:
             raise fault
-        current = self._client.describe_nodegroup(
-            clusterName=clusterName, nodegroupName=nodegroupName
-        )["nodegroup"]["scalingConfig"]
+        current = self._client.describe_nodegroup(clusterName=clusterName, nodegroupName=nodegroupName)[
+            "nodegroup"
+        ]["scalingConfig"]
         merged = {**current, **scalingConfig}
         low, want, high = merged["minSize"], merged["desiredSize"], merged["maxSize"]
         if not (0 <= low <= want <= high) or high < 1:
-            raise client_error(
-                "InvalidParameterException", "UpdateNodegroupConfig", f"bad scaling {merged}"
-            )
+            raise client_error("InvalidParameterException", "UpdateNodegroupConfig", f"bad scaling {merged}")
         return self._client.update_nodegroup_config(
             clusterName=clusterName, nodegroupName=nodegroupName, scalingConfig=scalingConfig
         )

@@ -78,9 +78,7 @@ def test_parallel_calls_are_thread_safe(k8s: FakeKubernetes) -> None:
         (503, ServerError),
     ],
 )
-def test_statuses_map_to_typed_errors(
-    k8s: FakeKubernetes, status: int, error: type[K8sError]
-) -> None:
+def test_statuses_map_to_typed_errors(k8s: FakeKubernetes, status: int, error: type[K8sError]) -> None:
     k8s.failures[("GET", "/api/v1/nodes/n1")] = status
     with pytest.raises(error) as info:
         client_for(k8s).get_node("n1")
@@ -126,9 +124,7 @@ def test_throttled_get_is_retried_briefly(k8s: FakeKubernetes) -> None:
     k8s.add_node(make_node("n1", "i-1"))
     k8s.queued_failures[("GET", "/api/v1/nodes/n1")] = [429, 429]
     waits: list[float] = []
-    client = K8sClient(
-        k8s.endpoint, ssl_context_from_ca_data(k8s.ca_data), StaticToken(), sleep=waits.append
-    )
+    client = K8sClient(k8s.endpoint, ssl_context_from_ca_data(k8s.ca_data), StaticToken(), sleep=waits.append)
     assert client.get_node("n1")["metadata"]["name"] == "n1"
     assert len(waits) == 2
 

@@ -78,9 +78,7 @@ def stage(aws: None, cluster_env: FakeKubernetes, monkeypatch: pytest.MonkeyPatc
         resourcesVpcConfig={"subnetIds": ["subnet-12345678"]},
     )
     eks = CheckedEks(moto)
-    monkeypatch.setattr(
-        offhours_handler, "aws_client", lambda s: eks if s == "eks" else aws_client(s)
-    )
+    monkeypatch.setattr(offhours_handler, "aws_client", lambda s: eks if s == "eks" else aws_client(s))
     stage = Stage(cluster_env, eks, cluster, moto)
     stage.k8s.add_deployment(make_deployment("llama-v1", 3))
     stage.k8s.add_deployment(make_deployment("mistral-v2", 2))
@@ -101,9 +99,7 @@ def logs() -> Iterator[Callable[[], list[dict[str, Any]]]]:
 
 
 def scale_down(context: LambdaContextStub) -> dict[str, Any]:
-    result: dict[str, Any] = offhours_handler.handler(
-        load_event("offhours_scale_down.json"), context
-    )
+    result: dict[str, Any] = offhours_handler.handler(load_event("offhours_scale_down.json"), context)
     return result
 
 
@@ -119,9 +115,7 @@ def by_name(result: dict[str, Any]) -> dict[str, dict[str, str]]:
 # -- round trip and ordering ---------------------------------------------------------------
 
 
-def test_round_trip_restores_exactly_the_recorded_state(
-    stage: Stage, context: LambdaContextStub
-) -> None:
+def test_round_trip_restores_exactly_the_recorded_state(stage: Stage, context: LambdaContextStub) -> None:
     before = {g: stage.scaling(g) for g in ("gpu-spot", "gpu-ondemand")}
     down = scale_down(context)
     assert down["status"] == "ok"
@@ -141,18 +135,14 @@ def test_round_trip_restores_exactly_the_recorded_state(
     assert RESTORE_TAG not in stage.tags("gpu-spot")
 
 
-def test_scale_down_does_deployments_before_node_groups(
-    stage: Stage, context: LambdaContextStub
-) -> None:
+def test_scale_down_does_deployments_before_node_groups(stage: Stage, context: LambdaContextStub) -> None:
     scale_down(context)
     last_deployment_patch = max(t for t, m, _ in stage.k8s.timeline if m == "PATCH")
     first_group_write = min(t for t, _, _ in stage.eks.writes())
     assert last_deployment_patch < first_group_write
 
 
-def test_scale_up_does_node_groups_before_deployments(
-    stage: Stage, context: LambdaContextStub
-) -> None:
+def test_scale_up_does_node_groups_before_deployments(stage: Stage, context: LambdaContextStub) -> None:
     scale_down(context)
     stage.k8s.timeline.clear()
     stage.eks.calls.clear()
@@ -200,9 +190,7 @@ def test_scale_up_without_record_does_nothing(stage: Stage, context: LambdaConte
     assert stage.eks.writes() == []
 
 
-def test_capacity_raised_by_hand_at_night_is_not_lowered(
-    stage: Stage, context: LambdaContextStub
-) -> None:
+def test_capacity_raised_by_hand_at_night_is_not_lowered(stage: Stage, context: LambdaContextStub) -> None:
     scale_down(context)
     stage.k8s.deployments[(NS, "llama-v1")]["spec"]["replicas"] = 5  # recorded 3
     stage.moto.update_nodegroup_config(
@@ -244,14 +232,12 @@ def test_409_on_deployment_patch_is_retried(stage: Stage, context: LambdaContext
 # -- override --------------------------------------------------------------------------------
 
 
-def test_override_annotation_and_tag_keep_things_up(
-    stage: Stage, context: LambdaContextStub
-) -> None:
+def test_override_annotation_and_tag_keep_things_up(stage: Stage, context: LambdaContextStub) -> None:
     stage.k8s.deployments[(NS, "llama-v1")]["metadata"]["annotations"][KEEP_UP_ANNOTATION] = "true"
     stage.moto.tag_resource(
-        resourceArn=stage.moto.describe_nodegroup(
-            clusterName=stage.cluster, nodegroupName="gpu-spot"
-        )["nodegroup"]["nodegroupArn"],
+        resourceArn=stage.moto.describe_nodegroup(clusterName=stage.cluster, nodegroupName="gpu-spot")[
+            "nodegroup"
+        ]["nodegroupArn"],
         tags={KEEP_UP_TAG: "true"},
     )
     result = scale_down(context)

@@ -45,9 +45,7 @@ class Spot:
     az: str
 
     def event(self, name: str = "spot_interruption_warning.json", age: float = 1.0) -> Any:
-        return load_event(
-            name, time=iso(time.time() - age), detail={"instance-id": self.instance_id}
-        )
+        return load_event(name, time=iso(time.time() - age), detail={"instance-id": self.instance_id})
 
     def node_obj(self) -> dict[str, Any]:
         # Typed local: `mypy lambdas tests/unit/lambdas` cannot see tests/k8s_fake (Any there).
@@ -139,14 +137,10 @@ def test_instance_not_in_cluster_is_counted_and_succeeds(
     assert result["status"] == "not_a_cluster_node"
     assert not spot.k8s.calls_matching("PATCH", "/nodes/")
     emf = [line for line in stdout_json(capsys) if "_aws" in line]
-    assert (
-        emf[-1]["Events_not_a_cluster_node"] == [1.0] or emf[-1]["Events_not_a_cluster_node"] == 1
-    )
+    assert emf[-1]["Events_not_a_cluster_node"] == [1.0] or emf[-1]["Events_not_a_cluster_node"] == 1
 
 
-def test_instance_unknown_to_ec2_is_not_a_cluster_node(
-    spot: Spot, context: LambdaContextStub
-) -> None:
+def test_instance_unknown_to_ec2_is_not_a_cluster_node(spot: Spot, context: LambdaContextStub) -> None:
     event = spot.event()
     event["detail"] = {"instance-id": "i-0123456789abcdef0"}
     assert invoke(event, context)["status"] == "not_a_cluster_node"
@@ -168,9 +162,7 @@ def test_cordon_comes_before_a_noschedule_taint_naming_reason_and_event(
     assert spot.node_obj()["spec"]["unschedulable"] is True
 
 
-def test_a_warning_event_is_recorded_on_the_node_once(
-    spot: Spot, context: LambdaContextStub
-) -> None:
+def test_a_warning_event_is_recorded_on_the_node_once(spot: Spot, context: LambdaContextStub) -> None:
     event = spot.event()
     invoke(event, context)
     invoke(event, context)  # a duplicate does not add a second Event
@@ -182,9 +174,7 @@ def test_a_warning_event_is_recorded_on_the_node_once(
     assert event["id"] in recorded["message"]
 
 
-def test_a_failed_node_event_does_not_stop_the_drain(
-    spot: Spot, context: LambdaContextStub
-) -> None:
+def test_a_failed_node_event_does_not_stop_the_drain(spot: Spot, context: LambdaContextStub) -> None:
     add_pods(spot, 2)
     spot.k8s.failures[("POST", "/api/v1/namespaces/default/events")] = 403
     result = invoke(spot.event(), context)
@@ -200,9 +190,7 @@ def test_taint_keeps_existing_taints(spot: Spot, context: LambdaContextStub) -> 
     assert len(spot.node_obj()["spec"]["taints"]) == 2
 
 
-def test_already_cordoned_and_tainted_node_is_not_an_error(
-    spot: Spot, context: LambdaContextStub
-) -> None:
+def test_already_cordoned_and_tainted_node_is_not_an_error(spot: Spot, context: LambdaContextStub) -> None:
     taint = {"key": INTERRUPTION_KEY, "value": "earlier-event", "effect": "NoSchedule"}
     spot.node_obj()["spec"].update(unschedulable=True, taints=[taint])
     result = invoke(spot.event(), context)
@@ -252,9 +240,7 @@ def test_daemonset_mirror_and_finished_pods_are_skipped_emptydir_evicted(
     }
 
 
-def test_evictions_use_policy_v1_and_run_in_parallel(
-    spot: Spot, context: LambdaContextStub
-) -> None:
+def test_evictions_use_policy_v1_and_run_in_parallel(spot: Spot, context: LambdaContextStub) -> None:
     add_pods(spot, 20)
     spot.k8s.latency = 0.03
     started = time.monotonic()
@@ -266,9 +252,7 @@ def test_evictions_use_policy_v1_and_run_in_parallel(
     assert elapsed < 20 * 0.03  # one at a time would take at least this long
 
 
-def test_pdb_429_is_retried_with_backoff_until_allowed(
-    spot: Spot, context: LambdaContextStub
-) -> None:
+def test_pdb_429_is_retried_with_backoff_until_allowed(spot: Spot, context: LambdaContextStub) -> None:
     spot.k8s.add_pod(make_pod("guarded", spot.node), pdb_429s=2)
     result = invoke(spot.event(), context)
     assert result["evicted"] == 1
@@ -315,9 +299,7 @@ def test_404_on_eviction_means_already_gone(spot: Spot, context: LambdaContextSt
     assert result["failed"] == 0
 
 
-def test_500_on_eviction_is_logged_per_pod_and_counted(
-    spot: Spot, context: LambdaContextStub
-) -> None:
+def test_500_on_eviction_is_logged_per_pod_and_counted(spot: Spot, context: LambdaContextStub) -> None:
     add_pods(spot, 3)
     spot.k8s.failures[("POST", "/api/v1/namespaces/models/pods/model-1/eviction")] = 500
     result = invoke(spot.event(), context)
@@ -407,9 +389,7 @@ def test_forbidden_is_logged_and_raised_for_retry(
     assert failure[0]["instance_id"] == spot.instance_id
 
 
-def test_forbidden_eviction_stops_the_drain_and_raises(
-    spot: Spot, context: LambdaContextStub
-) -> None:
+def test_forbidden_eviction_stops_the_drain_and_raises(spot: Spot, context: LambdaContextStub) -> None:
     add_pods(spot, 3)
     for i in range(3):
         spot.k8s.failures[("POST", f"/api/v1/namespaces/models/pods/model-{i}/eviction")] = 403
@@ -440,9 +420,7 @@ def test_ec2_throttling_is_raised(
             error = {"Error": {"Code": "RequestLimitExceeded", "Message": "slow down"}}
             raise ClientError(error, "DescribeInstances")  # type: ignore[arg-type]
 
-    monkeypatch.setattr(
-        spot_handler, "aws_client", lambda s: ThrottledEc2() if s == "ec2" else aws_client(s)
-    )
+    monkeypatch.setattr(spot_handler, "aws_client", lambda s: ThrottledEc2() if s == "ec2" else aws_client(s))
     with pytest.raises(ClientError, match="RequestLimitExceeded"):
         invoke(spot.event(), context)
     assert spot.k8s.calls == []
@@ -469,9 +447,7 @@ def test_rebalance_ignore_touches_nothing(
     assert spot.k8s.calls == []
 
 
-def test_rebalance_cordon_is_the_default_and_does_not_evict(
-    spot: Spot, context: LambdaContextStub
-) -> None:
+def test_rebalance_cordon_is_the_default_and_does_not_evict(spot: Spot, context: LambdaContextStub) -> None:
     add_pods(spot, 2)
     result = invoke(spot.event("rebalance_recommendation.json"), context)
     assert result["action"] == "cordon"

@@ -1,0 +1,224 @@
+"""The delivery pipeline's configuration (config/pipeline.yaml): where it runs, its source, stage order.
+
+Validated against the stage files that exist and the CDK CLI version pinned in package.json, which
+the loader passes in as validation context (`known_stages`, `pinned_cdk_cli_version`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
+
+from config.base import DnsLabel, Strict, duplicates
+from config.loader import (
+    CONFIG_DIR,
+    STAGE_ORDER,
+    ConfigError,
+    describe_validation_error,
+    display_path,
+    read_yaml,
+)
+from config.stage import ACCOUNT, REGION
+
+PIPELINE_FILE = CONFIG_DIR / "pipeline.yaml"
+PACKAGE_JSON = CONFIG_DIR.parent / "package.json"
+STAGES_NEEDING_APPROVAL = ("prod",)
+"""Stages that must never deploy without a human's approval."""
+
+CONNECTION_ARN = re.compile(
+    r"^arn:aws(-[a-z]+)*:(codeconnections|codestar-connections):[a-z]{2}(-gov)?-[a-z]+-\d:\d{12}:"
+    r"connection/[0-9a-f-]{36}$"
+)
+REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$")
+CODECOMMIT_REPOSITORY = re.compile(r"^[\w.-]{1,100}$")
+BRANCH = re.compile(r"^[\w./-]{1,255}$")
+CDK_CLI_VERSION = re.compile(r"^2\.\d+\.\d+$")
+EXACT_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
+
+
+class SourceConfig(Strict):
+    """Either a CodeConnections repository (connection_arn + repository) or a CodeCommit repository."""
+
+    connection_arn: str | None = Field(default=None, description="CodeConnections connection ARN.")
+    repository: str | None = Field(default=None, description="owner/repo on GitHub, GitLab or Bitbucket.")
+    codecommit_repository: str | None = Field(default=None, description="CodeCommit repository name.")
+    branch: str = Field(default="main", description="The branch whose pushes start the pipeline.")
+
+    @field_validator("connection_arn")
+    @classmethod
+    def _connection_arn(cls, value: str | None) -> str | None:
+        if value is not None and not CONNECTION_ARN.match(value):
+            raise ValueError(
+                f"{value!r} is not a connection ARN; allowed: "
+                "arn:aws:codeconnections:<region>:<account>:connection/<uuid>"
+            )
+        return value
+
+    @field_validator("repository")
+    @classmethod
+    def _repository(cls, value: str | None) -> str | None:
+        if value is not None and not REPOSITORY.match(value):
+            raise ValueError(f"{value!r} is not a repository path; allowed: owner/repo")
+        return value
+
+    @field_validator("codecommit_repository")
+    @classmethod
+    def _codecommit_repository(cls, value: str | None) -> str | None:
+        if value is not None and not CODECOMMIT_REPOSITORY.match(value):
+            raise ValueError(
+                f"{value!r} is not a CodeCommit repository name; allowed: 1-100 letters, digits, "
+                "'.', '_', '-'"
+            )
+        return value
+
+    @field_validator("branch")
+    @classmethod
+    def _branch(cls, value: str) -> str:
+        if not BRANCH.match(value) or ".." in value:
+            raise ValueError(f"{value!r} is not a branch name; allowed: letters, digits, '.', '_', '-', '/'")
+        return value
+
+    @model_validator(mode="after")
+    def _one_kind_of_source(self) -> SourceConfig:
+        if self.codecommit_repository is not None:
+            if self.connection_arn is not None or self.repository is not None:
+                raise ValueError("set either codecommit_repository or connection_arn + repository, not both")
+            return self
+        if self.repository is None:
+            raise ValueError(
+                "no source; allowed: connection_arn + repository (CodeConnections) or codecommit_repository"
+            )
+        if self.connection_arn is None:
+            raise ValueError(
+                f"connection_arn is required for repository {self.repository!r}; allowed: the ARN of a "
+                "CodeConnections connection (arn:aws:codeconnections:<region>:<account>:connection/<uuid>)"
+            )
+        return self
+
+    @property
+    def uses_codecommit(self) -> bool:
+        return self.codecommit_repository is not None
+
+
+class PipelineStageConfig(Strict):
+    name: DnsLabel = Field(description="A stage file config/<name>.yaml.")
+    manual_approval: bool = Field(default=False, description="A human approves before this stage deploys.")
+
+
+class PipelineConfig(Strict):
+    account: str = Field(description="The account the pipeline runs in (the tooling account).")
+    region: str = Field(description="The region the pipeline runs in.")
+    pipeline_name: DnsLabel = "llm-inference"
+    source: SourceConfig
+    stages: list[PipelineStageConfig] = Field(min_length=1, description="Deployment order.")
+    cdk_cli_version: str = Field(description="Must equal the aws-cdk version pinned in package.json.")
+    cdk_assets_version: str = Field(description="Exact cdk-assets version for the asset-publishing steps.")
+
+    @field_validator("account")
+    @classmethod
+    def _account(cls, value: str) -> str:
+        if not ACCOUNT.match(value):
+            raise ValueError(f"account {value!r} must be 12 digits")
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if not REGION.match(value):
+            raise ValueError(f"region {value!r} is not an AWS region name such as eu-west-1")
+        return value
+
+    @field_validator("cdk_cli_version")
+    @classmethod
+    def _cli_version(cls, value: str, info: ValidationInfo) -> str:
+        if not CDK_CLI_VERSION.match(value):
+            raise ValueError(f"{value!r} is not a CDK CLI version; allowed: 2.<minor>.<patch>")
+        pinned = (info.context or {}).get("pinned_cdk_cli_version")
+        if pinned is not None and value != pinned:
+            raise ValueError(
+                f"{value!r} differs from aws-cdk {pinned!r} pinned in package.json; allowed: {pinned!r} "
+                "(the pipeline must synthesise with the CLI the tests use)"
+            )
+        return value
+
+    @field_validator("cdk_assets_version")
+    @classmethod
+    def _assets_version(cls, value: str) -> str:
+        if not EXACT_VERSION.match(value):
+            raise ValueError(
+                f"{value!r} is not an exact version; allowed: <major>.<minor>.<patch>, e.g. 4.7.3"
+            )
+        return value
+
+    @field_validator("stages")
+    @classmethod
+    def _stages(cls, value: list[PipelineStageConfig], info: ValidationInfo) -> list[PipelineStageConfig]:
+        names = [stage.name for stage in value]
+        if duplicates(names):
+            raise ValueError(f"stage {duplicates(names)} listed more than once; each stage deploys once")
+        known: list[str] | None = (info.context or {}).get("known_stages")
+        if known is not None:
+            unknown = [name for name in names if name not in known]
+            if unknown:
+                raise ValueError(f"{unknown} has no config/<stage>.yaml; allowed: {known}")
+        ranked = [name for name in names if name in STAGE_ORDER]
+        if ranked != sorted(ranked, key=STAGE_ORDER.index):
+            raise ValueError(
+                f"stages {ranked} are out of order; allowed: {' before '.join(STAGE_ORDER)} "
+                "(a change must pass the smaller stages first)"
+            )
+        for stage in value:
+            if stage.name in STAGES_NEEDING_APPROVAL and not stage.manual_approval:
+                raise ValueError(
+                    f"stage {stage.name!r} deploys without approval; allowed: manual_approval: true "
+                    f"(required for {list(STAGES_NEEDING_APPROVAL)})"
+                )
+        return value
+
+    @property
+    def stage_names(self) -> list[str]:
+        return [stage.name for stage in self.stages]
+
+
+def pinned_cdk_cli_version(package_json: Path = PACKAGE_JSON) -> str:
+    """The aws-cdk version package.json pins (what `make install` and the pipeline install)."""
+    try:
+        data: Any = json.loads(package_json.read_text(encoding="utf-8"))
+        version = data["devDependencies"]["aws-cdk"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ConfigError(f"{display_path(package_json)}: devDependencies.aws-cdk is not readable") from None
+    if not isinstance(version, str) or not CDK_CLI_VERSION.match(version):
+        raise ConfigError(
+            f"{display_path(package_json)}: devDependencies.aws-cdk {version!r} is not an exact pin "
+            "such as 2.1148.1"
+        )
+    return version
+
+
+def parse_pipeline(
+    data: object, *, source: str, known_stages: list[str], pinned_cdk_cli_version: str
+) -> PipelineConfig:
+    """Validate already-parsed YAML; `source` is what error messages call the file."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of settings at the top level")
+    context = {"known_stages": known_stages, "pinned_cdk_cli_version": pinned_cdk_cli_version}
+    try:
+        return PipelineConfig.model_validate(data, context=context)
+    except ValidationError as error:
+        raise ConfigError(describe_validation_error(error, source, kind="pipeline")) from None
+
+
+def load_pipeline(
+    path: Path = PIPELINE_FILE, *, known_stages: list[str], package_json: Path = PACKAGE_JSON
+) -> PipelineConfig:
+    data, source = read_yaml(path)
+    return parse_pipeline(
+        data,
+        source=source,
+        known_stages=known_stages,
+        pinned_cdk_cli_version=pinned_cdk_cli_version(package_json),
+    )

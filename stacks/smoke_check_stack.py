@@ -1,0 +1,220 @@
+"""The stage's post-deploy smoke check: a CodeBuild project inside the VPC with read-only cluster access.
+
+The cluster endpoint and the dev/staging load balancers are private, so the check has to run inside
+the stage's VPC, which only a project in the stage's own account can do. The pipeline (another
+account) starts it through ``trigger_role``; a hand deploy starts it with
+``aws codebuild start-build --project-name <SmokeCheckProjectName output>``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, cast
+
+from aws_cdk import CfnElement, CfnOutput, Duration, RemovalPolicy, Stack, Token
+from aws_cdk import aws_codebuild as codebuild
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_eks_v2 as eks
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3_assets as s3_assets
+from constructs import Construct
+
+from config import StageConfig
+from constructs_lib.nag import acknowledge
+from constructs_lib.retention import retention
+
+SCRIPT_DIR = Path(__file__).resolve().parent.parent / "tools" / "smoke_check"
+MODELS_NAMESPACE = "models"
+KUBECTL_VERSION = "v1.36.0"
+BUILD_IMAGE = codebuild.LinuxBuildImage.STANDARD_7_0
+# Model loading dominates: the slowest version's startup budget plus time for the HTTP checks.
+HTTP_CHECK_MINUTES = 15
+
+
+def trigger_role_path(stage: str) -> str:
+    """IAM path of the stage's trigger role; the pipeline's step may assume roles under it only."""
+    return f"/llm-inference/smoke-check/{stage}/"
+
+
+class SmokeCheckStack(Stack):
+    """Exposes ``project``, ``timeout_minutes``, ``trigger_role`` and the outputs ``project_name_output`` and
+    ``trigger_role_arn_output`` that the pipeline's post-deploy step reads.
+
+    :param trusted_account: account whose principals may assume ``trigger_role`` to start the
+        check (the pipeline account). Default: the stage's own account.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        config: StageConfig,
+        vpc: ec2.IVpc,
+        cluster: eks.Cluster,
+        cluster_name: str,
+        logs_key: kms.IKey,
+        trusted_account: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, id_, **kwargs)
+        log_group = logs.LogGroup(
+            self,
+            "Logs",
+            encryption_key=logs_key,
+            retention=retention(config.log_retention_days),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        security_group = ec2.SecurityGroup(
+            self,
+            "SecurityGroup",
+            vpc=vpc,
+            description="Smoke check: HTTPS out (EKS API, AWS APIs, kubectl download), HTTP to the VPC",
+            allow_all_outbound=False,
+        )
+        security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS")
+        security_group.add_egress_rule(
+            ec2.Peer.ipv4(vpc.vpc_cidr_block), ec2.Port.tcp(80), "HTTP to internal load balancers"
+        )
+        # The private API endpoint must admit the check. The rule lives here (a rule in the cluster's
+        # stack would make a cycle) with a stable id (connections.allow_to would put the stage's path
+        # into the logical id, so pipeline and hand-deployed stages would differ).
+        ec2.CfnSecurityGroupIngress(
+            self,
+            "ClusterApiIngress",
+            group_id=cluster.cluster_security_group_id,
+            source_security_group_id=security_group.security_group_id,
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            description="Smoke check to the EKS API",
+        )
+        script = s3_assets.Asset(self, "Script", path=str(SCRIPT_DIR))
+        startup_minutes = max(
+            (version.startup_timeout_minutes for model in config.models for version in model.versions),
+            default=0,
+        )
+        self.timeout_minutes = startup_minutes + HTTP_CHECK_MINUTES
+        self.project = codebuild.Project(
+            self,
+            "Project",
+            description=f"Post-deploy smoke check of stage {config.name}",
+            source=codebuild.Source.s3(bucket=script.bucket, path=script.s3_object_key),
+            vpc=vpc,
+            subnet_selection=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+            security_groups=[security_group],
+            environment=codebuild.BuildEnvironment(
+                build_image=BUILD_IMAGE, compute_type=codebuild.ComputeType.SMALL
+            ),
+            encryption_key=logs_key,
+            timeout=Duration.minutes(self.timeout_minutes),
+            logging=codebuild.LoggingOptions(
+                cloud_watch=codebuild.CloudWatchLoggingOptions(log_group=log_group)
+            ),
+            build_spec=codebuild.BuildSpec.from_object(
+                {
+                    "version": "0.2",
+                    "env": {
+                        "variables": {
+                            "CLUSTER_NAME": cluster_name,
+                            "NAMESPACE": MODELS_NAMESPACE,
+                            "MODEL_IDS": " ".join(model.id for model in config.models),
+                            "ROLLOUT_TIMEOUT": f"{startup_minutes}m" if startup_minutes else "5m",
+                            "INGRESS_DOMAIN": config.ingress.domain or "",
+                        }
+                    },
+                    "phases": {
+                        "install": {
+                            "commands": [
+                                "curl -fsSLO https://dl.k8s.io/release/"
+                                f"{KUBECTL_VERSION}/bin/linux/amd64/kubectl",
+                                "curl -fsSLO https://dl.k8s.io/release/"
+                                f"{KUBECTL_VERSION}/bin/linux/amd64/kubectl.sha256",
+                                'echo "$(cat kubectl.sha256)  kubectl" | sha256sum --check',
+                                "install -m 0755 kubectl /usr/local/bin/kubectl",
+                            ]
+                        },
+                        "build": {"commands": ["bash smoke_check.sh"]},
+                    },
+                }
+            ),
+        )
+        project_role = self.project.role
+        assert project_role is not None  # a Project without an explicit role always creates one
+        # update-kubeconfig reads the endpoint and CA; Kubernetes rights come from the access entry.
+        project_role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["eks:DescribeCluster"], resources=[cluster.cluster_arn])
+        )
+        self.access_entry = eks.AccessEntry(
+            self,
+            "AccessEntry",
+            # jsii's generated ICluster protocol lists a member the concrete class lacks in stubs.
+            cluster=cast(eks.ICluster, cluster),
+            principal=project_role.role_arn,
+            access_policies=[
+                eks.AccessPolicy.from_access_policy_name(
+                    "AmazonEKSViewPolicy",
+                    access_scope_type=eks.AccessScopeType.NAMESPACE,
+                    namespaces=[MODELS_NAMESPACE],
+                )
+            ],
+        )
+
+        self.trigger_role = iam.Role(
+            self,
+            "TriggerRole",
+            path=trigger_role_path(config.name),
+            assumed_by=iam.AccountPrincipal(trusted_account or self.account),
+            description=f"Starts and watches the smoke check of stage {config.name}; nothing else",
+        )
+        self.trigger_role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["codebuild:StartBuild", "codebuild:BatchGetBuilds"],
+                resources=[self.project.project_arn],
+            )
+        )
+        self.trigger_role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["logs:GetLogEvents"],
+                # The group's ARN ends in ":*", which covers its log streams.
+                resources=[log_group.log_group_arn],
+            )
+        )
+        self._acknowledge_findings(log_group)
+        self.project_name_output = CfnOutput(self, "SmokeCheckProjectName", value=self.project.project_name)
+        self.trigger_role_arn_output = CfnOutput(
+            self, "SmokeCheckTriggerRoleArn", value=self.trigger_role.role_arn
+        )
+
+    def _acknowledge_findings(self, log_group: logs.ILogGroup) -> None:
+        """Every cdk-nag finding this stack accepts, with its reason."""
+        account = "<AWS::AccountId>" if Token.is_unresolved(self.account) else self.account
+        region = "<AWS::Region>" if Token.is_unresolved(self.region) else self.region
+        project = f"<{self.get_logical_id(cast(CfnElement, self.project.node.default_child))}>"
+        acknowledge(
+            self.project,
+            "AwsSolutions-IAM5[Resource::*]",
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:"
+            "network-interface/*]",
+            reason="The statements CodeBuild needs to run a build in a VPC: ENI describe calls take no "
+            "resource; ENI permission creation is conditioned on this project's subnets.",
+        )
+        acknowledge(
+            self.project,
+            f"AwsSolutions-IAM5[Resource::arn:aws:logs:{region}:{account}:log-group:/aws/codebuild/"
+            f"{project}:*]",
+            f"AwsSolutions-IAM5[Resource::arn:aws:codebuild:{region}:{account}:report-group/{project}-*]",
+            reason="aws-cdk-lib's default CodeBuild grants, already scoped to this project's name.",
+        )
+        acknowledge(
+            self.project,
+            "AwsSolutions-IAM5[Action::s3:GetObject*]",
+            "AwsSolutions-IAM5[Action::s3:GetBucket*]",
+            "AwsSolutions-IAM5[Action::s3:List*]",
+            "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
+            "AwsSolutions-IAM5[Action::kms:ReEncrypt*]",
+            reason="aws-cdk-lib's read grant on the script asset (scoped to its object key) and its "
+            "encrypt/decrypt grant on the stage's logs key for the build's logs.",
+        )
