@@ -42,7 +42,8 @@ def test_rebalance_recommendation_from_docs_is_parsed() -> None:
 
 
 def warning(**changes: object) -> dict[str, object]:
-    return load_event("spot_interruption_warning.json", **changes)
+    event: dict[str, object] = load_event("spot_interruption_warning.json", **changes)
+    return event
 
 
 @pytest.mark.parametrize(
