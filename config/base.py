@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Annotated
 
@@ -29,6 +30,14 @@ def check_retention(days: int) -> int:
     if days not in LOG_RETENTION_DAYS:
         raise ValueError(f"{days} days is not a CloudWatch Logs retention; allowed: {LOG_RETENTION_DAYS}")
     return days
+
+
+def parse_cidr(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """A network in CIDR notation, or a ValueError that says what is allowed."""
+    try:
+        return ipaddress.ip_network(cidr, strict=True)
+    except ValueError:
+        raise ValueError(f"{cidr!r} is not a valid CIDR; allowed: e.g. 203.0.113.0/24") from None
 
 
 def duplicates(values: list[str]) -> list[str]:

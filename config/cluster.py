@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from pydantic import Field, field_validator, model_validator
 
-from config.base import KUBERNETES_LABEL_VALUE, DnsLabel, Strict, check_retention, duplicates
+from config.base import KUBERNETES_LABEL_VALUE, DnsLabel, Strict, check_retention, duplicates, parse_cidr
 from config.catalog import GPU_INSTANCE_TYPES, GpuInstanceType
 
 SUPPORTED_KUBERNETES_VERSIONS = ("1.35", "1.36")
@@ -183,11 +183,7 @@ class ClusterConfig(Strict):
     @classmethod
     def _valid_public_cidrs(cls, value: list[str]) -> list[str]:
         for cidr in value:
-            try:
-                network = ipaddress.ip_network(cidr, strict=True)
-            except ValueError:
-                raise ValueError(f"{cidr!r} is not a valid CIDR; allowed: e.g. 203.0.113.0/24") from None
-            if network.prefixlen == 0:
+            if parse_cidr(cidr).prefixlen == 0:
                 raise ValueError(f"{cidr!r} opens the endpoint to the internet; list your ranges")
         return value
 
