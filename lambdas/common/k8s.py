@@ -252,10 +252,24 @@ class K8sClient:
     def patch_deployment(self, namespace: str, name: str, patch: JsonObject) -> JsonObject:
         return self.request("PATCH", _deployment_path(namespace, name), body=patch, content_type=MERGE_PATCH)
 
+    def get_scaled_object(self, namespace: str, name: str) -> JsonObject:
+        return self.request("GET", _scaled_object_path(namespace, name))
+
+    def patch_scaled_object(self, namespace: str, name: str, patch: JsonObject) -> JsonObject:
+        # Custom resources accept JSON merge patches, not strategic ones.
+        return self.request(
+            "PATCH", _scaled_object_path(namespace, name), body=patch, content_type=MERGE_PATCH
+        )
+
 
 def _deployment_path(namespace: str, name: str) -> str:
     ns = quote(namespace, safe="")
     return f"/apis/apps/v1/namespaces/{ns}/deployments/{quote(name, safe='')}"
+
+
+def _scaled_object_path(namespace: str, name: str) -> str:
+    ns = quote(namespace, safe="")
+    return f"/apis/keda.sh/v1alpha1/namespaces/{ns}/scaledobjects/{quote(name, safe='')}"
 
 
 def _items(listing: JsonObject) -> list[JsonObject]:

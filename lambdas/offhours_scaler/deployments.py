@@ -2,13 +2,13 @@
 
 Record and replicas change in one patch guarded by resourceVersion, so there is never a
 Deployment at the floor without a record, and a concurrent writer causes a 409 and a re-read.
+KEDA would undo the new replicas at its next poll; `scaledobjects` pauses it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from lambdas.common.k8s import ConflictError, JsonObject, K8sClient, K8sError, NotFoundError
+from lambdas.common.k8s import JsonObject, K8sClient
+from lambdas.offhours_scaler.guarded_patch import Plan, read_plan_patch
 from lambdas.offhours_scaler.records import (
     KEEP_UP_ANNOTATION,
     RESTORE_ANNOTATION,
@@ -16,18 +16,32 @@ from lambdas.offhours_scaler.records import (
     is_kept_up,
 )
 
-MAX_ATTEMPTS = 5
-
 
 def scale_down(k8s: K8sClient, namespace: str, name: str, floor: int) -> Change:
-    return _with_conflict_retry(k8s, namespace, name, lambda dep: _down(dep, name, floor))
+    return read_plan_patch(
+        kind="deployment",
+        name=name,
+        namespace=namespace,
+        read=lambda: k8s.get_deployment(namespace, name),
+        write=lambda patch: k8s.patch_deployment(namespace, name, patch),
+        plan=lambda dep: _down(dep, name, floor),
+    )
 
 
 def scale_up(k8s: K8sClient, namespace: str, name: str) -> Change:
-    return _with_conflict_retry(k8s, namespace, name, lambda dep: _up(dep, name))
+    return read_plan_patch(
+        kind="deployment",
+        name=name,
+        namespace=namespace,
+        read=lambda: k8s.get_deployment(namespace, name),
+        write=lambda patch: k8s.patch_deployment(namespace, name, patch),
+        plan=lambda dep: _up(dep, name),
+    )
 
 
-Plan = tuple[Change, JsonObject | None]  # the change and the patch that makes it (None: no-op)
+def is_scaled_down(dep: JsonObject) -> bool:
+    """The Deployment carries a restore record: it is (or is being) held at the floor."""
+    return RESTORE_ANNOTATION in (dep["metadata"].get("annotations") or {})
 
 
 def _down(dep: JsonObject, name: str, floor: int) -> Plan:
@@ -41,10 +55,7 @@ def _down(dep: JsonObject, name: str, floor: int) -> Plan:
     if replicas <= floor:
         return _skip(name, replicas, f"at or below the floor ({floor})"), None
     patch = {
-        "metadata": {
-            "resourceVersion": dep["metadata"].get("resourceVersion"),
-            "annotations": {RESTORE_ANNOTATION: str(replicas)},
-        },
+        "metadata": {"annotations": {RESTORE_ANNOTATION: str(replicas)}},
         "spec": {"replicas": floor},
     }
     return Change("deployment", name, "scaled", str(replicas), str(floor)), patch
@@ -63,10 +74,7 @@ def _up(dep: JsonObject, name: str) -> Plan:
     # Never lower what is running now (someone may have scaled it up by hand at night).
     target = max(recorded, replicas)
     patch = {
-        "metadata": {
-            "resourceVersion": dep["metadata"].get("resourceVersion"),
-            "annotations": {RESTORE_ANNOTATION: None},
-        },
+        "metadata": {"annotations": {RESTORE_ANNOTATION: None}},
         "spec": {"replicas": target},
     }
     reason = "" if target == recorded else "kept the higher current replicas"
@@ -75,30 +83,3 @@ def _up(dep: JsonObject, name: str) -> Plan:
 
 def _skip(name: str, replicas: int, reason: str) -> Change:
     return Change("deployment", name, "skipped", str(replicas), str(replicas), reason)
-
-
-def _with_conflict_retry(
-    k8s: K8sClient,
-    namespace: str,
-    name: str,
-    plan: Callable[[JsonObject], Plan],
-) -> Change:
-    last = ""
-    for _ in range(MAX_ATTEMPTS):
-        try:
-            dep = k8s.get_deployment(namespace, name)
-        except NotFoundError:
-            return Change("deployment", name, "skipped", reason=f"not found in {namespace}")
-        except K8sError as exc:
-            return Change("deployment", name, "failed", reason=str(exc))
-        change, patch = plan(dep)
-        if patch is None:
-            return change
-        try:
-            k8s.patch_deployment(namespace, name, patch)
-            return change
-        except ConflictError as exc:
-            last = str(exc)  # changed since we read it: read again
-        except K8sError as exc:
-            return Change("deployment", name, "failed", reason=str(exc))
-    return Change("deployment", name, "failed", reason=f"{MAX_ATTEMPTS} conflicts: {last}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -17,7 +18,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from lambdas.common.clients import aws_client, k8s_client
 from lambdas.common.retry import Deadline
 from lambdas.common.settings import SettingsError
+from lambdas.offhours_scaler import ready_check
 from lambdas.offhours_scaler.events import EventRejected, parse_action
+from lambdas.offhours_scaler.records import Change
 from lambdas.offhours_scaler.run import run
 from lambdas.offhours_scaler.settings import ScalerSettings
 
@@ -51,11 +54,22 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return {"status": "rejected", "message": str(exc)}
 
     logger.append_keys(action=action, cluster=settings.cluster.name)
+
+    def book_ready_check() -> Change:
+        assert settings.ready_check is not None
+        return ready_check.book(
+            aws_client("scheduler"),
+            settings.ready_check,
+            function_arn=context.invoked_function_arn,
+            now=datetime.now(UTC),
+        )
+
     summary = run(
         action,
         settings,
         k8s=k8s_client(settings.cluster),
         eks=aws_client("eks"),
+        book_ready_check=book_ready_check if settings.ready_check else None,
         # Stop retrying busy node groups in time to log the summary before the timeout.
         deadline=Deadline(
             min(
@@ -70,6 +84,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     for change in summary.changes:
         if change.result == "failed":
             logger.error("not scaled", extra={"change": change.as_dict()})
+    if action == "check_ready":
+        for item in summary.readiness:
+            if not item.ok:
+                logger.error("model not ready after scale-up", extra={"readiness": item.as_dict()})
+        # The alarm on this metric is the point of the check; a not-ready model is no retry case.
+        metrics.add_metric(name="ModelsNotReady", unit=MetricUnit.Count, value=len(summary.not_ready))
+        return result
     metrics.add_metric(name=f"Changed_{action}", unit=MetricUnit.Count, value=result["changed"])
     metrics.add_metric(name="Failed", unit=MetricUnit.Count, value=result["failed"])
     if action == "scale_down":

@@ -9,6 +9,9 @@ from typing import Any
 # On model Deployments (annotations).
 RESTORE_ANNOTATION = "offhours.llm-inference.aws/restore-replicas"
 KEEP_UP_ANNOTATION = "offhours.llm-inference.aws/keep-up"
+# On KEDA ScaledObjects: KEDA's own pause, and our mark that the pause is the scaler's.
+KEDA_PAUSED_REPLICAS_ANNOTATION = "autoscaling.keda.sh/paused-replicas"
+PAUSED_BY_SCALER_ANNOTATION = "offhours.llm-inference.aws/paused-keda"
 # On EKS managed node groups (tags; EKS tag values allow letters, digits and "+-=._:/@").
 RESTORE_TAG = "offhours.llm-inference.aws/restore"
 KEEP_UP_TAG = "offhours.llm-inference.aws/keep-up"
@@ -51,9 +54,9 @@ class Scaling:
 class Change:
     """One line of the run summary."""
 
-    kind: str  # deployment | nodegroup
+    kind: str  # deployment | scaledobject | nodegroup | schedule
     name: str
-    result: str  # scaled | restored | skipped | failed
+    result: str  # scaled | restored | paused | resumed | scheduled | skipped | failed
     before: str = ""
     after: str = ""
     reason: str = ""

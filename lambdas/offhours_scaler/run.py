@@ -1,46 +1,65 @@
-"""One scale-down or scale-up run, in the order that keeps requests safe.
+"""One run of an action, in the order that keeps requests safe.
 
-scale_down: Deployments first, then node groups, so pods terminate gracefully (PDBs, grace
-periods) before EKS removes nodes, which ignores PodDisruptionBudgets. If a Deployment could
-not be scaled down its nodes stay, and the run is reported as failed.
-scale_up: node groups first, then Deployments, so new pods find capacity sooner.
+scale_down: per model, the Deployment (record + floor), then its ScaledObject (pause KEDA, which
+would otherwise restore minReplicaCount at its next poll); then node groups, so pods terminate
+gracefully (PDBs, grace periods) before EKS removes nodes, which ignores PodDisruptionBudgets. If a
+model could not be scaled down and held there, its nodes stay and the run is reported as failed.
+scale_up: node groups first, so new pods find capacity sooner; then per model, KEDA is resumed and
+the Deployment restored; then the readiness check is booked.
+check_ready: read each Deployment's ready replicas; change nothing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from lambdas.common.k8s import K8sClient
 from lambdas.common.retry import Backoff, Deadline
-from lambdas.offhours_scaler import deployments, nodegroups
+from lambdas.offhours_scaler import deployments, nodegroups, readiness, scaledobjects
 from lambdas.offhours_scaler.events import Action
+from lambdas.offhours_scaler.readiness import Readiness
 from lambdas.offhours_scaler.records import Change
 from lambdas.offhours_scaler.settings import ScalerSettings
 
 # Node-group updates take minutes; EKS answers ResourceInUseException meanwhile.
 DEFAULT_BACKOFF = Backoff(base=2.0, cap=20.0)
+CAPACITY_CHANGES = ("scaled", "restored", "paused", "resumed")
 
 
 @dataclass
 class RunSummary:
     action: str
     changes: list[Change] = field(default_factory=list)
+    readiness: list[Readiness] = field(default_factory=list)
     gpu_node_hours_saved: float = 0.0
     seconds_used: float = 0.0
 
-    def count(self, result: str) -> int:
-        return sum(1 for change in self.changes if change.result == result)
+    def count(self, *results: str) -> int:
+        return sum(1 for change in self.changes if change.result in results)
 
     @property
     def failed(self) -> int:
         return self.count("failed")
 
+    @property
+    def not_ready(self) -> list[str]:
+        return [item.name for item in self.readiness if not item.ok]
+
     def as_dict(self) -> dict[str, Any]:
+        if self.action == "check_ready":
+            return {
+                "action": self.action,
+                "status": "not_ready" if self.not_ready else "ok",
+                "not_ready": self.not_ready,
+                "readiness": [item.as_dict() for item in self.readiness],
+                "seconds_used": round(self.seconds_used, 3),
+            }
         return {
             "action": self.action,
             "status": "incomplete" if self.failed else "ok",
-            "changed": self.count("scaled") + self.count("restored"),
+            "changed": self.count(*CAPACITY_CHANGES),
             "skipped": self.count("skipped"),
             "failed": self.failed,
             "gpu_node_hours_saved": round(self.gpu_node_hours_saved, 2),
@@ -56,19 +75,22 @@ def run(
     k8s: K8sClient,
     eks: Any,
     deadline: Deadline,
+    book_ready_check: Callable[[], Change] | None = None,
     backoff: Backoff | None = None,
 ) -> RunSummary:
+    """:param book_ready_check: books the readiness check after a scale-up that changed something."""
     policy = backoff or DEFAULT_BACKOFF
     summary = RunSummary(action)
     cluster, namespace = settings.cluster.name, settings.namespace
-    if action == "scale_down":
-        summary.changes += [
-            deployments.scale_down(k8s, namespace, name, settings.floor_replicas)
-            for name in settings.deployments
-        ]
+    if action == "check_ready":
+        summary.readiness = [readiness.check(k8s, namespace, name) for name in settings.deployments]
+    elif action == "scale_down":
+        for name in settings.deployments:
+            summary.changes.append(deployments.scale_down(k8s, namespace, name, settings.floor_replicas))
+            summary.changes.append(scaledobjects.pause(k8s, namespace, name, settings.floor_replicas))
         if summary.failed:
             summary.changes += [
-                Change("nodegroup", name, "skipped", reason="a Deployment was not scaled down")
+                Change("nodegroup", name, "skipped", reason="a model was not scaled down and held")
                 for name in settings.node_groups
             ]
         else:
@@ -87,5 +109,11 @@ def run(
             deadline,
             policy,
         )
-        summary.changes += [deployments.scale_up(k8s, namespace, name) for name in settings.deployments]
+        for name in settings.deployments:
+            # KEDA first: once resumed it keeps minReplicaCount, and the restore below wins a
+            # conflict by re-reading, so replicas end at max(recorded, what KEDA set).
+            summary.changes.append(scaledobjects.resume(k8s, namespace, name))
+            summary.changes.append(deployments.scale_up(k8s, namespace, name))
+        if book_ready_check and settings.deployments and summary.count(*CAPACITY_CHANGES):
+            summary.changes.append(book_ready_check())
     return summary

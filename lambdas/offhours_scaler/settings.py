@@ -15,6 +15,29 @@ from lambdas.common.settings import (
 
 
 @dataclass(frozen=True)
+class ReadyCheckSettings:
+    """Where and when a scale-up books its readiness check (all set together by OpsStack)."""
+
+    minutes: int
+    schedule_group: str
+    role_arn: str
+    dead_letter_arn: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ReadyCheckSettings | None:
+        """None when READY_CHECK_MINUTES is unset or 0: scale-ups book no check."""
+        minutes = env_int(env, "READY_CHECK_MINUTES", 0)
+        if minutes == 0:
+            return None
+        names = ("READY_CHECK_SCHEDULE_GROUP", "READY_CHECK_ROLE_ARN", "DEAD_LETTER_QUEUE_ARN")
+        missing = [name for name in names if not env.get(name, "").strip()]
+        if missing:
+            raise SettingsError(f"READY_CHECK_MINUTES is set but {', '.join(missing)} not")
+        group, role, dlq = (env[name].strip() for name in names)
+        return cls(minutes, group, role, dlq)
+
+
+@dataclass(frozen=True)
 class ScalerSettings:
     cluster: ClusterSettings
     namespace: str
@@ -24,6 +47,7 @@ class ScalerSettings:
     floor_nodes: int
     off_hours_per_night: float
     retry_seconds: float
+    ready_check: ReadyCheckSettings | None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ScalerSettings:
@@ -36,6 +60,7 @@ class ScalerSettings:
             floor_nodes=env_int(env, "FLOOR_NODES", 0),
             off_hours_per_night=env_float(env, "OFF_HOURS_PER_NIGHT", 12.0),
             retry_seconds=env_float(env, "RETRY_SECONDS", 120.0),
+            ready_check=ReadyCheckSettings.from_env(env),
         )
         if not settings.deployments and not settings.node_groups:
             raise SettingsError("DEPLOYMENTS and NODE_GROUPS are both empty: nothing to scale")

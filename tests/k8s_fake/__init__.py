@@ -1,7 +1,7 @@
 """In-process HTTPS fake of the Kubernetes API for the Lambda tests and the drain benchmark."""
 
 from .certs import TlsMaterial, make_tls_material
-from .objects import make_deployment, make_node, make_pod
+from .objects import make_deployment, make_node, make_pod, make_scaled_object
 from .server import FakeKubernetes
 
 __all__ = [
@@ -10,5 +10,6 @@ __all__ = [
     "make_deployment",
     "make_node",
     "make_pod",
+    "make_scaled_object",
     "make_tls_material",
 ]

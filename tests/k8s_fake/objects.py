@@ -82,3 +82,24 @@ def make_deployment(
         "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}}},
         "status": {"replicas": replicas, "readyReplicas": replicas},
     }
+
+
+def make_scaled_object(
+    name: str,
+    min_replicas: int,
+    max_replicas: int = 8,
+    *,
+    namespace: str = "models",
+    annotations: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A KEDA ScaledObject for the Deployment of the same name (the serving chart's naming)."""
+    return {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": {"name": name, "namespace": namespace, "annotations": dict(annotations or {})},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "minReplicaCount": min_replicas,
+            "maxReplicaCount": max_replicas,
+        },
+    }

@@ -36,6 +36,8 @@ Json = dict[str, Any]
 Key = tuple[str, str]
 
 MERGE_TYPES = ("application/merge-patch+json", "application/strategic-merge-patch+json")
+KEDA_PAUSED = "autoscaling.keda.sh/paused-replicas"
+"""KEDA's pause annotation (keda.sh docs: "Pausing autoscaling")."""
 SUPPORTED_POD_FIELDS = ("spec.nodeName", "metadata.name", "metadata.namespace", "status.phase")
 
 
@@ -115,6 +117,7 @@ class FakeKubernetes:
         self.nodes: dict[str, Json] = {}
         self.pods: dict[Key, Json] = {}
         self.deployments: dict[Key, Json] = {}
+        self.scaled_objects: dict[Key, Json] = {}
         self.events: list[Json] = []  # core/v1 Events created
         self.pdb_blocks: dict[Key, int] = {}  # pod -> remaining 429s before eviction is allowed
         self.conflicts: dict[str, int] = {}  # path -> remaining 409s on PATCH
@@ -160,6 +163,39 @@ class FakeKubernetes:
         with self.lock:
             self._bump(deployment)
             self.deployments[(meta["namespace"], meta["name"])] = deployment
+
+    def add_scaled_object(self, scaled_object: Json) -> None:
+        meta = scaled_object["metadata"]
+        with self.lock:
+            self._bump(scaled_object)
+            self.scaled_objects[(meta["namespace"], meta["name"])] = scaled_object
+
+    def keda_poll(self, *, active: bool = False) -> None:
+        """One pass of KEDA's operator over every ScaledObject: what undoes replicas set behind
+        its back. Paused: scale the target to paused-replicas. Otherwise, from zero with an
+        active trigger: up to max(min, 1); inactive below minReplicaCount: up to it
+        (kedacore/keda pkg/scaling/executor/scale_scaledobjects.go)."""
+        with self.lock:
+            for (namespace, _), scaled_object in self.scaled_objects.items():
+                target = (namespace, scaled_object["spec"]["scaleTargetRef"]["name"])
+                dep = self.deployments.get(target)
+                if dep is None:
+                    continue
+                replicas = dep["spec"].get("replicas", 1)
+                minimum = scaled_object["spec"].get("minReplicaCount", 0)
+                paused = (scaled_object["metadata"].get("annotations") or {}).get(KEDA_PAUSED)
+                if paused is not None:
+                    wanted = int(paused)
+                elif replicas == 0 and active:
+                    wanted = max(minimum, 1)
+                elif not active and replicas < minimum:
+                    wanted = minimum
+                else:
+                    continue
+                if wanted != replicas:
+                    dep["spec"]["replicas"] = wanted
+                    dep["status"] = {"replicas": wanted, "readyReplicas": wanted}
+                    self._bump(dep)
 
     def calls_matching(self, method: str, pattern: str) -> list[tuple[str, str, str]]:
         regex = re.compile(pattern)
@@ -294,6 +330,9 @@ class FakeKubernetes:
         elif m := re.fullmatch(r"/apis/apps/v1/namespaces/([^/]+)/deployments/([^/]+)", path):
             key = (m.group(1), m.group(2))
             return self._object(method, path, self.deployments, key, "deployments", headers, body)
+        elif m := re.fullmatch(r"/apis/keda.sh/v1alpha1/namespaces/([^/]+)/scaledobjects/([^/]+)", path):
+            key = (m.group(1), m.group(2))
+            return self._object(method, path, self.scaled_objects, key, "scaledobjects", headers, body)
         elif m := re.fullmatch(r"/apis/apps/v1/namespaces/([^/]+)/deployments/([^/]+)/scale", path):
             return self._scale(method, (m.group(1), m.group(2)), headers, body)
         raise ApiError(404, "NotFound", f"the server could not find the requested resource {path}")
@@ -327,6 +366,9 @@ class FakeKubernetes:
             return 200, copy.deepcopy(obj)
         if method == "PATCH":
             patch = self._patch_body(headers, body)
+            if resource == "scaledobjects" and "strategic" in (headers.get("Content-Type") or ""):
+                # Like the real API server: custom resources take no strategic merge patches.
+                raise ApiError(415, "UnsupportedMediaType", "strategic merge patch on a custom resource")
             self.patches.append((path, patch))
             self._precondition(path, obj, patch)
             patched = merge_patch(obj, patch)

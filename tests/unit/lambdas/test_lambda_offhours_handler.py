@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import io
 import json
 import logging
@@ -12,19 +14,23 @@ from typing import Any
 
 import pytest
 from eks_double import CheckedEks, allow_nodegroup_tags, client_error
-from k8s_fake import FakeKubernetes, make_deployment
+from k8s_fake import FakeKubernetes, make_deployment, make_scaled_object
 from lambda_fakes import LambdaContextStub, load_event
 
 from lambdas.common.clients import aws_client
 from lambdas.common.retry import Backoff
 from lambdas.offhours_scaler import handler as offhours_handler
+from lambdas.offhours_scaler import ready_check as ready_check_module
 from lambdas.offhours_scaler import run as run_module
 from lambdas.offhours_scaler.records import (
+    KEDA_PAUSED_REPLICAS_ANNOTATION,
     KEEP_UP_ANNOTATION,
     KEEP_UP_TAG,
+    PAUSED_BY_SCALER_ANNOTATION,
     RESTORE_ANNOTATION,
     RESTORE_TAG,
 )
+from lambdas.offhours_scaler.settings import ReadyCheckSettings
 
 NS = "models"
 
@@ -83,6 +89,8 @@ def stage(aws: None, cluster_env: FakeKubernetes, monkeypatch: pytest.MonkeyPatc
     stage.k8s.add_deployment(make_deployment("llama-v1", 3))
     stage.k8s.add_deployment(make_deployment("mistral-v2", 2))
     stage.k8s.add_deployment(make_deployment("not-covered", 4))
+    stage.k8s.add_scaled_object(make_scaled_object("llama-v1", 1))
+    stage.k8s.add_scaled_object(make_scaled_object("mistral-v2", 2))
     stage.add_group("gpu-spot", 1, 2, 6)
     stage.add_group("gpu-ondemand", 0, 1, 3)
     return stage
@@ -108,8 +116,10 @@ def scale_up(context: LambdaContextStub) -> dict[str, Any]:
     return result
 
 
-def by_name(result: dict[str, Any]) -> dict[str, dict[str, str]]:
-    return {change["name"]: change for change in result["changes"]}
+def by_name(result: dict[str, Any], kind: str = "") -> dict[str, dict[str, str]]:
+    """Deployments and node groups by name (a model's ScaledObject shares its Deployment's name)."""
+    kinds = (kind,) if kind else ("deployment", "nodegroup")
+    return {change["name"]: change for change in result["changes"] if change["kind"] in kinds}
 
 
 # -- round trip and ordering ---------------------------------------------------------------
@@ -185,7 +195,11 @@ def test_second_scale_down_changes_nothing(stage: Stage, context: LambdaContextS
 def test_scale_up_without_record_does_nothing(stage: Stage, context: LambdaContextStub) -> None:
     result = scale_up(context)
     assert result["changed"] == 0
-    assert {c["reason"] for c in result["changes"]} == {"nothing recorded"}
+    assert {c["result"] for c in result["changes"]} == {"skipped"}
+    assert {c["reason"] for c in by_name(result).values()} == {"nothing recorded"}
+    assert {c["reason"] for c in by_name(result, "scaledobject").values()} == {
+        "not paused by the off-hours scaler"
+    }
     assert stage.k8s.patches == []
     assert stage.eks.writes() == []
 
@@ -361,3 +375,264 @@ def test_missing_deployments_are_skipped_not_fatal(
     result = scale_down(context)
     assert by_name(result)["retired-model"]["result"] == "skipped"
     assert "not found" in by_name(result)["retired-model"]["reason"]
+
+
+# -- KEDA: paused while scaled down, resumed in the morning -------------------------------------
+
+
+def so_annotations(stage: Stage, name: str) -> dict[str, str]:
+    return dict(stage.k8s.scaled_objects[(NS, name)]["metadata"].get("annotations") or {})
+
+
+def test_the_keda_double_undoes_replicas_set_behind_its_back(stage: Stage) -> None:
+    """Why the scaler pauses KEDA: without a pause, KEDA's next poll restores minReplicaCount."""
+    stage.k8s.deployments[(NS, "mistral-v2")]["spec"]["replicas"] = 0
+    stage.k8s.keda_poll()
+    assert stage.replicas("mistral-v2") == 2
+
+
+@pytest.mark.parametrize("active", [False, True], ids=["idle", "requests-queued"])
+def test_keda_does_not_undo_the_night(stage: Stage, context: LambdaContextStub, active: bool) -> None:
+    down = scale_down(context)
+    assert by_name(down, "scaledobject")["llama-v1"]["result"] == "paused"
+    assert so_annotations(stage, "llama-v1")[KEDA_PAUSED_REPLICAS_ANNOTATION] == "0"
+    stage.k8s.keda_poll(active=active)
+    assert (stage.replicas("llama-v1"), stage.replicas("mistral-v2")) == (0, 0)
+
+    up = scale_up(context)
+    assert by_name(up, "scaledobject")["llama-v1"]["result"] == "resumed"
+    stage.k8s.keda_poll(active=active)
+    assert (stage.replicas("llama-v1"), stage.replicas("mistral-v2")) == (3, 2)
+    assert KEDA_PAUSED_REPLICAS_ANNOTATION not in so_annotations(stage, "llama-v1")
+    assert PAUSED_BY_SCALER_ANNOTATION not in so_annotations(stage, "llama-v1")
+
+
+def test_keda_is_paused_at_the_floor(
+    stage: Stage, context: LambdaContextStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLOOR_REPLICAS", "1")
+    scale_down(context)
+    stage.k8s.keda_poll(active=True)
+    assert so_annotations(stage, "mistral-v2")[KEDA_PAUSED_REPLICAS_ANNOTATION] == "1"
+    assert stage.replicas("mistral-v2") == 1
+
+
+def test_a_pause_somebody_else_set_is_left_alone(stage: Stage, context: LambdaContextStub) -> None:
+    stage.k8s.scaled_objects[(NS, "mistral-v2")]["metadata"]["annotations"] = {
+        KEDA_PAUSED_REPLICAS_ANNOTATION: "1"
+    }
+    down = scale_down(context)
+    assert "paused by someone else" in by_name(down, "scaledobject")["mistral-v2"]["reason"]
+    up = scale_up(context)
+    assert by_name(up, "scaledobject")["mistral-v2"]["reason"] == "not paused by the off-hours scaler"
+    assert so_annotations(stage, "mistral-v2") == {KEDA_PAUSED_REPLICAS_ANNOTATION: "1"}
+
+
+def test_pause_failure_keeps_the_nodes_and_the_retry_completes_it(
+    stage: Stage, context: LambdaContextStub
+) -> None:
+    path = f"/apis/keda.sh/v1alpha1/namespaces/{NS}/scaledobjects/llama-v1"
+    stage.k8s.failures[("PATCH", path)] = 500
+    with pytest.raises(offhours_handler.ScalingIncompleteError):
+        scale_down(context)
+    assert stage.eks.writes() == []
+    del stage.k8s.failures[("PATCH", path)]
+    retry = scale_down(context)
+    assert by_name(retry)["llama-v1"]["reason"].startswith("already scaled down")
+    assert by_name(retry, "scaledobject")["llama-v1"]["result"] == "paused"
+    assert stage.scaling("gpu-spot")["desiredSize"] == 0
+
+
+def test_scale_up_resumes_keda_before_restoring_each_deployment(
+    stage: Stage, context: LambdaContextStub
+) -> None:
+    scale_down(context)
+    stage.k8s.patches.clear()
+    scale_up(context)
+    paths = [path.rsplit("/", 2)[-2:] for path, _ in stage.k8s.patches]
+    assert paths == [
+        ["scaledobjects", "llama-v1"],
+        ["deployments", "llama-v1"],
+        ["scaledobjects", "mistral-v2"],
+        ["deployments", "mistral-v2"],
+    ]
+
+
+def test_models_without_a_scaled_object_are_still_scaled(stage: Stage, context: LambdaContextStub) -> None:
+    del stage.k8s.scaled_objects[(NS, "mistral-v2")]
+    down = scale_down(context)
+    assert down["status"] == "ok"
+    assert by_name(down, "scaledobject")["mistral-v2"]["result"] == "skipped"
+    assert stage.replicas("mistral-v2") == 0
+
+
+# -- readiness: the check a scale-up books, and the check itself ---------------------------------
+
+GROUP = "ready-checks"
+ROLE = "arn:aws:iam::123456789012:role/scheduler"
+DLQ = "arn:aws:sqs:us-east-1:123456789012:offhours-dlq"
+
+
+@pytest.fixture
+def ready_check(stage: Stage, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """READY_CHECK_* set, and moto's scheduler with the group OpsStack would create."""
+    monkeypatch.setenv("READY_CHECK_MINUTES", "30")
+    monkeypatch.setenv("READY_CHECK_SCHEDULE_GROUP", GROUP)
+    monkeypatch.setenv("READY_CHECK_ROLE_ARN", ROLE)
+    monkeypatch.setenv("DEAD_LETTER_QUEUE_ARN", DLQ)
+    scheduler = aws_client("scheduler")
+    with contextlib.suppress(scheduler.exceptions.ConflictException):
+        scheduler.create_schedule_group(Name=GROUP)
+    with contextlib.suppress(scheduler.exceptions.ResourceNotFoundException):
+        scheduler.delete_schedule(Name=ready_check_module.SCHEDULE_NAME, GroupName=GROUP)
+    return scheduler
+
+
+def booked(scheduler: Any) -> dict[str, Any] | None:
+    try:
+        schedule: dict[str, Any] = scheduler.get_schedule(Name="ready-check", GroupName=GROUP)
+    except scheduler.exceptions.ResourceNotFoundException:
+        return None
+    return schedule
+
+
+def at_time(schedule: dict[str, Any]) -> dt.datetime:
+    expression = schedule["ScheduleExpression"]
+    assert expression.startswith("at(")
+    assert expression.endswith(")")
+    return dt.datetime.fromisoformat(expression[3:-1]).replace(tzinfo=dt.UTC)
+
+
+def test_a_scale_up_books_one_readiness_check(
+    stage: Stage, context: LambdaContextStub, ready_check: Any
+) -> None:
+    scale_down(context)
+    before = dt.datetime.now(dt.UTC)
+    up = scale_up(context)
+    schedule = booked(ready_check)
+    assert schedule is not None
+    assert by_name(up, "schedule")["ready-check"]["result"] == "scheduled"
+    assert dt.timedelta(minutes=29) < at_time(schedule) - before < dt.timedelta(minutes=31)
+    assert schedule["ScheduleExpressionTimezone"] == "UTC"
+    assert schedule["ActionAfterCompletion"] == "DELETE"
+    assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    target = schedule["Target"]
+    assert json.loads(target["Input"]) == load_event("offhours_check_ready.json")
+    assert target["Arn"] == context.invoked_function_arn
+    assert (target["RoleArn"], target["DeadLetterConfig"]["Arn"]) == (ROLE, DLQ)
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+
+
+def test_a_scale_up_that_restored_nothing_books_no_check(
+    stage: Stage, context: LambdaContextStub, ready_check: Any
+) -> None:
+    up = scale_up(context)
+    assert up["changed"] == 0
+    assert booked(ready_check) is None
+
+
+def test_booking_again_moves_the_one_check() -> None:
+    class Recorder:
+        def __init__(self) -> None:
+            self.calls: list[tuple[str, dict[str, Any]]] = []
+
+        def create_schedule(self, **request: Any) -> None:
+            self.calls.append(("create", request))
+            if len(self.calls) > 1:
+                raise client_error("ConflictException", "CreateSchedule")
+
+        def update_schedule(self, **request: Any) -> None:
+            self.calls.append(("update", request))
+
+    settings = ReadyCheckSettings(30, GROUP, ROLE, DLQ)
+    scheduler = Recorder()
+    morning = dt.datetime(2026, 11, 30, 7, 0, 5, 123, tzinfo=dt.UTC)
+    first = ready_check_module.book(scheduler, settings, function_arn="arn:fn", now=morning)
+    second = ready_check_module.book(
+        scheduler, settings, function_arn="arn:fn", now=morning + dt.timedelta(minutes=20)
+    )
+    assert (first.after, second.after) == ("2026-11-30T07:30:05Z", "2026-11-30T07:50:05Z")
+    assert [kind for kind, _ in scheduler.calls] == ["create", "create", "update"]
+    assert scheduler.calls[-1][1]["ScheduleExpression"] == "at(2026-11-30T07:50:05)"
+    assert {request["Name"] for _, request in scheduler.calls} == {"ready-check"}
+
+
+def test_a_check_that_cannot_be_booked_fails_the_run_for_a_retry(
+    stage: Stage,
+    context: LambdaContextStub,
+    ready_check: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Denied:
+        def create_schedule(self, **_: Any) -> None:
+            raise client_error("AccessDeniedException", "CreateSchedule")
+
+    eks = stage.eks
+    monkeypatch.setattr(offhours_handler, "aws_client", lambda s: Denied() if s == "scheduler" else eks)
+    scale_down(context)
+    with pytest.raises(offhours_handler.ScalingIncompleteError):
+        scale_up(context)
+    assert stage.replicas("llama-v1") == 3  # the restore itself is done
+
+
+def check_ready(context: LambdaContextStub) -> dict[str, Any]:
+    result: dict[str, Any] = offhours_handler.handler(load_event("offhours_check_ready.json"), context)
+    return result
+
+
+def models_not_ready_metric(capsys: pytest.CaptureFixture[str]) -> float:
+    emf = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith('{"_aws"')]
+    value = next(line for line in emf if "ModelsNotReady" in line)["ModelsNotReady"]
+    return float(value[0] if isinstance(value, list) else value)
+
+
+def test_check_ready_reports_every_model_ready(
+    stage: Stage, context: LambdaContextStub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = check_ready(context)
+    assert result["status"] == "ok"
+    assert result["not_ready"] == []
+    assert models_not_ready_metric(capsys) == 0
+    assert stage.k8s.patches == []
+
+
+def test_check_ready_counts_models_with_no_ready_replica(
+    stage: Stage,
+    context: LambdaContextStub,
+    capsys: pytest.CaptureFixture[str],
+    logs: Callable[[], list[dict[str, Any]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DEPLOYMENTS", "llama-v1,mistral-v2,retired-model")
+    stage.k8s.deployments[(NS, "llama-v1")]["status"]["readyReplicas"] = 0  # pods still loading
+    stage.k8s.deployments[(NS, "mistral-v2")]["status"]["readyReplicas"] = 1
+    result = check_ready(context)
+    assert result["status"] == "not_ready"
+    assert result["not_ready"] == ["llama-v1", "retired-model"]
+    readiness = {item["name"]: item for item in result["readiness"]}
+    assert (
+        readiness["llama-v1"]["reason"] == "0 of 3 replicas ready (pending pods, image pull or model load?)"
+    )
+    assert readiness["retired-model"]["reason"] == "not found in models"
+    assert models_not_ready_metric(capsys) == 2
+    errors = [line for line in logs() if line.get("message") == "model not ready after scale-up"]
+    assert [line["readiness"]["name"] for line in errors] == ["llama-v1", "retired-model"]
+    assert stage.k8s.patches == []
+    assert stage.eks.writes() == []
+
+
+def test_check_ready_names_a_model_the_scale_up_left_down(stage: Stage, context: LambdaContextStub) -> None:
+    scale_down(context)
+    result = check_ready(context)
+    reasons = {item["name"]: item["reason"] for item in result["readiness"]}
+    assert reasons["llama-v1"].startswith("still scaled down")
+    assert result["not_ready"] == ["llama-v1", "mistral-v2"]
+
+
+def test_check_ready_counts_an_unreadable_deployment_as_not_ready(
+    stage: Stage, context: LambdaContextStub
+) -> None:
+    stage.k8s.failures[("GET", f"/apis/apps/v1/namespaces/{NS}/deployments/mistral-v2")] = 500
+    result = check_ready(context)
+    assert result["not_ready"] == ["mistral-v2"]
+    assert "could not read it" in result["readiness"][1]["reason"]

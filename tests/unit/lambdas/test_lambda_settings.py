@@ -57,6 +57,21 @@ def test_scaler_defaults_and_lists() -> None:
     assert settings.floor_nodes == 0
     assert settings.off_hours_per_night == 12
     assert settings.retry_seconds == 120
+    assert settings.ready_check is None
+
+
+def test_ready_check_needs_its_schedule_group_role_and_queue() -> None:
+    env = {**CLUSTER, "DEPLOYMENTS": "a", "READY_CHECK_MINUTES": "30"}
+    with pytest.raises(SettingsError, match="READY_CHECK_SCHEDULE_GROUP, READY_CHECK_ROLE_ARN, DEAD"):
+        ScalerSettings.from_env(env)
+    ready = {
+        "READY_CHECK_SCHEDULE_GROUP": "group",
+        "READY_CHECK_ROLE_ARN": "arn:aws:iam::1:role/r",
+        "DEAD_LETTER_QUEUE_ARN": "arn:aws:sqs:us-east-1:1:q",
+    }
+    settings = ScalerSettings.from_env({**env, **ready})
+    assert settings.ready_check is not None
+    assert (settings.ready_check.minutes, settings.ready_check.schedule_group) == (30, "group")
 
 
 def test_scaler_needs_something_to_scale() -> None:
@@ -70,6 +85,7 @@ def test_scaler_needs_something_to_scale() -> None:
         ("FLOOR_REPLICAS", "-1"),
         ("FLOOR_NODES", "two"),
         ("OFF_HOURS_PER_NIGHT", "25"),
+        ("READY_CHECK_MINUTES", "soon"),
         ("NODE_GROUPS", '["ok", 3]'),
         ("NODE_GROUPS", "[not json"),
     ],
