@@ -71,6 +71,9 @@ class InferenceStage(Stage):
             gpu_node_groups=self.cluster.gpu_node_groups,
             logs_key=self.network.logs_key,
         )
+        # The off-hours scaler's Role lives in the `models` namespace and it pauses the
+        # ScaledObjects there: both are ServingStack's.
+        self.ops.add_dependency(self.serving)
         self.smoke_check = SmokeCheckStack(
             self,
             "SmokeCheck",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import CfnElement, Duration, Fn, RemovalPolicy, Stack, TimeZone
+from aws_cdk import ArnFormat, CfnElement, Duration, Fn, RemovalPolicy, Stack, TimeZone
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
@@ -19,11 +20,13 @@ from config.serving import ModelConfig
 from constructs_lib.alarmed_dead_letter_queue import AlarmedDeadLetterQueue
 from constructs_lib.cluster_client_function import ClusterClientFunction
 from constructs_lib.nag import acknowledge
+from lambdas.offhours_scaler.ready_check import SCHEDULE_NAME as READY_CHECK_SCHEDULE
 from lambdas.offhours_scaler.records import RESTORE_TAG
 from stacks.ops import rbac
-from stacks.ops.metrics import METRICS_NAMESPACE
+from stacks.ops.metrics import METRICS_NAMESPACE, function_metric
 
 HANDLER = "lambdas/offhours_scaler/handler.handler"
+SERVICE = "offhours-scaler"  # the handler's Powertools service: the metrics' dimension
 RBAC_NAME = "llm-inference-offhours-scaler"
 ACTIONS = ("scale_down", "scale_up")
 
@@ -47,7 +50,9 @@ def deployments_in_scope(models: list[ModelConfig]) -> list[str]:
 
 
 class OffHoursScaler(Construct):
-    """Exposes ``function``, ``schedules`` (by action), ``rbac``, ``dead_letter_queue`` and ``dlq_alarm``.
+    """Exposes ``function``, ``schedules`` (by action), ``ready_checks`` (the schedule group each
+    scale-up books its readiness check in), ``rbac``, ``dead_letter_queue``, ``dlq_alarm`` and
+    ``not_ready_alarm``.
 
     :param offhours: the stage's off-hours settings (schedules, time zone, floors).
     :param models: the models in scope; each version's Deployment is scaled.
@@ -72,47 +77,6 @@ class OffHoursScaler(Construct):
         super().__init__(scope, id_)
         dlq = AlarmedDeadLetterQueue(self, "DeadLetters", key=key, purpose="An off-hours scaling run")
         self.dead_letter_queue, self.dlq_alarm = dlq.queue, dlq.alarm
-        client = ClusterClientFunction(
-            self,
-            "Handler",
-            cluster=cluster,
-            vpc=vpc,
-            code=code,
-            handler=HANDLER,
-            description="Scales model Deployments and GPU node groups down at night and back up",
-            kubernetes_group=rbac.OFFHOURS_SCALER_GROUP,
-            environment=self._environment(offhours, models, node_groups),
-            environment_key=key,
-            logs_key=logs_key,
-            log_retention_days=log_retention_days,
-            timeout=TIMEOUT,
-            reserved_concurrency=RESERVED_CONCURRENCY,
-            dead_letter_queue=dlq.queue,
-            max_event_age=MAX_EVENT_AGE,
-            retry_attempts=LAMBDA_RETRY_ATTEMPTS,
-        )
-        self.function = client.function
-        self._grant_node_group_scaling(client.role, list(node_groups.values()))
-        # The Namespace object lets this apply whether or not ServingStack has created `models`
-        # yet; it is a separate manifest that is never deleted (see docs/operations.md).
-        models_namespace = eks.KubernetesManifest(
-            self,
-            "ModelsNamespace",
-            cluster=cluster,
-            manifest=[rbac.namespace()],
-            overwrite=True,
-            prune=False,  # no prune label on a namespace ServingStack also manages
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        self.rbac = eks.KubernetesManifest(
-            self,
-            "Rbac",
-            cluster=cluster,
-            manifest=rbac.offhours_scaler_rbac(RBAC_NAME),
-            overwrite=True,
-        )
-        self.rbac.node.add_dependency(models_namespace)
-
         # Scheduler invokes the function and writes undeliverable runs to the encrypted DLQ.
         scheduler_role = iam.Role(
             self,
@@ -125,6 +89,57 @@ class OffHoursScaler(Construct):
         scheduler_role.add_to_principal_policy(
             iam.PolicyStatement(actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[key.key_arn])
         )
+        # The one-time readiness checks that scale-ups book (lambdas/offhours_scaler/ready_check.py).
+        self.ready_checks = scheduler.ScheduleGroup(self, "ReadyChecks", removal_policy=RemovalPolicy.DESTROY)
+        client = ClusterClientFunction(
+            self,
+            "Handler",
+            cluster=cluster,
+            vpc=vpc,
+            code=code,
+            handler=HANDLER,
+            description="Scales model Deployments and GPU node groups down at night and back up",
+            kubernetes_group=rbac.OFFHOURS_SCALER_GROUP,
+            environment={
+                **self._environment(offhours, models, node_groups),
+                "READY_CHECK_MINUTES": str(offhours.ready_alarm_minutes),
+                "READY_CHECK_SCHEDULE_GROUP": self.ready_checks.schedule_group_name,
+                "READY_CHECK_ROLE_ARN": scheduler_role.role_arn,
+                "DEAD_LETTER_QUEUE_ARN": dlq.queue.queue_arn,
+            },
+            environment_key=key,
+            logs_key=logs_key,
+            log_retention_days=log_retention_days,
+            timeout=TIMEOUT,
+            reserved_concurrency=RESERVED_CONCURRENCY,
+            dead_letter_queue=dlq.queue,
+            max_event_age=MAX_EVENT_AGE,
+            retry_attempts=LAMBDA_RETRY_ATTEMPTS,
+        )
+        self.function = client.function
+        self._grant_node_group_scaling(client.role, list(node_groups.values()))
+        self._grant_ready_check_booking(client.role, scheduler_role)
+        # The Role lives in ServingStack's `models` namespace: OpsStack deploys after ServingStack.
+        self.rbac = eks.KubernetesManifest(
+            self,
+            "Rbac",
+            cluster=cluster,
+            manifest=rbac.offhours_scaler_rbac(RBAC_NAME),
+            overwrite=True,
+        )
+        self.not_ready_alarm = cloudwatch.Alarm(
+            self,
+            "ModelsNotReadyAlarm",
+            alarm_description=f"{offhours.ready_alarm_minutes} min after an off-hours scale-up, a model "
+            "had no ready replica; the check's log line 'model not ready after scale-up' names it.",
+            metric=function_metric(SERVICE, "ModelsNotReady"),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            # No check ran in this period: nothing to say (a failed check lands in the DLQ).
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+
         acknowledge(
             scheduler_role,
             f"AwsSolutions-IAM5[Resource::<{Stack.of(self).get_logical_id(self._function_resource())}.Arn>:*]",
@@ -180,6 +195,28 @@ class OffHoursScaler(Construct):
         if offhours.hours_off_per_night is not None:
             environment["OFF_HOURS_PER_NIGHT"] = str(offhours.hours_off_per_night)
         return environment
+
+    def _grant_ready_check_booking(self, role: iam.IRole, scheduler_role: iam.IRole) -> None:
+        """Create or move the one readiness-check schedule, run as the schedules' own role."""
+        stack = Stack.of(self)
+        schedule_arn = stack.format_arn(
+            service="scheduler",
+            resource="schedule",
+            resource_name=f"{self.ready_checks.schedule_group_name}/{READY_CHECK_SCHEDULE}",
+            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["scheduler:CreateSchedule", "scheduler:UpdateSchedule"], resources=[schedule_arn]
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["iam:PassRole"],
+                resources=[scheduler_role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
+            )
+        )
 
     def _grant_node_group_scaling(self, role: iam.IRole, node_groups: list[eks.Nodegroup]) -> None:
         """Read and resize only the node groups in scope; tag them only with the restore record."""

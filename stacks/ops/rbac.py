@@ -26,8 +26,10 @@ SPOT_INTERRUPTION_RULES: list[Manifest] = [
 
 OFFHOURS_SCALER_RULES: list[Manifest] = [
     {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list", "patch"]},
+    {"apiGroups": ["keda.sh"], "resources": ["scaledobjects"], "verbs": ["get", "patch"]},
 ]
-"""Read Deployments and patch replicas + the restore annotation together (no deployments/scale)."""
+"""Read Deployments and patch replicas + the restore annotation together (no deployments/scale);
+pause and resume KEDA on the models' ScaledObjects (annotations only)."""
 
 
 def spot_interruption_rbac(name: str) -> list[Manifest]:
@@ -71,8 +73,3 @@ def offhours_scaler_rbac(name: str, *, namespace: str = MODELS_NAMESPACE) -> lis
             ],
         },
     ]
-
-
-def namespace(name: str = MODELS_NAMESPACE) -> Manifest:
-    """The bare namespace, so the RoleBinding can be applied whichever stack deploys first."""
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}

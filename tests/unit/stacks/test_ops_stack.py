@@ -311,6 +311,9 @@ def test_scaler_role_is_scoped_to_the_node_groups_in_scope(synth: SynthResult, s
         "eks:UpdateNodegroupConfig",
         "eks:TagResource",
         "eks:UntagResource",
+        "scheduler:CreateSchedule",
+        "scheduler:UpdateSchedule",
+        "iam:PassRole",
         "xray:PutTraceSegments",
         "xray:PutTelemetryRecords",
         "sqs:SendMessage",
@@ -400,13 +403,15 @@ def test_spot_rbac_is_exactly_nodes_pods_evictions_and_events(synth: SynthResult
     ]
 
 
-def test_scaler_rbac_is_deployments_in_the_model_namespace_only(synth: SynthResult, stage: str) -> None:
-    manifest, objects = _manifest_with(synth, stage, "Role")
+def test_scaler_rbac_stays_in_the_model_namespace(synth: SynthResult, stage: str) -> None:
+    _, objects = _manifest_with(synth, stage, "Role")
     assert {obj["kind"] for obj in objects} == {"Role", "RoleBinding"}
     role, binding = _object(objects, "Role"), _object(objects, "RoleBinding")
     assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == "models"
     assert role["rules"] == [
-        {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list", "patch"]}
+        {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list", "patch"]},
+        # Pausing KEDA is an annotation patch on the models' ScaledObjects; no create, no delete.
+        {"apiGroups": ["keda.sh"], "resources": ["scaledobjects"], "verbs": ["get", "patch"]},
     ]
     assert binding["roleRef"] == {
         "apiGroup": "rbac.authorization.k8s.io",
@@ -416,19 +421,20 @@ def test_scaler_rbac_is_deployments_in_the_model_namespace_only(synth: SynthResu
     assert binding["subjects"] == [
         {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": rbac.OFFHOURS_SCALER_GROUP}
     ]
-    # Applied after the namespace manifest, which is kept on delete and carries no prune label.
-    namespace_resource, namespace_objects = _manifest_with(synth, stage, "Namespace")
-    assert namespace_objects == [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "models"}}]
-    assert namespace_resource["Properties"]["Overwrite"] is True
-    assert "PruneLabel" not in namespace_resource["Properties"]
-    assert namespace_resource["DeletionPolicy"] == "Retain"
-    namespace_id = next(k for k, v in _resources(synth, stage).items() if v is namespace_resource)
-    assert namespace_id in manifest["DependsOn"]
+
+
+def test_ops_deploys_after_serving_which_owns_the_model_namespace(synth: SynthResult, stage: str) -> None:
+    stage_stacks = synth.stages[stage]
+    assert stage_stacks.serving in stage_stacks.ops.dependencies
+    namespaces = [
+        obj for _, objects in _manifests(synth, stage) for obj in objects if obj["kind"] == "Namespace"
+    ]
+    assert namespaces == []
 
 
 def test_no_other_kubernetes_objects_are_applied(synth: SynthResult, stage: str) -> None:
     kinds = sorted(obj["kind"] for _, objects in _manifests(synth, stage) for obj in objects)
-    assert kinds == ["ClusterRole", "ClusterRoleBinding", "Namespace", "Role", "RoleBinding"]
+    assert kinds == ["ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"]
 
 
 # Off-hours schedules ----------------------------------------------------------------------------
@@ -464,6 +470,56 @@ def test_schedule_runs_the_configured_cron_in_the_stage_time_zone(
     granted = {action: statement["Resource"] for statement in statements for action in _actions(statement)}
     assert set(granted) == {"lambda:InvokeFunction", "sqs:SendMessage", "kms:Decrypt", "kms:GenerateDataKey"}
     assert granted["sqs:SendMessage"] == target["DeadLetterConfig"]["Arn"]
+
+
+def _schedules_role_and_queue(synth: SynthResult, stage: str) -> tuple[Any, Any]:
+    (schedule, *_) = _of_type(synth, stage, "AWS::Scheduler::Schedule").values()
+    target = schedule["Properties"]["Target"]
+    return target["RoleArn"], target["DeadLetterConfig"]["Arn"]
+
+
+def test_scale_ups_book_their_readiness_check_like_the_schedules(synth: SynthResult, stage: str) -> None:
+    """The one-time check runs as the schedules' role, into their DLQ, in a group of its own."""
+    _, function = _function(synth, stage, SCALER_HANDLER)
+    variables = function["Environment"]["Variables"]
+    assert variables["READY_CHECK_MINUTES"] == str(synth.configs[stage].offhours.ready_alarm_minutes)
+    (group,) = _of_type(synth, stage, "AWS::Scheduler::ScheduleGroup").values()
+    assert variables["READY_CHECK_SCHEDULE_GROUP"] == group["Properties"]["Name"]
+    role_arn, queue_arn = _schedules_role_and_queue(synth, stage)
+    assert variables["READY_CHECK_ROLE_ARN"] == role_arn
+    assert variables["DEAD_LETTER_QUEUE_ARN"] == queue_arn
+
+
+def test_scaler_may_book_only_its_readiness_check(synth: SynthResult, stage: str) -> None:
+    _, function = _function(synth, stage, SCALER_HANDLER)
+    statements = _role_statements(synth, stage, function["Role"])
+    (book,) = [s for s in statements if "scheduler:CreateSchedule" in _actions(s)]
+    assert sorted(_actions(book)) == ["scheduler:CreateSchedule", "scheduler:UpdateSchedule"]
+    group = function["Environment"]["Variables"]["READY_CHECK_SCHEDULE_GROUP"]
+    arn = book["Resource"]  # a literal where the stage names its account, else a join with pseudo refs
+    literal = arn if isinstance(arn, str) else "".join(p for p in arn["Fn::Join"][1] if isinstance(p, str))
+    assert literal.startswith("arn:")
+    assert ":scheduler:" in literal
+    assert literal.endswith(f":schedule/{group}/ready-check")
+    (pass_role,) = [s for s in statements if "iam:PassRole" in _actions(s)]
+    role_arn, _ = _schedules_role_and_queue(synth, stage)
+    assert pass_role["Resource"] == role_arn
+    assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
+
+
+def test_not_ready_alarm_fires_on_one_model_without_a_ready_replica(synth: SynthResult, stage: str) -> None:
+    (alarm,) = [
+        a["Properties"]
+        for a in _of_type(synth, stage, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("MetricName") == "ModelsNotReady"
+    ]
+    assert alarm["Namespace"] == METRICS_NAMESPACE
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "offhours-scaler"}]
+    assert (alarm["Statistic"], alarm["Period"]) == ("Sum", 300)
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
+    assert alarm["EvaluationPeriods"] == 1
+    assert alarm["TreatMissingData"] == "notBreaching"
+    assert alarm["AlarmDescription"].startswith(f"{synth.configs[stage].offhours.ready_alarm_minutes} min")
 
 
 def test_scaler_function_failures_dead_letter_too(synth: SynthResult, stage: str) -> None:
