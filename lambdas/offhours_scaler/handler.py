@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,22 +55,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return {"status": "rejected", "message": str(exc)}
 
     logger.append_keys(action=action, cluster=settings.cluster.name)
-
-    def book_ready_check() -> Change:
-        assert settings.ready_check is not None
-        return ready_check.book(
-            aws_client("scheduler"),
-            settings.ready_check,
-            function_arn=context.invoked_function_arn,
-            now=datetime.now(UTC),
-        )
-
     summary = run(
         action,
         settings,
         k8s=k8s_client(settings.cluster),
         eks=aws_client("eks"),
-        book_ready_check=book_ready_check if settings.ready_check else None,
+        book_ready_check=_ready_check_booker(settings, context),
         # Stop retrying busy node groups in time to log the summary before the timeout.
         deadline=Deadline(
             min(
@@ -100,6 +91,16 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if summary.failed:
         raise ScalingIncompleteError(f"{summary.failed} item(s) not scaled; see the summary log line")
     return result
+
+
+def _ready_check_booker(settings: ScalerSettings, context: LambdaContext) -> Callable[[], Change] | None:
+    """Books this function's readiness check; None when READY_CHECK_MINUTES is off."""
+    check = settings.ready_check
+    if check is None:
+        return None
+    return lambda: ready_check.book(
+        aws_client("scheduler"), check, function_arn=context.invoked_function_arn, now=datetime.now(UTC)
+    )
 
 
 def _safe(event: Any) -> Any:
