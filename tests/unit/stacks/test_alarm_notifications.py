@@ -1,10 +1,18 @@
-"""CloudWatch alarms may publish to the stage's alerts topic (session fixture `synth`)."""
+"""CloudWatch alarms may publish to the stage's alerts topic (session fixture `synth`), and the aspect
+that makes alarms notify a topic, tested on a tiny stack of its own."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_sns as sns
+from aws_cdk.assertions import Template
+from constructs import Construct
+
 from config import StageConfig
+from constructs_lib.alarm_actions import NotifyOnEveryAlarm, notify_on_every_alarm
 from tests.synth import SynthResult
 from tests.unit.stacks.cfn import as_list, render, resources
 
@@ -18,6 +26,9 @@ def _alerts_topic_id(templates: dict[str, dict[str, Any]]) -> str:
 
 def _account(config: StageConfig) -> Any:
     return config.account or {"Ref": "AWS::AccountId"}
+
+
+# The stages -------------------------------------------------------------------------------------
 
 
 def test_cloudwatch_may_use_the_alerts_key_for_this_account_only(synth: SynthResult, stage: str) -> None:
@@ -56,3 +67,39 @@ def test_cloudwatch_alarms_of_this_account_may_publish_to_the_alerts_topic(
     assert render(publish["Condition"]["ArnLike"]["aws:SourceArn"]) == (
         f"arn:{partition}:cloudwatch:{region}:{account}:alarm:*"
     )
+
+
+# The aspect, on a stack of its own ---------------------------------------------------------------
+
+
+def _alarm(scope: Construct, id_: str) -> cloudwatch.Alarm:
+    return cloudwatch.Alarm(
+        scope,
+        id_,
+        metric=cloudwatch.Metric(namespace="Test", metric_name="Errors"),
+        threshold=1,
+        evaluation_periods=1,
+    )
+
+
+def test_aspect_reaches_alarms_created_later_and_never_adds_an_action_twice() -> None:
+    app = cdk.App()
+    stack = cdk.Stack(app, "Watched")
+    topic = sns.Topic(stack, "Topic")
+    notify_on_every_alarm(stack, topic)
+    notify_on_every_alarm(stack, topic)  # a second registration adds nothing either
+    early = _alarm(stack, "Early")
+    NotifyOnEveryAlarm(topic).visit(early)  # already notifies the topic when the aspects run
+    _alarm(Construct(stack, "Nested"), "Late")  # created after registration, one level down
+    unwatched = cdk.Stack(app, "Unwatched")
+    _alarm(unwatched, "Elsewhere")
+
+    template = Template.from_stack(stack)
+    (topic_id,) = template.find_resources("AWS::SNS::Topic")
+    alarms = template.find_resources("AWS::CloudWatch::Alarm")
+    assert len(alarms) == 2
+    for alarm in alarms.values():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}]
+        assert alarm["Properties"]["OKActions"] == [{"Ref": topic_id}]
+    (elsewhere,) = Template.from_stack(unwatched).find_resources("AWS::CloudWatch::Alarm").values()
+    assert "AlarmActions" not in elsewhere["Properties"]
