@@ -1,11 +1,16 @@
-"""CloudWatch alarms may publish to the stage's alerts topic (session fixture `synth`), and the aspect
-that makes alarms notify a topic, tested on a tiny stack of its own."""
+"""CloudWatch alarms notify the stage's alerts topic (on ALARM and on OK), and may publish to it.
+
+The stage tests use the session fixtures `synth` and `pipeline_synth` (synthesised once); the aspect
+itself is tested on a tiny stack of its own.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import aws_cdk as cdk
+import pytest
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Template
@@ -13,10 +18,31 @@ from constructs import Construct
 
 from config import StageConfig
 from constructs_lib.alarm_actions import NotifyOnEveryAlarm, notify_on_every_alarm
-from tests.synth import SynthResult
+from stacks.inference_stage import InferenceStage
+from tests.synth import PipelineSynthResult, SynthResult
 from tests.unit.stacks.cfn import as_list, render, resources
 
 CLOUDWATCH = {"Service": "cloudwatch.amazonaws.com"}
+
+
+@dataclass(frozen=True)
+class DeployedStage:
+    """One stage's templates and construct tree, as `cdk deploy` or the pipeline ships it."""
+
+    stage: InferenceStage
+    templates: dict[str, dict[str, Any]]
+
+    @property
+    def config(self) -> StageConfig:
+        return self.stage.config
+
+
+@pytest.fixture(params=["app", "pipeline"])
+def deployed(request: pytest.FixtureRequest, synth: SynthResult, stage: str) -> DeployedStage:
+    if request.param == "app":
+        return DeployedStage(synth.stages[stage], synth.templates[stage])
+    pipeline_synth: PipelineSynthResult = request.getfixturevalue("pipeline_synth")
+    return DeployedStage(pipeline_synth.stack.stages[stage], pipeline_synth.stage_templates[stage])
 
 
 def _alerts_topic_id(templates: dict[str, dict[str, Any]]) -> str:
@@ -24,11 +50,45 @@ def _alerts_topic_id(templates: dict[str, dict[str, Any]]) -> str:
     return topic_id
 
 
+def _is_the_alerts_topic(deployed: DeployedStage, value: Any) -> bool:
+    """Whether `value` is the Observability stack's output of ``{"Ref": <the alerts topic>}``."""
+    output = value.get("Fn::GetStackOutput") if isinstance(value, dict) else None
+    if output is None or output["StackName"] != deployed.stage.observability.stack_name:
+        return False
+    exported = deployed.templates["Observability"]["Outputs"][output["OutputName"]]["Value"]
+    return bool(exported == {"Ref": _alerts_topic_id(deployed.templates)})
+
+
 def _account(config: StageConfig) -> Any:
     return config.account or {"Ref": "AWS::AccountId"}
 
 
 # The stages -------------------------------------------------------------------------------------
+
+
+def test_every_ops_alarm_notifies_the_alerts_topic_on_alarm_and_on_ok(deployed: DeployedStage) -> None:
+    alarms = resources(deployed.templates["Ops"], "AWS::CloudWatch::Alarm")
+    # Spot: dead letters and incomplete drains; off-hours scaler: dead letters. More may come.
+    expected_at_least = 2 + (1 if deployed.config.offhours.enabled else 0)
+    assert len(alarms) >= expected_at_least, sorted(alarms)
+    for alarm_id, alarm in alarms.items():
+        properties = alarm["Properties"]
+        for actions in ("AlarmActions", "OKActions"):
+            listed = properties.get(actions, [])
+            assert len(listed) == 1, (alarm_id, actions, listed)  # no duplicate, no other target
+            assert _is_the_alerts_topic(deployed, listed[0]), (alarm_id, actions, listed)
+        assert "InsufficientDataActions" not in properties, alarm_id
+
+
+def test_no_alarm_in_any_stack_of_the_stage_is_silent(deployed: DeployedStage) -> None:
+    """Alarms live only in the Ops stack today; one added to another stack needs actions too."""
+    silent = [
+        f"{stack}/{alarm_id}"
+        for stack, template in deployed.templates.items()
+        for alarm_id, alarm in resources(template, "AWS::CloudWatch::Alarm").items()
+        if not alarm["Properties"].get("AlarmActions")
+    ]
+    assert silent == []
 
 
 def test_cloudwatch_may_use_the_alerts_key_for_this_account_only(synth: SynthResult, stage: str) -> None:
