@@ -70,6 +70,7 @@ class InferenceStage(Stage):
             cluster=self.cluster.cluster,
             gpu_node_groups=self.cluster.gpu_node_groups,
             logs_key=self.network.logs_key,
+            alerts_topic=self.observability.alerts_topic,
         )
         # The off-hours scaler's Role lives in the `models` namespace and it pauses the
         # ScaledObjects there: both are ServingStack's.

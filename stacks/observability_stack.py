@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 import yaml
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_aps as aps
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks as eks_l1
@@ -23,6 +23,7 @@ from observability.rules import alerting_rules, recording_rules
 from observability.scrape_config import scrape_config_blob
 
 APS_PRINCIPAL = "aps.amazonaws.com"
+CLOUDWATCH_PRINCIPAL = "cloudwatch.amazonaws.com"
 SCRAPER_USERNAME = "aps-collector-user"
 """The Kubernetes user name AMP's managed scraper documentation binds its RBAC role to."""
 
@@ -74,6 +75,7 @@ class ObservabilityStack(Stack):
     ``scraper``, ``rule_namespaces`` and ``grafana_dashboard`` (JSON model, see docs/observability.md).
 
     ``prometheus_query_url`` is what KEDA's prometheus scaler and Grafana query (SigV4-signed).
+    ``alerts_topic`` receives Alertmanager's notifications and the stage's CloudWatch alarm actions.
     """
 
     def __init__(
@@ -106,6 +108,7 @@ class ObservabilityStack(Stack):
             ),
         )
         self._allow_alertmanager_to_publish()
+        self._allow_cloudwatch_alarms_to_publish()
         # Without the trailing slash AMP's PrometheusEndpoint has: clients append /api/v1/query.
         self.prometheus_query_url = (
             f"https://aps-workspaces.{self.region}.{self.url_suffix}/workspaces/"
@@ -152,6 +155,18 @@ class ObservabilityStack(Stack):
                 conditions={"StringEquals": {"aws:SourceAccount": self.account}},
             )
         )
+        # So do CloudWatch alarms (the Ops stack's alarms notify this topic). This is AWS's
+        # documented statement, without a condition: whether the alarm's key use carries
+        # aws:SourceAccount is not documented, and a lost page is worse. Which alarms may publish
+        # at all is restricted by the topic policy (source account and alarm ARN).
+        alerts_key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsUseTheKey",
+                principals=[iam.ServicePrincipal(CLOUDWATCH_PRINCIPAL)],
+                actions=["kms:GenerateDataKey*", "kms:Decrypt"],
+                resources=["*"],
+            )
+        )
         topic = sns.Topic(
             self,
             "AlertsTopic",
@@ -173,6 +188,28 @@ class ObservabilityStack(Stack):
                 conditions={
                     "StringEquals": {"aws:SourceAccount": self.account},
                     "ArnEquals": {"aws:SourceArn": self.workspace.attr_arn},
+                },
+            )
+        )
+
+    def _allow_cloudwatch_alarms_to_publish(self) -> None:
+        """Alarm actions of this account's CloudWatch alarms (notify_on_every_alarm in OpsStack)."""
+        self.alerts_topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsPublish",
+                principals=[iam.ServicePrincipal(CLOUDWATCH_PRINCIPAL)],
+                actions=["sns:Publish"],
+                resources=[self.alerts_topic.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": self.account},
+                    "ArnLike": {
+                        "aws:SourceArn": self.format_arn(
+                            service="cloudwatch",
+                            resource="alarm",
+                            resource_name="*",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    },
                 },
             )
         )

@@ -12,9 +12,11 @@ from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from config import StageConfig
+from constructs_lib.alarm_actions import notify_on_every_alarm
 from stacks.ops.offhours_scaler import OffHoursScaler
 from stacks.ops.spot_interruption import SpotInterruptionHandler
 
@@ -46,6 +48,8 @@ class OpsStack(Stack):
         (``ClusterStack.gpu_node_groups``).
     :param vpc: the cluster's VPC.
     :param logs_key: the stage's CloudWatch Logs key.
+    :param alerts_topic: the stage's alerts topic (``ObservabilityStack.alerts_topic``); every
+        CloudWatch alarm in this stack notifies it on ALARM and on OK.
     """
 
     def __init__(
@@ -58,9 +62,12 @@ class OpsStack(Stack):
         cluster: eks.Cluster,
         gpu_node_groups: Mapping[str, eks.Nodegroup],
         logs_key: kms.IKey,
+        alerts_topic: sns.ITopic,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id_, **kwargs)
+        # So on-call hears every alarm here; an aspect (runs at synth), so alarms created later count too.
+        notify_on_every_alarm(self, alerts_topic)
         # jsii's generated ICluster protocol lists a member the concrete class lacks in stubs.
         cluster_ref = cast(eks.ICluster, cluster)
         # Encrypts both functions' environments and their dead-letter queues.
