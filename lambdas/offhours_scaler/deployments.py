@@ -7,6 +7,8 @@ KEDA would undo the new replicas at its next poll; `scaledobjects` pauses it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from lambdas.common.k8s import JsonObject, K8sClient
 from lambdas.offhours_scaler.guarded_patch import Plan, read_plan_patch
 from lambdas.offhours_scaler.records import (
@@ -18,24 +20,21 @@ from lambdas.offhours_scaler.records import (
 
 
 def scale_down(k8s: K8sClient, namespace: str, name: str, floor: int) -> Change:
-    return read_plan_patch(
-        kind="deployment",
-        name=name,
-        namespace=namespace,
-        read=lambda: k8s.get_deployment(namespace, name),
-        write=lambda patch: k8s.patch_deployment(namespace, name, patch),
-        plan=lambda dep: _down(dep, name, floor),
-    )
+    return _patch(k8s, namespace, name, lambda dep: _down(dep, name, floor))
 
 
 def scale_up(k8s: K8sClient, namespace: str, name: str) -> Change:
+    return _patch(k8s, namespace, name, lambda dep: _up(dep, name))
+
+
+def _patch(k8s: K8sClient, namespace: str, name: str, plan: Callable[[JsonObject], Plan]) -> Change:
     return read_plan_patch(
         kind="deployment",
         name=name,
         namespace=namespace,
         read=lambda: k8s.get_deployment(namespace, name),
         write=lambda patch: k8s.patch_deployment(namespace, name, patch),
-        plan=lambda dep: _up(dep, name),
+        plan=plan,
     )
 
 
