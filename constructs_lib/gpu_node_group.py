@@ -5,6 +5,7 @@ from __future__ import annotations
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from config.cluster import CapacityType, GpuNodeGroupConfig
@@ -63,9 +64,12 @@ class GpuNodeGroup(Construct):
         group: GpuNodeGroupConfig,
         node_role: iam.IRole,
         subnets: ec2.SubnetSelection,
+        volume_key: kms.IKey,
     ) -> None:
         super().__init__(scope, id_)
-        template = NodeLaunchTemplate(self, "Template", disk_size_gib=group.disk_size_gib)
+        template = NodeLaunchTemplate(
+            self, "Template", disk_size_gib=group.disk_size_gib, volume_key=volume_key
+        )
         self.nodegroup = eks.Nodegroup(
             self,
             "Nodegroup",

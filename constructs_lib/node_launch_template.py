@@ -1,8 +1,9 @@
-"""Launch template for managed node groups: IMDSv2 only, hop limit 1, encrypted gp3 root volume."""
+"""Launch template for managed node groups: IMDSv2 only, hop limit 1, gp3 root volume encrypted with a CMK."""
 
 from __future__ import annotations
 
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 ROOT_DEVICE = "/dev/xvda"  # the root device of the AL2023 EKS-optimised AMIs
@@ -13,9 +14,13 @@ class NodeLaunchTemplate(Construct):
 
     Hop limit 1 keeps pods (one network hop further away) from reaching the node's instance
     metadata and its role; pods get AWS credentials through Pod Identity instead.
+
+    :param disk_size_gib: size of the root volume.
+    :param volume_key: customer-managed key that encrypts the root volume; its policy must let the
+        EC2 Auto Scaling service-linked role use it (see ``NodeVolumeKey``).
     """
 
-    def __init__(self, scope: Construct, id_: str, *, disk_size_gib: int) -> None:
+    def __init__(self, scope: Construct, id_: str, *, disk_size_gib: int, volume_key: kms.IKey) -> None:
         super().__init__(scope, id_)
         self.launch_template = ec2.LaunchTemplate(
             self,
@@ -31,6 +36,7 @@ class NodeLaunchTemplate(Construct):
                         disk_size_gib,
                         volume_type=ec2.EbsDeviceVolumeType.GP3,
                         encrypted=True,
+                        kms_key=volume_key,
                         delete_on_termination=True,
                     ),
                 )

@@ -1,4 +1,4 @@
-"""The EKS cluster: private, KMS-encrypted secrets, full control-plane logs, managed node groups."""
+"""The EKS cluster: private, CMK-encrypted secrets and node volumes, full logs, managed node groups."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from config import StageConfig
 from constructs_lib.gpu_node_group import GpuNodeGroup
 from constructs_lib.nag import acknowledge
 from constructs_lib.node_launch_template import NodeLaunchTemplate
+from constructs_lib.node_volume_key import NodeVolumeKey
 
 KUBERNETES_VERSIONS = {"1.35": eks.KubernetesVersion.V1_35, "1.36": eks.KubernetesVersion.V1_36}
 ALL_CONTROL_PLANE_LOGS = [
@@ -42,7 +43,8 @@ def cluster_name_for(stage: str) -> str:
 
 
 class ClusterStack(Stack):
-    """Exposes ``cluster``, ``cluster_name``, ``secrets_key``, ``node_role`` and ``gpu_node_groups``."""
+    """Exposes ``cluster``, ``cluster_name``, ``secrets_key``, ``node_volume_key``, ``node_role`` and
+    ``gpu_node_groups``."""
 
     def __init__(
         self, scope: Construct, id_: str, *, config: StageConfig, vpc: ec2.IVpc, **kwargs: Any
@@ -102,8 +104,14 @@ class ClusterStack(Stack):
                 iam.ManagedPolicy.from_aws_managed_policy_name(name) for name in NODE_MANAGED_POLICIES
             ],
         )
+        # One key for every node group's root volumes (system and GPU).
+        self.node_volume_key = NodeVolumeKey(
+            self, "NodeVolumeKey", description=f"EBS root volumes of the nodes of {self.cluster_name}"
+        ).key
         system = config.cluster.system_node_group
-        system_template = NodeLaunchTemplate(self, "SystemTemplate", disk_size_gib=system.disk_size_gib)
+        system_template = NodeLaunchTemplate(
+            self, "SystemTemplate", disk_size_gib=system.disk_size_gib, volume_key=self.node_volume_key
+        )
         self.system_node_group = eks.Nodegroup(
             self,
             "SystemNodes",
@@ -132,6 +140,7 @@ class ClusterStack(Stack):
                 group=group,
                 node_role=self.node_role,
                 subnets=private_subnets,
+                volume_key=self.node_volume_key,
             ).nodegroup
             for group in config.cluster.gpu_node_groups
         }

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
+
+import aws_cdk as cdk
 
 from constructs_lib.gpu_node_group import GPU_TAINT_KEY
+from constructs_lib.node_volume_key import AUTOSCALING_SERVICE_LINKED_ROLE
 from tests.synth import SynthResult
+from tests.unit.stacks.cfn import as_list, render
 
 CONTROL_PLANE_LOGS = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 
@@ -137,3 +141,86 @@ def test_nodes_run_in_private_subnets(synth: SynthResult, stage: str) -> None:
     for props in _nodegroups(synth, stage).values():
         for subnet in props["Subnets"]:
             assert "PrivateSubnet" in str(subnet)
+
+
+# The node volume key ----------------------------------------------------------------------------
+
+
+def _node_volume_key_id(synth: SynthResult, stage: str) -> str:
+    key = synth.stages[stage].cluster.node_volume_key
+    stack = cdk.Stack.of(key)
+    return str(stack.resolve(stack.get_logical_id(cast(cdk.CfnElement, key.node.default_child))))
+
+
+def _node_volume_key(synth: SynthResult, stage: str) -> dict[str, Any]:
+    key: dict[str, Any] = synth.templates[stage]["Cluster"]["Resources"][_node_volume_key_id(synth, stage)]
+    assert key["Type"] == "AWS::KMS::Key"
+    return key
+
+
+def _account(synth: SynthResult, stage: str) -> str:
+    return synth.configs[stage].account or "<Ref:AWS::AccountId>"
+
+
+def test_every_root_volume_is_encrypted_gp3_with_exactly_the_node_volume_key(
+    synth: SynthResult, stage: str
+) -> None:
+    key_id = _node_volume_key_id(synth, stage)
+    assert key_id != _cluster(synth, stage)["EncryptionConfig"][0]["Provider"]["KeyArn"]["Fn::GetAtt"][0]
+    launch_templates = synth.template(stage, "Cluster").find_resources("AWS::EC2::LaunchTemplate")
+    assert len(launch_templates) == len(synth.configs[stage].cluster.gpu_node_groups) + 1
+    for launch_template in launch_templates.values():
+        (device,) = launch_template["Properties"]["LaunchTemplateData"]["BlockDeviceMappings"]
+        assert device["Ebs"]["Encrypted"] is True
+        assert device["Ebs"]["VolumeType"] == "gp3"
+        assert device["Ebs"]["KmsKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+
+
+def test_node_volume_key_rotates_and_is_retained(synth: SynthResult, stage: str) -> None:
+    key = _node_volume_key(synth, stage)
+    assert key["Properties"]["EnableKeyRotation"] is True
+    assert key["Properties"]["PendingWindowInDays"] == 30
+    assert key["DeletionPolicy"] == key["UpdateReplacePolicy"] == "Retain"
+
+
+def test_node_volume_key_lets_the_autoscaling_role_launch_encrypted_volumes(
+    synth: SynthResult, stage: str
+) -> None:
+    """The two statements of the EC2 Auto Scaling guide's key policy for encrypted volumes."""
+    statements = _node_volume_key(synth, stage)["Properties"]["KeyPolicy"]["Statement"]
+    role_arn = f"arn:aws:iam::{_account(synth, stage)}:role/{AUTOSCALING_SERVICE_LINKED_ROLE}"
+    for_role = {s["Sid"]: s for s in statements if render(s["Principal"].get("AWS", "")) == role_arn}
+    assert set(for_role) == {"AutoScalingUseOfTheKey", "AutoScalingGrantsForAwsResources"}
+    use, grants = for_role["AutoScalingUseOfTheKey"], for_role["AutoScalingGrantsForAwsResources"]
+    assert sorted(as_list(use["Action"])) == sorted(
+        ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
+    )
+    assert (use["Effect"], use["Resource"], "Condition" in use) == ("Allow", "*", False)
+    assert as_list(grants["Action"]) == ["kms:CreateGrant"]
+    assert (grants["Effect"], grants["Resource"]) == ("Allow", "*")
+    assert grants["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": True}}
+    # Besides the role, only the account's default statement (access delegated to IAM).
+    others = [s for s in statements if s not in for_role.values()]
+    assert [render(s["Principal"]["AWS"]) for s in others] == [f"arn:aws:iam::{_account(synth, stage)}:root"]
+
+
+def _allow_statements(value: Any) -> list[dict[str, Any]]:
+    """Every Allow statement anywhere in a resource (key policies, inline and managed policies)."""
+    if isinstance(value, list):
+        return [statement for item in value for statement in _allow_statements(item)]
+    if not isinstance(value, dict):
+        return []
+    own = [value] if value.get("Effect") == "Allow" and "Action" in value else []
+    return own + [statement for item in value.values() for statement in _allow_statements(item)]
+
+
+def test_only_the_account_root_of_each_key_policy_holds_kms_wildcards(synth: SynthResult, stage: str) -> None:
+    """Neither the node volume key nor anything else grants ``kms:*`` beyond CDK's default statement."""
+    root = f"arn:aws:iam::{_account(synth, stage)}:root"
+    for stack, template in synth.templates[stage].items():
+        for logical_id, resource in template["Resources"].items():
+            for statement in _allow_statements(resource.get("Properties", {})):
+                if not {"kms:*", "*"} & set(as_list(statement["Action"])):
+                    continue
+                assert resource["Type"] == "AWS::KMS::Key", (stack, logical_id, statement)
+                assert render(statement["Principal"]["AWS"]) == root, (stack, logical_id, statement)
