@@ -24,12 +24,12 @@ RETRY_ATTEMPTS = 3
 
 
 def book(scheduler: Any, settings: ReadyCheckSettings, *, function_arn: str, now: datetime) -> Change:
-    at = (now.astimezone(UTC) + timedelta(minutes=settings.minutes)).replace(microsecond=0)
+    at = f"{now.astimezone(UTC) + timedelta(minutes=settings.minutes):%Y-%m-%dT%H:%M:%S}"
     request = {
         "Name": SCHEDULE_NAME,
         "GroupName": settings.schedule_group,
         "Description": f"Readiness check {settings.minutes} min after the last off-hours scale-up",
-        "ScheduleExpression": f"at({at:%Y-%m-%dT%H:%M:%S})",
+        "ScheduleExpression": f"at({at})",
         "ScheduleExpressionTimezone": "UTC",
         "FlexibleTimeWindow": {"Mode": "OFF"},
         "ActionAfterCompletion": "DELETE",
@@ -54,5 +54,4 @@ def book(scheduler: Any, settings: ReadyCheckSettings, *, function_arn: str, now
             scheduler.update_schedule(**request)  # booked earlier today: move it
     except (ClientError, BotoCoreError) as exc:
         return Change("schedule", SCHEDULE_NAME, "failed", reason=f"booking the readiness check: {exc}")
-    when = f"{at:%Y-%m-%dT%H:%M:%S}Z"
-    return Change("schedule", SCHEDULE_NAME, "scheduled", after=when, reason="readiness check")
+    return Change("schedule", SCHEDULE_NAME, "scheduled", after=f"{at}Z", reason="readiness check")
