@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.config.test_stage_config import SOURCE, dev_data, error_for
+from tests.unit.config.test_stage_config import assert_rejected_naming
 
 
 def _model(data: dict[str, Any]) -> dict[str, Any]:
@@ -152,9 +152,4 @@ def _add_canary(data: dict[str, Any], weight: int, name: str = "v2") -> None:
     ],
 )
 def test_bad_registry_entry_names_file_field_and_allowed(mutate: Any, expected: list[str]) -> None:
-    data = dev_data()
-    mutate(data)
-    message = error_for(data)
-    assert message.startswith(SOURCE)
-    for fragment in expected:
-        assert fragment in message, f"{fragment!r} not in:\n{message}"
+    assert_rejected_naming(mutate, expected)

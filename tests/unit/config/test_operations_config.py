@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from config.operations import OffHoursConfig, SpotConfig
-from tests.unit.config.test_stage_config import SOURCE, dev_data, error_for
+from tests.unit.config.test_stage_config import assert_rejected_naming
 
 
 def test_spot_function_defaults_fit_the_two_minute_notice() -> None:
@@ -94,12 +94,7 @@ def test_hours_off_per_night_is_derived_from_fixed_time_crons(
     ],
 )
 def test_bad_operations_config_is_named(mutate: Any, expected: list[str]) -> None:
-    data = dev_data()
-    mutate(data)
-    message = error_for(data)
-    assert message.startswith(SOURCE)
-    for fragment in expected:
-        assert fragment in message, f"{fragment!r} not in:\n{message}"
+    assert_rejected_naming(mutate, expected)
 
 
 def test_empty_scope_is_fine_while_offhours_is_disabled() -> None:

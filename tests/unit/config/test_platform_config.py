@@ -9,7 +9,7 @@ import pytest
 
 from config import load_stages
 from config.cluster import REQUIRED_ADDONS
-from tests.unit.config.test_stage_config import dev_data, error_for
+from tests.unit.config.test_stage_config import assert_rejected_naming
 
 
 def _addons(data: dict[str, Any]) -> dict[str, str]:
@@ -70,11 +70,7 @@ def _addons(data: dict[str, Any]) -> dict[str, str]:
 def test_bad_platform_config_is_rejected(
     mutate: Callable[[dict[str, Any]], Any], expected: list[str]
 ) -> None:
-    data = dev_data()
-    mutate(data)
-    message = error_for(data)
-    for fragment in expected:
-        assert fragment in message
+    assert_rejected_naming(mutate, expected)
 
 
 def test_every_stage_pins_every_required_addon() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,16 @@ def error_for(data: dict[str, Any]) -> str:
     with pytest.raises(ConfigError) as raised:
         parse_stage(data, name="dev", source=SOURCE)
     return str(raised.value)
+
+
+def assert_rejected_naming(mutate: Callable[[dict[str, Any]], Any], expected: list[str]) -> None:
+    """dev.yaml changed by `mutate` fails with a message that starts with the file and has every fragment."""
+    data = dev_data()
+    mutate(data)
+    message = error_for(data)
+    assert message.startswith(SOURCE)
+    for fragment in expected:
+        assert fragment in message, f"{fragment!r} not in:\n{message}"
 
 
 def test_every_stage_loads_in_order() -> None:
@@ -164,12 +175,7 @@ def _gpu_group(data: dict[str, Any]) -> dict[str, Any]:
     ],
 )
 def test_bad_config_names_file_field_value_and_allowed(mutate: Any, expected: list[str]) -> None:
-    data = dev_data()
-    mutate(data)
-    message = error_for(data)
-    assert message.startswith(SOURCE)
-    for fragment in expected:
-        assert fragment in message, f"{fragment!r} not in:\n{message}"
+    assert_rejected_naming(mutate, expected)
 
 
 def test_duplicate_yaml_keys_are_rejected(tmp_path: Path) -> None:
