@@ -220,6 +220,24 @@ class IngressConfig(Strict):
     scheme: Literal["internal", "internet-facing"] = "internal"
     domain: str | None = Field(default=None, description="Hosts are <model-id>.<domain>.")
     certificate_arn: str | None = Field(default=None, description="ACM certificate for domain.")
+    auth: Literal["api-key", "none"] = Field(
+        default="api-key",
+        description="api-key: vLLM requires a bearer key on /v1/* (kept in Secrets Manager); "
+        "none: no authentication, only for an internal ALB.",
+    )
+
+    @model_validator(mode="after")
+    def _authenticated_when_public(self) -> IngressConfig:
+        if self.scheme == "internet-facing" and self.auth != "api-key":
+            raise ValueError(
+                f"ingress.auth {self.auth!r} with ingress.scheme 'internet-facing'; allowed: 'api-key' "
+                "(an internet-facing API must authenticate its callers)"
+            )
+        return self
+
+    @property
+    def requires_api_key(self) -> bool:
+        return self.auth == "api-key"
 
     @model_validator(mode="after")
     def _certificate_with_domain(self) -> IngressConfig:

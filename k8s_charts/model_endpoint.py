@@ -12,6 +12,8 @@ from config.cluster import GpuNodeGroupConfig
 from config.serving import ModelConfig, ModelVersion, ScalingRules
 from k8s_charts.api_object import api_object
 from k8s_charts.names import (
+    API_KEY_ENV,
+    API_KEY_SECRET_FIELD,
     GPU_RESOURCE,
     KEDA_AUTHENTICATION,
     METRICS_SCRAPER_NAMESPACE_LABEL,
@@ -78,6 +80,8 @@ class ModelEndpointChart(cdk8s.Chart):
         node_groups: the GPU node groups the version may run on (sizes the pod's requests).
         values: deploy-time values (bucket name, Prometheus URL, region).
         vpc_cidr: the VPC range the ALB (target type ip) and the AMP scraper connect from.
+        api_key_secret: the Secret whose `api-key` vLLM requires on /v1/* (env VLLM_API_KEY).
+            Default: None, no authentication.
     """
 
     def __init__(
@@ -90,8 +94,10 @@ class ModelEndpointChart(cdk8s.Chart):
         node_groups: list[GpuNodeGroupConfig],
         values: StageValues,
         vpc_cidr: str,
+        api_key_secret: str | None = None,
     ) -> None:
         super().__init__(scope, id_, namespace=MODELS_NAMESPACE, disable_resource_name_hashes=True)
+        self.api_key_secret = api_key_secret
         self.instance = instance_name(model.id, version.name)
         self.pod_labels = pod_labels(model.id, version.name)
         self.selector = selector_labels(model.id, version.name)
@@ -182,7 +188,7 @@ class ModelEndpointChart(cdk8s.Chart):
                     image_pull_policy=kplus.ImagePullPolicy.IF_NOT_PRESENT,
                     command=VLLM_COMMAND,
                     args=vllm_args(version, model_bucket_name=values.model_bucket_name),
-                    env_variables={key: kplus.EnvValue.from_value(value) for key, value in env.items()},
+                    env_variables=self._env_variables(env),
                     volume_mounts=[
                         kplus.VolumeMount(path=CACHE_DIR, volume=cache),
                         kplus.VolumeMount(path="/tmp", volume=tmp),  # noqa: S108 - a private emptyDir
@@ -202,6 +208,16 @@ class ModelEndpointChart(cdk8s.Chart):
         deployment.select(kplus.LabelSelector.of(labels=self.selector))
         self._patch_pod_spec(deployment, version, sizes.cpu, sizes.memory_gib)
         return deployment
+
+    def _env_variables(self, env: dict[str, str]) -> dict[str, kplus.EnvValue]:
+        variables = {key: kplus.EnvValue.from_value(value) for key, value in env.items()}
+        if self.api_key_secret is not None:
+            # A reference only: the value stays in the Secret, out of the manifest and the args.
+            secret = kplus.Secret.from_secret_name(self, "ApiKeySecret", self.api_key_secret)
+            variables[API_KEY_ENV] = kplus.EnvValue.from_secret_value(
+                kplus.SecretValue(secret=secret, key=API_KEY_SECRET_FIELD), optional=False
+            )
+        return variables
 
     def _patch_pod_spec(
         self, deployment: kplus.Deployment, version: ModelVersion, cpu: int, memory_gib: int

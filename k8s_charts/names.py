@@ -14,6 +14,13 @@ MODEL_VERSION_LABEL = "llm-inference/model-version"
 METRICS_SCRAPER_NAMESPACE_LABEL = "llm-inference/metrics-scraper"
 GPU_RESOURCE = "nvidia.com/gpu"
 KEDA_AUTHENTICATION = "keda-aws-amp"
+# The model API key: synced from Secrets Manager by the External Secrets Operator into this
+# Secret, and read by vLLM from this env var (vllm/envs.py, v0.11.0). Never `--api-key`: vLLM logs
+# its non-default arguments at startup, so a key on the command line would land in the logs.
+API_KEY_SECRET = "vllm-api-key"  # noqa: S105 - a name, not a value
+API_KEY_SECRET_FIELD = "api-key"  # noqa: S105 - a key name
+API_KEY_ENV = "VLLM_API_KEY"
+API_KEY_SECRET_STORE = "aws-secrets-manager"  # noqa: S105 - a name
 
 # Shutdown order: the pod leaves the Service endpoints at once, the ALB stops sending new requests
 # within the preStop sleep, drains in-flight ones for the deregistration delay, and the kubelet
@@ -58,6 +65,7 @@ class StageValues:
     access_logs_bucket_name: str
     web_acl_arn: str
     region: str
+    api_key_secret_arn: str
 
 
 PLACEHOLDERS = StageValues(
@@ -66,5 +74,6 @@ PLACEHOLDERS = StageValues(
     access_logs_bucket_name="${ACCESS_LOGS_BUCKET_NAME}",
     web_acl_arn="${WEB_ACL_ARN}",
     region="${AWS_REGION}",
+    api_key_secret_arn="${API_KEY_SECRET_ARN}",  # noqa: S106 - a placeholder for an ARN
 )
 """The GitOps export's values; keys of the `serving-stage-values` ConfigMap."""

@@ -9,21 +9,25 @@ import cdk8s
 from config import StageConfig
 from config.cluster import GpuNodeGroupConfig
 from config.serving import ModelVersion
+from k8s_charts.api_key import ApiKeyChart
 from k8s_charts.model_endpoint import ModelEndpointChart
 from k8s_charts.model_ingress import ModelIngressChart
 from k8s_charts.models_namespace import ModelsNamespaceChart
-from k8s_charts.names import StageValues, instance_name
+from k8s_charts.names import API_KEY_SECRET, StageValues, instance_name
 
 
 @dataclass(frozen=True)
 class StageCharts:
     namespace: ModelsNamespaceChart
+    api_key: ApiKeyChart | None  # None when the stage's ingress has no authentication
     endpoints: dict[str, ModelEndpointChart]  # by instance name, <model-id>-<version>
     ingress: ModelIngressChart | None  # None when the stage serves no model
 
     def all(self) -> dict[str, cdk8s.Chart]:
         """Every chart by its file name, in apply order (namespace first)."""
         charts: dict[str, cdk8s.Chart] = {"models-namespace": self.namespace}
+        if self.api_key is not None:
+            charts["api-key"] = self.api_key
         charts.update({f"model-{name}": chart for name, chart in self.endpoints.items()})
         if self.ingress is not None:
             charts["ingress"] = self.ingress
@@ -38,6 +42,8 @@ def _node_groups(config: StageConfig, version: ModelVersion) -> list[GpuNodeGrou
 def build_stage_charts(app: cdk8s.App, *, config: StageConfig, values: StageValues) -> StageCharts:
     vpc_cidr = config.network.vpc_cidr
     namespace = ModelsNamespaceChart(app, "models-namespace")
+    requires_api_key = config.ingress.requires_api_key
+    api_key = ApiKeyChart(app, "api-key", values=values) if requires_api_key else None
     endpoints = {
         instance_name(model.id, version.name): ModelEndpointChart(
             app,
@@ -47,6 +53,7 @@ def build_stage_charts(app: cdk8s.App, *, config: StageConfig, values: StageValu
             node_groups=_node_groups(config, version),
             values=values,
             vpc_cidr=vpc_cidr,
+            api_key_secret=API_KEY_SECRET if requires_api_key else None,
         )
         for model in config.models
         for version in model.versions
@@ -62,4 +69,4 @@ def build_stage_charts(app: cdk8s.App, *, config: StageConfig, values: StageValu
             stage=config.name,
             vpc_cidr=vpc_cidr,
         )
-    return StageCharts(namespace=namespace, endpoints=endpoints, ingress=ingress)
+    return StageCharts(namespace=namespace, api_key=api_key, endpoints=endpoints, ingress=ingress)

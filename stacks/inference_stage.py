@@ -84,6 +84,7 @@ class InferenceStage(Stage):
             cluster_name=self.cluster.cluster_name,
             logs_key=self.network.logs_key,
             trusted_account=smoke_check_trusted_account,
+            api_key_secret=self.serving.api_key.secret if self.serving.api_key else None,
         )
         for key, value in config.tags.items():
             Tags.of(self).add(key, value)

@@ -16,8 +16,10 @@ from constructs import Construct
 
 from config import StageConfig
 from config.serving import STAGE_BUCKET_SCHEME, ModelVersion
+from constructs_lib.addons.external_secrets import ExternalSecrets
 from constructs_lib.alb_controller import AlbControllerAddon
 from constructs_lib.edge_web_acl import EdgeWebAcl
+from constructs_lib.model_api_key import ModelApiKey
 from constructs_lib.model_reader_role import ModelReaderRole
 from constructs_lib.nag import acknowledge
 from k8s_charts.names import MODELS_NAMESPACE, StageValues, instance_name
@@ -38,8 +40,9 @@ def model_prefixes(version: ModelVersion) -> list[str]:
 
 class ServingStack(Stack):
     """Exposes ``model_bucket``, ``model_bucket_key``, ``access_logs_bucket``, ``web_acl``,
-    ``reader_roles`` (by <model-id>-<version>), ``alb_controller``, ``charts`` and ``manifests``
-    (by chart name).
+    ``reader_roles`` (by <model-id>-<version>), ``alb_controller``, ``api_key`` and
+    ``external_secrets`` (both None when the stage's ingress has no authentication), ``charts`` and
+    ``manifests`` (by chart name).
 
     Props:
         config: the stage (models, ingress, waf, log retention).
@@ -121,12 +124,28 @@ class ServingStack(Stack):
         self.alb_controller = AlbControllerAddon(
             self, "AlbController", cluster=cast(eks.ICluster, cluster), cluster_name=cluster_name, vpc=vpc
         )
+        self.api_key: ModelApiKey | None = None
+        self.external_secrets: ExternalSecrets | None = None
+        if config.ingress.requires_api_key:
+            self.api_key = ModelApiKey(
+                self, "ApiKey", description=f"API key of the model endpoints of stage {config.name}"
+            )
+            self.external_secrets = ExternalSecrets(
+                self,
+                "ExternalSecrets",
+                cluster=cast(eks.ICluster, cluster),
+                cluster_name=cluster_name,
+                secrets=[self.api_key.secret],
+                secrets_key=self.api_key.key,
+            )
         values = StageValues(
             model_bucket_name=self.model_bucket.bucket_name,
             prometheus_query_url=prometheus_query_url,
             access_logs_bucket_name=self.access_logs_bucket.bucket_name,
             web_acl_arn=self.web_acl.attr_arn,
             region=self.region,
+            # An ARN is not a secret; "" when the stage needs no key (no chart then reads it).
+            api_key_secret_arn=self.api_key.secret.secret_arn if self.api_key else "",
         )
         self.charts: StageCharts = build_stage_charts(cdk8s.App(), config=config, values=values)
         self.manifests = self._apply(cluster, values)
@@ -173,6 +192,9 @@ class ServingStack(Stack):
         for name, chart in self.charts.all().items():
             manifest = eks.KubernetesManifest(self, f"Chart-{name}", cluster=target, manifest=chart.to_json())
             manifest.node.add_dependency(self.alb_controller)
+            if self.external_secrets is not None:
+                # SecretStore and ExternalSecret need the operator's CRDs and webhook.
+                manifest.node.add_dependency(self.external_secrets.chart)
             if namespace is None:
                 namespace = manifest
             else:
@@ -194,6 +216,7 @@ class ServingStack(Stack):
                         "ACCESS_LOGS_BUCKET_NAME": values.access_logs_bucket_name,
                         "WEB_ACL_ARN": values.web_acl_arn,
                         "AWS_REGION": values.region,
+                        "API_KEY_SECRET_ARN": values.api_key_secret_arn,
                     },
                 }
             ],

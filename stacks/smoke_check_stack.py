@@ -19,6 +19,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from config import StageConfig
@@ -44,6 +45,8 @@ class SmokeCheckStack(Stack):
 
     :param trusted_account: account whose principals may assume ``trigger_role`` to start the
         check (the pipeline account). Default: the stage's own account.
+    :param api_key_secret: the stage's model API key, which the check sends on /v1/*. Default:
+        None (the stage's API needs no key).
     """
 
     def __init__(
@@ -57,9 +60,13 @@ class SmokeCheckStack(Stack):
         cluster_name: str,
         logs_key: kms.IKey,
         trusted_account: str | None = None,
+        api_key_secret: secretsmanager.ISecret | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id_, **kwargs)
+        # CodeBuild reads the key from Secrets Manager into the build's environment and masks it
+        # in the build logs; the buildspec holds only the secret's ARN.
+        secrets = {"API_KEY": api_key_secret.secret_arn} if api_key_secret is not None else {}
         log_group = logs.LogGroup(
             self,
             "Logs",
@@ -123,7 +130,8 @@ class SmokeCheckStack(Stack):
                             "MODEL_IDS": " ".join(model.id for model in config.models),
                             "ROLLOUT_TIMEOUT": f"{startup_minutes}m" if startup_minutes else "5m",
                             "INGRESS_DOMAIN": config.ingress.domain or "",
-                        }
+                        },
+                        **({"secrets-manager": secrets} if secrets else {}),
                     },
                     "phases": {
                         "install": {
@@ -147,6 +155,26 @@ class SmokeCheckStack(Stack):
         project_role.add_to_principal_policy(
             iam.PolicyStatement(actions=["eks:DescribeCluster"], resources=[cluster.cluster_arn])
         )
+        if api_key_secret is not None:
+            # Not grant_read: that edits the key's policy in the serving stack and makes a cycle.
+            project_role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid="ReadTheApiKey",
+                    actions=["secretsmanager:GetSecretValue"],
+                    resources=[api_key_secret.secret_arn],
+                )
+            )
+            if api_key_secret.encryption_key is not None:
+                project_role.add_to_principal_policy(
+                    iam.PolicyStatement(
+                        sid="DecryptTheApiKey",
+                        actions=["kms:Decrypt"],
+                        resources=[api_key_secret.encryption_key.key_arn],
+                        conditions={
+                            "StringEquals": {"kms:ViaService": f"secretsmanager.{self.region}.amazonaws.com"}
+                        },
+                    )
+                )
         self.access_entry = eks.AccessEntry(
             self,
             "AccessEntry",

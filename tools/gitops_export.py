@@ -10,6 +10,7 @@ values in the ConfigMap models/serving-stage-values.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -29,13 +30,7 @@ def export_values(config: StageConfig) -> StageValues:
     """Placeholders, except the region when the stage pins it (the stack then has it literally)."""
     if config.region is None:
         return PLACEHOLDERS
-    return StageValues(
-        model_bucket_name=PLACEHOLDERS.model_bucket_name,
-        prometheus_query_url=PLACEHOLDERS.prometheus_query_url,
-        access_logs_bucket_name=PLACEHOLDERS.access_logs_bucket_name,
-        web_acl_arn=PLACEHOLDERS.web_acl_arn,
-        region=config.region,
-    )
+    return dataclasses.replace(PLACEHOLDERS, region=config.region)
 
 
 def stage_manifests(config: StageConfig) -> dict[str, list[dict[str, Any]]]:

@@ -21,7 +21,12 @@ from tests.synth import SynthResult
 
 KUBERNETES_VERSION = "1.36"
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
-CUSTOM_RESOURCE_SCHEMAS = {("keda.sh/v1alpha1", "ScaledObject"): SCHEMAS / "keda-scaledobject-v1alpha1.json"}
+# The External Secrets schemas come from tools/crd_schema.py (source and version in their $comment).
+CUSTOM_RESOURCE_SCHEMAS = {
+    ("keda.sh/v1alpha1", "ScaledObject"): SCHEMAS / "keda-scaledobject-v1alpha1.json",
+    ("external-secrets.io/v1", "SecretStore"): SCHEMAS / "eso-secretstore-v1.json",
+    ("external-secrets.io/v1", "ExternalSecret"): SCHEMAS / "eso-externalsecret-v1.json",
+}
 
 
 def validate(manifest: dict[str, Any]) -> None:
@@ -48,6 +53,8 @@ def test_every_applied_manifest_validates(synth: SynthResult, stage: str) -> Non
         "NetworkPolicy",
         "PodDisruptionBudget",
         "Ingress",
+        "SecretStore",
+        "ExternalSecret",
     } <= kinds
     for manifest in manifests:
         validate(manifest)
