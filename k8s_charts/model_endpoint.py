@@ -79,7 +79,8 @@ class ModelEndpointChart(cdk8s.Chart):
         version: the version served by this chart.
         node_groups: the GPU node groups the version may run on (sizes the pod's requests).
         values: deploy-time values (bucket name, Prometheus URL, region).
-        vpc_cidr: the VPC range the ALB (target type ip) and the AMP scraper connect from.
+        source_cidrs: the subnets the ALB (target type ip) and the AMP scraper connect from
+            (config.subnets.load_balancer_source_cidrs); not the VPC, which is also the pod range.
         api_key_secret: the Secret whose `api-key` vLLM requires on /v1/* (env VLLM_API_KEY).
             Default: None, no authentication.
     """
@@ -93,7 +94,7 @@ class ModelEndpointChart(cdk8s.Chart):
         version: ModelVersion,
         node_groups: list[GpuNodeGroupConfig],
         values: StageValues,
-        vpc_cidr: str,
+        source_cidrs: list[str],
         api_key_secret: str | None = None,
     ) -> None:
         super().__init__(scope, id_, namespace=MODELS_NAMESPACE, disable_resource_name_hashes=True)
@@ -133,7 +134,7 @@ class ModelEndpointChart(cdk8s.Chart):
                 "unhealthyPodEvictionPolicy": "AlwaysAllow",
             },
         )
-        self.network_policy = self._network_policy(vpc_cidr, metadata)
+        self.network_policy = self._network_policy(source_cidrs, metadata)
         self.scaled_object = self._scaled_object(model, version, values, metadata)
 
     def _deployment(
@@ -312,7 +313,7 @@ class ModelEndpointChart(cdk8s.Chart):
         ]
         cdk8s.ApiObject.of(deployment).add_json_patch(*patches)
 
-    def _network_policy(self, vpc_cidr: str, metadata: cdk8s.ApiObjectMetadata) -> cdk8s.ApiObject:
+    def _network_policy(self, source_cidrs: list[str], metadata: cdk8s.ApiObjectMetadata) -> cdk8s.ApiObject:
         http = [{"protocol": "TCP", "port": VLLM_PORT}]
         return api_object(
             self,
@@ -324,8 +325,8 @@ class ModelEndpointChart(cdk8s.Chart):
                 "podSelector": {"matchLabels": self.selector},
                 "policyTypes": ["Ingress", "Egress"],
                 "ingress": [
-                    # The ALB (target type ip) and the AMP managed scraper connect from the VPC.
-                    {"from": [{"ipBlock": {"cidr": vpc_cidr}}], "ports": http},
+                    # The ALB (target type ip) and the AMP managed scraper, from their own subnets.
+                    {"from": [{"ipBlock": {"cidr": cidr}} for cidr in source_cidrs], "ports": http},
                     # An in-cluster collector, from namespaces the platform labels for it.
                     {
                         "from": [

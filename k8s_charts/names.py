@@ -10,7 +10,7 @@ NODE_GROUP_LABEL = "llm-inference/node-group"
 MODEL_ID_LABEL = "llm-inference/model-id"
 MODEL_VERSION_LABEL = "llm-inference/model-version"
 # Namespaces running an in-cluster metrics collector carry this label; the AMP managed scraper
-# reaches pods from the VPC's subnets instead and is covered by the VPC CIDR rule.
+# reaches pods from the edge subnets instead (config/subnets.py), which the policy admits by CIDR.
 METRICS_SCRAPER_NAMESPACE_LABEL = "llm-inference/metrics-scraper"
 GPU_RESOURCE = "nvidia.com/gpu"
 KEDA_AUTHENTICATION = "keda-aws-amp"

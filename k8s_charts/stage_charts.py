@@ -9,6 +9,7 @@ import cdk8s
 from config import StageConfig
 from config.cluster import GpuNodeGroupConfig
 from config.serving import ModelVersion
+from config.subnets import load_balancer_source_cidrs
 from k8s_charts.api_key import ApiKeyChart
 from k8s_charts.model_endpoint import ModelEndpointChart
 from k8s_charts.model_ingress import ModelIngressChart
@@ -41,6 +42,9 @@ def _node_groups(config: StageConfig, version: ModelVersion) -> list[GpuNodeGrou
 
 def build_stage_charts(app: cdk8s.App, *, config: StageConfig, values: StageValues) -> StageCharts:
     vpc_cidr = config.network.vpc_cidr
+    source_cidrs = load_balancer_source_cidrs(
+        vpc_cidr, len(config.availability_zones), internet_facing=config.ingress.scheme == "internet-facing"
+    )
     namespace = ModelsNamespaceChart(app, "models-namespace")
     requires_api_key = config.ingress.requires_api_key
     api_key = ApiKeyChart(app, "api-key", values=values) if requires_api_key else None
@@ -52,7 +56,7 @@ def build_stage_charts(app: cdk8s.App, *, config: StageConfig, values: StageValu
             version=version,
             node_groups=_node_groups(config, version),
             values=values,
-            vpc_cidr=vpc_cidr,
+            source_cidrs=source_cidrs,
             api_key_secret=API_KEY_SECRET if requires_api_key else None,
         )
         for model in config.models

@@ -10,12 +10,10 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from config import StageConfig
+from config.subnets import EDGE, PRIVATE, PUBLIC
 from constructs_lib.logs_key import LogsKey
 from constructs_lib.nag import acknowledge
 from constructs_lib.retention import retention
-
-PUBLIC_SUBNET_MASK = 24
-PRIVATE_SUBNET_MASK = 19  # room for pods: the VPC CNI gives every pod a VPC address
 
 INTERFACE_ENDPOINTS = {
     "EcrApi": ec2.InterfaceVpcEndpointAwsService.ECR,
@@ -28,7 +26,8 @@ INTERFACE_ENDPOINTS = {
 
 
 class NetworkStack(Stack):
-    """Exposes ``vpc`` and ``logs_key`` (the stage's CloudWatch Logs key)."""
+    """Exposes ``vpc``, ``edge_subnets`` (internal load balancers and the AMP scraper) and
+    ``logs_key`` (the stage's CloudWatch Logs key)."""
 
     def __init__(self, scope: Construct, id_: str, *, config: StageConfig, **kwargs: Any) -> None:
         super().__init__(scope, id_, **kwargs)
@@ -45,20 +44,29 @@ class NetworkStack(Stack):
             restrict_default_security_group=True,
             subnet_configuration=[
                 ec2.SubnetConfiguration(
-                    name="Public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=PUBLIC_SUBNET_MASK
+                    name=PUBLIC.name, subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=PUBLIC.mask
                 ),
                 ec2.SubnetConfiguration(
-                    name="Private",
-                    subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS,
-                    cidr_mask=PRIVATE_SUBNET_MASK,
+                    name=PRIVATE.name, subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=PRIVATE.mask
+                ),
+                # Isolated: an internal ALB and the scraper need no route out, and selections of
+                # PRIVATE_WITH_EGRESS subnets (nodes, Lambdas, endpoints) never pick these.
+                ec2.SubnetConfiguration(
+                    name=EDGE.name, subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=EDGE.mask
                 ),
             ],
         )
-        # The AWS Load Balancer Controller finds subnets by these tags.
+        self.edge_subnets = self.vpc.isolated_subnets
+        # The AWS Load Balancer Controller finds subnets by these tags: internal load balancers go
+        # to the edge subnets, so pods see them as a range apart from the pod subnets.
         for subnet in self.vpc.public_subnets:
             Tags.of(subnet).add("kubernetes.io/role/elb", "1")
-        for subnet in self.vpc.private_subnets:
+        for subnet in self.edge_subnets:
             Tags.of(subnet).add("kubernetes.io/role/internal-elb", "1")
+        # The EKS cluster construct tags the private subnets too; a removal outranks its addition
+        # (priority 200 against 100), or the controller could pick a pod subnet per zone.
+        for subnet in self.vpc.private_subnets:
+            Tags.of(subnet).remove("kubernetes.io/role/internal-elb")
 
         flow_log_group = logs.LogGroup(
             self,

@@ -223,7 +223,8 @@ class ObservabilityStack(Stack):
             source=aps.CfnScraper.SourceProperty(
                 eks_configuration=aps.CfnScraper.EksConfigurationProperty(
                     cluster_arn=cluster.cluster_arn,
-                    subnet_ids=[subnet.subnet_id for subnet in vpc.private_subnets],
+                    # The edge subnets: the model pods' NetworkPolicy admits them, not the pod range.
+                    subnet_ids=[subnet.subnet_id for subnet in vpc.isolated_subnets],
                     # The cluster security group admits its members, so the scraper reaches pods.
                     security_group_ids=[cluster.cluster_security_group_id],
                 )

@@ -123,7 +123,7 @@ def test_writable_paths_are_size_limited_empty_dirs(dev_chart: ModelEndpointChar
     for name in mounts.values():
         assert set(volumes[name]) == {"name", "emptyDir"}
         assert "sizeLimit" in volumes[name]["emptyDir"]
-    env = {item["name"]: item["value"] for item in container(dev_chart)["env"]}
+    env = {item["name"]: item.get("value", "") for item in container(dev_chart)["env"]}
     for variable in ("HOME", "HF_HOME", "VLLM_CACHE_ROOT", "TRITON_CACHE_DIR", "XDG_CACHE_HOME"):
         assert env[variable].startswith("/cache"), variable
 
@@ -210,7 +210,7 @@ def test_service_account_does_not_mount_a_token(dev_chart: ModelEndpointChart) -
     assert of_kind(dev_chart, "ServiceAccount")["automountServiceAccountToken"] is False
 
 
-def test_network_policy_allows_only_vpc_and_scraper_in_and_dns_credentials_https_out(
+def test_network_policy_allows_only_edge_subnets_and_scraper_in_and_dns_credentials_https_out(
     dev_chart: ModelEndpointChart,
 ) -> None:
     spec = of_kind(dev_chart, "NetworkPolicy")["spec"]
@@ -218,7 +218,11 @@ def test_network_policy_allows_only_vpc_and_scraper_in_and_dns_credentials_https
     assert spec["podSelector"]["matchLabels"]["app.kubernetes.io/instance"] == "llama-3-1-8b-v1"
     http = [{"protocol": "TCP", "port": 8000}]
     assert spec["ingress"] == [
-        {"from": [{"ipBlock": {"cidr": "10.10.0.0/16"}}], "ports": http},
+        # dev: internal ALB, so only the two edge subnets (10.10.0.0/16, after 2 x /24 and 2 x /19).
+        {
+            "from": [{"ipBlock": {"cidr": "10.10.96.0/24"}}, {"ipBlock": {"cidr": "10.10.97.0/24"}}],
+            "ports": http,
+        },
         {
             "from": [{"namespaceSelector": {"matchLabels": {"llm-inference/metrics-scraper": "true"}}}],
             "ports": http,

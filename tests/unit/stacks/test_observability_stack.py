@@ -119,7 +119,8 @@ def test_scraper_reads_this_cluster_into_this_workspace(
     (security_group,) = eks["SecurityGroupIds"]
     assert "ClusterSecurityGroupId" in render(security_group)  # members reach each other's pods
     assert len(eks["SubnetIds"]) == len(config.availability_zones)
-    assert all("PrivateSubnet" in render(subnet) for subnet in eks["SubnetIds"])
+    # The edge subnets, which the model pods' NetworkPolicy admits (not the pod subnets).
+    assert all("EdgeSubnet" in render(subnet) for subnet in eks["SubnetIds"])
 
 
 def test_scraper_has_an_access_entry_bound_to_read_only_rbac(template: dict[str, Any]) -> None:

@@ -301,9 +301,11 @@ def test_charts_wait_for_the_namespace_and_the_controller(synth: SynthResult, st
             assert namespace in manifest["DependsOn"], name
 
 
-def test_one_chart_per_model_version_plus_namespace_and_ingress(synth: SynthResult, stage: str) -> None:
+def test_one_chart_per_model_version_plus_namespace_api_key_and_ingress(
+    synth: SynthResult, stage: str
+) -> None:
     config = synth.configs[stage]
-    expected = ["models-namespace"]
+    expected = ["models-namespace", "api-key"]
     expected += [f"model-{model.id}-{version.name}" for model in config.models for version in model.versions]
     expected += ["ingress"]
     assert list(applied_charts(synth, stage)) == expected

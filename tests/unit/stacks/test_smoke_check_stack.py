@@ -7,6 +7,7 @@ from typing import Any
 
 from stacks.smoke_check_stack import HTTP_CHECK_MINUTES, MODELS_NAMESPACE, trigger_role_path
 from tests.synth import SynthResult
+from tests.unit.stacks.cfn import render
 
 
 def _one(template: dict[str, Any], kind: str) -> tuple[str, dict[str, Any]]:
@@ -68,7 +69,7 @@ def test_project_runs_the_script_with_the_stages_models(synth: SynthResult, stag
     config = synth.configs[stage]
     _, project = _one(template, "AWS::CodeBuild::Project")
     properties = project["Properties"]
-    spec = json.loads(properties["Source"]["BuildSpec"])
+    spec = json.loads(render(properties["Source"]["BuildSpec"]))
     assert spec["phases"]["build"]["commands"] == ["bash smoke_check.sh"]
     assert any("sha256sum --check" in command for command in spec["phases"]["install"]["commands"])
     variables = spec["env"]["variables"]
