@@ -9,6 +9,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from constructs_lib.pod_identity import pod_identity_principal
+
 
 class ModelReaderRole(Construct):
     """Exposes ``role`` and ``association``.
@@ -39,15 +41,10 @@ class ModelReaderRole(Construct):
         self.role = iam.Role(
             self,
             "Role",
-            assumed_by=iam.ServicePrincipal("pods.eks.amazonaws.com"),
+            assumed_by=pod_identity_principal(
+                self, cluster_name=cluster_name, namespace=namespace, service_account=service_account
+            ),
             description=f"Reads model weights for {namespace}/{service_account}",
-        )
-        # Pod Identity needs sts:TagSession on top of sts:AssumeRole.
-        self.role.assume_role_policy.add_statements(  # type: ignore[union-attr]
-            iam.PolicyStatement(
-                principals=[iam.ServicePrincipal("pods.eks.amazonaws.com")],
-                actions=["sts:TagSession"],
-            )
         )
         self.role.add_to_policy(
             iam.PolicyStatement(

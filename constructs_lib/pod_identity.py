@@ -4,11 +4,32 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from aws_cdk import Stack
 from aws_cdk import aws_eks as eks_l1
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
+
+
+def pod_identity_principal(
+    scope: Construct, *, cluster_name: str, namespace: str, service_account: str
+) -> iam.IPrincipal:
+    """EKS Pod Identity, only for one service account of one cluster in this account.
+
+    Pod Identity tags its STS session with the cluster name, namespace and service account
+    (EKS user guide, pod-id-role and pod-id-abac); without these conditions any association in
+    the account could name this role. sts:TagSession comes with the session tags.
+    """
+    conditions = {
+        "StringEquals": {
+            "aws:SourceAccount": Stack.of(scope).account,
+            "aws:RequestTag/eks-cluster-name": cluster_name,
+            "aws:RequestTag/kubernetes-namespace": namespace,
+            "aws:RequestTag/kubernetes-service-account": service_account,
+        }
+    }
+    return iam.SessionTagsPrincipal(iam.ServicePrincipal(POD_IDENTITY_PRINCIPAL).with_conditions(conditions))
 
 
 class PodIdentityRole(Construct):
@@ -37,8 +58,9 @@ class PodIdentityRole(Construct):
             self,
             "Role",
             description=f"Pod Identity role of {namespace}/{service_account}",
-            # Pod Identity tags the session with cluster, namespace and service account.
-            assumed_by=iam.SessionTagsPrincipal(iam.ServicePrincipal(POD_IDENTITY_PRINCIPAL)),
+            assumed_by=pod_identity_principal(
+                self, cluster_name=cluster_name, namespace=namespace, service_account=service_account
+            ),
             inline_policies=(
                 {"Permissions": iam.PolicyDocument(statements=list(statements))} if statements else None
             ),

@@ -18,6 +18,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from constructs_lib.nag import acknowledge
+from constructs_lib.pod_identity import pod_identity_principal
 
 CONTROLLER_VERSION = "v2.8.2"
 CHART_VERSION = "1.8.2"  # the eks-charts release that ships controller v2.8.2
@@ -71,14 +72,11 @@ class AlbControllerAddon(Construct):
         self.role = iam.Role(
             self,
             "Role",
-            assumed_by=iam.ServicePrincipal("pods.eks.amazonaws.com"),
+            assumed_by=pod_identity_principal(
+                self, cluster_name=cluster_name, namespace=NAMESPACE, service_account=SERVICE_ACCOUNT
+            ),
             description=f"AWS Load Balancer Controller of {cluster_name}",
             inline_policies={"LoadBalancerController": document},
-        )
-        self.role.assume_role_policy.add_statements(  # type: ignore[union-attr]
-            iam.PolicyStatement(
-                principals=[iam.ServicePrincipal("pods.eks.amazonaws.com")], actions=["sts:TagSession"]
-            )
         )
         acknowledge(
             self.role,
