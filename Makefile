@@ -10,11 +10,17 @@ export JSII_DEPRECATED := quiet
 
 .PHONY: install synth test lint typecheck unit snapshots bench-synth plan clean
 
-install: $(STAMP)/python $(STAMP)/node
+install: $(STAMP)/python $(STAMP)/node $(STAMP)/checkov
 
-$(STAMP)/python: requirements.txt requirements-dev.txt
+$(STAMP)/python: requirements-dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.lock
+	mkdir -p $(STAMP) && touch $@
+
+# checkov pins an older boto3 than the app: its own environment, run by tests/compliance/test_checkov.py.
+$(STAMP)/checkov: requirements-checkov.lock
+	test -x .venv-checkov/bin/python || $(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-checkov.lock
 	mkdir -p $(STAMP) && touch $@
 
 $(STAMP)/node: package.json package-lock.json
