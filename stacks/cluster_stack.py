@@ -9,6 +9,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
 from aws_cdk.lambda_layer_kubectl_v36 import KubectlV36Layer
 from constructs import Construct
 
@@ -17,6 +18,7 @@ from constructs_lib.gpu_node_group import GpuNodeGroup
 from constructs_lib.nag import acknowledge
 from constructs_lib.node_launch_template import NodeLaunchTemplate
 from constructs_lib.node_volume_key import NodeVolumeKey
+from constructs_lib.retention import retention
 
 KUBERNETES_VERSIONS = {"1.35": eks.KubernetesVersion.V1_35, "1.36": eks.KubernetesVersion.V1_36}
 ALL_CONTROL_PLANE_LOGS = [
@@ -33,6 +35,11 @@ NODE_MANAGED_POLICIES = (
 )
 
 
+def control_plane_log_group_name(cluster_name: str) -> str:
+    """The group EKS writes control-plane logs to (it creates it, unencrypted, if it is missing)."""
+    return f"/aws/eks/{cluster_name}/cluster"
+
+
 def cluster_name_for(stage: str) -> str:
     """The cluster's physical name.
 
@@ -43,11 +50,21 @@ def cluster_name_for(stage: str) -> str:
 
 
 class ClusterStack(Stack):
-    """Exposes ``cluster``, ``cluster_name``, ``secrets_key``, ``node_volume_key``, ``node_role`` and
-    ``gpu_node_groups``."""
+    """Exposes ``cluster``, ``cluster_name``, ``secrets_key``, ``node_volume_key``, ``node_role``,
+    ``control_plane_logs`` and ``gpu_node_groups``.
+
+    :param logs_key: the stage's CloudWatch Logs key (control-plane and kubectl provider logs).
+    """
 
     def __init__(
-        self, scope: Construct, id_: str, *, config: StageConfig, vpc: ec2.IVpc, **kwargs: Any
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        config: StageConfig,
+        vpc: ec2.IVpc,
+        logs_key: kms.IKey,
+        **kwargs: Any,
     ) -> None:
         super().__init__(scope, id_, **kwargs)
         self.cluster_name = cluster_name_for(config.name)
@@ -78,11 +95,15 @@ class ClusterStack(Stack):
             cluster_logging=ALL_CONTROL_PLANE_LOGS,
             default_capacity_type=eks.DefaultCapacityType.NODEGROUP,
             default_capacity=0,
+            # Nobody is cluster admin by being the deployer: admins come from config as access
+            # entries, and the kubectl provider gets its own entry from the construct.
+            bootstrap_cluster_creator_admin_permissions=False,
             kubectl_provider_options=eks.KubectlProviderOptions(
                 kubectl_layer=KubectlV36Layer(self, "KubectlLayer"),
                 private_subnets=vpc.private_subnets,
             ),
         )
+        self._encrypt_logs(config, logs_key)
         # jsii's generated ICluster protocol lists a member the concrete class lacks in stubs.
         cluster = cast(eks.ICluster, self.cluster)
         for index, principal_arn in enumerate(config.cluster.admin_principal_arns):
@@ -145,6 +166,24 @@ class ClusterStack(Stack):
             for group in config.cluster.gpu_node_groups
         }
         self._acknowledge_findings()
+
+    def _encrypt_logs(self, config: StageConfig, logs_key: kms.IKey) -> None:
+        """Control-plane and kubectl provider logs under the stage's logs key, with its retention."""
+        # Created before the cluster, so EKS writes into this group instead of making its own.
+        self.control_plane_logs = logs.LogGroup(
+            self,
+            "ControlPlaneLogs",
+            log_group_name=control_plane_log_group_name(self.cluster_name),
+            encryption_key=logs_key,
+            retention=retention(config.log_retention_days),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.cluster.node.add_dependency(self.control_plane_logs)
+        # The kubectl provider makes its Lambdas' log groups itself; only overrides reach them.
+        for child in self.cluster.node.find_all():
+            if isinstance(child, logs.CfnLogGroup):
+                child.kms_key_id = logs_key.key_arn
+                child.retention_in_days = config.log_retention_days
 
     def _acknowledge_findings(self) -> None:
         """Every cdk-nag finding this stack accepts, with its reason."""

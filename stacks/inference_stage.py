@@ -37,7 +37,9 @@ class InferenceStage(Stage):
         super().__init__(scope, id_, env=env, **kwargs)
         self.config = config
         self.network = NetworkStack(self, "Network", config=config)
-        self.cluster = ClusterStack(self, "Cluster", config=config, vpc=self.network.vpc)
+        self.cluster = ClusterStack(
+            self, "Cluster", config=config, vpc=self.network.vpc, logs_key=self.network.logs_key
+        )
         self.observability = ObservabilityStack(
             self, "Observability", config=config, vpc=self.network.vpc, cluster=self.cluster.cluster
         )
