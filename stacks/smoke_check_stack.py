@@ -34,6 +34,11 @@ BUILD_IMAGE = codebuild.LinuxBuildImage.STANDARD_7_0
 HTTP_CHECK_MINUTES = 15
 
 
+SMOKE_STEP_TAG = "llm-inference:smoke-step"
+"""Tag on the pipeline's smoke step role; its value is the stage whose trigger role it may assume.
+(Not an IAM path: CodeBuild names its service role by name, which a path would break.)"""
+
+
 def trigger_role_path(stage: str) -> str:
     """IAM path of the stage's trigger role; the pipeline's step may assume roles under it only."""
     return f"/llm-inference/smoke-check/{stage}/"
@@ -190,17 +195,32 @@ class SmokeCheckStack(Stack):
             ],
         )
 
+        trusted = trusted_account or self.account
         self.trigger_role = iam.Role(
             self,
             "TriggerRole",
             path=trigger_role_path(config.name),
-            assumed_by=iam.AccountPrincipal(trusted_account or self.account),
+            # Not the whole account: only the pipeline's smoke step role for this stage.
+            assumed_by=iam.AccountPrincipal(trusted).with_conditions(
+                {"StringEquals": {f"aws:PrincipalTag/{SMOKE_STEP_TAG}": config.name}}
+            ),
             description=f"Starts and watches the smoke check of stage {config.name}; nothing else",
         )
         self.trigger_role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["codebuild:StartBuild", "codebuild:BatchGetBuilds"],
                 resources=[self.project.project_arn],
+            )
+        )
+        # The build runs in the stage's VPC with cluster read access: its commands are the project's
+        # own, never a buildspec the caller sends (CodeBuild user guide, action-context-keys).
+        self.trigger_role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="NoBuildspecOverride",
+                effect=iam.Effect.DENY,
+                actions=["codebuild:StartBuild"],
+                resources=["*"],
+                conditions={"Null": {"codebuild:source.buildspec": "false"}},
             )
         )
         self.trigger_role.add_to_principal_policy(
@@ -226,8 +246,12 @@ class SmokeCheckStack(Stack):
             "AwsSolutions-IAM5[Resource::*]",
             "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:"
             "network-interface/*]",
-            reason="The statements CodeBuild needs to run a build in a VPC: ENI describe calls take no "
-            "resource; ENI permission creation is conditioned on this project's subnets.",
+            reason="The statement aws-cdk-lib's CodeBuild Project writes for a build in a VPC: "
+            "ec2:CreateNetworkInterface and ec2:DeleteNetworkInterface on any ENI of the account "
+            "(the project cannot name ENIs it has not created yet), plus VPC, subnet, security group, "
+            "DHCP options and ENI Describe calls, which take no resource. Only "
+            "ec2:CreateNetworkInterfacePermission is conditioned on this project's subnets and "
+            "codebuild.amazonaws.com.",
         )
         acknowledge(
             self.project,
