@@ -164,8 +164,9 @@ class PipelineStack(Stack):
         acknowledge(
             artifacts_bucket,
             "AwsSolutions-S1",
-            reason="Pipeline artifacts are written and read only by the pipeline's roles; CloudTrail "
-            "records those calls, and an access-log bucket would need its own KMS and policy story.",
+            reason="Pipeline artifacts are written and read only by the pipeline's roles (bucket policy "
+            "and KMS key). Object-level access is not logged: no server access logs, and no CloudTrail "
+            "trail with S3 data events is part of this app (an account-level choice, docs/security.md).",
         )
         for support in pipeline.cross_region_support.values():
             acknowledge(
