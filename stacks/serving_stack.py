@@ -122,7 +122,12 @@ class ServingStack(Stack):
         }
 
         self.alb_controller = AlbControllerAddon(
-            self, "AlbController", cluster=cast(eks.ICluster, cluster), cluster_name=cluster_name, vpc=vpc
+            self,
+            "AlbController",
+            cluster=cast(eks.ICluster, cluster),
+            cluster_name=cluster_name,
+            vpc=vpc,
+            web_acl_arn=self.web_acl.attr_arn,
         )
         self.api_key: ModelApiKey | None = None
         self.external_secrets: ExternalSecrets | None = None

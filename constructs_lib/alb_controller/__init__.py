@@ -17,6 +17,7 @@ from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from constructs_lib.alb_controller.scoped_policy import BROAD, scoped_policy
 from constructs_lib.nag import acknowledge
 from constructs_lib.pod_identity import pod_identity_principal
 
@@ -37,6 +38,10 @@ POLICY_WILDCARDS = (
     "arn:aws:elasticloadbalancing:*:*:loadbalancer/app/*/*",
     "arn:aws:elasticloadbalancing:*:*:loadbalancer/net/*/*",
     "arn:aws:elasticloadbalancing:*:*:targetgroup/*/*",
+    # Narrowed (scoped_policy.py): the controller's own k8s-* load balancers, listeners and rules.
+    "arn:aws:elasticloadbalancing:*:*:loadbalancer/app/k8s-*/*",
+    "arn:aws:elasticloadbalancing:*:*:listener/app/k8s-*/*/*",
+    "arn:aws:elasticloadbalancing:*:*:listener-rule/app/k8s-*/*/*/*",
 )
 
 
@@ -50,6 +55,11 @@ def controller_values(*, cluster_name: str, region: str, vpc_id: str) -> dict[st
         "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT},
         # Only Ingresses are ours; Services of type LoadBalancer keep the in-tree behaviour.
         "enableServiceMutatorWebhook": False,
+        # WAFv2 only (the edge web ACL); no WAF Classic, no Shield Advanced: their permissions are
+        # removed from the role (scoped_policy.py).
+        "enableWafv2": True,
+        "enableWaf": False,
+        "enableShield": False,
         "podDisruptionBudget": {"maxUnavailable": 1},
         "nodeSelector": {"llm-inference/node-group": "system"},
     }
@@ -61,14 +71,24 @@ class AlbControllerAddon(Construct):
     Props:
         cluster: the cluster to install into (its kubectl provider applies the release).
         cluster_name: the cluster's literal name.
-        vpc: the cluster's VPC.
+        vpc: the cluster's VPC (the only one whose security groups the controller may change).
+        web_acl_arn: the stage's web ACL (the only one the controller may associate).
     """
 
     def __init__(
-        self, scope: Construct, id_: str, *, cluster: eks.ICluster, cluster_name: str, vpc: ec2.IVpc
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        cluster: eks.ICluster,
+        cluster_name: str,
+        vpc: ec2.IVpc,
+        web_acl_arn: str,
     ) -> None:
         super().__init__(scope, id_)
-        document = iam.PolicyDocument.from_json(json.loads(POLICY_FILE.read_text()))
+        document = iam.PolicyDocument.from_json(
+            scoped_policy(json.loads(POLICY_FILE.read_text()), vpc_arn=vpc.vpc_arn, web_acl_arn=web_acl_arn)
+        )
         self.role = iam.Role(
             self,
             "Role",
@@ -81,10 +101,10 @@ class AlbControllerAddon(Construct):
         acknowledge(
             self.role,
             *(f"AwsSolutions-IAM5[Resource::{resource}]" for resource in POLICY_WILDCARDS),
-            reason="The controller's published least-privilege policy: it creates load balancers, "
-            "target groups, listeners and security groups whose ARNs exist only at run time, and "
-            "EC2/ELB Describe* calls support no resource scoping. Mutating calls are conditioned "
-            "on the elbv2.k8s.aws/cluster tag the controller puts on what it creates.",
+            reason="The controller's published policy, narrowed in scoped_policy.py (security groups of "
+            "this VPC, k8s-* load balancers, this web ACL; no WAF Classic or Shield). Still broad: "
+            + "; ".join(BROAD)
+            + ".",
         )
         association = eks.CfnPodIdentityAssociation(
             self,
