@@ -26,7 +26,18 @@ from k8s_charts.names import MODELS_NAMESPACE, StageValues, instance_name
 from k8s_charts.stage_charts import StageCharts, build_stage_charts
 
 STAGE_VALUES_CONFIGMAP = "serving-stage-values"
+# A generous ceiling on the request body one prompt can need: a token is rarely more than a few
+# characters, a character at most 6 bytes once JSON-escaped (\uXXXX); plus room for the rest of
+# the request (sampling parameters, tools, chat roles).
+BODY_BYTES_PER_TOKEN = 32
+BODY_OVERHEAD_BYTES = 64 * 1024
 ALB_LOG_PREFIX = "alb"
+
+
+def max_request_body_bytes(config: StageConfig) -> int:
+    """The largest request body the WAF lets through: sized by the longest context of the stage."""
+    longest = max((v.engine.max_model_len for m in config.models for v in m.versions), default=0)
+    return longest * BODY_BYTES_PER_TOKEN + BODY_OVERHEAD_BYTES
 
 
 def model_prefixes(version: ModelVersion) -> list[str]:
@@ -98,6 +109,7 @@ class ServingStack(Stack):
             allow_cidrs=list(config.waf.allow_cidrs),
             logs_key=logs_key,
             log_retention_days=config.log_retention_days,
+            max_body_bytes=max_request_body_bytes(config),
         ).web_acl
 
         self._versions = {
