@@ -11,6 +11,10 @@ VLLM_METRICS_PORT_NAME = "http"
 VLLM_METRICS_PATH = "/metrics"
 
 OBSERVABILITY_NAMESPACE = "observability"
+# Privileged DaemonSets (host network, host paths) each get a namespace of their own, so the
+# namespaces of ordinary workloads can enforce a stricter Pod Security level.
+NODE_MONITORING_NAMESPACE = "node-monitoring"
+LOGGING_NAMESPACE = "logging"
 OTEL_COLLECTOR_NAME = "otel-collector"
 OTLP_GRPC_PORT = 4317
 OTLP_HTTP_PORT = 4318

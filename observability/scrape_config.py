@@ -12,6 +12,7 @@ from observability.contract import (
     MODEL_ID_POD_LABEL,
     MODEL_VERSION_POD_LABEL,
     MODELS_NAMESPACE,
+    NODE_MONITORING_NAMESPACE,
     OBSERVABILITY_NAMESPACE,
     VLLM_APP_NAME,
     VLLM_METRICS_PATH,
@@ -105,7 +106,7 @@ def kube_state_metrics_job() -> Job:
 def node_exporter_job() -> Job:
     job = _pod_job(
         "node-exporter",
-        namespace=OBSERVABILITY_NAMESPACE,
+        namespace=NODE_MONITORING_NAMESPACE,
         app=NODE_EXPORTER_APP,
         port_name=NODE_EXPORTER_PORT_NAME,
     )

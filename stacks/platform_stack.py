@@ -18,6 +18,7 @@ from constructs_lib.addons.eks_managed import EksManagedAddons
 from constructs_lib.addons.fluent_bit import FluentBit
 from constructs_lib.addons.keda import Keda
 from constructs_lib.addons.kube_state_metrics import KubeStateMetrics
+from constructs_lib.addons.namespaces import PlatformNamespaces
 from constructs_lib.addons.node_exporter import NodeExporter
 from constructs_lib.addons.nvidia_device_plugin import NvidiaDevicePlugin
 from constructs_lib.addons.otel_collector import OtelCollector
@@ -45,6 +46,8 @@ class PlatformStack(Stack):
         super().__init__(scope, id_, **kwargs)
         # jsii's generated ICluster protocol lists a member the concrete class lacks in stubs.
         target = cast(eks.ICluster, cluster)
+        # Namespaces with their Pod Security labels, before any chart creates them unlabelled.
+        self.namespaces = PlatformNamespaces(self, "Namespaces", cluster=target)
         self.managed_addons = EksManagedAddons(
             self, "ManagedAddons", cluster=target, versions=config.cluster.addon_versions
         )
@@ -80,3 +83,12 @@ class PlatformStack(Stack):
         agent = self.managed_addons.addons["eks-pod-identity-agent"]
         for addon in (self.cluster_autoscaler, self.keda, self.fluent_bit, self.otel_collector):
             addon.chart.node.add_dependency(agent)
+        for chart in (
+            self.dcgm_exporter.chart,
+            self.kube_state_metrics.chart,
+            self.node_exporter.chart,
+            self.keda.chart,
+            self.fluent_bit.chart,
+            self.otel_collector.chart,
+        ):
+            chart.node.add_dependency(self.namespaces.manifest)

@@ -15,14 +15,14 @@ from constructs_lib.addons.helm import TOLERATE_EVERYTHING, HelmSource, helm_rel
 from constructs_lib.nag import acknowledge
 from constructs_lib.pod_identity import PodIdentityRole
 from constructs_lib.retention import retention
-from observability.contract import OBSERVABILITY_NAMESPACE
+from observability.contract import LOGGING_NAMESPACE
 
 SERVICE_ACCOUNT = "aws-for-fluent-bit"
 SOURCE = HelmSource(
     chart="aws-for-fluent-bit",
     repository="https://aws.github.io/eks-charts",
     version="0.1.35",
-    namespace=OBSERVABILITY_NAMESPACE,
+    namespace=LOGGING_NAMESPACE,
     release="aws-for-fluent-bit",
 )
 

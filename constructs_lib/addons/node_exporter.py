@@ -8,14 +8,14 @@ from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
 
 from constructs_lib.addons.helm import TOLERATE_EVERYTHING, HelmSource, helm_release
-from observability.contract import OBSERVABILITY_NAMESPACE
+from observability.contract import NODE_MONITORING_NAMESPACE
 from observability.scrape_config import NODE_EXPORTER_APP
 
 SOURCE = HelmSource(
     chart="prometheus-node-exporter",
     repository="https://prometheus-community.github.io/helm-charts",
     version="4.49.1",
-    namespace=OBSERVABILITY_NAMESPACE,
+    namespace=NODE_MONITORING_NAMESPACE,
     release=NODE_EXPORTER_APP,
 )
 

@@ -19,7 +19,7 @@ EXPECTED_CHARTS = {
     "dcgm-exporter": ("https://nvidia.github.io/dcgm-exporter/helm-charts", "4.6.0", "gpu-monitoring"),
     "cluster-autoscaler": ("https://kubernetes.github.io/autoscaler", "9.54.0", "kube-system"),
     "keda": ("https://kedacore.github.io/charts", "2.18.1", "keda"),
-    "aws-for-fluent-bit": ("https://aws.github.io/eks-charts", "0.1.35", "observability"),
+    "aws-for-fluent-bit": ("https://aws.github.io/eks-charts", "0.1.35", "logging"),
     "opentelemetry-collector": (
         "https://open-telemetry.github.io/opentelemetry-helm-charts",
         "0.140.0",
@@ -29,7 +29,7 @@ EXPECTED_CHARTS = {
     "prometheus-node-exporter": (
         "https://prometheus-community.github.io/helm-charts",
         "4.49.1",
-        "observability",
+        "node-monitoring",
     ),
 }
 EXACT_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
@@ -39,7 +39,7 @@ GPU_AFFINITY_TERM = {"matchExpressions": [{"key": "llm-inference/gpu-model", "op
 IDENTITIES = {
     "ClusterAutoscaler": ("kube-system", "cluster-autoscaler"),
     "Keda": ("keda", "keda-operator"),
-    "FluentBit": ("observability", "aws-for-fluent-bit"),
+    "FluentBit": ("logging", "aws-for-fluent-bit"),
     "OtelCollector": ("observability", "otel-collector"),
     "ManagedAddonsEbsCsi": ("kube-system", "ebs-csi-controller-sa"),
 }
