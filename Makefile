@@ -10,12 +10,19 @@ export JSII_DEPRECATED := quiet
 
 .PHONY: install synth test lint typecheck unit snapshots bench-synth plan clean
 
-install: $(STAMP)/python $(STAMP)/node
+install: $(STAMP)/python $(STAMP)/node $(STAMP)/promtool
 
 $(STAMP)/python: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	mkdir -p $(STAMP) && touch $@
+
+## promtool (rule-evaluation tests) from Debian's prometheus package, unpacked: no service installed.
+$(STAMP)/promtool: $(STAMP)/python
+	rm -rf $(STAMP)/deb && mkdir -p $(STAMP)/deb
+	cd $(STAMP)/deb && { apt-get download prometheus || { apt-get update -qq && apt-get download prometheus; }; }
+	dpkg-deb --fsys-tarfile $(STAMP)/deb/prometheus_*.deb | tar -xO ./usr/bin/promtool > $(BIN)/promtool
+	chmod +x $(BIN)/promtool && rm -rf $(STAMP)/deb && touch $@
 
 $(STAMP)/node: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
