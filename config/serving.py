@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from config.base import DnsLabel, Strict, duplicates, parse_cidr
+from config.slo import ModelSlo
 
 HF_MODEL_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[\w.\-/=]*)?$")
@@ -172,10 +173,6 @@ class ModelVersion(Strict):
         if not self.from_stage_bucket:
             return None
         return self.source.removeprefix(STAGE_BUCKET_SCHEME).strip("/") + "/"
-
-
-class ModelSlo(Strict):
-    ttft_p95_seconds: float = Field(gt=0, description="Time to first token, 95th percentile.")
 
 
 class ModelConfig(Strict):
