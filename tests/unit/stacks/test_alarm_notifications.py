@@ -46,7 +46,12 @@ def deployed(request: pytest.FixtureRequest, synth: SynthResult, stage: str) -> 
 
 
 def _alerts_topic_id(templates: dict[str, dict[str, Any]]) -> str:
-    (topic_id,) = resources(templates["Observability"], "AWS::SNS::Topic")
+    # The ticket topic (alerts_topic); the pager and heartbeat topics have their own ids.
+    (topic_id,) = [
+        lid
+        for lid in resources(templates["Observability"], "AWS::SNS::Topic")
+        if lid.startswith("AlertsTopic")
+    ]
     return topic_id
 
 
@@ -109,7 +114,12 @@ def test_cloudwatch_alarms_of_this_account_may_publish_to_the_alerts_topic(
 ) -> None:
     config = synth.configs[stage]
     template = synth.templates[stage]["Observability"]
-    ((_, policy),) = resources(template, "AWS::SNS::TopicPolicy").items()
+    topic_id = _alerts_topic_id(synth.templates[stage])
+    (policy,) = [
+        policy
+        for policy in resources(template, "AWS::SNS::TopicPolicy").values()
+        if policy["Properties"]["Topics"] == [{"Ref": topic_id}]
+    ]
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     # The existing statements are kept (CDK replaced SNS's default policy with this one).
     assert {s["Sid"] for s in statements} == {
@@ -119,7 +129,7 @@ def test_cloudwatch_alarms_of_this_account_may_publish_to_the_alerts_topic(
     }
     (publish,) = [s for s in statements if s["Principal"] == CLOUDWATCH]
     assert (publish["Effect"], publish["Action"]) == ("Allow", "sns:Publish")
-    assert publish["Resource"] == {"Ref": _alerts_topic_id(synth.templates[stage])}
+    assert publish["Resource"] == {"Ref": topic_id}
     assert publish["Condition"]["StringEquals"] == {"aws:SourceAccount": _account(config)}
     partition = "aws" if config.region else "<Ref:AWS::Partition>"
     region = config.region or "<Ref:AWS::Region>"
