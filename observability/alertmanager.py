@@ -36,7 +36,7 @@ KUBE_STATE_ALERTS = (
 """Alerts that read kube-state-metrics: unreliable (stale, then flapping) while it is down."""
 
 SUBJECT = (
-    "[{{ .Status | toUpper }}{{ if eq .Status \"firing\" }}:{{ .Alerts.Firing | len }}{{ end }}] "
+    '[{{ .Status | toUpper }}{{ if eq .Status "firing" }}:{{ .Alerts.Firing | len }}{{ end }}] '
     "[{stage}] {{ .CommonLabels.alertname }}"
     "{{ with .CommonLabels.model_id }} {{ . }}{{ end }}"
     "{{ with .CommonLabels.model_version }} {{ . }}{{ end }}"
