@@ -173,7 +173,7 @@ def _negatable(call: ast.Call, kwargs_class: dict[str, str], classes: dict[str, 
 
 def env_vars(wheel: Wheel) -> list[str]:
     for node in ast.walk(wheel.tree("vllm/envs.py")):
-        target = node.target if isinstance(node, ast.AnnAssign) else None
+        target: ast.expr | None = node.target if isinstance(node, ast.AnnAssign) else None
         if isinstance(node, ast.Assign) and len(node.targets) == 1:
             target = node.targets[0]
         if (
@@ -214,7 +214,7 @@ def load_formats(wheel: Wheel) -> list[str]:
         if isinstance(node, ast.Dict) and any(
             isinstance(key, ast.Constant) and key.value == "runai_streamer" for key in node.keys
         ):
-            return sorted(key.value for key in node.keys if isinstance(key, ast.Constant))
+            return sorted(str(key.value) for key in node.keys if isinstance(key, ast.Constant))
     raise SystemExit("loader registry not found")
 
 
