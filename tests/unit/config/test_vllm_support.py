@@ -75,7 +75,7 @@ def test_a_release_without_draft_models_rejects_them(tmp_path: Path, monkeypatch
     monkeypatch.setattr(vllm_support, "FACTS_DIR", tmp_path)
     vllm_support.facts_for.cache_clear()
     try:
-        with pytest.raises(ValueError, match="'draft_model' is not supported by vLLM v0.0.0-test"):
+        with pytest.raises(ValueError, match=r"'draft_model' is not supported by vLLM v0\.0\.0-test"):
             check_engine(
                 image_tag="v0.0.0-test", quantization="none", speculative_method="draft_model", extra_args=[]
             )
