@@ -333,6 +333,22 @@ def _stuck_startup() -> Scenario:
     return scenario
 
 
+def _large_model_loading() -> Scenario:
+    """The 70B (startup budget 40 minutes) loads for 38 minutes: no page while it loads."""
+    world = World(60)
+    world.version(
+        LARGE,
+        "v1",
+        spec=_const(1.0),
+        ready=lambda t: 1.0 if t >= 38 else 0.0,
+        rps=lambda t: 1.0 if t >= 38 else None,
+    )
+    scenario = Scenario("a 70B version loading within its startup budget", series=world.series)
+    for minute in (20, 30, 37, 44, 55):
+        scenario.expect(minute, **WATCHDOG)
+    return scenario
+
+
 def _queue_at_max() -> Scenario:
     world = _steady(60, queue=_const(12.0), desired=_const(12.0))
     scenario = Scenario("queue above the limit with the autoscaler at max", series=world.series)
@@ -374,6 +390,7 @@ SCENARIOS = {
     "metrics-path-down": _metrics_path_down,
     "nothing-arrives": _nothing_arrives,
     "stuck-startup": _stuck_startup,
+    "large-model-loading": _large_model_loading,
     "queue-at-max": _queue_at_max,
     "gpu-faults": _gpu_faults,
 }
