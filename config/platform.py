@@ -22,7 +22,8 @@ class ClusterAutoscalerConfig(Strict):
 
 
 class ObservabilityConfig(Strict):
-    scrape_interval_seconds: int = Field(default=30, ge=5, le=300)
+    # AMP's managed scraper rejects an interval below 30 s ("Scraper limitations", AMP user guide).
+    scrape_interval_seconds: int = Field(default=30, ge=30, le=300)
     trace_sampling_ratio: float = Field(default=0.05, ge=0, le=1)
     alert_emails: list[str] = Field(default_factory=list)
     container_log_retention_days: int = Field(default=30)
