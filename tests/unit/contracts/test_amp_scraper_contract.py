@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from typing import Any
 
 import pytest
@@ -24,7 +25,7 @@ TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 
 def _seconds(duration: str) -> int:
-    assert duration.endswith("s") and duration[:-1].isdigit(), f"unexpected duration {duration!r}"
+    assert re.fullmatch(r"\d+s", duration), f"unexpected duration {duration!r}"
     return int(duration[:-1])
 
 
@@ -87,7 +88,8 @@ def test_jobs_through_the_api_server_proxy_carry_the_bearer_token(synth: SynthRe
     for document in _scrape_documents(synth, stage):
         for job in document["scrape_configs"]:
             through_api_server = any(
-                rule.get("replacement") == "kubernetes.default.svc:443" for rule in job.get("relabel_configs", [])
+                rule.get("replacement") == "kubernetes.default.svc:443"
+                for rule in job.get("relabel_configs", [])
             )
             if through_api_server:
                 assert job.get("authorization", {}).get("credentials_file") == TOKEN_FILE, job["job_name"]
