@@ -18,6 +18,14 @@ GPU_MODEL_LABEL = "llm-inference/gpu-model"
 GPU_COUNT_LABEL = "llm-inference/gpu-count"
 CAPACITY_TYPE_LABEL = "llm-inference/capacity-type"
 AUTOSCALER_TAG_PREFIX = "k8s.io/cluster-autoscaler"
+ACCELERATOR_LABEL = "k8s.amazonaws.com/accelerator"
+"""Cluster Autoscaler's AWS GPULabel: a node with it but no allocatable GPUs yet is still starting
+(device plugin not ready), so the autoscaler does not scale up again for the same pods."""
+
+
+def accelerator(gpu_model: str) -> str:
+    """The label value in the autoscaler's naming (``nvidia-a10g``, ``nvidia-tesla-t4``)."""
+    return f"nvidia-{gpu_model.lower()}"
 
 
 def node_labels(group: GpuNodeGroupConfig) -> dict[str, str]:
@@ -26,6 +34,7 @@ def node_labels(group: GpuNodeGroupConfig) -> dict[str, str]:
         **group.labels,
         NODE_GROUP_LABEL: group.name,
         GPU_MODEL_LABEL: group.instance.gpu_model,
+        ACCELERATOR_LABEL: accelerator(group.instance.gpu_model),
         GPU_COUNT_LABEL: str(group.gpus_per_node),
         CAPACITY_TYPE_LABEL: group.capacity_type.value,
     }
