@@ -21,7 +21,7 @@ from constructs_lib.addons.kube_state_metrics import KubeStateMetrics
 from constructs_lib.addons.node_exporter import NodeExporter
 from constructs_lib.addons.nvidia_device_plugin import NvidiaDevicePlugin
 from constructs_lib.addons.otel_collector import OtelCollector
-from stacks.cluster_stack import cluster_name_for
+from stacks.cluster_stack import cluster_name_for, gpu_node_groups_revision
 
 
 class PlatformStack(Stack):
@@ -61,6 +61,7 @@ class PlatformStack(Stack):
             settings=config.cluster_autoscaler,
             gpu_groups=list(config.cluster.gpu_node_groups),
             nodegroups=gpu_node_groups,
+            nodegroups_revision=gpu_node_groups_revision(config, list(config.cluster.gpu_node_groups)),
         )
         self.keda = Keda(self, "Keda", cluster=target, workspace=workspace)
         self.fluent_bit = FluentBit(
