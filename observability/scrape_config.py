@@ -33,7 +33,7 @@ Job = dict[str, Any]
 # Scraper configuration); pinned in tests/unit/contracts/test_amp_scraper_contract.py.
 AMP_MIN_SCRAPE_INTERVAL_SECONDS = 30
 """The managed scraper refuses a configuration with a scrape interval below this."""
-AMP_SERVICE_ACCOUNT_TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+AMP_SERVICE_ACCOUNT_TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # noqa: S105 - a path
 """The only credentials file a managed scraper's ``authorization`` section may name (type Bearer)."""
 
 

@@ -13,7 +13,7 @@ from config import StageConfig
 from observability.rules import alerting_rules, recording_rules
 from observability.scrape_config import scrape_config
 from tests.synth import SynthResult
-from tests.unit.stacks.cfn import manifests, render, resources
+from tests.unit.stacks.cfn import render, resources
 
 
 @pytest.fixture
