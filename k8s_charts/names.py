@@ -58,6 +58,8 @@ class StageValues:
     access_logs_bucket_name: str
     web_acl_arn: str
     region: str
+    docker_hub_mirror: str = ""
+    """Image prefix of the stage's Docker Hub pull-through cache (k8s_charts/images.py); empty: none."""
 
 
 PLACEHOLDERS = StageValues(

@@ -15,6 +15,7 @@ from constructs import Construct
 from config import StageConfig
 from config.cluster import GpuNodeGroupConfig
 from constructs_lib.gpu_node_group import GpuNodeGroup, node_groups_revision, replacement_key
+from constructs_lib.image_cache import DockerHubPullThroughCache
 from constructs_lib.nag import acknowledge
 from constructs_lib.node_launch_template import NodeLaunchTemplate
 from constructs_lib.node_volume_key import NodeVolumeKey
@@ -161,6 +162,15 @@ class ClusterStack(Stack):
             ).nodegroup
             for group in config.cluster.gpu_node_groups
         }
+        self.docker_hub_cache: DockerHubPullThroughCache | None = None
+        if config.image_cache.docker_hub_secret_name:
+            self.docker_hub_cache = DockerHubPullThroughCache(
+                self,
+                "DockerHubCache",
+                stage=config.name,
+                operator_secret_name=config.image_cache.docker_hub_secret_name,
+                pullers=[self.node_role],
+            )
         self._acknowledge_findings()
 
     def _acknowledge_findings(self) -> None:
