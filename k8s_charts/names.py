@@ -68,5 +68,6 @@ PLACEHOLDERS = StageValues(
     access_logs_bucket_name="${ACCESS_LOGS_BUCKET_NAME}",
     web_acl_arn="${WEB_ACL_ARN}",
     region="${AWS_REGION}",
+    docker_hub_mirror="${DOCKER_HUB_MIRROR}",
 )
 """The GitOps export's values; keys of the `serving-stage-values` ConfigMap."""

@@ -200,6 +200,7 @@ class ServingStack(Stack):
                         "ACCESS_LOGS_BUCKET_NAME": values.access_logs_bucket_name,
                         "WEB_ACL_ARN": values.web_acl_arn,
                         "AWS_REGION": values.region,
+                        "DOCKER_HUB_MIRROR": values.docker_hub_mirror,
                     },
                 }
             ],
