@@ -84,9 +84,9 @@ SOURCES = (
     # publishes on a version change).
     ChartSource(
         "aws-for-fluent-bit",
-        "0.1.35",
+        "0.2.0",
         "aws/eks-charts",
-        "3eb7a62644aa18444668622aa4699e563ed2029b",
+        "2942cdce0d98bd257822c64520779a05c25df2c2",
         "stable/aws-for-fluent-bit/values.yaml",
     ),
     ChartSource(
