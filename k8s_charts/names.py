@@ -15,19 +15,21 @@ METRICS_SCRAPER_NAMESPACE_LABEL = "llm-inference/metrics-scraper"
 GPU_RESOURCE = "nvidia.com/gpu"
 KEDA_AUTHENTICATION = "keda-aws-amp"
 # The model API key: synced from Secrets Manager by the External Secrets Operator into this
-# Secret, and read by vLLM from this env var (vllm/envs.py, v0.11.0). Never `--api-key`: vLLM logs
-# its non-default arguments at startup, so a key on the command line would land in the logs.
+# Secret, and read by vLLM from this env var (vllm/envs.py). Not `--api-key`: an argument is visible
+# in the process list, and vLLM before v0.33 logged it with its non-default arguments.
 API_KEY_SECRET = "vllm-api-key"  # noqa: S105 - a name, not a value
 API_KEY_SECRET_FIELD = "api-key"  # noqa: S105 - a key name
 API_KEY_ENV = "VLLM_API_KEY"
 API_KEY_SECRET_STORE = "aws-secrets-manager"  # noqa: S105 - a name
 
-# Shutdown order: the pod leaves the Service endpoints at once, the ALB stops sending new requests
-# within the preStop sleep, drains in-flight ones for the deregistration delay, and the kubelet
-# waits for the grace period before SIGKILL. Hence preStop < deregistration delay < grace period.
-PRE_STOP_SLEEP_SECONDS = 20
-DEREGISTRATION_DELAY_SECONDS = 100
-TERMINATION_GRACE_PERIOD_SECONDS = 120
+# The shutdown budget of a model version (preStop, vLLM's drain, grace period, ALB
+# deregistration delay) is derived from its max_request_seconds: k8s_charts/shutdown.py.
+
+# Streamed completions of long prompts can stay silent for minutes before the first token.
+ALB_IDLE_TIMEOUT_SECONDS = 300
+# The target must never close a kept-alive connection before the ALB does, or the ALB sends a
+# request into a closing socket and answers 502 (ALB docs: target keep-alive > idle timeout).
+SERVER_KEEP_ALIVE_SECONDS = ALB_IDLE_TIMEOUT_SECONDS + 10
 
 
 def instance_name(model_id: str, version: str) -> str:
@@ -66,6 +68,8 @@ class StageValues:
     web_acl_arn: str
     region: str
     api_key_secret_arn: str
+    docker_hub_mirror: str = ""
+    """Image prefix of the stage's Docker Hub pull-through cache (k8s_charts/images.py); empty: none."""
 
 
 PLACEHOLDERS = StageValues(
@@ -75,5 +79,6 @@ PLACEHOLDERS = StageValues(
     web_acl_arn="${WEB_ACL_ARN}",
     region="${AWS_REGION}",
     api_key_secret_arn="${API_KEY_SECRET_ARN}",  # noqa: S106 - a placeholder for an ARN
+    docker_hub_mirror="${DOCKER_HUB_MIRROR}",
 )
 """The GitOps export's values; keys of the `serving-stage-values` ConfigMap."""

@@ -22,6 +22,7 @@ from constructs_lib.edge_web_acl import EdgeWebAcl
 from constructs_lib.model_api_key import ModelApiKey
 from constructs_lib.model_reader_role import ModelReaderRole
 from constructs_lib.nag import acknowledge
+from k8s_charts.images import docker_hub_mirror
 from k8s_charts.names import MODELS_NAMESPACE, StageValues, instance_name
 from k8s_charts.stage_charts import StageCharts, build_stage_charts
 
@@ -163,6 +164,11 @@ class ServingStack(Stack):
             region=self.region,
             # An ARN is not a secret; "" when the stage needs no key (no chart then reads it).
             api_key_secret_arn=self.api_key.secret.secret_arn if self.api_key else "",
+            docker_hub_mirror=(
+                docker_hub_mirror(account=self.account, region=self.region, url_suffix=self.url_suffix)
+                if config.image_cache.docker_hub_secret_name
+                else ""
+            ),
         )
         self.charts: StageCharts = build_stage_charts(cdk8s.App(), config=config, values=values)
         self.manifests = self._apply(cluster, values)
@@ -234,6 +240,7 @@ class ServingStack(Stack):
                         "WEB_ACL_ARN": values.web_acl_arn,
                         "AWS_REGION": values.region,
                         "API_KEY_SECRET_ARN": values.api_key_secret_arn,
+                        "DOCKER_HUB_MIRROR": values.docker_hub_mirror,
                     },
                 }
             ],

@@ -27,10 +27,13 @@ from k8s_charts.stage_charts import build_stage_charts
 
 
 def export_values(config: StageConfig) -> StageValues:
-    """Placeholders, except the region when the stage pins it (the stack then has it literally)."""
-    if config.region is None:
-        return PLACEHOLDERS
-    return dataclasses.replace(PLACEHOLDERS, region=config.region)
+    """Placeholders, except the region when the stage pins it (the stack then has it literally) and
+    the Docker Hub mirror when the stage has no image cache (images then stay on Docker Hub)."""
+    return dataclasses.replace(
+        PLACEHOLDERS,
+        region=config.region or PLACEHOLDERS.region,
+        docker_hub_mirror=PLACEHOLDERS.docker_hub_mirror if config.image_cache.docker_hub_secret_name else "",
+    )
 
 
 def stage_manifests(config: StageConfig) -> dict[str, list[dict[str, Any]]]:

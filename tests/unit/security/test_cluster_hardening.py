@@ -50,7 +50,7 @@ def test_control_plane_log_group_exists_before_the_cluster(synth: SynthResult, s
     ]
     (cluster,) = resources(template, "AWS::EKS::Cluster").values()
     assert group_id in cluster["DependsOn"]
-    assert template["Resources"][group_id]["DeletionPolicy"] == "Retain"
+    assert template["Resources"][group_id]["DeletionPolicy"] == "RetainExceptOnCreate"
 
 
 def test_smoke_check_trigger_role_trusts_only_the_smoke_step_and_denies_buildspec_overrides(
