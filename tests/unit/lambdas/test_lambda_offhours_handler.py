@@ -157,9 +157,28 @@ def test_scale_up_does_node_groups_before_deployments(stage: Stage, context: Lam
     stage.k8s.timeline.clear()
     stage.eks.calls.clear()
     scale_up(context)
-    last_group_write = max(t for t, _, _ in stage.eks.writes())
+    last_group_resize = max(t for t, op, _ in stage.eks.calls if op == "update_nodegroup_config")
     first_deployment_patch = min(t for t, m, _ in stage.k8s.timeline if m == "PATCH")
-    assert last_group_write < first_deployment_patch
+    assert last_group_resize < first_deployment_patch
+
+
+def test_scale_up_removes_every_record_only_after_every_restore(
+    stage: Stage, context: LambdaContextStub
+) -> None:
+    scale_down(context)
+    stage.k8s.patches.clear()
+    stage.eks.calls.clear()
+    scale_up(context)
+    restores = [i for i, (_, patch) in enumerate(stage.k8s.patches) if "replicas" in patch.get("spec", {})]
+    removals = [
+        i
+        for i, (_, patch) in enumerate(stage.k8s.patches)
+        if RESTORE_ANNOTATION in patch.get("metadata", {}).get("annotations", {})
+    ]
+    assert len(restores) == len(removals) == 2
+    assert max(restores) < min(removals)
+    ops = [op for _, op, _ in stage.eks.calls]
+    assert ops.index("untag_resource") > max(i for i, op in enumerate(ops) if op == "update_nodegroup_config")
 
 
 def test_floor_and_max_bounds(
@@ -454,6 +473,9 @@ def test_scale_up_resumes_keda_before_restoring_each_deployment(
         ["scaledobjects", "llama-v1"],
         ["deployments", "llama-v1"],
         ["scaledobjects", "mistral-v2"],
+        ["deployments", "mistral-v2"],
+        # then the records, once everything is restored
+        ["deployments", "llama-v1"],
         ["deployments", "mistral-v2"],
     ]
 
