@@ -4,12 +4,14 @@
 - moto tags clusters only: `allow_nodegroup_tags` extends TagResource/UntagResource to node groups.
 - moto accepts any scaling config: `CheckedEks` enforces EKS's rules (0 <= min <= desired <= max,
   max >= 1) and injects faults (UPDATING status, ResourceInUseException, throttling) per call.
+- `MemoryEks`: node groups in a dict, for tests that make hundreds of calls.
 - `fault_hook`, asked about every call, makes it fail before it is applied (`ServerException`, the
   EKS API's 500) or apply it and lose the answer (botocore's `ReadTimeoutError`).
 """
 
 from __future__ import annotations
 
+import copy
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -141,3 +143,59 @@ class CheckedEks:
 
     def writes(self) -> list[tuple[float, str, str]]:
         return [c for c in self.calls if c[1] != "describe_nodegroup"]
+
+
+class MemoryEks:
+    """EKS node groups in a dict, answering like boto3 (the four calls the scaler makes).
+
+    For tests that make hundreds of calls, where moto's ~10 ms a call adds up; wrap it in
+    `CheckedEks` for EKS's scaling rules and the fault hooks.
+    """
+
+    def __init__(self, cluster: str, *, region: str = "us-east-1", account: str = "123456789012") -> None:
+        self.cluster = cluster
+        self._arn_prefix = f"arn:aws:eks:{region}:{account}:nodegroup/{cluster}"
+        self.groups: dict[str, dict[str, Any]] = {}
+
+    def add_group(self, name: str, low: int, want: int, high: int) -> None:
+        self.groups[name] = {
+            "nodegroupName": name,
+            "clusterName": self.cluster,
+            "nodegroupArn": f"{self._arn_prefix}/{name}/{len(self.groups):08d}",
+            "status": "ACTIVE",
+            "scalingConfig": {"minSize": low, "desiredSize": want, "maxSize": high},
+            "tags": {},
+        }
+
+    def _group(self, cluster: str, name: str, operation: str) -> dict[str, Any]:
+        if cluster != self.cluster or name not in self.groups:
+            raise client_error(
+                "ResourceNotFoundException", operation, f"No node group found for name: {name}."
+            )
+        return self.groups[name]
+
+    def _group_by_arn(self, arn: str, operation: str) -> dict[str, Any]:
+        for group in self.groups.values():
+            if group["nodegroupArn"] == arn:
+                return group
+        raise client_error("ResourceNotFoundException", operation, f"no resource {arn}")
+
+    def describe_nodegroup(self, *, clusterName: str, nodegroupName: str) -> Any:
+        return {"nodegroup": copy.deepcopy(self._group(clusterName, nodegroupName, "DescribeNodegroup"))}
+
+    def update_nodegroup_config(
+        self, *, clusterName: str, nodegroupName: str, scalingConfig: dict[str, int]
+    ) -> Any:
+        group = self._group(clusterName, nodegroupName, "UpdateNodegroupConfig")
+        group["scalingConfig"] = {**group["scalingConfig"], **scalingConfig}
+        return {"update": {"type": "ConfigUpdate", "status": "InProgress"}}
+
+    def tag_resource(self, *, resourceArn: str, tags: dict[str, str]) -> Any:
+        self._group_by_arn(resourceArn, "TagResource")["tags"].update(tags)
+        return {}
+
+    def untag_resource(self, *, resourceArn: str, tagKeys: list[str]) -> Any:
+        group = self._group_by_arn(resourceArn, "UntagResource")
+        for key in tagKeys:
+            group["tags"].pop(key, None)
+        return {}

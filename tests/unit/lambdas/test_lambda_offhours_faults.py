@@ -10,22 +10,19 @@ Kubernetes, EKS and Scheduler state must equal the clean run's, a run with a fau
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import datetime as dt
 import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from botocore.exceptions import ReadTimeoutError
-from eks_double import CheckedEks, allow_nodegroup_tags, client_error
+from botocore.exceptions import ClientError, ReadTimeoutError
+from eks_double import CheckedEks, MemoryEks, client_error
 from k8s_fake import FakeKubernetes, make_deployment, make_scaled_object
 from lambda_fakes import StaticToken
 
-from lambdas.common.clients import aws_client
 from lambdas.common.k8s import K8sClient, ssl_context_from_ca_data
 from lambdas.common.retry import Backoff, Deadline
 from lambdas.offhours_scaler import ready_check
@@ -35,7 +32,8 @@ from lambdas.offhours_scaler.run import RunSummary, run
 from lambdas.offhours_scaler.settings import ScalerSettings
 
 NS = "models"
-GROUP = "ready-checks-faults"
+GROUP = "ready-checks"
+CLUSTER = "inference-faults"
 GROUPS = ("gpu-spot", "gpu-ondemand")
 MODELS = ("llama-v1", "mistral-v2")
 MODES = ("fail", "lose")
@@ -65,58 +63,50 @@ class Faults:
         return len(self.calls) > self.at >= 0
 
 
-class FaultyScheduler:
-    """moto's EventBridge Scheduler, with the same fault hook as the other two APIs."""
+class MemoryScheduler:
+    """EventBridge Scheduler's one-time schedules in a dict, with the same fault hook as the rest.
 
-    def __init__(self, client: Any, faults: Faults) -> None:
-        self._client, self._faults = client, faults
-        self.exceptions = client.exceptions
+    Answers like the API: CreateSchedule on a taken name is a ConflictException, UpdateSchedule on
+    a missing one a ResourceNotFoundException (moto's scheduler, used by the handler tests, agrees).
+    """
 
-    def _call(self, operation: str, request: dict[str, Any]) -> Any:
-        fault = self._faults(operation, str(request.get("Name")))
+    def __init__(self, faults: Faults) -> None:
+        self.schedules: dict[tuple[str, str], dict[str, Any]] = {}
+        self._faults = faults
+
+    def _call(self, operation: str, request: dict[str, Any], exists: bool, error: str) -> Any:
+        fault = self._faults(operation, str(request["Name"]))
         if fault == "fail":
             raise client_error("InternalServerException", operation, "injected failure; nothing applied")
-        result = getattr(self._client, operation)(**request)
+        key = (request["GroupName"], request["Name"])
+        if (key in self.schedules) != exists:
+            raise client_error(error, operation, f"schedule {key}")
+        self.schedules[key] = copy.deepcopy(request)
         if fault == "lose":
             raise ReadTimeoutError(endpoint_url=f"https://scheduler.amazonaws.com/{operation}")
-        return result
+        return {"ScheduleArn": f"arn:aws:scheduler:us-east-1:123456789012:schedule/{key[0]}/{key[1]}"}
 
     def create_schedule(self, **request: Any) -> Any:
-        return self._call("create_schedule", request)
+        return self._call("create_schedule", request, False, "ConflictException")
 
     def update_schedule(self, **request: Any) -> Any:
-        return self._call("update_schedule", request)
+        return self._call("update_schedule", request, True, "ResourceNotFoundException")
 
 
 @dataclass
 class World:
     k8s: FakeKubernetes
     client: K8sClient
-    moto: Any
+    eks_state: MemoryEks
     eks: CheckedEks
-    scheduler: Any
-    cluster: str
+    scheduler: MemoryScheduler
     settings: ScalerSettings
-    faults: Faults = field(default_factory=Faults)
-
-    def arn(self, group: str) -> str:
-        described = self.moto.describe_nodegroup(clusterName=self.cluster, nodegroupName=group)
-        return str(described["nodegroup"]["nodegroupArn"])
+    faults: Faults
 
     def state(self) -> dict[str, Any]:
         """Everything a run may change, as plain data (what the equality is asserted on)."""
-        groups = {}
-        for group in GROUPS:
-            described = self.moto.describe_nodegroup(clusterName=self.cluster, nodegroupName=group)
-            groups[group] = {
-                "scaling": dict(described["nodegroup"]["scalingConfig"]),
-                "tags": dict(described["nodegroup"].get("tags") or {}),
-            }
-        schedule = None
-        with contextlib.suppress(self.scheduler.exceptions.ResourceNotFoundException):
-            got = self.scheduler.get_schedule(Name=ready_check.SCHEDULE_NAME, GroupName=GROUP)
-            kept = ("ScheduleExpression", "ScheduleExpressionTimezone", "State", "Target")
-            schedule = {key: got.get(key) for key in kept}
+        booked = self.scheduler.schedules.get((GROUP, ready_check.SCHEDULE_NAME))
+        kept = ("ScheduleExpression", "ScheduleExpressionTimezone", "State", "Target")
         return {
             "deployments": {
                 name: {
@@ -126,42 +116,38 @@ class World:
                 for (_, name), dep in sorted(self.k8s.deployments.items())
             },
             "scaledobjects": {
-                name: dict(so["metadata"].get("annotations") or {})
+                name: {
+                    "minReplicaCount": so["spec"]["minReplicaCount"],
+                    "annotations": dict(so["metadata"].get("annotations") or {}),
+                }
                 for (_, name), so in sorted(self.k8s.scaled_objects.items())
             },
-            "nodegroups": groups,
-            "schedule": schedule,
+            "nodegroups": {
+                name: {"scaling": dict(group["scalingConfig"]), "tags": dict(group["tags"])}
+                for name, group in sorted(self.eks_state.groups.items())
+            },
+            "schedule": None if booked is None else {key: booked.get(key) for key in kept},
         }
 
     def load(self, state: dict[str, Any]) -> None:
-        """Put the world back into `state`, behind the scaler's back (no call is counted)."""
-        with self.k8s.lock:
-            for name, dep in state["deployments"].items():
-                replicas = dep["replicas"]
-                obj = make_deployment(name, replicas, annotations=copy.deepcopy(dep["annotations"]))
-                self.k8s.add_deployment(obj)
-            for name, annotations in state["scaledobjects"].items():
-                minimum = {"llama-v1": 1, "mistral-v2": 2}[name]
-                self.k8s.add_scaled_object(make_scaled_object(name, minimum, annotations=dict(annotations)))
-        for group, wanted in state["nodegroups"].items():
-            self.moto.update_nodegroup_config(
-                clusterName=self.cluster, nodegroupName=group, scalingConfig=wanted["scaling"]
-            )
-            arn = self.arn(group)
-            current = self.moto.describe_nodegroup(clusterName=self.cluster, nodegroupName=group)
-            stale = [key for key in current["nodegroup"].get("tags") or {} if key not in wanted["tags"]]
-            if stale:
-                self.moto.untag_resource(resourceArn=arn, tagKeys=stale)
-            if wanted["tags"]:
-                self.moto.tag_resource(resourceArn=arn, tags=wanted["tags"])
-        with contextlib.suppress(self.scheduler.exceptions.ResourceNotFoundException):
-            self.scheduler.delete_schedule(Name=ready_check.SCHEDULE_NAME, GroupName=GROUP)
+        """Put the world back into `state` behind the scaler's back (no call is counted)."""
         assert state["schedule"] is None, "start states have no booked check"
+        for name, dep in state["deployments"].items():
+            annotations = copy.deepcopy(dep["annotations"])
+            self.k8s.add_deployment(make_deployment(name, dep["replicas"], annotations=annotations))
+        for name, so in state["scaledobjects"].items():
+            annotations = dict(so["annotations"])
+            self.k8s.add_scaled_object(
+                make_scaled_object(name, so["minReplicaCount"], annotations=annotations)
+            )
+        for name, group in state["nodegroups"].items():
+            self.eks_state.groups[name]["scalingConfig"] = dict(group["scaling"])
+            self.eks_state.groups[name]["tags"] = dict(group["tags"])
+        self.scheduler.schedules.clear()
 
     def run(self, action: Action) -> RunSummary:
         check = self.settings.ready_check
         assert check is not None
-        booking_api = FaultyScheduler(self.scheduler, self.faults)
         return run(
             action,
             self.settings,
@@ -169,18 +155,16 @@ class World:
             eks=self.eks,
             deadline=Deadline(time.time() + 5),
             book_ready_check=lambda: ready_check.book(
-                booking_api, check, function_arn=FUNCTION_ARN, now=MORNING
+                self.scheduler, check, function_arn=FUNCTION_ARN, now=MORNING
             ),
             backoff=Backoff(base=0.001, cap=0.002),
         )
 
 
 @pytest.fixture
-def world(aws: None, k8s: FakeKubernetes, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    allow_nodegroup_tags(monkeypatch)
-    cluster = f"faults-{uuid.uuid4().hex[:8]}"
+def world(k8s: FakeKubernetes) -> Iterator[World]:
     env = {
-        "CLUSTER_NAME": cluster,
+        "CLUSTER_NAME": CLUSTER,
         "CLUSTER_ENDPOINT": k8s.endpoint,
         "CLUSTER_CA_DATA": k8s.ca_data,
         "DEPLOYMENTS": ",".join(MODELS),
@@ -191,36 +175,21 @@ def world(aws: None, k8s: FakeKubernetes, monkeypatch: pytest.MonkeyPatch) -> It
         "READY_CHECK_ROLE_ARN": "arn:aws:iam::123456789012:role/scheduler",
         "DEAD_LETTER_QUEUE_ARN": "arn:aws:sqs:us-east-1:123456789012:offhours-dlq",
     }
-    settings = ScalerSettings.from_env(env)
-    moto = aws_client("eks")
-    moto.create_cluster(
-        name=cluster,
-        roleArn="arn:aws:iam::123456789012:role/eks",
-        resourcesVpcConfig={"subnetIds": ["subnet-12345678"]},
-    )
-    for group, (low, want, high) in zip(GROUPS, ((1, 2, 6), (0, 1, 3)), strict=True):
-        moto.create_nodegroup(
-            clusterName=cluster,
-            nodegroupName=group,
-            nodeRole="arn:aws:iam::123456789012:role/node",
-            subnets=["subnet-12345678"],
-            scalingConfig={"minSize": low, "desiredSize": want, "maxSize": high},
-        )
-    scheduler = aws_client("scheduler")
-    with contextlib.suppress(scheduler.exceptions.ConflictException):
-        scheduler.create_schedule_group(Name=GROUP)
+    faults = Faults()
+    eks_state = MemoryEks(CLUSTER)
+    eks_state.add_group("gpu-spot", 1, 2, 6)
+    eks_state.add_group("gpu-ondemand", 0, 1, 3)
+    eks = CheckedEks(eks_state)
+    eks.fault_hook = faults
+    # Faults are named by method and the last two path segments: "PATCH scaledobjects/llama-v1".
+    k8s.fault_hook = lambda method, path: faults(method, "/".join(path.rsplit("/", 2)[-2:]))
+    k8s.add_deployment(make_deployment("llama-v1", 3))
+    k8s.add_deployment(make_deployment("mistral-v2", 2))
+    k8s.add_deployment(make_deployment("not-covered", 4))
+    k8s.add_scaled_object(make_scaled_object("llama-v1", 1))
+    k8s.add_scaled_object(make_scaled_object("mistral-v2", 2))
     client = K8sClient(k8s.endpoint, ssl_context_from_ca_data(k8s.ca_data), StaticToken())
-    world = World(k8s, client, moto, CheckedEks(moto), scheduler, cluster, settings)
-    world.k8s.fault_hook = lambda method, path: world.faults(
-        method, path.rsplit("/", 2)[-2] + "/" + path.rsplit("/", 1)[-1]
-    )
-    world.eks.fault_hook = world.faults
-    world.k8s.add_deployment(make_deployment("llama-v1", 3))
-    world.k8s.add_deployment(make_deployment("mistral-v2", 2))
-    world.k8s.add_deployment(make_deployment("not-covered", 4))
-    world.k8s.add_scaled_object(make_scaled_object("llama-v1", 1))
-    world.k8s.add_scaled_object(make_scaled_object("mistral-v2", 2))
-    yield world
+    yield World(k8s, client, eks_state, eks, MemoryScheduler(faults), ScalerSettings.from_env(env), faults)
     client.close()
 
 
@@ -310,3 +279,31 @@ def test_scale_up_survives_a_fault_at_every_call(world: World) -> None:
         "untag_resource",
     }
     assert not result.problems, "\n".join(result.problems)
+
+
+def test_the_fault_hooks_fail_before_or_lose_after_applying(world: World) -> None:
+    """What the sweep relies on: "fail" changes nothing, "lose" changes the state and still fails."""
+
+    def resize() -> None:
+        world.eks.update_nodegroup_config(
+            clusterName=CLUSTER, nodegroupName="gpu-spot", scalingConfig={"desiredSize": 5}
+        )
+
+    def book() -> None:
+        world.scheduler.create_schedule(Name=ready_check.SCHEDULE_NAME, GroupName=GROUP)
+
+    before = world.state()
+    for mode, applied in (("fail", False), ("lose", True)):
+        world.load(before)
+        world.faults.arm(1, mode)  # call 0 reads llama-v1, call 1 patches it
+        first = world.run("scale_down")
+        assert world.faults.calls[1] == "PATCH deployments/llama-v1"
+        assert first.changes[0].result == "failed"
+        assert (world.state()["deployments"]["llama-v1"] != before["deployments"]["llama-v1"]) is applied
+        for operation, call in (("update_nodegroup_config", resize), ("create_schedule", book)):
+            world.load(before)
+            world.faults.arm(0, mode)
+            with pytest.raises((ClientError, ReadTimeoutError)):
+                call()
+            assert world.faults.calls[0].startswith(operation)
+            assert (world.state() != before) is applied
