@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime as dt
 import io
@@ -19,6 +20,7 @@ from lambda_fakes import LambdaContextStub, load_event
 
 from lambdas.common.clients import aws_client
 from lambdas.common.retry import Backoff
+from lambdas.common.settings import SettingsError
 from lambdas.offhours_scaler import handler as offhours_handler
 from lambdas.offhours_scaler import ready_check as ready_check_module
 from lambdas.offhours_scaler import run as run_module
@@ -359,6 +361,25 @@ def test_bad_events_are_rejected_without_change(
     line = next(line for line in logs() if line.get("message") == "event rejected")
     assert line["level"] == "ERROR"
     assert "action" in line["cause"]
+
+
+def test_a_ca_that_is_not_a_certificate_is_a_configuration_error(
+    stage: Stage,
+    context: LambdaContextStub,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    logs: Callable[[], list[dict[str, Any]]],
+) -> None:
+    monkeypatch.setenv("CLUSTER_CA_DATA", base64.b64encode(b"not a certificate").decode())
+    with pytest.raises(SettingsError, match="CLUSTER_CA_DATA is base64, but not of a PEM certificate"):
+        scale_down(context)
+    line = next(line for line in logs() if line.get("message") == "invalid configuration")
+    assert line["level"] == "ERROR"
+    assert "CLUSTER_CA_DATA" in line["cause"]
+    emf = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith('{"_aws"')]
+    assert next(line for line in emf if "ConfigErrors" in line)["ConfigErrors"] in (1.0, [1.0])
+    assert stage.k8s.calls == []
+    assert stage.eks.calls == []
 
 
 def test_summary_and_gpu_node_hours_metric(
