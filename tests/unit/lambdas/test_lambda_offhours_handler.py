@@ -256,6 +256,20 @@ def test_resize_that_failed_after_recording_is_completed_by_the_retry(
     assert stage.scaling("gpu-spot") == {"minSize": 1, "desiredSize": 2, "maxSize": 6}
 
 
+def test_a_resize_whose_response_was_lost_is_counted_once(stage: Stage, context: LambdaContextStub) -> None:
+    # gpu-spot's resize is applied, then its answer is lost (a botocore ReadTimeoutError).
+    stage.eks.fault_hook = lambda op, group: (
+        "lose" if (op, group) == ("update_nodegroup_config", "gpu-spot") else None
+    )
+    result = scale_down(context)
+    stage.eks.fault_hook = None
+    assert by_name(result)["gpu-spot"]["result"] == "scaled"
+    assert "response lost" in by_name(result)["gpu-spot"]["reason"]
+    assert result["gpu_node_hours_saved"] == 30
+    retry = scale_down(context)
+    assert retry["gpu_node_hours_saved"] == 0  # the night was counted by the run that did it
+
+
 def test_409_on_deployment_patch_is_retried(stage: Stage, context: LambdaContextStub) -> None:
     stage.k8s.conflicts[f"/apis/apps/v1/namespaces/{NS}/deployments/llama-v1"] = 2
     result = scale_down(context)
@@ -616,6 +630,86 @@ def test_a_check_that_cannot_be_booked_fails_the_run_for_a_retry(
     with pytest.raises(offhours_handler.ScalingIncompleteError):
         scale_up(context)
     assert stage.replicas("llama-v1") == 3  # the restore itself is done
+    assert booked(ready_check) is None
+
+
+def test_a_booking_throttled_on_every_attempt_is_redone_by_the_retry(
+    stage: Stage,
+    context: LambdaContextStub,
+    ready_check: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue #16, defect 2: the retry found everything restored, changed nothing and booked nothing."""
+
+    class Throttled:
+        def create_schedule(self, **_: Any) -> None:
+            raise client_error("ThrottlingException", "CreateSchedule")
+
+    eks = stage.eks
+    scale_down(context)
+    monkeypatch.setattr(offhours_handler, "aws_client", lambda s: Throttled() if s == "scheduler" else eks)
+    with pytest.raises(offhours_handler.ScalingIncompleteError):
+        scale_up(context)
+    # Restored, but not verified: the records stay, the retry's evidence that a check is owed.
+    assert (stage.replicas("llama-v1"), stage.annotations("llama-v1")[RESTORE_ANNOTATION]) == (3, "3")
+    assert stage.tags("gpu-spot")[RESTORE_TAG] == "min=1/desired=2/max=6"
+    monkeypatch.setattr(offhours_handler, "aws_client", lambda s: eks if s == "eks" else ready_check)
+    retry = scale_up(context)
+    assert retry["changed"] == 0
+    assert by_name(retry, "schedule")["ready-check"]["result"] == "scheduled"
+    assert booked(ready_check) is not None
+    assert RESTORE_ANNOTATION not in stage.annotations("llama-v1")
+    assert RESTORE_TAG not in stage.tags("gpu-spot")
+    # Once booked and forgotten, a further run is a morning with nothing to restore.
+    ready_check.delete_schedule(Name="ready-check", GroupName=GROUP)
+    assert scale_up(context)["changed"] == 0
+    assert booked(ready_check) is None
+
+
+def test_a_failed_keda_resume_keeps_the_record_and_the_retry_restores(
+    stage: Stage, context: LambdaContextStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue #16, defect 1: the model ended at KEDA's minimum (1) instead of the recorded 3."""
+    monkeypatch.setenv("FLOOR_REPLICAS", "1")
+    scale_down(context)
+    path = f"/apis/keda.sh/v1alpha1/namespaces/{NS}/scaledobjects/llama-v1"
+    stage.k8s.failures[("PATCH", path)] = 500
+    with pytest.raises(offhours_handler.ScalingIncompleteError) as raised:
+        scale_up(context)
+    assert "not scaled" in str(raised.value)
+    assert stage.replicas("llama-v1") == 1  # not restored behind a paused KEDA
+    assert stage.annotations("llama-v1")[RESTORE_ANNOTATION] == "3"
+    stage.k8s.keda_poll()  # still paused: holds the floor
+    del stage.k8s.failures[("PATCH", path)]
+    retry = scale_up(context)
+    assert by_name(retry, "scaledobject")["llama-v1"]["result"] == "resumed"
+    assert by_name(retry)["llama-v1"]["result"] == "restored"
+    stage.k8s.keda_poll()
+    assert stage.replicas("llama-v1") == 3
+    assert RESTORE_ANNOTATION not in stage.annotations("llama-v1")
+
+
+def test_a_retry_puts_a_deployment_keda_raised_back_to_the_floor(
+    stage: Stage, context: LambdaContextStub
+) -> None:
+    path = f"/apis/keda.sh/v1alpha1/namespaces/{NS}/scaledobjects/mistral-v2"
+    stage.k8s.failures[("PATCH", path)] = 500
+    with pytest.raises(offhours_handler.ScalingIncompleteError):
+        scale_down(context)
+    stage.k8s.keda_poll()  # not paused: back to minReplicaCount 2
+    assert stage.replicas("mistral-v2") == 2
+    del stage.k8s.failures[("PATCH", path)]
+    retry = scale_down(context)
+    assert by_name(retry)["mistral-v2"] == {
+        "kind": "deployment",
+        "name": "mistral-v2",
+        "result": "scaled",
+        "from": "2",
+        "to": "0",
+        "reason": "recorded 2",
+    }
+    assert stage.replicas("mistral-v2") == 0
+    assert stage.annotations("mistral-v2")[RESTORE_ANNOTATION] == "2"
 
 
 def check_ready(context: LambdaContextStub) -> dict[str, Any]:
