@@ -30,6 +30,7 @@ from lambdas.offhours_scaler.events import Action
 from lambdas.offhours_scaler.records import RESTORE_ANNOTATION, Change
 from lambdas.offhours_scaler.run import RunSummary, run
 from lambdas.offhours_scaler.settings import ScalerSettings
+from stacks.ops.rbac import OFFHOURS_SCALER_RULES
 
 NS = "models"
 GROUP = "ready-checks"
@@ -245,6 +246,20 @@ def sweep(world: World, action: Action, start: dict[str, Any]) -> tuple[Sweep, d
     return Sweep(calls, problems), clean
 
 
+def assert_allowed_by_rbac(calls: list[str]) -> None:
+    """Every Kubernetes call of the sweep is one the scaler's Role allows (stacks/ops/rbac.py)."""
+    allowed = {
+        (verb, resource)
+        for rule in OFFHOURS_SCALER_RULES
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+    for call in calls:
+        method, _, target = call.partition(" ")
+        if method in ("GET", "PATCH"):
+            assert (method.lower(), target.split("/")[0]) in allowed, call
+
+
 def test_scale_down_survives_a_fault_at_every_call(world: World) -> None:
     start = world.state()
     result, clean = sweep(world, "scale_down", start)
@@ -258,6 +273,7 @@ def test_scale_down_survives_a_fault_at_every_call(world: World) -> None:
         "tag_resource",
         "update_nodegroup_config",
     }
+    assert_allowed_by_rbac(result.calls)
     assert not result.problems, "\n".join(result.problems)
 
 
@@ -278,6 +294,7 @@ def test_scale_up_survives_a_fault_at_every_call(world: World) -> None:
         "create_schedule",
         "untag_resource",
     }
+    assert_allowed_by_rbac(result.calls)
     assert not result.problems, "\n".join(result.problems)
 
 
