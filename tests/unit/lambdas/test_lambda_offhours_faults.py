@@ -15,6 +15,7 @@ import datetime as dt
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,6 +34,7 @@ from lambdas.offhours_scaler.settings import ScalerSettings
 from stacks.ops.rbac import OFFHOURS_SCALER_RULES
 
 NS = "models"
+OPERATIONS_DOC = Path(__file__).resolve().parents[3] / "docs" / "operations.md"
 GROUP = "ready-checks"
 CLUSTER = "inference-faults"
 GROUPS = ("gpu-spot", "gpu-ondemand")
@@ -260,9 +262,15 @@ def assert_allowed_by_rbac(calls: list[str]) -> None:
             assert (method.lower(), target.split("/")[0]) in allowed, call
 
 
+def assert_documented(action: Action, calls: list[str]) -> None:
+    """docs/operations.md says how many calls the sweep covers; keep it true."""
+    assert f"`{action}` ({len(calls)} calls" in OPERATIONS_DOC.read_text(), (action, len(calls))
+
+
 def test_scale_down_survives_a_fault_at_every_call(world: World) -> None:
     start = world.state()
     result, clean = sweep(world, "scale_down", start)
+    assert_documented("scale_down", result.calls)
     # The clean run did the whole night: the sweep covered every kind of call it makes.
     assert clean["deployments"]["llama-v1"] == {"replicas": 0, "annotations": {RESTORE_ANNOTATION: "3"}}
     assert clean["nodegroups"]["gpu-spot"]["scaling"]["desiredSize"] == 0
@@ -283,6 +291,7 @@ def test_scale_up_survives_a_fault_at_every_call(world: World) -> None:
     assert world.run("scale_down").failed == 0
     night = world.state()
     result, clean = sweep(world, "scale_up", night)
+    assert_documented("scale_up", result.calls)
     assert clean == {**initial, "schedule": clean["schedule"]}  # the morning restored the evening
     assert clean["schedule"] is not None
     assert clean["schedule"]["ScheduleExpression"] == "at(2026-11-30T07:30:05)"
