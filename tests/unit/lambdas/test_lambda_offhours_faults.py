@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -164,9 +165,17 @@ class World:
         )
 
 
+@pytest.fixture(params=[0, 1], ids=["floor-0", "floor-1"])
+def floor(request: pytest.FixtureRequest) -> int:
+    """The night's floor for replicas and nodes: 0 like dev and staging, 1 like prod."""
+    return int(request.param)
+
+
 @pytest.fixture
-def world(k8s: FakeKubernetes) -> Iterator[World]:
+def world(k8s: FakeKubernetes, floor: int) -> Iterator[World]:
     env = {
+        "FLOOR_REPLICAS": str(floor),
+        "FLOOR_NODES": str(floor),
         "CLUSTER_NAME": CLUSTER,
         "CLUSTER_ENDPOINT": k8s.endpoint,
         "CLUSTER_CA_DATA": k8s.ca_data,
@@ -262,18 +271,19 @@ def assert_allowed_by_rbac(calls: list[str]) -> None:
             assert (method.lower(), target.split("/")[0]) in allowed, call
 
 
-def assert_documented(action: Action, calls: list[str]) -> None:
+def assert_documented(action: Action, calls: list[str], floor: int) -> None:
     """docs/operations.md says how many calls the sweep covers; keep it true."""
-    assert f"`{action}` ({len(calls)} calls" in OPERATIONS_DOC.read_text(), (action, len(calls))
+    counts = (rf"{len(calls)}", r"\d+") if floor == 0 else (r"\d+", rf"{len(calls)}")
+    pattern = rf"`{action}` \({counts[0]} calls with a floor of 0, {counts[1]} with a floor of 1\)"
+    assert re.search(pattern, " ".join(OPERATIONS_DOC.read_text().split())), (action, floor, len(calls))
 
 
-def test_scale_down_survives_a_fault_at_every_call(world: World) -> None:
+def test_scale_down_survives_a_fault_at_every_call(world: World, floor: int) -> None:
     start = world.state()
     result, clean = sweep(world, "scale_down", start)
-    assert_documented("scale_down", result.calls)
     # The clean run did the whole night: the sweep covered every kind of call it makes.
-    assert clean["deployments"]["llama-v1"] == {"replicas": 0, "annotations": {RESTORE_ANNOTATION: "3"}}
-    assert clean["nodegroups"]["gpu-spot"]["scaling"]["desiredSize"] == 0
+    assert clean["deployments"]["llama-v1"] == {"replicas": floor, "annotations": {RESTORE_ANNOTATION: "3"}}
+    assert clean["nodegroups"]["gpu-spot"]["scaling"]["desiredSize"] == floor
     assert {call.split()[0] for call in result.calls} == {
         "GET",
         "PATCH",
@@ -283,15 +293,15 @@ def test_scale_down_survives_a_fault_at_every_call(world: World) -> None:
     }
     assert_allowed_by_rbac(result.calls)
     assert not result.problems, "\n".join(result.problems)
+    assert_documented("scale_down", result.calls, floor)
 
 
-def test_scale_up_survives_a_fault_at_every_call(world: World) -> None:
+def test_scale_up_survives_a_fault_at_every_call(world: World, floor: int) -> None:
     initial = world.state()
     world.faults.arm()
     assert world.run("scale_down").failed == 0
     night = world.state()
     result, clean = sweep(world, "scale_up", night)
-    assert_documented("scale_up", result.calls)
     assert clean == {**initial, "schedule": clean["schedule"]}  # the morning restored the evening
     assert clean["schedule"] is not None
     assert clean["schedule"]["ScheduleExpression"] == "at(2026-11-30T07:30:05)"
@@ -305,6 +315,7 @@ def test_scale_up_survives_a_fault_at_every_call(world: World) -> None:
     }
     assert_allowed_by_rbac(result.calls)
     assert not result.problems, "\n".join(result.problems)
+    assert_documented("scale_up", result.calls, floor)
 
 
 def test_the_fault_hooks_fail_before_or_lose_after_applying(world: World) -> None:
