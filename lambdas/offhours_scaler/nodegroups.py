@@ -17,6 +17,7 @@ from lambdas.common.retry import Backoff, Deadline
 from lambdas.offhours_scaler.records import KEEP_UP_TAG, RESTORE_TAG, Change, Scaling, is_kept_up
 
 BUSY_STATUSES = ("UPDATING", "CREATING")
+LOST_RESPONSE = "update response lost; the group shows the new size"
 RETRYABLE_CODES = (
     "ResourceInUseException",
     "ThrottlingException",
@@ -55,12 +56,13 @@ def scale_down(eks: Any, cluster: str, name: str, floor: int) -> Change:
                 clusterName=cluster, nodegroupName=name, scalingConfig=target.to_eks()
             )
         )
-    except (ClientError, BotoCoreError):
-        # The update may have been applied and only its response lost: then the nodes are
-        # freed by this run, and counted here (a retry would find the group already down).
+    except (ClientError, BotoCoreError, BusyError):
+        # The update may have been applied and only its response lost (botocore then resends
+        # it, and EKS answers the resend ResourceInUseException): then the nodes are freed by
+        # this run, and counted here (a retry would find the group already down).
         if not _shows(eks, cluster, name, target):
             raise
-        reason = "update response lost; the group shows the new size"
+        reason = LOST_RESPONSE
     freed = current.desired - target.desired
     return Change("nodegroup", name, "scaled", str(current), str(target), reason, nodes_freed=freed)
 
@@ -82,16 +84,20 @@ def scale_up(eks: Any, cluster: str, name: str) -> Change:
     target = Scaling(max(recorded.min, current.min), desired, max(recorded.max, current.max, desired))
     if target == current:
         return Change("nodegroup", name, "skipped", str(current), str(target), "already restored", record=arn)
+    reason = "" if target == recorded else "kept the higher current size"
     try:
         _call(
             lambda: eks.update_nodegroup_config(
                 clusterName=cluster, nodegroupName=name, scalingConfig=target.to_eks()
             )
         )
-    except (ClientError, BotoCoreError) as exc:
-        reason = _describe_error(exc) if isinstance(exc, ClientError) else str(exc)
-        return Change("nodegroup", name, "failed", str(current), str(target), reason, record=arn)
-    reason = "" if target == recorded else "kept the higher current size"
+    except (ClientError, BotoCoreError, BusyError) as exc:
+        if not _shows(eks, cluster, name, target):  # else: applied, its response lost
+            if isinstance(exc, BusyError):
+                raise  # retried in rounds by run_all
+            why = _describe_error(exc) if isinstance(exc, ClientError) else str(exc)
+            return Change("nodegroup", name, "failed", str(current), str(target), why, record=arn)
+        reason = LOST_RESPONSE
     return Change("nodegroup", name, "restored", str(current), str(target), reason, record=arn)
 
 

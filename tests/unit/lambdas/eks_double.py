@@ -6,7 +6,8 @@
   max >= 1) and injects faults (UPDATING status, ResourceInUseException, throttling) per call.
 - `MemoryEks`: node groups in a dict, for tests that make hundreds of calls.
 - `fault_hook`, asked about every call, makes it fail before it is applied (`ServerException`, the
-  EKS API's 500) or apply it and lose the answer (botocore's `ReadTimeoutError`).
+  EKS API's 500) or apply it and lose the answer (botocore's `ReadTimeoutError`), or apply it and
+  answer `ResourceInUseException` (what botocore's resend of a lost update meets).
 """
 
 from __future__ import annotations
@@ -78,6 +79,8 @@ class CheckedEks:
         result = call()
         if fault == "lose":
             raise ReadTimeoutError(endpoint_url=f"https://eks.amazonaws.com/{operation}")
+        if fault == "lose-then-busy":  # botocore resent the lost request; EKS is busy with the first
+            raise client_error("ResourceInUseException", operation, "update already in progress")
         return result
 
     def _group_of_arn(self, arn: str) -> str:

@@ -256,18 +256,39 @@ def test_resize_that_failed_after_recording_is_completed_by_the_retry(
     assert stage.scaling("gpu-spot") == {"minSize": 1, "desiredSize": 2, "maxSize": 6}
 
 
-def test_a_resize_whose_response_was_lost_is_counted_once(stage: Stage, context: LambdaContextStub) -> None:
-    # gpu-spot's resize is applied, then its answer is lost (a botocore ReadTimeoutError).
-    stage.eks.fault_hook = lambda op, group: (
-        "lose" if (op, group) == ("update_nodegroup_config", "gpu-spot") else None
-    )
+def lose_update_of(group: str, fault: str) -> Callable[[str, str], str | None]:
+    return lambda op, name: fault if (op, name) == ("update_nodegroup_config", group) else None
+
+
+# "lose": applied, then the answer lost (botocore's ReadTimeoutError); "lose-then-busy": applied,
+# botocore resent it, and EKS answered the resend ResourceInUseException.
+@pytest.mark.parametrize("fault", ["lose", "lose-then-busy"])
+def test_a_resize_whose_response_was_lost_is_counted_once(
+    stage: Stage, context: LambdaContextStub, fault: str
+) -> None:
+    stage.eks.fault_hook = lose_update_of("gpu-spot", fault)
     result = scale_down(context)
     stage.eks.fault_hook = None
+    assert result["status"] == "ok"
     assert by_name(result)["gpu-spot"]["result"] == "scaled"
     assert "response lost" in by_name(result)["gpu-spot"]["reason"]
     assert result["gpu_node_hours_saved"] == 30
     retry = scale_down(context)
     assert retry["gpu_node_hours_saved"] == 0  # the night was counted by the run that did it
+
+
+@pytest.mark.parametrize("fault", ["lose", "lose-then-busy"])
+def test_a_restore_whose_response_was_lost_is_confirmed(
+    stage: Stage, context: LambdaContextStub, fault: str
+) -> None:
+    scale_down(context)
+    stage.eks.fault_hook = lose_update_of("gpu-spot", fault)
+    result = scale_up(context)
+    stage.eks.fault_hook = None
+    assert result["status"] == "ok"
+    assert by_name(result)["gpu-spot"]["result"] == "restored"
+    assert stage.scaling("gpu-spot") == {"minSize": 1, "desiredSize": 2, "maxSize": 6}
+    assert RESTORE_TAG not in stage.tags("gpu-spot")
 
 
 def test_409_on_deployment_patch_is_retried(stage: Stage, context: LambdaContextStub) -> None:
