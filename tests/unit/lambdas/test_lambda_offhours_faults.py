@@ -2,7 +2,8 @@
 
 For scale_down and scale_up: record the API calls of a clean run (Kubernetes, EKS, Scheduler, in
 order). Then for every position k, from the same start: make call k fail (nothing applied), or
-apply it and lose its response; let KEDA reconcile (a paused ScaledObject holds its Deployment at
+apply it and lose its response, or cut the run off at call k (every call from k on fails, as when
+the function times out or crashes there); let KEDA reconcile (a paused ScaledObject holds its Deployment at
 the paused count, an unpaused one at least at minReplicaCount); retry once with no fault. The final
 Kubernetes, EKS and Scheduler state must equal the clean run's, a run with a fault must say so
 (or already have reached that state), and scale_down's GPU node-hours must be counted exactly once.
@@ -40,7 +41,7 @@ GROUP = "ready-checks"
 CLUSTER = "inference-faults"
 GROUPS = ("gpu-spot", "gpu-ondemand")
 MODELS = ("llama-v1", "mistral-v2")
-MODES = ("fail", "lose")
+MODES = ("fail", "lose", "cut")
 # The scale-up books its check relative to now: one fixed morning makes a retry's booking
 # comparable with the clean run's (a real retry moves the one check later, which is the point).
 MORNING = dt.datetime(2026, 11, 30, 7, 0, 5, tzinfo=dt.UTC)
@@ -60,7 +61,10 @@ class Faults:
 
     def __call__(self, operation: str, target: str) -> str | None:
         self.calls.append(f"{operation} {target}")
-        return self.mode if len(self.calls) - 1 == self.at else None
+        position = len(self.calls) - 1
+        if self.mode == "cut":  # the run ends at call `at`: nothing from there on takes effect
+            return "fail" if position >= self.at >= 0 else None
+        return self.mode if position == self.at else None
 
     @property
     def hit(self) -> bool:
