@@ -6,7 +6,8 @@ apply it and lose its response, or cut the run off at call k (every call from k 
 the function times out or crashes there); let KEDA reconcile (a paused ScaledObject holds its Deployment at
 the paused count, an unpaused one at least at minReplicaCount); retry once with no fault. The final
 Kubernetes, EKS and Scheduler state must equal the clean run's, a run with a fault must say so
-(or already have reached that state), and scale_down's GPU node-hours must be counted exactly once.
+(or already have reached that state), and scale_down's GPU node-hours must be counted exactly once
+(except for a run cut off, which emits no metric).
 """
 
 from __future__ import annotations
@@ -255,8 +256,9 @@ def sweep(world: World, action: Action, start: dict[str, Any]) -> tuple[Sweep, d
                 problems.append(f"{where}: the retry failed: {retry.as_dict()['changes']}")
             if world.state() != clean:
                 problems.append(f"{where}: after the retry {diff(world.state(), clean)}")
+            # A run cut off emits no metric at all (docs/operations.md says so): not compared.
             saved = first.gpu_node_hours_saved + retry.gpu_node_hours_saved
-            if saved != clean_run.gpu_node_hours_saved:
+            if mode != "cut" and saved != clean_run.gpu_node_hours_saved:
                 problems.append(f"{where}: GPU node-hours {saved} != {clean_run.gpu_node_hours_saved}")
     return Sweep(calls, problems), clean
 
