@@ -3,11 +3,11 @@
 For scale_down and scale_up: record the API calls of a clean run (Kubernetes, EKS, Scheduler, in
 order). Then for every position k, from the same start: make call k fail (nothing applied), or
 apply it and lose its response, or cut the run off at call k (every call from k on fails, as when
-the function times out or crashes there); let KEDA reconcile (a paused ScaledObject holds its Deployment at
-the paused count, an unpaused one at least at minReplicaCount); retry once with no fault. The final
-Kubernetes, EKS and Scheduler state must equal the clean run's, a run with a fault must say so
-(or already have reached that state), and scale_down's GPU node-hours must be counted exactly once
-(except for a run cut off, which emits no metric).
+the function times out or crashes there); let KEDA reconcile (a paused ScaledObject holds its
+Deployment at the paused count, an unpaused one at least at minReplicaCount); retry once with no
+fault. The final Kubernetes, EKS and Scheduler state must equal the clean run's, a run with a
+fault must say so (or already have reached that state), and scale_down's GPU node-hours must be
+counted exactly once (except for a run cut off, which emits no metric).
 """
 
 from __future__ import annotations
