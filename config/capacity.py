@@ -63,11 +63,14 @@ def model_fit_problems(where: str, version: ModelVersion, group: GpuNodeGroupCon
     needed = weights * ACTIVATION_HEADROOM
     kv = kv_cache_gib(family, engine.max_model_len) if family else 0.0
     if needed + kv > usable:
-        told = "weights_gib" if version.weights_gib is not None else f"{family.key} weights (at least)"
+        told = (
+            f"{where}.weights_gib {version.weights_gib:g}"
+            if version.weights_gib is not None
+            else f"{where}: {family.key if family else 'the model'} at {quantization} ({weights:.1f} GiB at least)"
+        )
         kv_part = f" plus {kv:.1f} GiB of KV cache for one {engine.max_model_len}-token sequence" if kv else ""
         problems.append(
-            f"{where}: {told} {weights:.1f} GiB need about {needed:.1f} GiB with headroom{kv_part}, but "
-            f"{where_gpus}; {fix}"
+            f"{told} needs about {needed:.1f} GiB with headroom{kv_part}, but {where_gpus}; {fix}"
         )
     return problems
 

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from config.base import DnsLabel, Strict, duplicates
@@ -20,7 +21,7 @@ from config.loader import (
     ConfigError,
     describe_validation_error,
     display_path,
-    read_yaml,
+    read_yaml_document,
 )
 from config.stage import ACCOUNT, REGION
 
@@ -200,25 +201,35 @@ def pinned_cdk_cli_version(package_json: Path = PACKAGE_JSON) -> str:
 
 
 def parse_pipeline(
-    data: object, *, source: str, known_stages: list[str], pinned_cdk_cli_version: str
+    data: object,
+    *,
+    source: str,
+    known_stages: list[str],
+    pinned_cdk_cli_version: str,
+    root: yaml.Node | None = None,
 ) -> PipelineConfig:
     """Validate already-parsed YAML; `source` is what error messages call the file."""
+    if data is None:
+        raise ConfigError(f"{source}: the file is empty (or only comments); allowed: the pipeline's settings")
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of settings at the top level")
     context = {"known_stages": known_stages, "pinned_cdk_cli_version": pinned_cdk_cli_version}
     try:
         return PipelineConfig.model_validate(data, context=context)
     except ValidationError as error:
-        raise ConfigError(describe_validation_error(error, source, kind="pipeline")) from None
+        raise ConfigError(
+            describe_validation_error(error, source, kind="pipeline", model=PipelineConfig, root=root)
+        ) from None
 
 
 def load_pipeline(
     path: Path = PIPELINE_FILE, *, known_stages: list[str], package_json: Path = PACKAGE_JSON
 ) -> PipelineConfig:
-    data, source = read_yaml(path)
+    data, root, source = read_yaml_document(path)
     return parse_pipeline(
         data,
         source=source,
+        root=root,
         known_stages=known_stages,
         pinned_cdk_cli_version=pinned_cdk_cli_version(package_json),
     )

@@ -121,8 +121,8 @@ def _bad_repository(data: dict[str, Any]) -> None:
         (
             _without_connection,
             [
-                "config/pipeline.yaml: invalid pipeline configuration",
-                "source: connection_arn is required for repository 'example-org/llm-inference-eks'",
+                "config/pipeline.yaml: source: connection_arn is required for repository "
+                "'example-org/llm-inference-eks'",
                 "allowed: the ARN of a CodeConnections connection",
             ],
         ),
