@@ -51,22 +51,20 @@ def model_fit_problems(where: str, version: ModelVersion, group: GpuNodeGroupCon
     )
     fix = "use more GPUs per replica, quantization, a shorter max_model_len or a larger GPU"
     floor = weights_lower_bound_gib(family, quantization) if family else None
-    if floor is not None and version.weights_gib is not None and version.weights_gib < floor * 0.95:
-        problems.append(
-            f"{where}.weights_gib {version.weights_gib} is below the {floor:.1f} GiB that "
-            f"{family.parameters_billion}B parameters at {BYTES_PER_PARAMETER[quantization]} bytes each "
-            f"({quantization}) take; allowed: the real size of the checkpoint"
-        )
-    weights = version.weights_gib if version.weights_gib is not None else floor
-    if weights is None:
+    # The larger of the stated size and the family's lower bound: a typo in weights_gib cannot hide a misfit.
+    known = [size for size in (version.weights_gib, floor) if size is not None]
+    if not known:
         return problems
+    weights = max(known)
     needed = weights * ACTIVATION_HEADROOM
     kv = kv_cache_gib(family, engine.max_model_len) if family else 0.0
     if needed + kv > usable:
         told = (
             f"{where}.weights_gib {version.weights_gib:g}"
-            if version.weights_gib is not None
-            else f"{where}: {family.key if family else 'the model'} at {quantization} ({weights:.1f} GiB at least)"
+            if version.weights_gib is not None and version.weights_gib >= weights
+            else f"{where}: {family.key if family else 'the model'} at quantization {quantization} "
+            f"({weights:.1f} GiB of weights at least: {BYTES_PER_PARAMETER[quantization]:g} bytes x "
+            f"{family.parameters_billion if family else '?'}B parameters)"
         )
         kv_part = f" plus {kv:.1f} GiB of KV cache for one {engine.max_model_len}-token sequence" if kv else ""
         problems.append(

@@ -295,12 +295,6 @@ class StageConfig(Strict):
             errors = [describe(rule, where) for rule, where in findings if rule not in self.safety_overrides]
             if errors:
                 raise ValueError(f"stage {self.name!r} is a production stage: " + "; ".join(errors))
-        stale = [rule.value for rule in self.safety_overrides if rule not in {rule for rule, _ in findings}]
-        if stale:
-            raise ValueError(
-                f"safety_overrides {stale} waive rules this stage does not break; allowed: remove them "
-                "(a waiver must not outlive its reason)"
-            )
         return self
 
     # Derived views the stacks and the planner share.
@@ -311,8 +305,17 @@ class StageConfig(Strict):
 
     @property
     def safety_warnings(self) -> list[str]:
-        """Safety findings of a non-production stage that its file does not waive (prod fails instead)."""
-        return [describe(rule, where) for rule, where in safety_findings(self) if rule not in self.safety_overrides]
+        """Safety findings the file does not waive (prod fails on them instead), and stale waivers."""
+        findings = safety_findings(self)
+        warnings = [describe(rule, where) for rule, where in findings if rule not in self.safety_overrides]
+        broken = {rule for rule, _ in findings}
+        stale = [rule.value for rule in self.safety_overrides if rule not in broken]
+        if stale:
+            warnings.append(
+                f"safety_overrides {stale} waive rules this stage does not break; remove them so a "
+                "waiver does not outlive its reason"
+            )
+        return warnings
 
     @property
     def is_environment_agnostic(self) -> bool:
