@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import types
 import typing
 from pathlib import Path
@@ -59,6 +60,39 @@ def _node_at(root: yaml.Node | None, location: tuple[int | str, ...]) -> yaml.No
         else:
             return node
     return node
+
+
+_MESSAGE_PATH = re.compile(r"^[a-z_]+(?:\[[^\]\s]+\]|\.[a-z_]+)*")
+
+
+def _node_named_in(root: yaml.Node | None, message: str) -> yaml.Node | None:
+    """The node a cross-field rule's message starts with (`models[llama].versions[v1]...`), if any."""
+    found = _MESSAGE_PATH.match(message)
+    if root is None or not found:
+        return None
+    node: yaml.Node | None = root
+    for part in re.findall(r"[a-z_]+|\[[^\]]+\]", found.group()):
+        if isinstance(node, yaml.MappingNode) and not part.startswith("["):
+            node = next((value for key, value in node.value if key.value == part), None)
+        elif isinstance(node, yaml.SequenceNode) and part.startswith("["):
+            wanted = part[1:-1]
+            node = next(
+                (
+                    item
+                    for index, item in enumerate(node.value)
+                    if wanted == str(index)
+                    or (
+                        isinstance(item, yaml.MappingNode)
+                        and any(key.value in ("id", "name") and value.value == wanted for key, value in item.value)
+                    )
+                ),
+                None,
+            )
+        else:
+            return None
+        if node is None:
+            return None
+    return node if node is not root else None
 
 
 def _key_node_at(root: yaml.Node | None, location: tuple[int | str, ...]) -> yaml.Node | None:
@@ -141,7 +175,9 @@ def describe_validation_error(
         node = _node_at(root, location)
         if problem["type"] == "extra_forbidden":
             node = _key_node_at(root, location) or node
-        where = f"{source}:{node.start_mark.line + 1}" if node is not None and location else source
+        if not location:
+            node = _node_named_in(root, problem["msg"].removeprefix("Value error, "))
+        where = f"{source}:{node.start_mark.line + 1}" if node is not None else source
         value = problem.get("input")
         shown = "" if isinstance(value, dict | list) or problem["type"] == "extra_forbidden" else f" (got {value!r})"
         field_part = f"{field}: " if location else ""
