@@ -33,7 +33,8 @@ def model_fit_problems(where: str, version: ModelVersion, group: GpuNodeGroupCon
     if family is not None:
         if engine.max_model_len > family.context_tokens:
             problems.append(
-                f"{where}.engine.max_model_len {engine.max_model_len} exceeds the {family.context_tokens}-token "
+                f"{where}.engine.max_model_len {engine.max_model_len} exceeds the "
+                f"{family.context_tokens}-token "
                 f"context of {family.key} ({family.source}); allowed: at most {family.context_tokens} "
                 "(vLLM refuses a longer max_model_len at start-up)"
             )
@@ -66,7 +67,9 @@ def model_fit_problems(where: str, version: ModelVersion, group: GpuNodeGroupCon
             f"({weights:.1f} GiB of weights at least: {BYTES_PER_PARAMETER[quantization]:g} bytes x "
             f"{family.parameters_billion if family else '?'}B parameters)"
         )
-        kv_part = f" plus {kv:.1f} GiB of KV cache for one {engine.max_model_len}-token sequence" if kv else ""
+        kv_part = (
+            f" plus {kv:.1f} GiB of KV cache for one {engine.max_model_len}-token sequence" if kv else ""
+        )
         problems.append(
             f"{told} needs about {needed:.1f} GiB with headroom{kv_part}, but {where_gpus}; {fix}"
         )
@@ -78,12 +81,16 @@ def schedulable_replicas(version: ModelVersion, groups: list[GpuNodeGroupConfig]
     return sum(group.max_size * (group.gpus_per_node // version.gpus_per_replica) for group in groups)
 
 
-def min_replicas_problem(model: ModelConfig, version: ModelVersion, groups: list[GpuNodeGroupConfig]) -> str | None:
+def min_replicas_problem(
+    model: ModelConfig, version: ModelVersion, groups: list[GpuNodeGroupConfig]
+) -> str | None:
     room = schedulable_replicas(version, groups)
     wanted = model.autoscaling.min_replicas
     if wanted <= room:
         return None
-    sizes = ", ".join(f"{group.name} max_size {group.max_size} x {group.gpus_per_node} GPUs" for group in groups)
+    sizes = ", ".join(
+        f"{group.name} max_size {group.max_size} x {group.gpus_per_node} GPUs" for group in groups
+    )
     return (
         f"models[{model.id}].autoscaling.min_replicas {wanted} x {version.gpus_per_replica} GPUs for version "
         f"{version.name!r} can never be scheduled: its node groups ({sizes}) hold at most {room} replicas; "

@@ -53,7 +53,9 @@ class NetworkConfig(Strict):
             network = ipaddress.IPv4Network(value, strict=True)
         except ValueError as error:
             if "host bits set" in str(error):
-                raise ValueError(host_bits_message(value, ipaddress.IPv4Network(value, strict=False))) from None
+                raise ValueError(
+                    host_bits_message(value, ipaddress.IPv4Network(value, strict=False))
+                ) from None
             raise ValueError(
                 f"{value!r} is not a valid IPv4 CIDR ({error}); allowed: a network address "
                 "with a prefix from /16 to /24, e.g. 10.0.0.0/16"
@@ -234,7 +236,8 @@ class ClusterConfig(Strict):
                 )
             if not re.fullmatch(r"\d{12}", match["account"]):
                 raise ValueError(
-                    f"{arn!r} has account {match['account']!r}; allowed: exactly 12 digits (keep leading zeros)"
+                    f"{arn!r} has account {match['account']!r}; allowed: exactly 12 digits "
+                    "(keep leading zeros)"
                 )
         if duplicates(value):
             raise ValueError(f"duplicate principals {duplicates(value)}; each gets one access entry")

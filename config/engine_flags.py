@@ -59,14 +59,18 @@ def generated_flags(version: ModelVersion) -> set[str]:
                 update={
                     "quantization": Quantization.AWQ,
                     "enable_prefix_caching": False,
-                    "speculative": SpeculativeDecoding(method=SpeculativeMethod.NGRAM, num_speculative_tokens=1),
+                    "speculative": SpeculativeDecoding(
+                        method=SpeculativeMethod.NGRAM, num_speculative_tokens=1
+                    ),
                 }
             ),
         }
     )
     flags = {"--model"}  # vllm_args passes the model positionally; `--model` would set it again
     for variant in (bare, everything_on):
-        flags |= {flag for token in vllm_args(variant, model_bucket_name="b") if (flag := canonical_flag(token))}
+        flags |= {
+            flag for token in vllm_args(variant, model_bucket_name="b") if (flag := canonical_flag(token))
+        }
     return flags
 
 

@@ -83,7 +83,9 @@ def _node_named_in(root: yaml.Node | None, message: str) -> yaml.Node | None:
                     if wanted == str(index)
                     or (
                         isinstance(item, yaml.MappingNode)
-                        and any(key.value in ("id", "name") and value.value == wanted for key, value in item.value)
+                        and any(
+                            key.value in ("id", "name") and value.value == wanted for key, value in item.value
+                        )
                     )
                 ),
                 None,
@@ -150,9 +152,7 @@ def _message(problem: Any, model: type[BaseModel], node: yaml.Node | None) -> st
         return f"allowed: {PATTERN_IN_WORDS.get(pattern, f'text matching {pattern}')}"
     if kind == "string_type" and isinstance(value, int | float) and not isinstance(value, bool):
         written = node.value if isinstance(node, yaml.ScalarNode) else str(value)
-        return (
-            f"{message}: YAML reads {written} as a number ({value!r}); quote it: \"{written}\""
-        )
+        return f'{message}: YAML reads {written} as a number ({value!r}); quote it: "{written}"'
     return message
 
 
@@ -179,7 +179,11 @@ def describe_validation_error(
             node = _node_named_in(root, problem["msg"].removeprefix("Value error, "))
         where = f"{source}:{node.start_mark.line + 1}" if node is not None else source
         value = problem.get("input")
-        shown = "" if isinstance(value, dict | list) or problem["type"] == "extra_forbidden" else f" (got {value!r})"
+        shown = (
+            ""
+            if isinstance(value, dict | list) or problem["type"] == "extra_forbidden"
+            else f" (got {value!r})"
+        )
         field_part = f"{field}: " if location else ""
         lines.append(f"{where}: {field_part}{_message(problem, model, node)}{shown}")
     if len(lines) == 1:

@@ -28,7 +28,13 @@ DAY_NAMES = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
 (https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html#cron-based)."""
 YEAR_RANGE = (1970, 2199)
 _NAMES = {"month": MONTH_NAMES, "day-of-week": DAY_NAMES}
-_RANGES = {"minutes": (0, 59), "hours": (0, 23), "day-of-month": (1, 31), "month": (1, 12), "day-of-week": (1, 7)}
+_RANGES = {
+    "minutes": (0, 59),
+    "hours": (0, 23),
+    "day-of-month": (1, 31),
+    "month": (1, 12),
+    "day-of-week": (1, 7),
+}
 
 
 def _current_year() -> int:
@@ -43,7 +49,11 @@ def _check_names_and_years(expression: str, fields: list[str]) -> None:
                 raise ValueError(
                     f"cron {expression!r}: {name} field {value!r}: {word!r} is not a "
                     f"{'name' if allowed is None else name.replace('-', ' ') + ' name'}; allowed: "
-                    + (f"{'-'.join(allowed[::len(allowed) - 1])} ({', '.join(allowed)}) or numbers" if allowed else "numbers")
+                    + (
+                        f"{'-'.join(allowed[:: len(allowed) - 1])} ({', '.join(allowed)}) or numbers"
+                        if allowed
+                        else "numbers"
+                    )
                 )
     years = [int(year) for year in re.findall(r"\d{4}", fields[5])]
     outside = [year for year in years if not YEAR_RANGE[0] <= year <= YEAR_RANGE[1]]
@@ -82,7 +92,9 @@ def _expand(name: str, value: str) -> frozenset[int] | str:
 
 def normalised_cron(expression: str) -> tuple[frozenset[int] | str, ...]:
     """A form in which equivalent crons are equal: '0 20 ? * MON-FRI *' == '00 20 ? * 2-6 *'."""
-    return tuple(_expand(name, value) for (name, _), value in zip(_CRON_FIELDS, expression.split(), strict=True))
+    return tuple(
+        _expand(name, value) for (name, _), value in zip(_CRON_FIELDS, expression.split(), strict=True)
+    )
 
 
 def validate_cron(expression: str) -> str:

@@ -50,7 +50,9 @@ def safety_findings(config: StageConfig) -> list[tuple[SafetyRule, str]]:
         groups = {name for version in model.versions for name in version.node_groups}
         capacity = {group.capacity_type for group in config.cluster.gpu_node_groups if group.name in groups}
         if capacity == {CapacityType.SPOT}:
-            findings.append((SafetyRule.ALL_GPU_CAPACITY_ON_SPOT, f"models[{model.id}] runs on {sorted(groups)}"))
+            findings.append(
+                (SafetyRule.ALL_GPU_CAPACITY_ON_SPOT, f"models[{model.id}] runs on {sorted(groups)}")
+            )
         for version in model.versions:
             sources = [version.source]
             if version.engine.speculative and version.engine.speculative.draft_model:
@@ -58,7 +60,10 @@ def safety_findings(config: StageConfig) -> list[tuple[SafetyRule, str]]:
             for source in sources:
                 if not source.startswith(("bucket://", "s3://")):
                     findings.append(
-                        (SafetyRule.HUGGING_FACE_SOURCE, f"models[{model.id}].versions[{version.name}] {source!r}")
+                        (
+                            SafetyRule.HUGGING_FACE_SOURCE,
+                            f"models[{model.id}].versions[{version.name}] {source!r}",
+                        )
                     )
     if config.offhours.enabled and config.offhours.floor_replicas == 0:
         findings.append((SafetyRule.OFFHOURS_ZERO_FLOOR, "offhours.enabled with floor_replicas 0"))

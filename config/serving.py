@@ -328,4 +328,3 @@ class WafConfig(Strict):
         for cidr in value:
             check_not_open(cidr)
         return value
-

@@ -54,7 +54,7 @@ class StageConfig(Strict):
     offhours: OffHoursConfig = Field(default_factory=OffHoursConfig)
     safety_overrides: dict[SafetyRule, str] = Field(
         default_factory=dict,
-        description="Waivers of production safety rules: rule -> the reason, for reviewers (config/safety.py).",
+        description="Waivers of production safety rules: rule -> reason, for reviewers (config/safety.py).",
     )
 
     @field_validator("safety_overrides")
@@ -178,7 +178,8 @@ class StageConfig(Strict):
             return
         if self.region and ingress.certificate_region != self.region:
             raise ValueError(
-                f"ingress.certificate_arn is in {ingress.certificate_region} but the ALB is in {self.region}; "
+                f"ingress.certificate_arn is in {ingress.certificate_region} but the ALB is in "
+                f"{self.region}; "
                 f"allowed: an ACM certificate in {self.region} (an ALB uses certificates of its own region)"
             )
         if self.account and ingress.certificate_account != self.account:

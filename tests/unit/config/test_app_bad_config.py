@@ -55,6 +55,7 @@ def test_a_real_process_prints_no_traceback(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [
-        f"{tmp_path / 'dev.yaml'}:{line}: network.vpc_cidr 10.10.0.0/18 cannot hold the subnets of 2 availability "
+        f"{tmp_path / 'dev.yaml'}:{line}: network.vpc_cidr 10.10.0.0/18 cannot hold the subnets of 2 "
+        "availability "
         "zones (a /24 public and a /19 private subnet each, aligned); allowed: a /17 or larger VPC"
     ]

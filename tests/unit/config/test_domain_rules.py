@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from config import ConfigError, parse_stage
-from tests.unit.config.cases import CASES, Case, stage_data
 from config.loader import read_cdk_context
+from tests.unit.config.cases import CASES, Case, stage_data
 
 
 def message_for(case: Case) -> str:
@@ -28,4 +28,6 @@ def test_mistake_is_refused_naming_file_field_and_allowed(case: Case) -> None:
 def test_every_case_passes_unmutated() -> None:
     """The cases fail because of their edit: the shipped files they start from load."""
     for stage in {case.stage for case in CASES}:
-        parse_stage(stage_data(stage), name=stage, source=f"config/{stage}.yaml", cdk_context=read_cdk_context())
+        parse_stage(
+            stage_data(stage), name=stage, source=f"config/{stage}.yaml", cdk_context=read_cdk_context()
+        )

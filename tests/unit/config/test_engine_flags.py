@@ -18,13 +18,22 @@ def version(stage: str = "dev", model: int = 0) -> ModelVersion:
 
 def test_every_flag_of_a_rendered_command_line_is_guarded() -> None:
     for stage, model in (("dev", 0), ("staging", 0), ("prod", 1)):
-        rendered = {flag for token in vllm_args(version(stage, model), model_bucket_name="b") if (flag := canonical_flag(token))}
+        rendered = {
+            flag
+            for token in vllm_args(version(stage, model), model_bucket_name="b")
+            if (flag := canonical_flag(token))
+        }
         assert rendered <= generated_flags(version(stage, model))
 
 
 def test_optional_flags_are_guarded_even_when_the_version_does_not_use_them() -> None:
     plain = version("dev")  # no speculative decoding, prefix caching on
-    assert {"--speculative-config", "--quantization", "--load-format", "--enable-prefix-caching"} <= generated_flags(plain)
+    assert {
+        "--speculative-config",
+        "--quantization",
+        "--load-format",
+        "--enable-prefix-caching",
+    } <= generated_flags(plain)
 
 
 @pytest.mark.parametrize(
@@ -46,6 +55,12 @@ def test_spellings_vllm_accepts_map_to_one_flag(token: str, flag: str | None) ->
 
 def test_flags_the_registry_does_not_generate_are_allowed() -> None:
     data = stage_data("dev")
-    data["models"][0]["versions"][0]["engine"]["extra_args"] = ["--enable-chunked-prefill", "--max-num-batched-tokens=8192"]
+    data["models"][0]["versions"][0]["engine"]["extra_args"] = [
+        "--enable-chunked-prefill",
+        "--max-num-batched-tokens=8192",
+    ]
     config = parse_stage(data, name="dev", source="config/dev.yaml")
-    assert config.models[0].versions[0].engine.extra_args == ["--enable-chunked-prefill", "--max-num-batched-tokens=8192"]
+    assert config.models[0].versions[0].engine.extra_args == [
+        "--enable-chunked-prefill",
+        "--max-num-batched-tokens=8192",
+    ]

@@ -8,8 +8,13 @@ from config.operations import DAY_NAMES, MONTH_NAMES
 
 
 def test_kubernetes_limits() -> None:
-    # k8s.io/apimachinery validation: DNS1035LabelMaxLength, qualifiedNameMaxLength, DNS1123SubdomainMaxLength.
-    assert (limits.KUBERNETES_NAME_MAX, limits.KUBERNETES_QUALIFIED_NAME_MAX, limits.DNS_NAME_MAX) == (63, 63, 253)
+    # k8s.io/apimachinery validation: DNS1035LabelMaxLength, qualifiedNameMaxLength,
+    # DNS1123SubdomainMaxLength.
+    assert (limits.KUBERNETES_NAME_MAX, limits.KUBERNETES_QUALIFIED_NAME_MAX, limits.DNS_NAME_MAX) == (
+        63,
+        63,
+        253,
+    )
 
 
 def test_alb_quotas() -> None:
@@ -23,12 +28,16 @@ def test_aws_tag_limits() -> None:
 
 
 def test_eventbridge_scheduler_names() -> None:
-    assert DAY_NAMES[0] == "SUN" and len(DAY_NAMES) == 7  # day-of-week 1 is Sunday
-    assert MONTH_NAMES[0] == "JAN" and len(MONTH_NAMES) == 12
+    assert DAY_NAMES == ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")  # day-of-week 1 is Sunday
+    assert MONTH_NAMES[0] == "JAN"
+    assert len(MONTH_NAMES) == 12
 
 
 def test_model_family_facts_from_their_config_json() -> None:
-    facts = {f.key: (f.context_tokens, f.attention_heads, f.kv_heads, f.layers, f.hidden_size) for f in MODEL_FAMILIES}
+    facts = {
+        f.key: (f.context_tokens, f.attention_heads, f.kv_heads, f.layers, f.hidden_size)
+        for f in MODEL_FAMILIES
+    }
     assert facts == {
         "llama-3-1-8b": (131072, 32, 8, 32, 4096),
         "llama-3-1-70b": (131072, 64, 8, 80, 8192),

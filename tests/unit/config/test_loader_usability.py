@@ -46,7 +46,7 @@ def test_an_unquoted_version_read_as_a_float_says_quote_it(tmp_path: Path) -> No
 def test_an_unquoted_account_read_as_an_integer_says_quote_it(tmp_path: Path) -> None:
     text = dev_text().replace("region: us-east-1", "account: 123456789012\nregion: us-east-1", 1)
     message = error_loading(tmp_path, text)
-    assert 'account: Input should be a valid string: YAML reads 123456789012 as a number' in message
+    assert "account: Input should be a valid string: YAML reads 123456789012 as a number" in message
     assert 'quote it: "123456789012"' in message
 
 
@@ -54,7 +54,9 @@ def test_errors_give_the_line_of_the_field(tmp_path: Path) -> None:
     text = dev_text().replace("vpc_cidr: 10.10.0.0/16", "vpc_cidr: 10.10.0.1/16")
     line = next(number for number, row in enumerate(text.splitlines(), start=1) if "vpc_cidr" in row)
     message = error_loading(tmp_path, text)
-    assert message.startswith(f"{tmp_path / 'dev.yaml'}:{line}: network.vpc_cidr: '10.10.0.1/16' has host bits set")
+    assert message.startswith(
+        f"{tmp_path / 'dev.yaml'}:{line}: network.vpc_cidr: '10.10.0.1/16' has host bits set"
+    )
 
 
 def test_a_misspelt_key_points_at_its_line_and_suggests_the_right_one(tmp_path: Path) -> None:
@@ -70,9 +72,9 @@ def test_one_problem_is_one_line_and_several_get_a_header(tmp_path: Path) -> Non
     assert len(one.splitlines()) == 1
     several = error_loading(
         tmp_path,
-        dev_text().replace("\nlog_retention_days: 14", "\nlog_retention_days: 13").replace(
-            "flow_logs_retention_days: 30", "flow_logs_retention_days: 31"
-        ),
+        dev_text()
+        .replace("\nlog_retention_days: 14", "\nlog_retention_days: 13")
+        .replace("flow_logs_retention_days: 30", "flow_logs_retention_days: 31"),
     )
     assert several.splitlines()[0].endswith("dev.yaml: invalid stage configuration (2 problems)")
     assert len(several.splitlines()) == 3

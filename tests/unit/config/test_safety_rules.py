@@ -55,7 +55,7 @@ def test_a_waiver_of_a_rule_the_stage_does_not_break_is_a_warning() -> None:
 def test_an_unknown_rule_cannot_be_waived() -> None:
     data = stage_data("prod")
     data["safety_overrides"] = {"no-tls": REASON}
-    with pytest.raises(ConfigError, match="safety_overrides.no-tls"):
+    with pytest.raises(ConfigError, match=r"safety_overrides\.no-tls"):
         load("prod", data)
 
 
