@@ -36,7 +36,7 @@ def load_pipeline_if_present(
     """The pipeline's configuration, or None when `pipeline_file` does not exist (hand deploys only)."""
     if not pipeline_file.exists():
         return None
-    return load_pipeline(pipeline_file, known_stages=list(stages))
+    return load_pipeline(pipeline_file, known_stages=list(stages), stage_configs=stages)
 
 
 def build_app(
