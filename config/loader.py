@@ -147,6 +147,8 @@ def _message(problem: Any, model: type[BaseModel], node: yaml.Node | None) -> st
     value = problem.get("input")
     if kind == "extra_forbidden":
         return _unknown_key_message(model, location)
+    if kind == "missing":
+        return f"required but missing; add `{location[-1]}:` here (see config/README.md for its values)"
     if kind == "string_pattern_mismatch":
         pattern = problem.get("ctx", {}).get("pattern", "")
         return f"allowed: {PATTERN_IN_WORDS.get(pattern, f'text matching {pattern}')}"
@@ -175,6 +177,8 @@ def describe_validation_error(
         node = _node_at(root, location)
         if problem["type"] == "extra_forbidden":
             node = _key_node_at(root, location) or node
+        if problem["type"] == "missing":  # point at the mapping's key line, e.g. `network:`
+            node = (_key_node_at(root, location[:-1]) if len(location) > 1 else None) or root
         if not location:
             node = _node_named_in(root, problem["msg"].removeprefix("Value error, "))
         where = f"{source}:{node.start_mark.line + 1}" if node is not None else source

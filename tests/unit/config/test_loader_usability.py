@@ -90,3 +90,13 @@ def test_a_dns_label_pattern_is_explained_in_words(tmp_path: Path) -> None:
     message = error_loading(tmp_path, dev_text().replace("- name: a10g-spot", "- name: A10G_spot"))
     assert "cluster.gpu_node_groups[0].name: allowed: a DNS label: 1 to 63 lower-case letters" in message
     assert "^[a-z0-9]" not in message
+
+
+def test_a_missing_field_says_what_to_add_where(tmp_path: Path) -> None:
+    text = dev_text().replace("  nat_gateways: 1\n", "")
+    line = next(number for number, row in enumerate(text.splitlines(), start=1) if row == "network:")
+    message = error_loading(tmp_path, text)
+    assert message.endswith(
+        f"dev.yaml:{line}: network.nat_gateways: required but missing; add `nat_gateways:` here "
+        "(see config/README.md for its values)"
+    )
