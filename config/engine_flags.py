@@ -2,9 +2,10 @@
 
 The generated flags are not listed here: they are read from k8s_charts/vllm_args.py by rendering
 the version's own command line (and variants that switch on every optional flag), so a flag added
-there is guarded here at once. Spellings vLLM's FlexibleArgumentParser accepts for one option:
+there is guarded here at once. Spellings vLLM's FlexibleArgumentParser (vllm/utils) accepts for one option:
 `--flag value`, `--flag=value`, underscores for dashes (`--max_model_len`), a short alias
-(`-tp`), and `--no-<flag>` for boolean options.
+(`-tp`), `--no-<flag>` for boolean options, a key of a JSON flag (`--speculative-config.method`), and
+an abbreviation argparse expands (`--max-model`).
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ def canonical_flag(token: str) -> str | None:
     name = token.split("=", 1)[0]
     if not name.startswith("--"):
         return VLLM_SHORT_ALIASES.get(name, name)
-    name = "--" + name[2:].replace("_", "-")
+    # `--json-flag.key value` sets one key of a JSON flag; vLLM rewrites '_' only before the first '.'.
+    name = "--" + name[2:].split(".", 1)[0].replace("_", "-")
     return "--" + name.removeprefix("--no-") if name.startswith("--no-") else name
 
 
@@ -88,6 +90,14 @@ def extra_args_problems(version: ModelVersion) -> list[str]:
                 f"allowed: one argument per item, e.g. {arg.split()[:2]}"
             )
         flag = canonical_flag(arg.split()[0] if arg.strip() else arg)
+        if flag is None:
+            continue
+        expands_to = [name for name in sorted(generated) if flag.startswith("--") and name.startswith(flag)]
+        if flag not in generated and expands_to:
+            problems.append(
+                f"{arg!r} abbreviates {', '.join(expands_to)}, which the registry generates (argparse "
+                "expands a unique prefix); remove it"
+            )
         if flag in generated:
             field = flag.removeprefix("--").replace("-", "_")
             instead = FIELD_OF_FLAG.get(flag) or (

@@ -235,6 +235,20 @@ CASES = (
         lambda d: _engine(d).update(extra_args=["--speculative-config", "{}"]),
         ("overrides --speculative-config", "set engine.speculative"),
     ),
+    Case(
+        "extra-args-json-key-of-generated-flag",
+        "staging",
+        lambda d: d["models"][0]["versions"][1]["engine"].update(
+            extra_args=["--speculative-config.num_speculative_tokens", "8"]
+        ),
+        ("overrides --speculative-config", "set engine.speculative"),
+    ),
+    Case(
+        "extra-args-abbreviation",
+        "dev",
+        lambda d: _engine(d).update(extra_args=["--max-model=4096"]),
+        ("'--max-model=4096' abbreviates --max-model-len",),
+    ),
     # Off-hours schedules.
     Case(
         "equivalent-crons",

@@ -45,6 +45,8 @@ def test_optional_flags_are_guarded_even_when_the_version_does_not_use_them() ->
         ("-tp", "--tensor-parallel-size"),
         ("-q=awq", "--quantization"),
         ("--no-enable-prefix-caching", "--enable-prefix-caching"),
+        ("--speculative-config.num_speculative_tokens=3", "--speculative-config"),
+        ("--speculative_config.method", "--speculative-config"),
         ("4096", None),
         ("-1", None),
     ],
