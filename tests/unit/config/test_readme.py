@@ -6,8 +6,11 @@ import re
 import typing
 from pathlib import Path
 
+import pytest
 from pydantic import BaseModel
 
+from config import ConfigError, load_stage
+from config.loader import read_cdk_context
 from config.pipeline import PipelineConfig
 from config.stage import StageConfig
 from tools.config_facts import BEGIN, END, render
@@ -75,3 +78,20 @@ def test_the_facts_block_is_generated() -> None:
     text = README.read_text()
     block = text[text.index(BEGIN) : text.index(END) + len(END)]
     assert block == render(), "run `python -m tools.config_facts --write`"
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("vpc_cidr: 10.10.0.0/16", "vpc_cidr: 10.10.0.0/18"),
+        ('kubernetes_version: "1.36"', "kubernetes_version: 1.30"),
+        ("  nat_gateways: 1", "  nat_gatways: 1"),
+    ],
+)
+def test_the_example_messages_are_what_the_loader_prints(old: str, new: str, tmp_path: Path) -> None:
+    path = tmp_path / "dev.yaml"
+    path.write_text((README.parent / "dev.yaml").read_text().replace(old, new))
+    with pytest.raises(ConfigError) as raised:
+        load_stage(path, cdk_context=read_cdk_context())
+    message = str(raised.value).replace(f"{tmp_path}/", "config/")
+    assert message in README.read_text()
