@@ -255,6 +255,14 @@ class ModelConfig(Strict):
         repeated = duplicates([version.name for version in value])
         if repeated:
             raise ValueError(f"duplicate version names {repeated}")
+        served = {version.served_model_name for version in value}
+        if len(served) > 1:
+            names = ", ".join(f"{version.name}={version.served_model_name}" for version in value)
+            raise ValueError(
+                f"versions serve different served_model_name values ({names}); the ALB splits one model's "
+                "requests across its versions, and vLLM answers 404 to a `model` it does not serve; "
+                "allowed: one served_model_name for all versions of a model"
+            )
         total = sum(version.weight for version in value)
         if total != 100:
             weights = ", ".join(f"{version.name}={version.weight}" for version in value)

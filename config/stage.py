@@ -204,6 +204,15 @@ class StageConfig(Strict):
         if repeated:
             raise ValueError(f"models: duplicate model ids {repeated}; each id must be unique")
         self._check_generated_names()
+        served: dict[str, str] = {}
+        for model in self.models:
+            name = model.versions[0].served_model_name
+            if name in served:
+                raise ValueError(
+                    f"models[{model.id}] and models[{served[name]}] both serve served_model_name {name!r}; "
+                    "clients name a model by it; allowed: a distinct served_model_name per model"
+                )
+            served[name] = model.id
         problems: list[str] = []
         for model in self.models:
             for version in model.versions:

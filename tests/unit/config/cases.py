@@ -161,6 +161,18 @@ CASES = (
         lambda d: _versions(d, 6),
         ("models[0].versions", "6 versions", "at most 5 target groups", "allowed: 1 to 5 versions"),
     ),
+    Case(
+        "canary-serves-another-model-name",
+        "staging",
+        lambda d: d["models"][0]["versions"][1].update(served_model_name="llama-3-1-8b-ngram"),
+        ("models[0].versions", "versions serve different served_model_name values", "v1=llama-3-1-8b"),
+    ),
+    Case(
+        "two-models-one-served-name",
+        "prod",
+        lambda d: _version(d, 1).update(served_model_name="llama-3-1-8b"),
+        ("models[llama-3-1-70b] and models[llama-3-1-8b] both serve served_model_name 'llama-3-1-8b'",),
+    ),
     # GPUs.
     Case(
         "tensor-parallel-not-power-of-two",
