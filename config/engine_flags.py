@@ -61,8 +61,9 @@ def generated_flags(version: ModelVersion) -> set[str]:
                 update={
                     "quantization": Quantization.AWQ,
                     "enable_prefix_caching": False,
-                    "speculative": SpeculativeDecoding(
-                        method=SpeculativeMethod.NGRAM, num_speculative_tokens=1
+                    # Unvalidated on purpose: only the flags matter, not whether an engine accepts this.
+                    "speculative": SpeculativeDecoding.model_construct(
+                        method=SpeculativeMethod.NGRAM, num_speculative_tokens=1, prompt_lookup_max=4
                     ),
                 }
             ),
