@@ -31,6 +31,8 @@ FIELD_OF_FLAG = {
     "--model": "set source",
     "--served-model-name": "set served_model_name",
     "--load-format": "it follows source: bucket:// and s3:// stream from S3",
+    "--shutdown-timeout": "set max_request_seconds",
+    "--otlp-traces-endpoint": "tracing is configured by the stage",
 }
 """Where to make a change that a generated flag carries, when the field is not named like the flag."""
 

@@ -256,6 +256,12 @@ CASES = (
         ("overrides --speculative-config", "set engine.speculative"),
     ),
     Case(
+        "extra-args-flag-generated-from-another-field",
+        "dev",
+        lambda d: _engine(d).update(extra_args=["--shutdown_timeout=5"]),
+        ("'--shutdown_timeout=5' overrides --shutdown-timeout", "(set max_request_seconds)"),
+    ),
+    Case(
         "extra-args-abbreviation",
         "dev",
         lambda d: _engine(d).update(extra_args=["--max-model=4096"]),
