@@ -107,7 +107,8 @@ def validate_cron(expression: str) -> str:
         )
     for value, (name, pattern) in zip(fields, _CRON_FIELDS, strict=True):
         if not re.fullmatch(pattern, value):
-            raise ValueError(f"cron {expression!r}: {name} field {value!r} is not valid")
+            hint = "; write day and month names in upper case (MON, JAN)" if re.search("[a-z]", value) else ""
+            raise ValueError(f"cron {expression!r}: {name} field {value!r} is not valid{hint}")
     day_of_month, day_of_week = fields[2], fields[4]
     if (day_of_month == "?") == (day_of_week == "?"):
         raise ValueError(f"cron {expression!r}: exactly one of day-of-month and day-of-week must be '?'")

@@ -287,6 +287,12 @@ CASES = (
         ("offhours.scale_down_cron", "month field 'JANUARY'"),
     ),
     Case(
+        "lower-case-day-names",
+        "dev",
+        lambda d: d["offhours"].update(scale_down_cron="0 19 ? * mon-fri *"),
+        ("day-of-week field 'mon-fri' is not valid; write day and month names in upper case",),
+    ),
+    Case(
         "past-year",
         "dev",
         lambda d: d["offhours"].update(scale_down_cron="0 19 ? * MON-FRI 2020"),
