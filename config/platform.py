@@ -24,7 +24,11 @@ class ClusterAutoscalerConfig(Strict):
 class ObservabilityConfig(Strict):
     scrape_interval_seconds: int = Field(default=30, ge=5, le=300)
     trace_sampling_ratio: float = Field(default=0.05, ge=0, le=1)
-    alert_emails: list[str] = Field(default_factory=list)
+    alert_emails: list[str] = Field(default_factory=list, description="Ticket topic (warnings) e-mail.")
+    pager_subscriptions: list[str] = Field(
+        default_factory=list,
+        description="Pager topic (critical): a paging service's https:// endpoint or an e-mail address.",
+    )
     container_log_retention_days: int = Field(default=30)
     alert_queue_depth_factor: float = Field(
         default=2.0,
@@ -33,7 +37,6 @@ class ObservabilityConfig(Strict):
         description="HighQueueDepth fires when waiting requests per replica exceed this many times "
         "the model's target_queue_depth (the autoscaler is not keeping up).",
     )
-    alert_error_rate_ratio: float = Field(default=0.05, gt=0, lt=1, description="5xx share of /v1 calls.")
     alert_kv_cache_usage_ratio: float = Field(default=0.95, gt=0, le=1)
     alert_spot_interruptions_per_hour: int = Field(default=3, ge=1, le=100)
     runbook_base_url: str = Field(
@@ -52,6 +55,14 @@ class ObservabilityConfig(Strict):
     @classmethod
     def _retention(cls, value: int) -> int:
         return check_retention(value)
+
+    @field_validator("pager_subscriptions")
+    @classmethod
+    def _pager_endpoints(cls, value: list[str]) -> list[str]:
+        bad = [item for item in value if not (item.startswith("https://") or EMAIL.match(item))]
+        if bad:
+            raise ValueError(f"{bad} are neither https:// endpoints nor e-mail addresses")
+        return value
 
     @field_validator("alert_emails")
     @classmethod

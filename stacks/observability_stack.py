@@ -5,22 +5,21 @@ from __future__ import annotations
 from typing import Any, cast
 
 import yaml
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_aps as aps
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks as eks_l1
 from aws_cdk import aws_eks_v2 as eks
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from config import StageConfig
-from observability.alertmanager import alertmanager_definition
+from observability.alertmanager import Topics, alertmanager_definition
 from observability.dashboard import grafana_dashboard
 from observability.rules import alerting_rules, recording_rules
 from observability.scrape_config import scrape_config_blob
+from observability.slo import slo_recording_rules
+from stacks import alert_routing
 
 APS_PRINCIPAL = "aps.amazonaws.com"
 CLOUDWATCH_PRINCIPAL = "cloudwatch.amazonaws.com"
@@ -72,10 +71,12 @@ def scraper_rbac(username: str = SCRAPER_USERNAME) -> list[dict[str, Any]]:
 
 class ObservabilityStack(Stack):
     """Exposes ``workspace`` (AMP), ``metrics_key``, ``prometheus_query_url``, ``alerts_topic``,
-    ``scraper``, ``rule_namespaces`` and ``grafana_dashboard`` (JSON model, see docs/observability.md).
+    ``pager_topic``, ``heartbeat_topic``, ``heartbeat_alarm``, ``amp_health_alarms``, ``scraper``,
+    ``rule_namespaces`` and ``grafana_dashboard`` (JSON model, see docs/observability.md).
 
     ``prometheus_query_url`` is what KEDA's prometheus scaler and Grafana query (SigV4-signed).
-    ``alerts_topic`` receives Alertmanager's notifications and the stage's CloudWatch alarm actions.
+    ``alerts_topic`` (tickets) receives warnings and the stage's CloudWatch alarm actions;
+    ``pager_topic`` critical alerts; stacks/alert_routing.py says why three topics.
     """
 
     def __init__(
@@ -97,18 +98,30 @@ class ObservabilityStack(Stack):
             pending_window=Duration.days(30),
             removal_policy=RemovalPolicy.RETAIN,
         )
-        self.alerts_topic = self._alerts_topic(config)
+        topics = alert_routing.alert_topics(self, stage=config.name, observability=config.observability)
+        self.alerts_topic, self.pager_topic, self.heartbeat_topic = (
+            topics.ticket,
+            topics.pager,
+            topics.heartbeat,
+        )
         self.workspace = aps.CfnWorkspace(
             self,
             "Workspace",
             alias=f"llm-inference-{config.name}",
             kms_key_arn=self.metrics_key.key_arn,
             alert_manager_definition=alertmanager_definition(
-                topic_arn=self.alerts_topic.topic_arn, region=self.region, stage=config.name
+                topics=Topics(
+                    pager=topics.pager.topic_arn,
+                    ticket=topics.ticket.topic_arn,
+                    heartbeat=topics.heartbeat.topic_arn,
+                ),
+                region=self.region,
+                stage=config.name,
             ),
         )
-        self._allow_alertmanager_to_publish()
-        self._allow_cloudwatch_alarms_to_publish()
+        alert_routing.allow_alertmanager(self, topics, workspace_arn=self.workspace.attr_arn)
+        self.heartbeat_alarm = alert_routing.heartbeat_alarm(self, topics)
+        self.amp_health_alarms = alert_routing.amp_health_alarms(self, topics)
         # Without the trailing slash AMP's PrometheusEndpoint has: clients append /api/v1/query.
         self.prometheus_query_url = (
             f"https://aps-workspaces.{self.region}.{self.url_suffix}/workspaces/"
@@ -124,6 +137,7 @@ class ObservabilityStack(Stack):
             )
             for name, document in (
                 ("recording", recording_rules()),
+                ("slo", slo_recording_rules(list(config.models))),
                 (
                     "alerting",
                     alerting_rules(
@@ -136,83 +150,6 @@ class ObservabilityStack(Stack):
         }
         self._scraper(config, vpc=vpc, cluster=cluster)
         self.grafana_dashboard = grafana_dashboard(config)
-
-    def _alerts_topic(self, config: StageConfig) -> sns.Topic:
-        alerts_key = kms.Key(
-            self,
-            "AlertsKey",
-            description=f"Alert notifications of stage {config.name}",
-            enable_key_rotation=True,
-            pending_window=Duration.days(30),
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        # Alertmanager publishes to the encrypted topic, so it must be able to use the key.
-        alerts_key.add_to_resource_policy(
-            iam.PolicyStatement(
-                principals=[iam.ServicePrincipal(APS_PRINCIPAL)],
-                actions=["kms:GenerateDataKey*", "kms:Decrypt"],
-                resources=["*"],
-                conditions={"StringEquals": {"aws:SourceAccount": self.account}},
-            )
-        )
-        # So do CloudWatch alarms (the Ops stack's alarms notify this topic). This is AWS's
-        # documented statement, without a condition: whether the alarm's key use carries
-        # aws:SourceAccount is not documented, and a lost page is worse. Which alarms may publish
-        # at all is restricted by the topic policy (source account and alarm ARN).
-        alerts_key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="CloudWatchAlarmsUseTheKey",
-                principals=[iam.ServicePrincipal(CLOUDWATCH_PRINCIPAL)],
-                actions=["kms:GenerateDataKey*", "kms:Decrypt"],
-                resources=["*"],
-            )
-        )
-        topic = sns.Topic(
-            self,
-            "AlertsTopic",
-            display_name=f"LLM inference alerts ({config.name})",
-            master_key=alerts_key,
-            enforce_ssl=True,
-        )
-        for address in config.observability.alert_emails:
-            topic.add_subscription(subscriptions.EmailSubscription(address))
-        return topic
-
-    def _allow_alertmanager_to_publish(self) -> None:
-        self.alerts_topic.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AlertManagerPublishes",
-                principals=[iam.ServicePrincipal(APS_PRINCIPAL)],
-                actions=["sns:Publish", "sns:GetTopicAttributes"],
-                resources=[self.alerts_topic.topic_arn],
-                conditions={
-                    "StringEquals": {"aws:SourceAccount": self.account},
-                    "ArnEquals": {"aws:SourceArn": self.workspace.attr_arn},
-                },
-            )
-        )
-
-    def _allow_cloudwatch_alarms_to_publish(self) -> None:
-        """Alarm actions of this account's CloudWatch alarms (notify_on_every_alarm in OpsStack)."""
-        self.alerts_topic.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="CloudWatchAlarmsPublish",
-                principals=[iam.ServicePrincipal(CLOUDWATCH_PRINCIPAL)],
-                actions=["sns:Publish"],
-                resources=[self.alerts_topic.topic_arn],
-                conditions={
-                    "StringEquals": {"aws:SourceAccount": self.account},
-                    "ArnLike": {
-                        "aws:SourceArn": self.format_arn(
-                            service="cloudwatch",
-                            resource="alarm",
-                            resource_name="*",
-                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                        )
-                    },
-                },
-            )
-        )
 
     def _scraper(self, config: StageConfig, *, vpc: ec2.IVpc, cluster: eks.Cluster) -> None:
         """The AMP managed scraper, its EKS access entry and the RBAC role that entry maps to."""

@@ -17,6 +17,7 @@ from constructs import Construct
 
 from config.operations import OffHoursConfig
 from config.serving import ModelConfig
+from constructs_lib.alarm_actions import EventAlarm
 from constructs_lib.alarmed_dead_letter_queue import AlarmedDeadLetterQueue
 from constructs_lib.cluster_client_function import ClusterClientFunction
 from constructs_lib.nag import acknowledge
@@ -127,7 +128,7 @@ class OffHoursScaler(Construct):
             manifest=rbac.offhours_scaler_rbac(RBAC_NAME),
             overwrite=True,
         )
-        self.not_ready_alarm = cloudwatch.Alarm(
+        self.not_ready_alarm = EventAlarm(
             self,
             "ModelsNotReadyAlarm",
             alarm_description=f"{offhours.ready_alarm_minutes} min after an off-hours scale-up, a model "

@@ -12,6 +12,7 @@ import yaml
 from config import StageConfig
 from observability.rules import alerting_rules, recording_rules
 from observability.scrape_config import scrape_config
+from observability.slo import slo_recording_rules
 from tests.synth import SynthResult
 from tests.unit.stacks.cfn import manifests, render, resources
 
@@ -44,38 +45,88 @@ def test_workspace_is_encrypted_with_the_metrics_key(template: dict[str, Any]) -
     assert render(workspace["KmsKeyArn"]).startswith("<GetAtt:MetricsKey")
 
 
-def test_alertmanager_routes_both_severities_to_the_alerts_topic(
+def _topic_id(template: dict[str, Any], prefix: str) -> str:
+    (logical_id,) = [lid for lid in resources(template, "AWS::SNS::Topic") if lid.startswith(prefix)]
+    return logical_id
+
+
+def test_alertmanager_routes_each_severity_to_its_topic(
     template: dict[str, Any], config: StageConfig
 ) -> None:
-    topic_id, _ = _one(template, "AWS::SNS::Topic")
     _, workspace = _one(template, "AWS::APS::Workspace")
     definition = yaml.safe_load(render(workspace["AlertManagerDefinition"]))
     alertmanager = yaml.safe_load(definition["alertmanager_config"])
-    routed = {route["receiver"] for route in alertmanager["route"]["routes"]}
-    assert routed == {"critical", "warning"}
+    topic_of = {r["name"]: r["sns_configs"][0]["topic_arn"] for r in alertmanager["receivers"]}
+    assert topic_of == {
+        "pager": f"<Ref:{_topic_id(template, 'PagerTopic')}>",
+        "ticket": f"<Ref:{_topic_id(template, 'AlertsTopic')}>",
+        "heartbeat": f"<Ref:{_topic_id(template, 'HeartbeatTopic')}>",
+    }
     for receiver in alertmanager["receivers"]:
-        (sns,) = receiver["sns_configs"]
-        assert sns["topic_arn"] == f"<Ref:{topic_id}>"
-        assert sns["sigv4"]["region"] == (config.region or "<Ref:AWS::Region>")
+        assert receiver["sns_configs"][0]["sigv4"]["region"] == (config.region or "<Ref:AWS::Region>")
 
 
-def test_alerts_topic_is_encrypted_tls_only_and_subscribed_from_config(
+def test_topics_are_encrypted_tls_only_and_subscribed_from_config(
     template: dict[str, Any], config: StageConfig
 ) -> None:
-    topic_id, topic = _one(template, "AWS::SNS::Topic")
-    assert render(topic["KmsMasterKeyId"]).startswith("<GetAtt:AlertsKey")
-    subscriptions = resources(template, "AWS::SNS::Subscription").values()
-    assert sorted(s["Properties"]["Endpoint"] for s in subscriptions) == sorted(
-        config.observability.alert_emails
+    topics = resources(template, "AWS::SNS::Topic")
+    assert len(topics) == 3
+    for topic in topics.values():
+        assert render(topic["Properties"]["KmsMasterKeyId"]).startswith("<GetAtt:AlertsKey")
+    endpoints: dict[str, list[str]] = {}
+    for subscription in resources(template, "AWS::SNS::Subscription").values():
+        props = subscription["Properties"]
+        endpoints.setdefault(render(props["TopicArn"]), []).append(props["Endpoint"])
+        assert props["Protocol"] == ("https" if props["Endpoint"].startswith("https://") else "email")
+    ticket, pager = (f"<Ref:{_topic_id(template, prefix)}>" for prefix in ("AlertsTopic", "PagerTopic"))
+    assert sorted(endpoints.get(ticket, [])) == sorted(config.observability.alert_emails)
+    assert sorted(endpoints.get(pager, [])) == sorted(config.observability.pager_subscriptions)
+    assert f"<Ref:{_topic_id(template, 'HeartbeatTopic')}>" not in endpoints
+    for policy in resources(template, "AWS::SNS::TopicPolicy").values():
+        by_sid = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+        assert by_sid["AllowPublishThroughSSLOnly"]["Effect"] == "Deny"
+        publish = by_sid["AlertManagerPublishes"]
+        assert publish["Principal"] == {"Service": "aps.amazonaws.com"}
+        assert publish["Condition"]["ArnEquals"] == {"aws:SourceArn": {"Fn::GetAtt": ["Workspace", "Arn"]}}
+
+
+def _alarms(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {lid: r["Properties"] for lid, r in resources(template, "AWS::CloudWatch::Alarm").items()}
+
+
+def test_heartbeat_alarm_pages_when_the_watchdog_stops(template: dict[str, Any]) -> None:
+    (alarm,) = [
+        props for lid, props in _alarms(template).items() if lid.startswith("MetricsHeartbeatMissing")
+    ]
+    assert alarm["MetricName"] == "NumberOfMessagesPublished"
+    assert alarm["Namespace"] == "AWS/SNS"
+    assert (
+        render(alarm["Dimensions"][0]["Value"])
+        == f"<GetAtt:{_topic_id(template, 'HeartbeatTopic')}.TopicName>"
     )
-    assert all(s["Properties"]["Protocol"] == "email" for s in subscriptions)
-    _, policy = _one(template, "AWS::SNS::TopicPolicy")
-    by_sid = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
-    assert by_sid["AllowPublishThroughSSLOnly"]["Effect"] == "Deny"
-    publish = by_sid["AlertManagerPublishes"]
-    assert publish["Principal"] == {"Service": "aps.amazonaws.com"}
-    assert publish["Condition"]["ArnEquals"] == {"aws:SourceArn": {"Fn::GetAtt": ["Workspace", "Arn"]}}
-    assert render(publish["Resource"]) == f"<Ref:{topic_id}>"
+    assert alarm["ComparisonOperator"] == "LessThanThreshold"
+    assert alarm["Threshold"] == 1
+    assert alarm["TreatMissingData"] == "breaching"  # a silent topic has no datapoints at all
+    assert alarm["EvaluationPeriods"] * alarm["Period"] == 15 * 60
+    pager = f"<Ref:{_topic_id(template, 'PagerTopic')}>"
+    assert [render(action) for action in alarm["AlarmActions"]] == [pager]
+    assert [render(action) for action in alarm["OKActions"]] == [pager]
+
+
+def test_amp_health_alarms_watch_rules_and_notifications(template: dict[str, Any]) -> None:
+    queries = {}
+    for lid, props in _alarms(template).items():
+        if lid.startswith("Amp"):
+            (query,) = props["Metrics"]
+            queries[query["Expression"]] = render(props["AlarmActions"][0])
+    pager, ticket = (f"<Ref:{_topic_id(template, prefix)}>" for prefix in ("PagerTopic", "AlertsTopic"))
+    assert queries == {
+        'SELECT SUM(RuleEvaluationFailures) FROM "AWS/Prometheus"': pager,
+        'SELECT SUM(AlertManagerNotificationsFailed) FROM "AWS/Prometheus"': pager,
+        'SELECT SUM(RuleGroupIterationsMissed) FROM "AWS/Prometheus"': ticket,
+        'SELECT SUM(AlertManagerNotificationsThrottled) FROM "AWS/Prometheus"': ticket,
+        'SELECT SUM(DiscardedSamples) FROM "AWS/Prometheus"': ticket,
+    }
 
 
 def test_alertmanager_may_use_the_alerts_key(template: dict[str, Any]) -> None:
@@ -97,6 +148,7 @@ def test_rule_namespaces_hold_the_generated_rules(template: dict[str, Any], conf
         for props in (r["Properties"] for r in resources(template, "AWS::APS::RuleGroupsNamespace").values())
     }
     assert yaml.safe_load(namespaces["recording"]["Data"]) == recording_rules()
+    assert yaml.safe_load(namespaces["slo"]["Data"]) == slo_recording_rules(list(config.models))
     assert yaml.safe_load(namespaces["alerting"]["Data"]) == alerting_rules(
         models=list(config.models),
         observability=config.observability,
