@@ -20,7 +20,7 @@ from config.limits import (
     DNS_NAME_MAX,
 )
 from config.operations import OffHoursConfig, SpotConfig
-from config.platform import ClusterAutoscalerConfig, ObservabilityConfig
+from config.platform import ClusterAutoscalerConfig, ImageCacheConfig, ObservabilityConfig
 from config.safety import OVERRIDE_REASON_MIN, PRODUCTION_STAGES, SafetyRule, describe, safety_findings
 from config.serving import IngressConfig, ModelConfig, ModelVersion, WafConfig
 from config.subnets import carve, smallest_fitting_prefix
@@ -52,6 +52,7 @@ class StageConfig(Strict):
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
     spot: SpotConfig = Field(default_factory=SpotConfig)
     offhours: OffHoursConfig = Field(default_factory=OffHoursConfig)
+    image_cache: ImageCacheConfig = Field(default_factory=ImageCacheConfig)
     safety_overrides: dict[SafetyRule, str] = Field(
         default_factory=dict,
         description="Waivers of production safety rules: rule -> reason, for reviewers (config/safety.py).",
