@@ -6,6 +6,7 @@ from typing import Any
 
 from aws_cdk import RemovalPolicy, Stack, Tags
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
@@ -83,11 +84,22 @@ class NetworkStack(Stack):
 
         self.vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3)
         for name, service in INTERFACE_ENDPOINTS.items():
-            self.vpc.add_interface_endpoint(
+            endpoint = self.vpc.add_interface_endpoint(
                 name,
                 service=service,
                 private_dns_enabled=True,
                 subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+            )
+            # Only this account's principals: stolen credentials of another account cannot use
+            # the endpoints to reach out (their resources, e.g. AWS's add-on images, stay reachable).
+            endpoint.add_to_policy(
+                iam.PolicyStatement(
+                    sid="OnlyThisAccountsPrincipals",
+                    principals=[iam.AnyPrincipal()],
+                    actions=["*"],
+                    resources=["*"],
+                    conditions={"StringEquals": {"aws:PrincipalAccount": self.account}},
+                )
             )
         acknowledge(
             self.vpc,

@@ -104,3 +104,17 @@ def test_models_namespace_denies_everything_by_default(synth: SynthResult, stage
     (_namespace, default_deny) = applied_charts(synth, stage)["models-namespace"]
     assert default_deny["kind"] == "NetworkPolicy"
     assert default_deny["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+
+
+def test_interface_endpoints_admit_only_this_accounts_principals(synth: SynthResult, stage: str) -> None:
+    account = synth.configs[stage].account or {"Ref": "AWS::AccountId"}
+    endpoints = [
+        e
+        for e in resources(synth.templates[stage]["Network"], "AWS::EC2::VPCEndpoint").values()
+        if e["Properties"].get("VpcEndpointType") == "Interface"
+    ]
+    assert len(endpoints) == 5
+    for endpoint in endpoints:
+        (statement,) = endpoint["Properties"]["PolicyDocument"]["Statement"]
+        assert statement["Effect"] == "Allow"
+        assert statement["Condition"] == {"StringEquals": {"aws:PrincipalAccount": account}}
