@@ -28,6 +28,7 @@ class FakeVllm:
         self.latency_seconds = latency_seconds
         self.requests: Counter[str] = Counter()
         self.running = 0
+        self.authorizations: list[str | None] = []  # the Authorization header of each completion
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -105,6 +106,7 @@ class FakeVllm:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 with fake.lock:
                     fake.requests[self.path] += 1
+                    fake.authorizations.append(self.headers.get("Authorization"))
                 if self.path not in ("/v1/chat/completions", "/v1/completions"):
                     self._json(404, {"error": {"message": "not found", "type": "NotFoundError", "code": 404}})
                     return

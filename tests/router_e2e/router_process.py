@@ -43,12 +43,14 @@ class Response:
         return json.loads(self.body)
 
 
-def call(url: str, method: str = "GET", body: dict[str, Any] | None = None) -> Response:
+def call(
+    url: str, method: str = "GET", body: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+) -> Response:
     request = urllib.request.Request(  # noqa: S310 - loopback http only
         url,
         method=method,
         data=None if body is None else json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **(headers or {})},
     )
     try:
         with urllib.request.urlopen(request, timeout=REQUEST_SECONDS) as response:  # noqa: S310
@@ -60,7 +62,7 @@ def call(url: str, method: str = "GET", body: dict[str, Any] | None = None) -> R
 class Router:
     """One router process in Inference Gateway (multi-model) mode with the given policy."""
 
-    def __init__(self, *, policy: str, log_path: Path) -> None:
+    def __init__(self, *, policy: str, log_path: Path, extra_args: list[str] | None = None) -> None:
         self.port = free_port()
         self.metrics_port = free_port()
         self.log = log_path.open("wb")
@@ -73,6 +75,7 @@ class Router:
             "--enable-igw",
             "--policy", policy,
             "--health-check-interval-secs", "5",
+            *(extra_args or []),
         ]  # fmt: skip
         self.process = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)  # noqa: S603
         self._wait_ready()
@@ -102,8 +105,8 @@ class Router:
         worker: dict[str, Any] = response.json()["worker"]
         return worker
 
-    def post(self, path: str, body: dict[str, Any]) -> Response:
-        return call(f"{self.url}{path}", "POST", body)
+    def post(self, path: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+        return call(f"{self.url}{path}", "POST", body, headers)
 
     def get(self, path: str) -> Response:
         return call(f"{self.url}{path}")

@@ -113,6 +113,33 @@ def test_unknown_model_gets_an_openai_style_404(fleet: dict[str, FakeVllm], rout
     assert UNKNOWN in error["message"]
 
 
+def test_client_api_key_reaches_vllm_unchanged(fleet: dict[str, FakeVllm], router: Router) -> None:
+    # The router does not check or strip the client's bearer token: vLLM's own API key check
+    # (VLLM_API_KEY) stays the single place a key is verified in `model` mode.
+    response = router.post("/v1/chat/completions", chat(QWEN), {"Authorization": "Bearer sk-test-key"})
+    assert response.status == 200
+    assert fleet["qwen-v1"].authorizations[-1] == "Bearer sk-test-key"
+
+
+def test_static_worker_urls_are_ignored_in_multi_model_mode(
+    fleet: dict[str, FakeVllm], tmp_path: Path
+) -> None:
+    # In --enable-igw mode 0.1.17 registers workers only through POST /workers (or discovery):
+    # --worker-urls is silently ignored, so a deployment needs a registrar (docs/serving.md).
+    router = Router(
+        policy="round_robin",
+        log_path=tmp_path / "router.log",
+        extra_args=["--worker-urls", fleet["qwen-v1"].url],
+    )
+    try:
+        workers = router.get("/workers").json()
+        models = router.get("/v1/models")
+    finally:
+        router.stop()
+    assert workers["total"] == 0
+    assert models.body == b"No models available"
+
+
 def test_router_counts_requests_and_errors_by_route(router: Router) -> None:
     router.post("/v1/chat/completions", chat(UNKNOWN))
     metrics = router.metrics()
