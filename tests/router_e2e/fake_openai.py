@@ -22,7 +22,15 @@ STREAM_CHUNKS = ("Hello", ", ", "world", "!")
 class FakeVllm:
     """One fake replica serving `served_model_name`; `instance` names it in every response."""
 
-    def __init__(self, *, served_model_name: str, instance: str, latency_seconds: float = 0.0) -> None:
+    def __init__(
+        self,
+        *,
+        served_model_name: str,
+        instance: str,
+        latency_seconds: float = 0.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
         self.served_model_name = served_model_name
         self.instance = instance
         self.latency_seconds = latency_seconds
@@ -30,14 +38,15 @@ class FakeVllm:
         self.running = 0
         self.authorizations: list[str | None] = []  # the Authorization header of each completion
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        # Any 127.0.0.0/8 address is loopback on Linux: discovery tests give each "pod" its own IP.
+        self.server = ThreadingHTTPServer((host, port), self._handler())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
-        port = self.server.server_address[1]
-        return f"http://127.0.0.1:{port}"
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}"
 
     def start(self) -> FakeVllm:
         self.thread.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -62,7 +63,14 @@ def call(
 class Router:
     """One router process in Inference Gateway (multi-model) mode with the given policy."""
 
-    def __init__(self, *, policy: str, log_path: Path, extra_args: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        policy: str,
+        log_path: Path,
+        extra_args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.port = free_port()
         self.metrics_port = free_port()
         self.log = log_path.open("wb")
@@ -77,7 +85,17 @@ class Router:
             "--health-check-interval-secs", "5",
             *(extra_args or []),
         ]  # fmt: skip
-        self.process = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)  # noqa: S603
+        # No in-cluster or user Kubernetes config leaks in: discovery talks only to a test's fake API.
+        environment = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith("KUBERNETES_") and key != "KUBECONFIG"
+        }
+        environment["KUBECONFIG"] = os.devnull
+        environment.update(env or {})
+        self.process = subprocess.Popen(  # noqa: S603
+            args, stdout=self.log, stderr=subprocess.STDOUT, env=environment
+        )
         self._wait_ready()
 
     @property

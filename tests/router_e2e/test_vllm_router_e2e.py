@@ -9,15 +9,18 @@ that a load-aware policy sends less to a slow replica. Every router and server b
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.router_e2e.fake_openai import STREAM_CHUNKS, FakeVllm
-from tests.router_e2e.router_process import Router
+from tests.router_e2e.pod_api_fake import PodApiFake, pod
+from tests.router_e2e.router_process import Router, free_port
 
 LLAMA = "llama-3-1-8b"
 QWEN = "qwen-2-5-7b"
@@ -125,7 +128,7 @@ def test_static_worker_urls_are_ignored_in_multi_model_mode(
     fleet: dict[str, FakeVllm], tmp_path: Path
 ) -> None:
     # In --enable-igw mode 0.1.17 registers workers only through POST /workers (or discovery):
-    # --worker-urls is silently ignored, so a deployment needs a registrar (docs/serving.md).
+    # --worker-urls is silently ignored; in a cluster the workers come from pod discovery (tested below).
     router = Router(
         policy="round_robin",
         log_path=tmp_path / "router.log",
@@ -146,6 +149,15 @@ def test_router_counts_requests_and_errors_by_route(router: Router) -> None:
     assert 'vllm_router_requests_total{route="/v1/chat/completions"}' in metrics
     assert 'vllm_router_request_errors_total{route="/v1/chat/completions"' in metrics
     assert "vllm_router_worker_health{" in metrics
+
+
+def wait_for_workers(router: Router, *, count: int, seconds: float = 20.0) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + seconds
+    while True:
+        workers: list[dict[str, Any]] = router.get("/workers").json()["workers"]
+        if len(workers) >= count or time.monotonic() > deadline:
+            return workers
+        time.sleep(0.2)
 
 
 def served_by(router: Router, model: str, count: int, *, concurrency: int) -> Counter[str]:
@@ -225,3 +237,55 @@ def test_cache_aware_policy_keeps_a_shared_prefix_on_one_replica(tmp_path: Path)
         for server in servers:
             server.stop()
     assert len(replicas) == 1
+
+
+def test_kubernetes_discovery_registers_pods_under_the_model_they_serve(tmp_path: Path) -> None:
+    """--service-discovery in multi-model mode: pods found by label, each registered by its model.
+
+    The pods are two fake vLLMs on their own loopback IPs (127.0.0.2 and .3, one shared port, as pods
+    share the container port); the API is a list-and-watch fake with a real TLS handshake.
+    """
+    port = free_port()
+    servers = {
+        LLAMA: FakeVllm(served_model_name=LLAMA, instance="llama-pod", host="127.0.0.2", port=port).start(),
+        QWEN: FakeVllm(served_model_name=QWEN, instance="qwen-pod", host="127.0.0.3", port=port).start(),
+    }
+    labels = {"app.kubernetes.io/name": "vllm"}
+    api = PodApiFake(
+        [
+            pod(name="llama-pod", ip="127.0.0.2", labels=labels),
+            pod(name="qwen-pod", ip="127.0.0.3", labels=labels),
+            pod(name="other-app", ip="127.0.0.4", labels={"app.kubernetes.io/name": "other"}),
+        ]
+    ).start()
+    router = Router(
+        policy="round_robin",
+        log_path=tmp_path / "router.log",
+        extra_args=[
+            "--service-discovery",
+            "--selector",
+            "app.kubernetes.io/name=vllm",
+            "--service-discovery-namespace",
+            "models",
+            "--service-discovery-port",
+            str(port),
+        ],
+        env={"KUBECONFIG": str(api.kubeconfig(tmp_path / "kubeconfig"))},
+    )
+    try:
+        workers = wait_for_workers(router, count=2)
+        served = {
+            model: router.post("/v1/chat/completions", chat(model)).json()["system_fingerprint"]
+            for model in (LLAMA, QWEN)
+        }
+    finally:
+        router.stop()
+        api.stop()
+        for server in servers.values():
+            server.stop()
+    assert {worker["url"]: worker["model_id"] for worker in workers} == {
+        f"http://127.0.0.2:{port}": LLAMA,
+        f"http://127.0.0.3:{port}": QWEN,
+    }
+    assert served == {LLAMA: "llama-pod", QWEN: "qwen-pod"}
+    assert any("watch=true" in path for path in api.paths)  # it watches, not only lists once
