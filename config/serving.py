@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from config.base import DnsLabel, Strict, duplicates, parse_cidr
+from config.slo import ModelSlo
 from config.vllm_support import check_engine, check_image_tag
 
 HF_MODEL_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -192,10 +193,6 @@ class ModelVersion(Strict):
         if not self.from_stage_bucket:
             return None
         return self.source.removeprefix(STAGE_BUCKET_SCHEME).strip("/") + "/"
-
-
-class ModelSlo(Strict):
-    ttft_p95_seconds: float = Field(gt=0, description="Time to first token, 95th percentile.")
 
 
 class ModelConfig(Strict):
