@@ -133,6 +133,9 @@ class Router:
         return call(f"http://127.0.0.1:{self.metrics_port}/metrics").body.decode()
 
     def stop(self) -> None:
+        if self.process.poll() is not None:
+            self.log.close()
+            return
         self.process.terminate()
         try:
             self.process.wait(timeout=10)

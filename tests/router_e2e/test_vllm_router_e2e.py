@@ -9,6 +9,7 @@ that a load-aware policy sends less to a slow replica. Every router and server b
 from __future__ import annotations
 
 import json
+import signal
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -289,3 +290,23 @@ def test_kubernetes_discovery_registers_pods_under_the_model_they_serve(tmp_path
     }
     assert served == {LLAMA: "llama-pod", QWEN: "qwen-pod"}
     assert any("watch=true" in path for path in api.paths)  # it watches, not only lists once
+
+
+def test_sigterm_lets_an_in_flight_stream_finish(tmp_path: Path) -> None:
+    # Graceful shutdown: a rolling update of the router must not cut a stream that is under way.
+    server = FakeVllm(served_model_name=QWEN, instance="slow", latency_seconds=1.5).start()
+    router = Router(policy="round_robin", log_path=tmp_path / "router.log")
+    try:
+        router.add_worker(server.url)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            streaming = pool.submit(router.post, "/v1/chat/completions", chat(QWEN, stream=True))
+            time.sleep(0.5)  # the request is in flight: the server holds it 1.5 s before streaming
+            router.process.send_signal(signal.SIGTERM)
+            response = streaming.result(timeout=20)
+        exit_code = router.process.wait(timeout=20)
+    finally:
+        router.stop()
+        server.stop()
+    assert response.status == 200
+    assert response.body.decode().endswith("data: [DONE]\n\n")
+    assert exit_code == 0
