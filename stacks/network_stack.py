@@ -23,6 +23,8 @@ INTERFACE_ENDPOINTS = {
     "Logs": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
     "Ec2": ec2.InterfaceVpcEndpointAwsService.EC2,
 }
+ENDPOINT_ACTIONS = {"EcrApi": "ecr:*", "EcrDocker": "ecr:*", "Sts": "sts:*", "Logs": "logs:*", "Ec2": "ec2:*"}
+"""What each interface endpoint carries (its endpoint policy allows that service only)."""
 """Services private nodes call on boot and at run time; endpoints keep that traffic off the NAT."""
 
 
@@ -96,7 +98,7 @@ class NetworkStack(Stack):
                 iam.PolicyStatement(
                     sid="OnlyThisAccountsPrincipals",
                     principals=[iam.AnyPrincipal()],
-                    actions=["*"],
+                    actions=[ENDPOINT_ACTIONS[name]],
                     resources=["*"],
                     conditions={"StringEquals": {"aws:PrincipalAccount": self.account}},
                 )

@@ -118,3 +118,5 @@ def test_interface_endpoints_admit_only_this_accounts_principals(synth: SynthRes
         (statement,) = endpoint["Properties"]["PolicyDocument"]["Statement"]
         assert statement["Effect"] == "Allow"
         assert statement["Condition"] == {"StringEquals": {"aws:PrincipalAccount": account}}
+        service = endpoint["Properties"]["ServiceName"]
+        assert statement["Action"].split(":")[0] in json.dumps(service), service
