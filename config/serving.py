@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from config.base import DnsLabel, Strict, duplicates, parse_cidr
+from config.filtering import FilteringConfig
 from config.slo import ModelSlo
 from config.vllm_support import check_engine, check_image_tag
 
@@ -200,6 +201,7 @@ class ModelConfig(Strict):
     autoscaling: ModelAutoscaling
     slo: ModelSlo
     versions: list[ModelVersion] = Field(min_length=1)
+    filtering: FilteringConfig = Field(default_factory=FilteringConfig)  # config/filtering.py
 
     @field_validator("id")
     @classmethod
