@@ -8,9 +8,9 @@ tests/unit/config/test_filtering_config.py.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
 from config.base import Strict, duplicates
 
@@ -44,10 +44,15 @@ DEFAULT_PII: tuple[PiiEntity, ...] = (
 )
 
 
+TopicExample = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
 class DeniedTopic(Strict):
+    """Limits: GuardrailTopicName/Definition/Examples of the bedrock service model (botocore)."""
+
     name: str = Field(pattern=r"^[0-9A-Za-z_ \-!?.]{1,100}$", description="Bedrock topic name.")
     definition: str = Field(min_length=1, max_length=200)
-    examples: list[str] = Field(default_factory=list, max_length=5)
+    examples: list[TopicExample] = Field(default_factory=list, max_length=5)
 
 
 class FilteringConfig(Strict):

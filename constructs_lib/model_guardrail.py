@@ -12,6 +12,15 @@ from constructs import Construct
 from config.filtering import FilteringConfig
 
 HARMFUL_CONTENT = ("HATE", "INSULTS", "SEXUAL", "VIOLENCE", "MISCONDUCT")
+MAX_NAME = 50  # GuardrailName: 1-50 of [0-9a-zA-Z-_] (bedrock service model)
+
+
+def guardrail_name(stage: str, model_id: str) -> str:
+    name = f"llm-inference-{stage}-{model_id}"
+    if len(name) <= MAX_NAME:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{name[: MAX_NAME - 9]}-{digest}"
 BLOCKED_MESSAGE = "This request was blocked by the content filter."
 
 
@@ -65,7 +74,7 @@ class ModelGuardrail(Construct):
         self.guardrail = bedrock.CfnGuardrail(
             self,
             "Guardrail",
-            name=f"llm-inference-{stage}-{model_id}",
+            name=guardrail_name(stage, model_id),
             description=f"Input/output filter of model {model_id} in stage {stage}",
             blocked_input_messaging=BLOCKED_MESSAGE,
             blocked_outputs_messaging=BLOCKED_MESSAGE,
