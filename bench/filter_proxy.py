@@ -31,17 +31,26 @@ async def _time(client: ClientSession, url: str) -> list[float]:
 async def main() -> None:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "secret")
-    async with serve(guardrail_app(FakeGuardrail())) as guardrail_url, serve(model_app(FakeModel())) as model_url:
-        proxy, _ = build({
-            "AWS_REGION": "us-west-2", "GUARDRAIL_ENDPOINT_URL": guardrail_url, "GUARDRAIL_ID": "abc",
-            "GUARDRAIL_VERSION": "1", "UPSTREAM_URL": model_url,
-        })
+    async with (
+        serve(guardrail_app(FakeGuardrail())) as guardrail_url,
+        serve(model_app(FakeModel())) as model_url,
+    ):
+        proxy, _ = build(
+            {
+                "AWS_REGION": "us-west-2",
+                "GUARDRAIL_ENDPOINT_URL": guardrail_url,
+                "GUARDRAIL_ID": "abc",
+                "GUARDRAIL_VERSION": "1",
+                "UPSTREAM_URL": model_url,
+            }
+        )
         async with serve(proxy.app()) as proxy_url, ClientSession() as client:
             direct = await _time(client, model_url)
             filtered = await _time(client, proxy_url)
     for name, samples in (("direct", direct), ("through proxy", filtered)):
         ordered = sorted(samples)
-        print(f"{name:14s} p50 {statistics.median(ordered):6.2f} ms  p95 {ordered[int(0.95 * len(ordered))]:6.2f} ms")
+        p95 = ordered[int(0.95 * len(ordered))]
+        print(f"{name:14s} p50 {statistics.median(ordered):6.2f} ms  p95 {p95:6.2f} ms")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ def guardrail_name(stage: str, model_id: str) -> str:
         return name
     digest = hashlib.sha256(name.encode()).hexdigest()[:8]
     return f"{name[: MAX_NAME - 9]}-{digest}"
+
+
 BLOCKED_MESSAGE = "This request was blocked by the content filter."
 
 
@@ -54,7 +56,9 @@ class ModelGuardrail(Construct):
         filtering: the model's ``filtering`` settings.
     """
 
-    def __init__(self, scope: Construct, id_: str, *, model_id: str, stage: str, filtering: FilteringConfig) -> None:
+    def __init__(
+        self, scope: Construct, id_: str, *, model_id: str, stage: str, filtering: FilteringConfig
+    ) -> None:
         super().__init__(scope, id_)
         content = _content_filters(filtering)
         pii = [
@@ -69,7 +73,9 @@ class ModelGuardrail(Construct):
         ]
         words = [bedrock.CfnGuardrail.WordConfigProperty(text=word) for word in filtering.blocked_words]
         managed = (
-            [bedrock.CfnGuardrail.ManagedWordsConfigProperty(type="PROFANITY")] if filtering.block_profanity else []
+            [bedrock.CfnGuardrail.ManagedWordsConfigProperty(type="PROFANITY")]
+            if filtering.block_profanity
+            else []
         )
         self.guardrail = bedrock.CfnGuardrail(
             self,

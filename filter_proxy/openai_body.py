@@ -16,7 +16,7 @@ def _setter(container: Any, key: Any) -> Setter:
 
 
 def _content(container: dict[str, Any] | list[Any], key: Any, out: list[tuple[str, Setter]]) -> None:
-    value = container[key]  # type: ignore[index]
+    value = container[key]
     if isinstance(value, str):
         out.append((value, _setter(container, key)))
     elif isinstance(value, list):

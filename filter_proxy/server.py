@@ -76,7 +76,9 @@ class Metrics:
             registry=registry,
         )
         self.errors = Counter(
-            "llm_guardrail_errors", "ApplyGuardrail calls that failed or timed out.", ["direction"],
+            "llm_guardrail_errors",
+            "ApplyGuardrail calls that failed or timed out.",
+            ["direction"],
             registry=registry,
         )
         self.latency = Histogram(
@@ -88,7 +90,7 @@ class Metrics:
         )
 
 
-class GuardrailUnavailable(Exception):
+class GuardrailUnavailableError(Exception):
     pass
 
 
@@ -112,7 +114,9 @@ class FilterProxy:
 
     async def _open(self, _: web.Application) -> None:
         # No total timeout: a long generation streams for minutes; connecting must be quick.
-        self._session = ClientSession(timeout=ClientTimeout(total=None, sock_connect=5), auto_decompress=False)
+        self._session = ClientSession(
+            timeout=ClientTimeout(total=None, sock_connect=5), auto_decompress=False
+        )
 
     async def _close(self, _: web.Application) -> None:
         if self._session is not None:
@@ -157,39 +161,80 @@ class FilterProxy:
         started = time.perf_counter()
         try:
             return await self.guardrail.check(texts, source=direction)
-        except Exception as error:  # noqa: BLE001 - any failure of the call is "unavailable"
+        except Exception as error:
             self.metrics.errors.labels(direction.lower()).inc()
-            raise GuardrailUnavailable(type(error).__name__) from error
+            raise GuardrailUnavailableError(type(error).__name__) from error
         finally:
             self.metrics.latency.labels(direction.lower()).observe(time.perf_counter() - started)
 
-    def _record(self, *, verdict: Verdict, direction: Direction, digest: str, request_id: str, path: str) -> None:
+    def _record(
+        self, *, verdict: Verdict, direction: Direction, digest: str, request_id: str, path: str
+    ) -> None:
         outcome = "blocked" if verdict.blocked else "anonymized"
         for rule in verdict.rules:
             self.metrics.interventions.labels(direction.lower(), outcome, rule).inc()
-        self._audit(outcome=outcome, rules=list(verdict.rules), direction=direction, digest=digest,
-                    request_id=request_id, path=path)
+        self._audit(
+            outcome=outcome,
+            rules=list(verdict.rules),
+            direction=direction,
+            digest=digest,
+            request_id=request_id,
+            path=path,
+        )
 
-    def _audit(self, *, outcome: str, rules: list[str], direction: Direction, digest: str,
-               request_id: str, path: str) -> None:
+    def _audit(
+        self, *, outcome: str, rules: list[str], direction: Direction, digest: str, request_id: str, path: str
+    ) -> None:
         # A hash of the request body, never its text: the audit trail must not become a PII store.
-        audit_log.info(json.dumps({
-            "event": "guardrail", "outcome": outcome, "direction": direction.lower(), "rules": rules,
-            "model_id": self.settings.model_id, "path": path, "request_id": request_id,
-            "prompt_sha256": digest,
-        }, sort_keys=True))
+        audit_log.info(
+            json.dumps(
+                {
+                    "event": "guardrail",
+                    "outcome": outcome,
+                    "direction": direction.lower(),
+                    "rules": rules,
+                    "model_id": self.settings.model_id,
+                    "path": path,
+                    "request_id": request_id,
+                    "prompt_sha256": digest,
+                },
+                sort_keys=True,
+            )
+        )
 
-    def _unavailable(self, error: GuardrailUnavailable, *, direction: Direction, digest: str,
-                     request_id: str, path: str) -> web.Response | None:
+    def _unavailable(
+        self,
+        error: GuardrailUnavailableError,
+        *,
+        direction: Direction,
+        digest: str,
+        request_id: str,
+        path: str,
+    ) -> web.Response | None:
         if self.settings.on_error == "allow":
-            self._audit(outcome="allowed-unchecked", rules=[str(error)], direction=direction,
-                        digest=digest, request_id=request_id, path=path)
+            self._audit(
+                outcome="allowed-unchecked",
+                rules=[str(error)],
+                direction=direction,
+                digest=digest,
+                request_id=request_id,
+                path=path,
+            )
             return None
-        self._audit(outcome="refused-unchecked", rules=[str(error)], direction=direction,
-                    digest=digest, request_id=request_id, path=path)
+        self._audit(
+            outcome="refused-unchecked",
+            rules=[str(error)],
+            direction=direction,
+            digest=digest,
+            request_id=request_id,
+            path=path,
+        )
         return web.json_response(
-            error_body("The content filter is unavailable; try again.", code="guardrail_unavailable",
-                       error_type="service_unavailable"),
+            error_body(
+                "The content filter is unavailable; try again.",
+                code="guardrail_unavailable",
+                error_type="service_unavailable",
+            ),
             status=503,
         )
 
@@ -212,8 +257,10 @@ class FilterProxy:
         texts = request_texts(body)
         try:
             verdict = await self._check([text for text, _ in texts], "INPUT")
-        except GuardrailUnavailable as error:
-            refusal = self._unavailable(error, direction="INPUT", digest=digest, request_id=request_id, path=path)
+        except GuardrailUnavailableError as error:
+            refusal = self._unavailable(
+                error, direction="INPUT", digest=digest, request_id=request_id, path=path
+            )
             if refusal is not None:
                 return refusal
             verdict = Verdict(blocked=False)
@@ -241,25 +288,31 @@ class FilterProxy:
         finally:
             upstream.release()
 
-    async def _complete(self, request: web.Request, upstream: Any, *, digest: str, request_id: str) -> web.Response:
+    async def _complete(
+        self, request: web.Request, upstream: Any, *, digest: str, request_id: str
+    ) -> web.Response:
         payload = await upstream.read()
         body = json.loads(payload)
         texts = response_texts(body)
         try:
             verdict = await self._check([text for text, _ in texts], "OUTPUT")
-        except GuardrailUnavailable as error:
-            refusal = self._unavailable(error, direction="OUTPUT", digest=digest, request_id=request_id,
-                                        path=request.path)
+        except GuardrailUnavailableError as error:
+            refusal = self._unavailable(
+                error, direction="OUTPUT", digest=digest, request_id=request_id, path=request.path
+            )
             if refusal is not None:
                 return refusal
             verdict = Verdict(blocked=False)
         if verdict.intervened:
-            self._record(verdict=verdict, direction="OUTPUT", digest=digest, request_id=request_id,
-                         path=request.path)
+            self._record(
+                verdict=verdict, direction="OUTPUT", digest=digest, request_id=request_id, path=request.path
+            )
         if verdict.blocked:
             return web.json_response(
-                error_body("The completion was blocked by the content filter (" + ", ".join(verdict.rules)
-                           + ").", code="content_filter"),
+                error_body(
+                    "The completion was blocked by the content filter (" + ", ".join(verdict.rules) + ").",
+                    code="content_filter",
+                ),
                 status=400,
             )
         if verdict.anonymized and verdict.texts is not None:
@@ -294,7 +347,9 @@ class FilterProxy:
     def _sse(payload: Any) -> bytes:
         return b"data: " + (payload if isinstance(payload, bytes) else json.dumps(payload).encode()) + b"\n\n"
 
-    async def _stream(self, request: web.Request, upstream: Any, *, digest: str, request_id: str) -> web.StreamResponse:
+    async def _stream(
+        self, request: web.Request, upstream: Any, *, digest: str, request_id: str
+    ) -> web.StreamResponse:
         response = web.StreamResponse(status=200, headers=self._reply_headers(upstream))
         await response.prepare(request)
         held: list[tuple[bytes, dict[str, Any] | None]] = []  # raw event, parsed chunk
@@ -309,26 +364,43 @@ class FilterProxy:
             nonlocal window, held, overlap
             try:
                 verdict = await self._check([overlap + window] if window else [], "OUTPUT")
-            except GuardrailUnavailable as error:
-                if self._unavailable(error, direction="OUTPUT", digest=digest, request_id=request_id,
-                                     path=request.path) is not None:
-                    await self._cut(response, last_chunk, "The content filter is unavailable.",
-                                    code="guardrail_unavailable")
+            except GuardrailUnavailableError as error:
+                if (
+                    self._unavailable(
+                        error, direction="OUTPUT", digest=digest, request_id=request_id, path=request.path
+                    )
+                    is not None
+                ):
+                    await self._cut(
+                        response,
+                        last_chunk,
+                        "The content filter is unavailable.",
+                        code="guardrail_unavailable",
+                    )
                     return False
                 verdict = Verdict(blocked=False)
             masked = None
             if verdict.anonymized and verdict.texts:
                 if verdict.texts[0].startswith(overlap):
-                    masked = verdict.texts[0][len(overlap):]
+                    masked = verdict.texts[0][len(overlap) :]
                 else:
                     # The entity began in text already sent: it cannot be masked any more.
                     verdict = Verdict(blocked=True, rules=(*verdict.rules, "redaction-after-send"))
             if verdict.intervened:
-                self._record(verdict=verdict, direction="OUTPUT", digest=digest, request_id=request_id,
-                             path=request.path)
+                self._record(
+                    verdict=verdict,
+                    direction="OUTPUT",
+                    digest=digest,
+                    request_id=request_id,
+                    path=request.path,
+                )
             if verdict.blocked:
-                await self._cut(response, last_chunk, "The completion was blocked by the content filter ("
-                                + ", ".join(verdict.rules) + ").", code="content_filter")
+                await self._cut(
+                    response,
+                    last_chunk,
+                    "The completion was blocked by the content filter (" + ", ".join(verdict.rules) + ").",
+                    code="content_filter",
+                )
                 return False
             for raw, chunk in held:
                 if masked is not None and chunk is not None and chunk_text(chunk):
@@ -338,8 +410,8 @@ class FilterProxy:
                     await response.write(self._sse(chunk))
                 else:
                     await response.write(raw + b"\n\n")
-            sent = verdict.texts[0][len(overlap):] if verdict.anonymized and verdict.texts else window
-            overlap = sent[-(self.settings.stream_window_chars // 2):]
+            sent = verdict.texts[0][len(overlap) :] if verdict.anonymized and verdict.texts else window
+            overlap = sent[-(self.settings.stream_window_chars // 2) :]
             held, window = [], ""
             return True
 
@@ -369,13 +441,20 @@ class FilterProxy:
         await response.write_eof()
         return response
 
-    async def _cut(self, response: web.StreamResponse, last_chunk: dict[str, Any], message: str, *, code: str) -> None:
+    async def _cut(
+        self, response: web.StreamResponse, last_chunk: dict[str, Any], message: str, *, code: str
+    ) -> None:
         """End an unsafe stream: a final choice with finish_reason content_filter, an OpenAI error
         event, then [DONE]; the upstream connection is dropped, which aborts vLLM's request."""
-        final = {key: last_chunk[key] for key in ("id", "object", "created", "model") if key in last_chunk}
+        final: dict[str, Any] = {
+            key: last_chunk[key] for key in ("id", "object", "created", "model") if key in last_chunk
+        }
         is_chat = last_chunk.get("object") == "chat.completion.chunk"
         choice: dict[str, Any] = {"index": 0, "finish_reason": "content_filter"}
-        choice.update({"delta": {}} if is_chat else {"text": ""})
+        if is_chat:
+            choice["delta"] = {}
+        else:
+            choice["text"] = ""
         final["choices"] = [choice]
         await response.write(self._sse(final))
         await response.write(self._sse(error_body(message, code=code)))
@@ -393,8 +472,8 @@ def _set_chunk_text(chunk: dict[str, Any], text: str) -> None:
 
 def build_client(*, region: str, endpoint_url: str | None, timeout_seconds: float) -> Any:
     """A bedrock-runtime client; credentials come from EKS Pod Identity (container provider)."""
-    import botocore.session  # noqa: PLC0415 - only the running proxy needs it
-    from botocore.config import Config  # noqa: PLC0415
+    import botocore.session
+    from botocore.config import Config
 
     session = botocore.session.get_session()
     return session.create_client(
@@ -429,8 +508,13 @@ def main() -> None:
     logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")
     proxy, settings = build(dict(os.environ))
     # SIGTERM: stop accepting, then let in-flight streams finish within the shutdown timeout.
-    web.run_app(proxy.app(), port=settings.port, shutdown_timeout=settings.shutdown_timeout_seconds,
-                access_log=None, print=None)
+    web.run_app(
+        proxy.app(),
+        port=settings.port,
+        shutdown_timeout=settings.shutdown_timeout_seconds,
+        access_log=None,
+        print=None,
+    )
 
 
 if __name__ == "__main__":

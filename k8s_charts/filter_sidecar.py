@@ -54,7 +54,9 @@ def add_filter_sidecar(
         metadata=cdk8s.ApiObjectMetadata(name=f"{metadata.name}-filter", labels=metadata.labels),
         data={name: (PACKAGE_DIR / name).read_text(encoding="utf-8") for name in MODULES},
     )
-    volume = kplus.Volume.from_config_map(scope, "FilterCodeVolume", code, name="filter-code", default_mode=0o444)
+    volume = kplus.Volume.from_config_map(
+        scope, "FilterCodeVolume", code, name="filter-code", default_mode=0o444
+    )
     guardrail = kplus.ConfigMap.from_config_map_name(scope, "Guardrail", guardrail_config_map_name(model_id))
     env = {
         "PYTHONPATH": CODE_DIR,
@@ -110,8 +112,12 @@ def sidecar_patches(*, index: int, timing: ShutdownTiming) -> list[cdk8s.JsonPat
                 "limits": {"memory": {"value": "512Mi"}},
             },
         ),
-        cdk8s.JsonPatch.add(f"{container}/readinessProbe", {**probe, "timeoutSeconds": 2, "failureThreshold": 3}),
-        cdk8s.JsonPatch.add(f"{container}/livenessProbe", {**probe, "timeoutSeconds": 5, "failureThreshold": 6}),
+        cdk8s.JsonPatch.add(
+            f"{container}/readinessProbe", {**probe, "timeoutSeconds": 2, "failureThreshold": 3}
+        ),
+        cdk8s.JsonPatch.add(
+            f"{container}/livenessProbe", {**probe, "timeoutSeconds": 5, "failureThreshold": 6}
+        ),
         # Keep accepting while the ALB deregisters the pod (vLLM's drain waits the same time).
         cdk8s.JsonPatch.add(
             f"{container}/lifecycle", {"preStop": {"sleep": {"seconds": timing.pre_stop_min_wait}}}

@@ -156,7 +156,9 @@ class ModelEndpointChart(cdk8s.Chart):
                 "unhealthyPodEvictionPolicy": "AlwaysAllow",
             },
         )
-        self.network_policy = self._network_policy(vpc_cidr, metadata, extra_ports=[FILTER_PORT] if filtered else [])
+        self.network_policy = self._network_policy(
+            vpc_cidr, metadata, extra_ports=[FILTER_PORT] if filtered else []
+        )
         self.scaled_object = self._scaled_object(model, version, values, metadata)
 
     def _deployment(
@@ -352,7 +354,11 @@ class ModelEndpointChart(cdk8s.Chart):
         cdk8s.ApiObject.of(deployment).add_json_patch(*patches)
 
     def _filter_sidecar(
-        self, model: ModelConfig, version: ModelVersion, values: StageValues, metadata: cdk8s.ApiObjectMetadata
+        self,
+        model: ModelConfig,
+        version: ModelVersion,
+        values: StageValues,
+        metadata: cdk8s.ApiObjectMetadata,
     ) -> kplus.Container:
         timing = shutdown_timing(version.max_request_seconds)
         container = add_filter_sidecar(

@@ -25,7 +25,9 @@ def guardrail_alerting_rules(*, runbook_base_url: str) -> dict[str, Any]:
     alerts = [
         {
             "alert": "GuardrailBlocksSpike",
-            "expr": f"{recent} * 60 > {SPIKE_MIN_BLOCKS_PER_MINUTE}\nand {recent} > {SPIKE_FACTOR} * {baseline}",
+            "expr": (
+                f"{recent} * 60 > {SPIKE_MIN_BLOCKS_PER_MINUTE}\nand {recent} > {SPIKE_FACTOR} * {baseline}"
+            ),
             "for": "10m",
             "labels": {"severity": "warning"},
             "annotations": {

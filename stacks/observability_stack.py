@@ -106,7 +106,10 @@ class ObservabilityStack(Stack):
                     ),
                 ),
                 # Input/output filtering (observability/guardrail_rules.py).
-                ("guardrails", guardrail_alerting_rules(runbook_base_url=config.observability.runbook_base_url)),
+                (
+                    "guardrails",
+                    guardrail_alerting_rules(runbook_base_url=config.observability.runbook_base_url),
+                ),
             )
         }
         self._scraper(config, vpc=vpc, cluster=cluster)

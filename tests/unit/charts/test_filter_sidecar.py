@@ -38,13 +38,17 @@ def env(container: dict[str, Any]) -> dict[str, Any]:
     return {item["name"]: item.get("value", item.get("valueFrom")) for item in container["env"]}
 
 
-def test_only_a_model_with_filtering_gets_the_sidecar(filtered: ModelEndpointChart, unfiltered: ModelEndpointChart) -> None:
+def test_only_a_model_with_filtering_gets_the_sidecar(
+    filtered: ModelEndpointChart, unfiltered: ModelEndpointChart
+) -> None:
     assert list(containers(filtered)) == ["vllm", "guardrail-filter"]
     assert list(containers(unfiltered)) == ["vllm"]
     assert of_kind(unfiltered, "Service")["spec"]["ports"][0]["targetPort"] == "http"
 
 
-def test_the_service_targets_the_proxy_which_forwards_to_vllm_on_loopback(filtered: ModelEndpointChart) -> None:
+def test_the_service_targets_the_proxy_which_forwards_to_vllm_on_loopback(
+    filtered: ModelEndpointChart,
+) -> None:
     (port,) = of_kind(filtered, "Service")["spec"]["ports"]
     # The ALB's target groups and a router both resolve the Service's target port: all traffic filtered.
     assert port["targetPort"] == "filter"
@@ -54,10 +58,14 @@ def test_the_service_targets_the_proxy_which_forwards_to_vllm_on_loopback(filter
     assert env(sidecar)["FILTER_PORT"] == str(FILTER_PORT)
 
 
-def test_the_sidecar_reads_its_guardrail_from_the_stack_published_config_map(filtered: ModelEndpointChart) -> None:
+def test_the_sidecar_reads_its_guardrail_from_the_stack_published_config_map(
+    filtered: ModelEndpointChart,
+) -> None:
     values = env(containers(filtered)["guardrail-filter"])
     for key in ("GUARDRAIL_ID", "GUARDRAIL_VERSION"):
-        assert values[key] == {"configMapKeyRef": {"name": guardrail_config_map_name("llama-3-1-8b"), "key": key}}
+        assert values[key] == {
+            "configMapKeyRef": {"name": guardrail_config_map_name("llama-3-1-8b"), "key": key}
+        }
     assert values["ON_ERROR"] == "block"
     assert values["CHECK_OUTPUT"] == "true"
 
@@ -67,12 +75,17 @@ def test_the_sidecar_runs_the_repository_proxy_code_on_the_vllm_image(filtered: 
     sidecar = pods["guardrail-filter"]
     assert sidecar["image"] == pods["vllm"]["image"]
     assert sidecar["command"] == ["python3", "-m", "filter_proxy.server"]
-    (code,) = [m for m in manifests(filtered) if m["kind"] == "ConfigMap" and m["metadata"]["name"].endswith("-filter")]
+    (code,) = [
+        m
+        for m in manifests(filtered)
+        if m["kind"] == "ConfigMap" and m["metadata"]["name"].endswith("-filter")
+    ]
     assert code["data"] == {name: (PACKAGE_DIR / name).read_text(encoding="utf-8") for name in MODULES}
     shipped = {path.name for path in PACKAGE_DIR.glob("*.py")}
     assert shipped == set(MODULES), "a module of filter_proxy/ is not shipped in the ConfigMap"
     (mount,) = sidecar["volumeMounts"]
-    assert mount["mountPath"] == "/opt/llm-inference/filter/filter_proxy" and mount["readOnly"] is True
+    assert mount["mountPath"] == "/opt/llm-inference/filter/filter_proxy"
+    assert mount["readOnly"] is True
     assert env(sidecar)["PYTHONPATH"] == "/opt/llm-inference/filter"
 
 
@@ -91,7 +104,8 @@ def test_the_proxy_imports_only_the_standard_library_and_what_the_image_ships() 
 def test_the_sidecar_is_restricted_and_bounded(filtered: ModelEndpointChart) -> None:
     sidecar = containers(filtered)["guardrail-filter"]
     context = sidecar["securityContext"]
-    assert context["runAsNonRoot"] is True and context["readOnlyRootFilesystem"] is True
+    assert context["runAsNonRoot"] is True
+    assert context["readOnlyRootFilesystem"] is True
     assert context["allowPrivilegeEscalation"] is False
     assert context["capabilities"] == {"drop": ["ALL"]}
     assert context["seccompProfile"] == {"type": "RuntimeDefault"}

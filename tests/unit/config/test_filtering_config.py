@@ -15,12 +15,14 @@ from tests.unit.charts.helpers import stage_data
 
 def _runtime_enum(shape: str) -> set[str]:
     model = botocore.session.get_session().get_service_model("bedrock-runtime")
-    return set(model.shape_for(shape).enum)
+    enum: list[str] = model.shape_for(shape).enum  # type: ignore[attr-defined]  # a StringShape
+    return set(enum)
 
 
 def _control_enum(shape: str) -> set[str]:
     model = botocore.session.get_session().get_service_model("bedrock")
-    return set(model.shape_for(shape).enum)
+    enum: list[str] = model.shape_for(shape).enum  # type: ignore[attr-defined]  # a StringShape
+    return set(enum)
 
 
 def test_filtering_is_off_by_default_and_on_in_prod() -> None:
@@ -42,8 +44,13 @@ def test_enum_values_exist_in_the_bedrock_service_models() -> None:
     ("filtering", "message"),
     [
         (
-            {"enabled": True, "prompt_attack_strength": "NONE", "harmful_content_strength": "NONE",
-             "pii_entities": [], "block_profanity": False},
+            {
+                "enabled": True,
+                "prompt_attack_strength": "NONE",
+                "harmful_content_strength": "NONE",
+                "pii_entities": [],
+                "block_profanity": False,
+            },
             "every policy is off",
         ),
         ({"pii_action": "REDACT"}, "'BLOCK' or 'ANONYMIZE'"),
@@ -56,7 +63,9 @@ def test_enum_values_exist_in_the_bedrock_service_models() -> None:
         ({"on_error": "ignore"}, "'block' or 'allow'"),
     ],
 )
-def test_bad_filtering_is_an_error_naming_file_field_and_allowed_values(filtering: dict[str, object], message: str) -> None:
+def test_bad_filtering_is_an_error_naming_file_field_and_allowed_values(
+    filtering: dict[str, object], message: str
+) -> None:
     data = stage_data()
     data["models"][0]["filtering"] = filtering
     with pytest.raises(ConfigError) as error:

@@ -42,8 +42,9 @@ class FakeGuardrail:
         self.paths.append(request.path)
         self.auth_headers.append(request.headers.get("Authorization", ""))
         if self.fail:
-            return web.json_response({"message": "throttled"}, status=429,
-                                     headers={"x-amzn-ErrorType": "ThrottlingException"})
+            return web.json_response(
+                {"message": "throttled"}, status=429, headers={"x-amzn-ErrorType": "ThrottlingException"}
+            )
         body = await request.json()
         self.calls.append(body)
         texts = [block["text"]["text"] for block in body["content"]]
@@ -76,7 +77,12 @@ class FakeGuardrail:
             else [{"text": SSN.sub("{US_SOCIAL_SECURITY_NUMBER}", text)} for text in texts]
         )
         return web.json_response(
-            {"usage": USAGE, "action": "GUARDRAIL_INTERVENED", "outputs": outputs, "assessments": [assessment]}
+            {
+                "usage": USAGE,
+                "action": "GUARDRAIL_INTERVENED",
+                "outputs": outputs,
+                "assessments": [assessment],
+            }
         )
 
 
@@ -93,25 +99,49 @@ class FakeModel:
         self.received.append(body)
         base = {"id": "chatcmpl-1", "created": 1, "model": body.get("model", "m")}
         if not body.get("stream"):
-            return web.json_response({
-                **base, "object": "chat.completion",
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": "".join(self.reply)}}],
-            })
+            return web.json_response(
+                {
+                    **base,
+                    "object": "chat.completion",
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": "stop",
+                            "message": {"role": "assistant", "content": "".join(self.reply)},
+                        }
+                    ],
+                }
+            )
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8"})
         await response.prepare(request)
         chunk = {**base, "object": "chat.completion.chunk"}
         try:
-            await response.write(b"data: " + json.dumps(
-                {**chunk, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}).encode()
-                + b"\n\n")
+            await response.write(
+                b"data: "
+                + json.dumps(
+                    {**chunk, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}
+                ).encode()
+                + b"\n\n"
+            )
             for piece in self.reply:
-                await response.write(b"data: " + json.dumps(
-                    {**chunk, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
-                ).encode() + b"\n\n")
+                await response.write(
+                    b"data: "
+                    + json.dumps(
+                        {
+                            **chunk,
+                            "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
+                        }
+                    ).encode()
+                    + b"\n\n"
+                )
                 await asyncio.sleep(0.002)
-            await response.write(b"data: " + json.dumps(
-                {**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}).encode() + b"\n\n")
+            await response.write(
+                b"data: "
+                + json.dumps(
+                    {**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+                ).encode()
+                + b"\n\n"
+            )
             await response.write(b"data: [DONE]\n\n")
         except ConnectionResetError:  # the client (the proxy) went away mid-stream
             self.stream_aborted.set()

@@ -66,16 +66,18 @@ async def harness(
     guardrail = guardrail or FakeGuardrail()
     model = model or FakeModel()
     async with serve(guardrail_app(guardrail)) as guardrail_url, serve(model_app(model)) as model_url:
-        proxy, _ = build({
-            "AWS_REGION": "us-west-2",
-            "GUARDRAIL_ENDPOINT_URL": guardrail_url,
-            "GUARDRAIL_ID": "abc123def456",
-            "GUARDRAIL_VERSION": "3",
-            "UPSTREAM_URL": model_url,
-            "MODEL_ID": "llama",
-            "STREAM_WINDOW_CHARS": "40",
-            **env,
-        })
+        proxy, _ = build(
+            {
+                "AWS_REGION": "us-west-2",
+                "GUARDRAIL_ENDPOINT_URL": guardrail_url,
+                "GUARDRAIL_ID": "abc123def456",
+                "GUARDRAIL_VERSION": "3",
+                "UPSTREAM_URL": model_url,
+                "MODEL_ID": "llama",
+                "STREAM_WINDOW_CHARS": "40",
+                **env,
+            }
+        )
         async with serve(proxy.app()) as url, ClientSession() as client:
             yield Harness(url=url, model=model, guardrail=guardrail, client=client)
 
@@ -90,8 +92,11 @@ def test_a_clean_prompt_and_completion_pass_unchanged() -> None:
             status, body = await h.chat("What is the capital of France?", temperature=0.2)
             assert status == 200
             assert h.model.received == [
-                {"model": "m", "messages": [{"role": "user", "content": "What is the capital of France?"}],
-                 "temperature": 0.2}
+                {
+                    "model": "m",
+                    "messages": [{"role": "user", "content": "What is the capital of France?"}],
+                    "temperature": 0.2,
+                }
             ]
             assert body["choices"][0]["message"]["content"] == "Hello there."
             # One call for the prompt, one for the completion, each with the right source.
@@ -154,13 +159,17 @@ def test_a_prompt_attack_is_blocked_counted_and_audited_without_the_prompt(
 
     with caplog.at_level(logging.INFO, logger="filter_proxy.audit"):
         run(scenario)
-    records = [json.loads(record.getMessage()) for record in caplog.records if record.name == "filter_proxy.audit"]
+    records = [
+        json.loads(record.getMessage()) for record in caplog.records if record.name == "filter_proxy.audit"
+    ]
     assert len(records) == 1
     assert records[0]["outcome"] == "blocked"
     assert "content:PROMPT_ATTACK" in records[0]["rules"]
     assert len(records[0]["prompt_sha256"]) == 64
     logged = caplog.text
-    assert ATTACK not in logged and SSN not in logged and "system prompt" not in logged
+    assert ATTACK not in logged
+    assert SSN not in logged
+    assert "system prompt" not in logged
 
 
 def test_a_streamed_completion_that_turns_unsafe_is_cut_with_a_final_event() -> None:
@@ -180,7 +189,8 @@ def test_a_streamed_completion_that_turns_unsafe_is_cut_with_a_final_event() -> 
             assert text.startswith("The weather today is mild")  # the safe window got through
             # A phrase is caught in the window that completes it: its start may be out already,
             # the whole phrase and everything after it never are.
-            assert "nerve agent" not in text and "step one" not in text
+            assert "nerve agent" not in text
+            assert "step one" not in text
             final, error, done = events[-3:]
             assert json.loads(final)["choices"][0]["finish_reason"] == "content_filter"
             assert json.loads(error)["error"]["code"] == "content_filter"
@@ -236,5 +246,37 @@ def test_health_and_other_paths_pass_through_unchecked() -> None:
             async with h.client.get(h.url + "/health") as response:
                 assert response.status == 200
             assert h.guardrail.calls == []
+
+    run(scenario)
+
+
+def test_pii_in_a_streamed_completion_is_masked_before_it_leaves() -> None:
+    model = FakeModel(
+        reply=["Sure, ", "the ", "number ", "on ", "file ", "is ", SSN, " and ", "that ", "is ", "all. "]
+    )
+
+    async def scenario() -> None:
+        async with harness(model=model) as h:
+            events = await h.stream("What is on file?")
+            assert events[-1] == "[DONE]"
+            text = "".join(
+                json.loads(event)["choices"][0]["delta"].get("content") or "" for event in events[:-1]
+            )
+            assert SSN not in text
+            assert "{US_SOCIAL_SECURITY_NUMBER}" in text
+            assert text.startswith("Sure, the number on file is")
+
+    run(scenario)
+
+
+def test_an_unsafe_non_streamed_completion_is_replaced_by_an_error() -> None:
+    model = FakeModel(reply=["Here is how to make a nerve agent: ..."])
+
+    async def scenario() -> None:
+        async with harness(model=model) as h:
+            status, body = await h.chat("Tell me a story")
+            assert status == 400
+            assert body["error"]["code"] == "content_filter"
+            assert "nerve" not in json.dumps(body)
 
     run(scenario)

@@ -43,7 +43,10 @@ def test_expressions_are_valid_promql_over_exported_metrics() -> None:
 def test_the_spike_alert_fires_on_a_surge_and_not_on_a_steady_rate(tmp_path: Path) -> None:
     rules_file = tmp_path / "rules.yaml"
     rules_file.write_text(yaml.safe_dump(guardrail_alerting_rules(runbook_base_url=RUNBOOK)))
-    series = 'llm_guardrail_interventions_total{namespace="models", model_id="%s", outcome="blocked", rule="content:PROMPT_ATTACK"}'
+    series = (
+        'llm_guardrail_interventions_total{namespace="models", model_id="%s", outcome="blocked", '
+        'rule="content:PROMPT_ATTACK"}'
+    )
     # 'steady': 10 blocks a minute all along; 'surge': 1 a minute, then 60 a minute from minute 60.
     steady = "0+10x120"
     surge = "0+1x60 120+60x60"
@@ -64,7 +67,11 @@ def test_the_spike_alert_fires_on_a_surge_and_not_on_a_steady_rate(tmp_path: Pat
                         "alertname": "GuardrailBlocksSpike",
                         "exp_alerts": [
                             {
-                                "exp_labels": {"severity": "warning", "namespace": "models", "model_id": "surge"},
+                                "exp_labels": {
+                                    "severity": "warning",
+                                    "namespace": "models",
+                                    "model_id": "surge",
+                                },
                                 "exp_annotations": {
                                     key: value
                                     for key, value in _rules()[0]["annotations"].items()  # type: ignore[attr-defined]
@@ -80,5 +87,7 @@ def test_the_spike_alert_fires_on_a_surge_and_not_on_a_steady_rate(tmp_path: Pat
     }
     test_file = tmp_path / "test.yaml"
     test_file.write_text(yaml.safe_dump(test))
-    result = subprocess.run([promtool(), "test", "rules", str(test_file)], capture_output=True, text=True, check=False)
+    result = subprocess.run(  # noqa: S603 (promtool and files this test wrote)
+        [promtool(), "test", "rules", str(test_file)], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stdout + result.stderr

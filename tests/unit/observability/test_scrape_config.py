@@ -69,7 +69,11 @@ def test_the_filter_job_scrapes_the_sidecar_port_with_model_labels() -> None:
     sidecar = {**VLLM_POD, "__meta_kubernetes_pod_container_port_name": "filter"}
     labels = relabel(sidecar, job["relabel_configs"])
     assert labels is not None
-    assert (labels["model_id"], labels["model_version"], labels["namespace"]) == ("llama-3-1-8b", "v1", "models")
+    assert (labels["model_id"], labels["model_version"], labels["namespace"]) == (
+        "llama-3-1-8b",
+        "v1",
+        "models",
+    )
     # vLLM's own port is the vllm job's, not this one's.
     assert relabel(VLLM_POD, job["relabel_configs"]) is None
 

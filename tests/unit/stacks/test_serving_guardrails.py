@@ -46,12 +46,14 @@ def test_the_proxy_pins_a_numbered_version_that_changes_with_the_settings(synth:
     guardrail = _logical_id(synth, "llama-3-1-8b")
     versions = resources(_template(synth, "prod"), "AWS::Bedrock::GuardrailVersion")
     (version_id, version) = next(
-        (name, item) for name, item in versions.items()
+        (name, item)
+        for name, item in versions.items()
         if item["Properties"]["GuardrailIdentifier"] == {"Fn::GetAtt": [guardrail, "GuardrailId"]}
     )
     assert version["Properties"]["Description"].startswith("settings ")
     (config_map,) = [
-        m for m in manifests(_template(synth, "prod"))
+        m
+        for m in manifests(_template(synth, "prod"))
         if m["kind"] == "ConfigMap" and m["metadata"]["name"] == "llama-3-1-8b-guardrail"
     ]
     assert config_map["metadata"]["namespace"] == "models"
@@ -69,7 +71,11 @@ def test_each_model_pod_role_may_apply_its_own_guardrail_only(synth: SynthResult
             assert not any(action in ("bedrock:*", "*") for action in actions), name
             if "bedrock:ApplyGuardrail" in actions:
                 assert actions == ["bedrock:ApplyGuardrail"]
-                found[name] = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+                found[name] = (
+                    statement["Resource"]
+                    if isinstance(statement["Resource"], list)
+                    else [statement["Resource"]]
+                )
     for model in synth.configs["prod"].models:
         guardrail = _logical_id(synth, model.id)
         prefix = f"Reader{model.id.replace('-', '')}"
