@@ -8,6 +8,8 @@ BIN := $(VENV)/bin
 CDK := node_modules/.bin/cdk
 STAMP := .make
 PHASE := tools/phase.sh
+# For steps whose output is no progress report (the CLI's synth): shown only when they fail.
+QUIET_PHASE := PHASE_SHOW_AFTER=never $(PHASE)
 OUT := cdk.out
 CDK_VERSION := $(shell sed -n 's/.*"aws-cdk": *"\([^"]*\)".*/\1/p' package.json)
 # Node 20 is end-of-life; jsii would print a banner (as Python byte strings) on every synth. Node 22 is
@@ -52,9 +54,9 @@ $(STAMP)/node: package.json package-lock.json
 # --no-notices: synth needs no network, not even for the CLI's notices.
 synth: install ## Synthesise every stage, or only STAGE=<stage>; write its manifests to dist/; print a summary
 	@rm -rf $(OUT) $(if $(STAGE),dist/$(STAGE),dist)
-	@$(PHASE) "synth: $(or $(STAGE),all stages and the pipeline) (CDK CLI $(CDK_VERSION))" \
+	@$(QUIET_PHASE) "synth: $(or $(STAGE),all stages and the pipeline) (CDK CLI $(CDK_VERSION))" \
 		$(CDK_CLI) synth --quiet --no-notices $(STAGE_CONTEXT) --output $(OUT)
-	@$(PHASE) "synth: Kubernetes manifests for GitOps into dist/" $(BIN)/python -m tools.gitops_export dist $(STAGE)
+	@$(QUIET_PHASE) "synth: Kubernetes manifests for GitOps into dist/" $(BIN)/python -m tools.gitops_export dist $(STAGE)
 	@$(BIN)/python -m tools.synth_summary $(OUT)
 
 lint: install ## ruff: lint and format check
@@ -80,7 +82,7 @@ require-stage:
 
 synth-stage: require-stage install
 	@rm -rf $(OUT)
-	@$(PHASE) "synth: $(STAGE) (CDK CLI $(CDK_VERSION))" $(CDK_CLI) synth --quiet --no-notices $(STAGE_CONTEXT) --output $(OUT)
+	@$(QUIET_PHASE) "synth: $(STAGE) (CDK CLI $(CDK_VERSION))" $(CDK_CLI) synth --quiet --no-notices $(STAGE_CONTEXT) --output $(OUT)
 
 diff: synth-stage ## What a deploy of STAGE would change (needs credentials for its account)
 	$(CDK_CLI) diff --app $(OUT) '$(STAGE)/*'

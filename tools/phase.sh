@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One step of a make target as one line: "<label> ... done in 12 s". The step's own output goes to
-# a log; it is shown live only once the step has run for PHASE_SHOW_AFTER seconds (default 20), so a
-# slow first install shows pip's progress and a fast one stays quiet, and in full when the step fails.
+# a log; it is shown live only once the step has run for PHASE_SHOW_AFTER seconds (default 20; "never"
+# for steps whose output is no progress report), so a slow first install shows pip's progress and a
+# fast one stays quiet; and in full when the step fails.
 #
 # Usage: tools/phase.sh "<label>" <command> [args...]     (logs under PHASE_LOG_DIR, default .make/logs)
 set -uo pipefail
@@ -19,7 +20,7 @@ printf '%s ...' "$label"
 pid=$!
 follower=
 while kill -0 "$pid" 2>/dev/null; do
-  if [[ -z $follower ]] && ((SECONDS - started >= show_after)); then
+  if [[ -z $follower && $show_after != never ]] && ((SECONDS - started >= show_after)); then
     printf ' still running after %d s; its output follows (log: %s)\n' "$show_after" "$log"
     tail -n +1 -f --pid="$pid" "$log" | sed -u 's/^/    /' &
     follower=$!

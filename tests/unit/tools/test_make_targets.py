@@ -158,3 +158,9 @@ def test_committed_context_is_in_the_cli_layout() -> None:
 def test_node_20_22_and_24_are_the_declared_engines() -> None:
     package = json.loads((ROOT / "package.json").read_text())
     assert package["engines"]["node"] == "^20 || ^22 || ^24"
+
+
+def test_a_phase_marked_never_stays_one_line_however_slow(tmp_path: Path) -> None:
+    result = run_phase(tmp_path, "bash", "-c", "echo noise; sleep 1.5", show_after="never")
+    assert result.returncode == 0
+    assert re.fullmatch(r"step \.\.\. done in \d+ s\n", result.stdout)
