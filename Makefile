@@ -25,7 +25,7 @@ STAGE ?=
 STAGE_CONTEXT := $(if $(STAGE),-c stage=$(STAGE))
 
 .DEFAULT_GOAL := help
-.PHONY: help install synth test lint typecheck unit snapshots diff deploy destroy bench-synth plan clean \
+.PHONY: help install synth test lint typecheck unit snapshots diff deploy destroy deploy-pipeline bench-synth plan clean \
 	require-stage synth-stage
 
 help: ## List the targets (this text)
@@ -98,6 +98,9 @@ destroy: synth-stage ## Delete STAGE's stacks after listing what stays behind; a
 			"make destroy STAGE=$(STAGE) CONFIRM=$(STAGE)" >&2; exit 1; }; \
 	fi
 	$(CDK_CLI) destroy --app $(OUT) --force '$(STAGE)/*'
+
+deploy-pipeline: install ## First deploy of the delivery pipeline (tooling account); it updates itself afterwards
+	$(CDK_CLI) deploy Pipeline
 
 bench-synth: install ## Wall time of synth: all stages vs one stage, median of 5 runs
 	$(BIN)/python bench/synth.py

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tools.synth_summary import stage_templates
+from tools.synth_summary import resources, stage_templates
 
 COST_NOTES = {
     "AWS::KMS::Key": "$1/month per key (+$1/month per yearly rotation) until scheduled for deletion "
@@ -45,6 +45,7 @@ class Retained:
 
 
 def detail(resource: dict[str, Any]) -> str:
+    """When the kept data expires by itself, from the resource's retention or lifecycle settings."""
     properties = resource.get("Properties", {})
     if "RetentionInDays" in properties:
         return f"logs expire after {properties['RetentionInDays']} days"
@@ -72,7 +73,7 @@ def retained_resources(outdir: Path, stage: str) -> list[Retained]:
             detail=detail(resource),
         )
         for stack, template in sorted(templates[stage].items())
-        for logical_id, resource in template.get("Resources", {}).items()
+        for logical_id, resource in resources(template).items()
         if resource.get("DeletionPolicy") in ("Retain", "RetainExceptOnCreate")
     ]
 

@@ -12,6 +12,7 @@ import json
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 
 def validation_violations(outdir: Path) -> list[str]:
@@ -74,7 +75,7 @@ def pipeline_copies(outdir: Path) -> dict[str, str]:
     return copies
 
 
-def resources(template: dict[str, object]) -> dict[str, dict[str, object]]:
+def resources(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     found = template.get("Resources", {})
     assert isinstance(found, dict)
     return found
