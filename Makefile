@@ -36,7 +36,7 @@ help: ## List the targets (this text)
 	@echo "First time: make synth (installs everything, about 4 minutes), then make test."
 
 install: ## Install the pinned Python packages into .venv and the pinned CDK CLI into node_modules
-	@$(MAKE) -sq $(STAMP)/python || PIP_VERBOSE=1 $(PHASE) "install: Python packages into $(VENV) (first time: about 4 minutes)" \
+	@$(MAKE) -sq $(STAMP)/python || PIP_VERBOSE=1 $(PHASE) "install: Python packages into $(VENV) (about 4 minutes on a fresh clone)" \
 		$(MAKE) -s --no-print-directory $(STAMP)/python
 	@$(MAKE) -sq $(STAMP)/node || $(PHASE) "install: CDK CLI $(CDK_VERSION) into node_modules" \
 		$(MAKE) -s --no-print-directory $(STAMP)/node
@@ -52,10 +52,12 @@ $(STAMP)/node: package.json package-lock.json
 
 # Synthesise through the pinned CLI; its output (and the "Supply a stack id" hint) goes to the log.
 # --no-notices: synth needs no network, not even for the CLI's notices.
+CDK_SYNTH = $(QUIET_PHASE) "synth: $(or $(STAGE),all stages and the pipeline) (CDK CLI $(CDK_VERSION))" \
+	$(CDK_CLI) synth --quiet --no-notices $(STAGE_CONTEXT) --output $(OUT)
+
 synth: install ## Synthesise every stage, or only STAGE=<stage>; write its manifests to dist/; print a summary
 	@rm -rf $(OUT) $(if $(STAGE),dist/$(STAGE),dist)
-	@$(QUIET_PHASE) "synth: $(or $(STAGE),all stages and the pipeline) (CDK CLI $(CDK_VERSION))" \
-		$(CDK_CLI) synth --quiet --no-notices $(STAGE_CONTEXT) --output $(OUT)
+	@$(CDK_SYNTH)
 	@$(QUIET_PHASE) "synth: Kubernetes manifests for GitOps into dist/" $(BIN)/python -m tools.gitops_export dist $(STAGE)
 	@$(BIN)/python -m tools.synth_summary $(OUT)
 
@@ -82,7 +84,7 @@ require-stage:
 
 synth-stage: require-stage install
 	@rm -rf $(OUT)
-	@$(QUIET_PHASE) "synth: $(STAGE) (CDK CLI $(CDK_VERSION))" $(CDK_CLI) synth --quiet --no-notices $(STAGE_CONTEXT) --output $(OUT)
+	@$(CDK_SYNTH)
 
 diff: synth-stage ## What a deploy of STAGE would change (needs credentials for its account)
 	$(CDK_CLI) diff --app $(OUT) '$(STAGE)/*'
