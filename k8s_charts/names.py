@@ -15,12 +15,14 @@ METRICS_SCRAPER_NAMESPACE_LABEL = "llm-inference/metrics-scraper"
 GPU_RESOURCE = "nvidia.com/gpu"
 KEDA_AUTHENTICATION = "keda-aws-amp"
 
-# Shutdown order: the pod leaves the Service endpoints at once, the ALB stops sending new requests
-# within the preStop sleep, drains in-flight ones for the deregistration delay, and the kubelet
-# waits for the grace period before SIGKILL. Hence preStop < deregistration delay < grace period.
-PRE_STOP_SLEEP_SECONDS = 20
-DEREGISTRATION_DELAY_SECONDS = 100
-TERMINATION_GRACE_PERIOD_SECONDS = 120
+# The shutdown budget of a model version (preStop, vLLM's drain, grace period, ALB
+# deregistration delay) is derived from its max_request_seconds: k8s_charts/shutdown.py.
+
+# Streamed completions of long prompts can stay silent for minutes before the first token.
+ALB_IDLE_TIMEOUT_SECONDS = 300
+# The target must never close a kept-alive connection before the ALB does, or the ALB sends a
+# request into a closing socket and answers 502 (ALB docs: target keep-alive > idle timeout).
+SERVER_KEEP_ALIVE_SECONDS = ALB_IDLE_TIMEOUT_SECONDS + 10
 
 
 def instance_name(model_id: str, version: str) -> str:
