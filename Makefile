@@ -22,11 +22,12 @@ CDK_CLI := $(CDK) --no-lookups
 
 # STAGE selects one stage (dev, staging, prod) for synth, diff, deploy, destroy and plan.
 STAGE ?=
+STAGES := $(filter-out pipeline,$(basename $(notdir $(wildcard config/*.yaml))))
 STAGE_CONTEXT := $(if $(STAGE),-c stage=$(STAGE))
 
 .DEFAULT_GOAL := help
 .PHONY: help install synth test lint typecheck unit snapshots diff deploy destroy deploy-pipeline bench-synth plan clean \
-	require-stage synth-stage
+	require-stage check-stage synth-stage
 
 help: ## List the targets (this text)
 	@echo "Usage: make <target> [STAGE=dev|staging|prod]"
@@ -55,7 +56,7 @@ $(STAMP)/node: package.json package-lock.json
 CDK_SYNTH = $(QUIET_PHASE) "synth: $(or $(STAGE),all stages and the pipeline) (CDK CLI $(CDK_VERSION))" \
 	$(CDK_CLI) synth --quiet --no-notices $(STAGE_CONTEXT) --output $(OUT)
 
-synth: install ## Synthesise every stage, or only STAGE=<stage>; write its manifests to dist/; print a summary
+synth: check-stage install ## Synthesise every stage, or only STAGE=<stage>; write its manifests to dist/; print a summary
 	@rm -rf $(OUT) $(if $(STAGE),dist/$(STAGE),dist)
 	@$(CDK_SYNTH)
 	@$(QUIET_PHASE) "synth: Kubernetes manifests for GitOps into dist/" $(BIN)/python -m tools.gitops_export dist $(STAGE)
@@ -82,7 +83,12 @@ test: lint ## Everything CI runs: lint, then types and the whole test suite side
 require-stage:
 	@[ -n "$(STAGE)" ] || { echo "Name the stage: make $(MAKECMDGOALS) STAGE=dev (or staging, prod)" >&2; exit 2; }
 
-synth-stage: require-stage install
+# Fails at once, before the CLI starts, on a stage without a config file.
+check-stage:
+	@[ -z "$(STAGE)" ] || [ -f "config/$(STAGE).yaml" -a "$(STAGE)" != pipeline ] || { \
+		echo "STAGE=$(STAGE): no such stage; allowed: $(STAGES) (one per config/<stage>.yaml)" >&2; exit 2; }
+
+synth-stage: require-stage check-stage install
 	@rm -rf $(OUT)
 	@$(CDK_SYNTH)
 

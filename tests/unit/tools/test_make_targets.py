@@ -19,7 +19,7 @@ from tests.synth import SynthResult
 
 ROOT = Path(__file__).resolve().parents[3]
 PHASE = ROOT / "tools" / "phase.sh"
-INTERNAL_TARGETS = {"require-stage", "synth-stage"}
+INTERNAL_TARGETS = {"require-stage", "check-stage", "synth-stage"}
 
 
 def make(*args: str, stdin: int | None = subprocess.DEVNULL) -> subprocess.CompletedProcess[str]:
@@ -79,6 +79,17 @@ def test_stage_targets_use_the_pinned_cli_on_one_synthesised_stage_without_looku
         in synth[0]
     )
     assert f"node_modules/.bin/cdk --no-lookups {command}" in lines
+
+
+@pytest.mark.parametrize("target", ["synth", "diff", "deploy", "destroy"])
+@pytest.mark.parametrize("stage", ["qa", "pipeline"])
+def test_an_unknown_stage_stops_before_the_cli_starts(target: str, stage: str) -> None:
+    result = make(target, f"STAGE={stage}", "CDK_CLI=echo CLI")
+    assert result.returncode != 0
+    assert f"STAGE={stage}: no such stage; allowed: dev prod staging (one per config/<stage>.yaml)" in (
+        result.stderr
+    )
+    assert "CLI" not in result.stdout
 
 
 def test_synth_of_one_stage_passes_it_as_context() -> None:
