@@ -80,7 +80,7 @@ def retained_resources(outdir: Path, stage: str) -> list[Retained]:
 
 def main(outdir: Path, stage: str) -> int:
     retained = retained_resources(outdir, stage)
-    print(f"Deleting stage {stage} keeps {len(retained)} resources (DeletionPolicy Retain):")
+    print(f"Deleting stage {stage} keeps {len(retained)} resources (their DeletionPolicy retains them):")
     for item in retained:
         print(f"  {item.kind:<22} {item.path}" + (f"  ({item.detail})" if item.detail else ""))
     print("What they cost until you delete them (list prices, us-east-1, an estimate):")
