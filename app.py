@@ -19,6 +19,8 @@ from stacks.pipeline_stack import PipelineStack
 
 ROOT = Path(__file__).resolve().parent
 PIPELINE_STACK_ID = "Pipeline"
+# `cdk synth -c stage=dev` (make synth STAGE=dev) builds that stage alone: a fast edit-synth loop.
+STAGE_CONTEXT_KEY = "stage"
 
 
 def cdk_json_context() -> dict[str, object]:
@@ -39,6 +41,18 @@ def load_pipeline_if_present(
     return load_pipeline(pipeline_file, known_stages=list(stages), stage_configs=stages)
 
 
+def select_stages(stages: dict[str, StageConfig], selected: object) -> dict[str, StageConfig]:
+    """Every stage when `selected` is None, else only the stage it names (from `-c stage=<name>`)."""
+    if selected is None:
+        return stages
+    if not isinstance(selected, str) or selected not in stages:
+        raise ConfigError(
+            f"-c {STAGE_CONTEXT_KEY}={selected}: no such stage; allowed: {', '.join(stages)} "
+            "(one per config/<stage>.yaml)"
+        )
+    return {selected: stages[selected]}
+
+
 def build_app(
     app: cdk.App, stages: dict[str, StageConfig], *, pipeline: PipelineConfig | None = None
 ) -> dict[str, InferenceStage]:
@@ -54,17 +68,20 @@ def build_app(
 
 def main(pipeline_file: Path = PIPELINE_FILE, config_dir: Path = CONFIG_DIR) -> None:
     # A bad stage file stops here with its message: the config loads before any stack is built.
+    app = cdk.App()
+    selected = app.node.try_get_context(STAGE_CONTEXT_KEY)
     try:
         stages = load_stages(config_dir)
         pipeline = load_pipeline_if_present(stages, pipeline_file)
+        stages = select_stages(stages, selected)
     except ConfigError as error:
         print(error, file=sys.stderr)
         sys.exit(1)
     for name, config in stages.items():
         for warning in config.safety_warnings:
             print(f"{display_path(config_dir / f'{name}.yaml')}: warning: {warning}", file=sys.stderr)
-    app = cdk.App()
-    build_app(app, stages, pipeline=pipeline)
+    # The pipeline deploys every stage, so a run for one stage leaves it out.
+    build_app(app, stages, pipeline=None if selected is not None else pipeline)
     app.synth()
 
 

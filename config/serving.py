@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from config.base import DnsLabel, Strict, check_not_open, duplicates
+from config.filtering import FilteringConfig
 from config.limits import (
     ALB_TARGET_GROUPS_PER_ACTION,
     DNS_NAME_MAX,
@@ -231,6 +232,7 @@ class ModelConfig(Strict):
     autoscaling: ModelAutoscaling
     slo: ModelSlo
     versions: list[ModelVersion] = Field(min_length=1)
+    filtering: FilteringConfig = Field(default_factory=FilteringConfig)  # config/filtering.py
 
     @field_validator("id")
     @classmethod

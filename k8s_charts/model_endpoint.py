@@ -12,6 +12,7 @@ from constructs import Construct
 from config.cluster import GpuNodeGroupConfig
 from config.serving import ModelConfig, ModelVersion, ScalingRules
 from k8s_charts.api_object import api_object
+from k8s_charts.filter_sidecar import FILTER_PORT, FILTER_PORT_NAME, add_filter_sidecar, sidecar_patches
 from k8s_charts.images import docker_hub_image
 from k8s_charts.names import (
     API_KEY_ENV,
@@ -126,6 +127,9 @@ class ModelEndpointChart(cdk8s.Chart):
             self, "ServiceAccount", metadata=metadata, automount_token=False
         )
         self.deployment = self._deployment(version, node_groups, values, metadata)
+        # Input/output filtering (config/filtering.py): a proxy sidecar takes the Service's traffic.
+        filtered = model.filtering.enabled
+        self.filter_container = self._filter_sidecar(model, version, values, metadata) if filtered else None
         self.service = api_object(
             self,
             "Service",
@@ -135,7 +139,14 @@ class ModelEndpointChart(cdk8s.Chart):
             spec={
                 "type": "ClusterIP",
                 "selector": self.selector,
-                "ports": [{"name": "http", "port": VLLM_PORT, "targetPort": "http", "protocol": "TCP"}],
+                "ports": [
+                    {
+                        "name": "http",
+                        "port": VLLM_PORT,
+                        "targetPort": FILTER_PORT_NAME if filtered else "http",
+                        "protocol": "TCP",
+                    }
+                ],
             },
         )
         self.disruption_budget = api_object(
@@ -152,7 +163,9 @@ class ModelEndpointChart(cdk8s.Chart):
                 "unhealthyPodEvictionPolicy": "AlwaysAllow",
             },
         )
-        self.network_policy = self._network_policy(source_cidrs, metadata)
+        self.network_policy = self._network_policy(
+            source_cidrs, metadata, extra_ports=[FILTER_PORT] if filtered else []
+        )
         self.scaled_object = self._scaled_object(model, version, values, metadata)
 
     def _deployment(
@@ -357,8 +370,33 @@ class ModelEndpointChart(cdk8s.Chart):
         ]
         cdk8s.ApiObject.of(deployment).add_json_patch(*patches)
 
-    def _network_policy(self, source_cidrs: list[str], metadata: cdk8s.ApiObjectMetadata) -> cdk8s.ApiObject:
-        http = [{"protocol": "TCP", "port": VLLM_PORT}]
+    def _filter_sidecar(
+        self,
+        model: ModelConfig,
+        version: ModelVersion,
+        values: StageValues,
+        metadata: cdk8s.ApiObjectMetadata,
+    ) -> kplus.Container:
+        timing = shutdown_timing(version.max_request_seconds)
+        container = add_filter_sidecar(
+            self,
+            deployment=self.deployment,
+            model_id=model.id,
+            filtering=model.filtering,
+            image=docker_hub_image(f"{VLLM_IMAGE}:{version.image_tag}", mirror=values.docker_hub_mirror),
+            upstream_port=VLLM_PORT,
+            region=values.region,
+            timing=timing,
+            metadata=metadata,
+            user=RUN_AS_USER,
+        )
+        cdk8s.ApiObject.of(self.deployment).add_json_patch(*sidecar_patches(index=1, timing=timing))
+        return container
+
+    def _network_policy(
+        self, source_cidrs: list[str], metadata: cdk8s.ApiObjectMetadata, *, extra_ports: list[int]
+    ) -> cdk8s.ApiObject:
+        http = [{"protocol": "TCP", "port": port} for port in (VLLM_PORT, *extra_ports)]
         return api_object(
             self,
             "NetworkPolicy",

@@ -81,6 +81,21 @@ def vllm_job() -> Job:
     return job
 
 
+GUARDRAIL_FILTER_PORT_NAME = "filter"  # k8s_charts/filter_sidecar.py FILTER_PORT_NAME
+GUARDRAIL_FILTER_METRICS_PATH = "/filter/metrics"  # filter_proxy.server.METRICS_PATH
+
+
+def guardrail_filter_job() -> Job:
+    """The filtering proxy sidecars (models with filtering): blocks and guardrail errors per model."""
+    job = vllm_job()
+    job["job_name"] = "guardrail-filter"
+    job["metrics_path"] = GUARDRAIL_FILTER_METRICS_PATH
+    job["relabel_configs"] = _keep_pods(app=VLLM_APP_NAME, port_name=GUARDRAIL_FILTER_PORT_NAME) + [
+        rule for rule in job["relabel_configs"] if rule["action"] == "replace"
+    ]
+    return job
+
+
 def dcgm_job() -> Job:
     """DCGM exporter (one pod per GPU node); ``node`` says which node's GPUs a series describes.
 
@@ -156,6 +171,7 @@ def scrape_config(*, scrape_interval_seconds: int) -> dict[str, Any]:
         "global": {"scrape_interval": interval, "scrape_timeout": f"{min(scrape_interval_seconds, 10)}s"},
         "scrape_configs": [
             vllm_job(),
+            guardrail_filter_job(),
             dcgm_job(),
             kube_state_metrics_job(),
             node_exporter_job(),

@@ -16,6 +16,7 @@ from constructs import Construct
 from config import StageConfig
 from observability.alertmanager import Topics, alertmanager_definition
 from observability.dashboard import grafana_dashboard
+from observability.guardrail_rules import guardrail_alerting_rules
 from observability.rules import alerting_rules, recording_rules
 from observability.scrape_config import scrape_config_blob
 from observability.slo import slo_recording_rules
@@ -103,6 +104,11 @@ class ObservabilityStack(Stack):
                         observability=config.observability,
                         runbook_base_url=config.observability.runbook_base_url,
                     ),
+                ),
+                # Input/output filtering (observability/guardrail_rules.py).
+                (
+                    "guardrails",
+                    guardrail_alerting_rules(runbook_base_url=config.observability.runbook_base_url),
                 ),
             )
         }

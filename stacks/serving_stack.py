@@ -25,6 +25,7 @@ from constructs_lib.nag import acknowledge
 from k8s_charts.images import docker_hub_mirror
 from k8s_charts.names import MODELS_NAMESPACE, StageValues, instance_name
 from k8s_charts.stage_charts import StageCharts, build_stage_charts
+from stacks.serving_guardrails import add_model_guardrails
 
 STAGE_VALUES_CONFIGMAP = "serving-stage-values"
 # A generous ceiling on the request body one prompt can need: a token is rarely more than a few
@@ -53,8 +54,9 @@ def model_prefixes(version: ModelVersion) -> list[str]:
 class ServingStack(Stack):
     """Exposes ``model_bucket``, ``model_bucket_key``, ``access_logs_bucket``, ``web_acl``,
     ``reader_roles`` (by <model-id>-<version>), ``alb_controller``, ``api_key`` and
-    ``external_secrets`` (both None when the stage's ingress has no authentication), ``charts`` and
-    ``manifests`` (by chart name).
+    ``external_secrets`` (both None when the stage's ingress has no authentication), ``charts``,
+    ``manifests`` (by chart name), ``guardrails`` (by model id) and ``filter_roles`` (by
+    <model-id>-<version>).
 
     Props:
         config: the stage (models, ingress, waf, log retention).
@@ -172,6 +174,15 @@ class ServingStack(Stack):
         )
         self.charts: StageCharts = build_stage_charts(cdk8s.App(), config=config, values=values)
         self.manifests = self._apply(cluster, values)
+        # Input/output filtering (docs/serving.md#input-and-output-filtering).
+        self.guardrails, self.filter_roles = add_model_guardrails(
+            self,
+            config=config,
+            cluster=cluster,
+            cluster_name=cluster_name,
+            reader_roles=self.reader_roles,
+            namespace=self.manifests.get("models-namespace"),
+        )
         self._acknowledge_findings()
 
     def _access_logs_bucket(self, stage: str) -> s3.Bucket:

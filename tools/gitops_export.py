@@ -1,6 +1,6 @@
 """Write every stage's Kubernetes manifests as plain YAML under dist/<stage>/, one file per chart.
 
-Usage: python -m tools.gitops_export [dist]
+Usage: .venv/bin/python -m tools.gitops_export [dist [stage]]   (make synth [STAGE=<stage>] runs it)
 
 The charts are built straight from config/<stage>.yaml, the same way the serving stack builds them.
 Values that exist only after deployment (bucket names, the Prometheus URL, the web ACL ARN) are
@@ -56,12 +56,23 @@ def write_stage(config: StageConfig, outdir: Path) -> list[Path]:
     return written
 
 
-def main(outdir: Path) -> int:
-    for config in load_stages().values():
-        paths = write_stage(config, outdir)
-        print(f"stage {config.name}: {len(paths)} manifest files -> {outdir / config.name}/")
+def main(outdir: Path, stage: str | None = None) -> int:
+    """Every stage's manifests, or only `stage`'s; exit code 2 and the allowed names for an unknown stage."""
+    stages = load_stages()
+    if stage is not None and stage not in stages:
+        print(f"gitops_export: no stage {stage!r}; allowed: {', '.join(stages)}", file=sys.stderr)
+        return 2
+    for config in stages.values():
+        if stage is None or config.name == stage:
+            paths = write_stage(config, outdir)
+            print(f"stage {config.name}: {len(paths)} manifest files -> {outdir / config.name}/")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("dist")))
+    sys.exit(
+        main(
+            Path(sys.argv[1]) if len(sys.argv) > 1 else Path("dist"),
+            sys.argv[2] if len(sys.argv) > 2 else None,
+        )
+    )

@@ -35,8 +35,9 @@ def pod_spec(chart: ModelEndpointChart) -> dict[str, Any]:
 
 
 def container(chart: ModelEndpointChart) -> dict[str, Any]:
+    """The vLLM container: the first, and the only one unless the model enables filtering."""
     containers = pod_spec(chart)["containers"]
-    assert len(containers) == 1
+    assert [c["name"] for c in containers][:1] == ["vllm"]
     result: dict[str, Any] = containers[0]
     return result
 

@@ -87,14 +87,21 @@ def test_nodes_may_fill_the_cache_under_its_prefix_only(synth: SynthResult, stag
 
 
 def test_vllm_pulls_through_the_cache(synth: SynthResult, stage: str) -> None:
-    images = [
-        container["image"]
+    containers = [
+        container
         for m in manifests(synth.templates[stage]["Serving"])
         if m["kind"] == "Deployment"
         for container in m["spec"]["template"]["spec"]["containers"]
         if "vllm/vllm-openai" in container["image"]
     ]
-    assert len(images) == sum(len(model.versions) for model in synth.configs[stage].models)
+    # vLLM in every version, and the filter sidecar (same image) in every filtered version.
+    assert [c["name"] for c in containers].count("vllm") == sum(
+        len(model.versions) for model in synth.configs[stage].models
+    )
+    assert [c["name"] for c in containers].count("guardrail-filter") == sum(
+        len(model.versions) for model in synth.configs[stage].models if model.filtering.enabled
+    )
+    images = [container["image"] for container in containers]
     for image in images:
         assert re.match(rf"^.+\.dkr\.ecr\..+\..+/{DOCKER_HUB_CACHE_PREFIX}/vllm/vllm-openai:", image), image
 

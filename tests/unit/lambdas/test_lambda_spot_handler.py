@@ -242,14 +242,15 @@ def test_daemonset_mirror_and_finished_pods_are_skipped_emptydir_evicted(
 
 def test_evictions_use_policy_v1_and_run_in_parallel(spot: Spot, context: LambdaContextStub) -> None:
     add_pods(spot, 20)
-    spot.k8s.latency = 0.03
+    # Latency large against a loaded machine's scheduling noise, so the wall-time bound is not flaky.
+    spot.k8s.latency = 0.2
     started = time.monotonic()
     result = invoke(spot.event(), context)
     elapsed = time.monotonic() - started
     assert result["evicted"] == 20
     assert len(spot.k8s.calls_matching("POST", r"/pods/model-\d+/eviction$")) == 20
     assert spot.k8s.max_in_flight >= 8
-    assert elapsed < 20 * 0.03  # one at a time would take at least this long
+    assert elapsed < 20 * 0.2  # one at a time would take at least this long
 
 
 def test_pdb_429_is_retried_with_backoff_until_allowed(spot: Spot, context: LambdaContextStub) -> None:

@@ -53,7 +53,29 @@ def _job(name: str) -> dict[str, Any]:
 
 def test_the_scraper_has_a_job_per_source() -> None:
     names = {job["job_name"] for job in scrape_config(scrape_interval_seconds=30)["scrape_configs"]}
-    assert names == {"vllm", "dcgm-exporter", "kube-state-metrics", "node-exporter", "kubelet-cadvisor"}
+    assert names == {
+        "vllm",
+        "guardrail-filter",
+        "dcgm-exporter",
+        "kube-state-metrics",
+        "node-exporter",
+        "kubelet-cadvisor",
+    }
+
+
+def test_the_filter_job_scrapes_the_sidecar_port_with_model_labels() -> None:
+    job = _job("guardrail-filter")
+    assert job["metrics_path"] == "/filter/metrics"
+    sidecar = {**VLLM_POD, "__meta_kubernetes_pod_container_port_name": "filter"}
+    labels = relabel(sidecar, job["relabel_configs"])
+    assert labels is not None
+    assert (labels["model_id"], labels["model_version"], labels["namespace"]) == (
+        "llama-3-1-8b",
+        "v1",
+        "models",
+    )
+    # vLLM's own port is the vllm job's, not this one's.
+    assert relabel(VLLM_POD, job["relabel_configs"]) is None
 
 
 def test_vllm_pod_labels_become_model_labels() -> None:

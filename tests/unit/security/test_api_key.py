@@ -84,8 +84,13 @@ def test_vllm_gets_the_key_from_the_secret_by_reference_only(synth: SynthResult,
     found = deployments(synth, stage)
     assert found
     for deployment in found:
-        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        containers = {c["name"]: c for c in deployment["spec"]["template"]["spec"]["containers"]}
+        container = containers["vllm"]
         env = {item["name"]: item for item in container["env"]}
+        # A filtering sidecar forwards the caller's header; it never holds the key itself.
+        for name, other in containers.items():
+            if name != "vllm":
+                assert API_KEY_ENV not in {item["name"] for item in other.get("env", [])}, name
         assert env[API_KEY_ENV] == {
             "name": API_KEY_ENV,
             "valueFrom": {

@@ -237,6 +237,18 @@ def test_each_model_role_reads_only_its_prefix(synth: SynthResult, stage: str) -
                     "Condition": {"StringEquals": {"kms:ViaService": Match.any_value()}},
                 },
             ]
+            if model.filtering.enabled:  # input/output filtering: its own guardrail only
+                guardrail = logical_id(
+                    synth, stage, "AWS::Bedrock::Guardrail", f"Guardrail{model.id.replace('-', '')}Guardrail"
+                )
+                statements.append(
+                    {
+                        "Sid": "ApplyModelGuardrail",
+                        "Effect": "Allow",
+                        "Action": "bedrock:ApplyGuardrail",
+                        "Resource": {"Fn::GetAtt": [guardrail, "GuardrailArn"]},
+                    }
+                )
             template.has_resource_properties(
                 "AWS::IAM::Policy",
                 {"Roles": [{"Ref": role}], "PolicyDocument": {"Statement": statements}},
