@@ -18,6 +18,8 @@ from stacks.pipeline_stack import PipelineStack
 
 ROOT = Path(__file__).resolve().parent
 PIPELINE_STACK_ID = "Pipeline"
+FAILOVER_CONTEXT = "failover"
+"""`cdk synth|deploy -c failover=<stage>` adds <stage>-failover: the stage in its replica region."""
 
 
 def cdk_json_context() -> dict[str, object]:
@@ -51,6 +53,17 @@ def build_app(
     return built
 
 
+def add_failover_stage(app: cdk.App, stages: dict[str, StageConfig], stage: str) -> InferenceStage:
+    """The stage rebuilt from the same config in its disaster-recovery region (docs/operations.md)."""
+    if stage not in stages:
+        raise ConfigError(f"-c {FAILOVER_CONTEXT}={stage}: no such stage; allowed: {list(stages)}")
+    try:
+        config = stages[stage].failover()
+    except ValueError as error:
+        raise ConfigError(f"config/{stage}.yaml: {error}") from None
+    return InferenceStage(app, f"{stage}-failover", config=config)
+
+
 def main(pipeline_file: Path = PIPELINE_FILE) -> None:
     try:
         stages = load_stages()
@@ -60,6 +73,13 @@ def main(pipeline_file: Path = PIPELINE_FILE) -> None:
         sys.exit(1)
     app = cdk.App()
     build_app(app, stages, pipeline=pipeline)
+    failover = app.node.try_get_context(FAILOVER_CONTEXT)
+    if failover:
+        try:
+            add_failover_stage(app, stages, str(failover))
+        except ConfigError as error:
+            print(error, file=sys.stderr)
+            sys.exit(1)
     app.synth()
 
 

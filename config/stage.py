@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from config.base import DnsLabel, Strict, check_retention, duplicates
 from config.cluster import ClusterConfig, GpuNodeGroupConfig, NetworkConfig
+from config.disaster_recovery import DisasterRecoveryConfig, check_disaster_recovery
 from config.operations import OffHoursConfig, SpotConfig
 from config.platform import ClusterAutoscalerConfig, ObservabilityConfig
 from config.serving import IngressConfig, ModelConfig, ModelVersion, WafConfig
@@ -35,6 +36,7 @@ class StageConfig(Strict):
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
     spot: SpotConfig = Field(default_factory=SpotConfig)
     offhours: OffHoursConfig = Field(default_factory=OffHoursConfig)
+    disaster_recovery: DisasterRecoveryConfig = Field(default_factory=DisasterRecoveryConfig)
 
     @field_validator("account")
     @classmethod
@@ -157,6 +159,22 @@ class StageConfig(Strict):
                     f"{group.max_size} of node group {group.name!r}"
                 )
         return self
+
+    @model_validator(mode="after")
+    def _disaster_recovery(self) -> StageConfig:
+        check_disaster_recovery(self)
+        return self
+
+    def failover(self) -> StageConfig:
+        """The same stage in its replica region (docs/operations.md, "Disaster recovery")."""
+        dr = self.disaster_recovery
+        if dr.replica_region is None or dr.failover:
+            raise ValueError(f"stage {self.name} has no disaster_recovery.replica_region to fail over to")
+        data = self.model_dump(mode="json")
+        data.update(region=dr.replica_region, availability_zones=list(dr.replica_availability_zones))
+        data["ingress"]["certificate_arn"] = dr.replica_certificate_arn
+        data["disaster_recovery"]["failover"] = True
+        return StageConfig.model_validate(data)
 
     # Derived views the stacks and the planner share.
 

@@ -1,0 +1,29 @@
+"""Replicates every Secrets Manager secret of a scope into the stage's replica region.
+
+An aspect, so any secret added to the stage later (the model API key, for one) is replicated without
+its author remembering to; a secret that already lists replica regions is left as written.
+"""
+
+from __future__ import annotations
+
+import jsii
+from aws_cdk import IAspect
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import IConstruct
+
+from config.disaster_recovery import replica_secrets_key_alias
+
+
+@jsii.implements(IAspect)
+class ReplicateSecrets:
+    """Adds ``ReplicaRegions: [{Region, KmsKeyId: <alias of the replica secrets key>}]`` to each secret."""
+
+    def __init__(self, *, stage: str, replica_region: str) -> None:
+        self._region = replica_region
+        self._key = replica_secrets_key_alias(stage)
+
+    def visit(self, node: IConstruct) -> None:
+        if isinstance(node, secretsmanager.CfnSecret) and node.replica_regions is None:
+            node.replica_regions = [
+                secretsmanager.CfnSecret.ReplicaRegionProperty(region=self._region, kms_key_id=self._key)
+            ]
