@@ -7,7 +7,7 @@ its author remembering to; a secret that already lists replica regions is left a
 from __future__ import annotations
 
 import jsii
-from aws_cdk import IAspect
+from aws_cdk import IAspect, Stack
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import IConstruct
 
@@ -23,7 +23,8 @@ class ReplicateSecrets:
         self._key = replica_secrets_key_alias(stage)
 
     def visit(self, node: IConstruct) -> None:
-        if isinstance(node, secretsmanager.CfnSecret) and node.replica_regions is None:
+        # The L2 Secret always sets a lazy list, empty unless replica regions were given.
+        if isinstance(node, secretsmanager.CfnSecret) and not Stack.of(node).resolve(node.replica_regions):
             node.replica_regions = [
                 secretsmanager.CfnSecret.ReplicaRegionProperty(region=self._region, kms_key_id=self._key)
             ]
