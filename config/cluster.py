@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 
 from config.base import KUBERNETES_LABEL_VALUE, DnsLabel, Strict, check_retention, duplicates, parse_cidr
 from config.catalog import GPU_INSTANCE_TYPES, GpuInstanceType
+from config.gpu_sharing import GpuSharingConfig
 
 SUPPORTED_KUBERNETES_VERSIONS = ("1.35", "1.36")
 REQUIRED_ADDONS = ("vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent", "aws-ebs-csi-driver")
@@ -85,6 +86,7 @@ class GpuNodeGroupConfig(NodeGroupSizing):
     capacity_type: CapacityType
     disk_size_gib: int = Field(default=200, ge=50, le=16000)
     labels: dict[str, str] = Field(default_factory=dict)
+    sharing: GpuSharingConfig = Field(default_factory=GpuSharingConfig)
 
     @field_validator("instance_types")
     @classmethod

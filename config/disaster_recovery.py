@@ -51,7 +51,8 @@ class DisasterRecoveryConfig(Strict):
         default_factory=list, description="AZs of the failover stage's VPC (committed to cdk.context.json)."
     )
     replica_certificate_arn: str | None = Field(
-        default=None, description="ACM certificate for ingress.domain in the replica region (ACM is regional)."
+        default=None,
+        description="ACM certificate for ingress.domain in the replica region (ACM is regional).",
     )
     replica_vcpu_quotas: dict[str, int] = Field(
         default_factory=dict,
@@ -97,7 +98,7 @@ def replica_bucket_name(*, stage: str, account: str, region: str) -> str:
 
 
 def replica_key_alias(stage: str) -> str:
-    """Alias of the replica region's model-bucket key; replication and the failover stage find the key by it."""
+    """Alias of the replica region's model-bucket key; replication and the failover stage find it by this."""
     return f"alias/llm-inference-{stage}-models-replica"
 
 
@@ -121,7 +122,12 @@ def check_disaster_recovery(stage: StageConfig) -> None:
     """What a stage needs before it can fail over; each error names the field and what is required."""
     dr = stage.disaster_recovery
     if dr.replica_region is None:
-        if dr.replica_availability_zones or dr.replica_certificate_arn or dr.replica_vcpu_quotas or dr.failover:
+        if (
+            dr.replica_availability_zones
+            or dr.replica_certificate_arn
+            or dr.replica_vcpu_quotas
+            or dr.failover
+        ):
             raise ValueError(
                 "disaster_recovery: replica settings are given but replica_region is not; set "
                 "disaster_recovery.replica_region or remove the other disaster_recovery fields"

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from config.base import DnsLabel, Strict, duplicates, parse_cidr
+from config.gpu_sharing import GpuShare
 from config.slo import ModelSlo
 from config.vllm_support import check_engine, check_image_tag
 
@@ -154,6 +155,10 @@ class ModelVersion(Strict):
         "keeps serving in-flight requests this long; sizes the grace period and ALB deregistration.",
     )
     engine: EngineOptions
+    gpu_share: GpuShare | None = Field(
+        default=None,
+        description="Part of a shared GPU per replica (docs/gpu-sharing.md); default whole GPUs.",
+    )
 
     @field_validator("source")
     @classmethod

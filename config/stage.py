@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from config.base import DnsLabel, Strict, check_retention, duplicates
 from config.cluster import ClusterConfig, GpuNodeGroupConfig, NetworkConfig
 from config.disaster_recovery import DisasterRecoveryConfig, check_disaster_recovery
+from config.gpu_sharing import check_stage_sharing
 from config.operations import OffHoursConfig, SpotConfig
 from config.platform import ClusterAutoscalerConfig, ObservabilityConfig
 from config.serving import IngressConfig, ModelConfig, ModelVersion, WafConfig
@@ -158,6 +159,11 @@ class StageConfig(Strict):
                     f"offhours.floor_nodes {offhours.floor_nodes} exceeds max_size "
                     f"{group.max_size} of node group {group.name!r}"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _gpu_sharing(self) -> StageConfig:
+        check_stage_sharing(self)
         return self
 
     @model_validator(mode="after")

@@ -9,6 +9,7 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from config.cluster import CapacityType, GpuNodeGroupConfig
+from config.gpu_sharing import SharingMode, advertised_resources
 from constructs_lib.node_launch_template import NodeLaunchTemplate
 
 GPU_TAINT_KEY = "nvidia.com/gpu"
@@ -18,6 +19,9 @@ GPU_MODEL_LABEL = "llm-inference/gpu-model"
 GPU_COUNT_LABEL = "llm-inference/gpu-count"
 CAPACITY_TYPE_LABEL = "llm-inference/capacity-type"
 AUTOSCALER_TAG_PREFIX = "k8s.io/cluster-autoscaler"
+# The device plugin's config-manager picks the node's sharing config by this label (k8s-device-plugin
+# v0.18.0, cmd/config-manager: DefaultConfigLabel); its value is a key of the chart's config.map.
+DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"
 
 
 def node_labels(group: GpuNodeGroupConfig) -> dict[str, str]:
@@ -28,6 +32,7 @@ def node_labels(group: GpuNodeGroupConfig) -> dict[str, str]:
         GPU_MODEL_LABEL: group.instance.gpu_model,
         GPU_COUNT_LABEL: str(group.gpus_per_node),
         CAPACITY_TYPE_LABEL: group.capacity_type.value,
+        **({DEVICE_PLUGIN_CONFIG_LABEL: group.name} if group.sharing.mode is not SharingMode.NONE else {}),
     }
 
 
@@ -40,9 +45,11 @@ def autoscaler_tags(group: GpuNodeGroupConfig, *, cluster_name: str) -> dict[str
     tags = {
         f"{AUTOSCALER_TAG_PREFIX}/enabled": "true",
         f"{AUTOSCALER_TAG_PREFIX}/{cluster_name}": "owned",
-        f"{AUTOSCALER_TAG_PREFIX}/node-template/resources/{GPU_TAINT_KEY}": str(group.gpus_per_node),
         f"{AUTOSCALER_TAG_PREFIX}/node-template/taint/{GPU_TAINT_KEY}": f"{GPU_TAINT_VALUE}:NoSchedule",
     }
+    # What the device plugin will advertise: time slices or MIG devices on a shared group.
+    for resource, count in advertised_resources(group).items():
+        tags[f"{AUTOSCALER_TAG_PREFIX}/node-template/resources/{resource}"] = str(count)
     for key, value in node_labels(group).items():
         tags[f"{AUTOSCALER_TAG_PREFIX}/node-template/label/{key}"] = value
     return tags

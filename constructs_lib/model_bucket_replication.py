@@ -109,7 +109,9 @@ class ModelBucketReplication(Construct):
                     # mirrors what serves, and old versions stay recoverable through versioning.
                     delete_marker_replication=s3.CfnBucket.DeleteMarkerReplicationProperty(status="Enabled"),
                     source_selection_criteria=s3.CfnBucket.SourceSelectionCriteriaProperty(
-                        sse_kms_encrypted_objects=s3.CfnBucket.SseKmsEncryptedObjectsProperty(status="Enabled")
+                        sse_kms_encrypted_objects=s3.CfnBucket.SseKmsEncryptedObjectsProperty(
+                            status="Enabled"
+                        )
                     ),
                     destination=s3.CfnBucket.ReplicationDestinationProperty(
                         bucket=replica_bucket_arn,

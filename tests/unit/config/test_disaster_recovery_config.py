@@ -40,12 +40,13 @@ def test_prod_replicates_to_us_east_2_and_fails_over_with_its_azs_and_certificat
     assert failover.availability_zones == ["us-east-2a", "us-east-2b", "us-east-2c"]
     assert failover.ingress.certificate_arn == prod.disaster_recovery.replica_certificate_arn
     assert failover.disaster_recovery.failover
-    assert failover.models == prod.models and failover.cluster == prod.cluster
+    assert failover.models == prod.models
+    assert failover.cluster == prod.cluster
 
 
 def test_failover_of_a_failover_is_refused() -> None:
     failover = load_stage(CONFIG_DIR / "prod.yaml").failover()
-    with pytest.raises(ValueError, match="no disaster_recovery.replica_region to fail over to"):
+    with pytest.raises(ValueError, match=r"no disaster_recovery\.replica_region to fail over to"):
         failover.failover()
 
 

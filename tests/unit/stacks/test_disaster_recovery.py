@@ -59,7 +59,8 @@ def test_replica_stack_deploys_to_the_replica_region(synth: SynthResult) -> None
     replica = synth.stages["prod"].replica
     assert replica is not None
     assert (replica.region, replica.account) == (REPLICA_REGION, ACCOUNT)
-    assert synth.stages["dev"].replica is None and synth.stages["staging"].replica is None
+    assert synth.stages["dev"].replica is None
+    assert synth.stages["staging"].replica is None
 
 
 def test_replica_bucket_is_named_versioned_and_encrypted_with_the_aliased_key(synth: SynthResult) -> None:
@@ -128,11 +129,17 @@ def test_replication_role_is_least_privilege(synth: SynthResult) -> None:
         "DecryptSourceThroughS3",
         "EncryptReplicasThroughS3",
     }
-    assert sorted(by_sid["WriteReplicas"]["Action"]) == ["s3:ReplicateDelete", "s3:ReplicateObject", "s3:ReplicateTags"]
+    assert sorted(by_sid["WriteReplicas"]["Action"]) == [
+        "s3:ReplicateDelete",
+        "s3:ReplicateObject",
+        "s3:ReplicateTags",
+    ]
     assert by_sid["WriteReplicas"]["Resource"] == f"{REPLICA_BUCKET}/*"
     encrypt = by_sid["EncryptReplicasThroughS3"]
     assert encrypt["Resource"] == f"arn:aws:kms:{REPLICA_REGION}:{ACCOUNT}:key/*"
-    assert encrypt["Condition"]["ForAnyValue:StringEquals"] == {"kms:ResourceAliases": [replica_key_alias("prod")]}
+    assert encrypt["Condition"]["ForAnyValue:StringEquals"] == {
+        "kms:ResourceAliases": [replica_key_alias("prod")]
+    }
     assert "s3.us-east-2." in json.dumps(encrypt["Condition"]["StringEquals"]["kms:ViaService"])
     decrypt = by_sid["DecryptSourceThroughS3"]
     assert decrypt["Action"] == "kms:Decrypt"
@@ -157,7 +164,9 @@ def test_secrets_of_the_stage_get_a_replica_in_the_replica_region() -> None:
         },
     )
     assert kept.replica_regions is not None
-    template.has_resource_properties("AWS::SecretsManager::Secret", {"ReplicaRegions": [{"Region": "eu-west-1"}]})
+    template.has_resource_properties(
+        "AWS::SecretsManager::Secret", {"ReplicaRegions": [{"Region": "eu-west-1"}]}
+    )
 
 
 # The failover stage: same config, replica region.
@@ -203,10 +212,14 @@ def test_failover_serves_from_the_replica_bucket(failover: SynthResult) -> None:
         for statement in res["Properties"]["PolicyDocument"]["Statement"]
     ]
     reads = [s for s in reader_statements if s["Sid"] == "ReadModelObjects"]
-    resources = [r for s in reads for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])]
-    assert resources and all(resource.startswith(f"{REPLICA_BUCKET}/") for resource in resources), resources
+    resources = [
+        r for s in reads for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
+    ]
+    assert resources
+    assert all(resource.startswith(f"{REPLICA_BUCKET}/") for resource in resources), resources
     decrypts = [s for s in reader_statements if s["Sid"] == "DecryptThroughS3"]
-    assert decrypts and all(
+    assert decrypts
+    assert all(
         s["Condition"]["ForAnyValue:StringEquals"] == {"kms:ResourceAliases": [replica_key_alias("prod")]}
         for s in decrypts
     )
@@ -220,7 +233,9 @@ def test_failover_ingress_uses_the_replica_certificate(failover: SynthResult) ->
 
 def test_failover_of_a_stage_without_replica_region_is_a_config_error() -> None:
     app = cdk.App()
-    with pytest.raises(ConfigError, match=r"config/dev.yaml: stage dev has no disaster_recovery.replica_region"):
+    with pytest.raises(
+        ConfigError, match=r"config/dev.yaml: stage dev has no disaster_recovery.replica_region"
+    ):
         add_failover_stage(app, load_stages(), "dev")
     with pytest.raises(ConfigError, match=r"no such stage; allowed: \['dev', 'staging', 'prod'\]"):
         add_failover_stage(app, load_stages(), "qa")
