@@ -13,6 +13,7 @@ from config.cluster import GpuNodeGroupConfig
 from config.gpu_sharing import requested_resource
 from config.serving import ModelConfig, ModelVersion, ScalingRules
 from k8s_charts.api_object import api_object
+from k8s_charts.images import docker_hub_image
 from k8s_charts.names import (
     GPU_RESOURCE,
     KEDA_AUTHENTICATION,
@@ -214,7 +215,9 @@ class ModelEndpointChart(cdk8s.Chart):
             containers=[
                 kplus.ContainerProps(
                     name="vllm",
-                    image=f"{VLLM_IMAGE}:{version.image_tag}",
+                    image=docker_hub_image(
+                        f"{VLLM_IMAGE}:{version.image_tag}", mirror=values.docker_hub_mirror
+                    ),
                     image_pull_policy=kplus.ImagePullPolicy.IF_NOT_PRESENT,
                     command=VLLM_COMMAND,
                     args=vllm_args(version, model_bucket_name=values.model_bucket_name),

@@ -60,6 +60,8 @@ class StageValues:
     access_logs_bucket_name: str
     web_acl_arn: str
     region: str
+    docker_hub_mirror: str = ""
+    """Image prefix of the stage's Docker Hub pull-through cache (k8s_charts/images.py); empty: none."""
 
 
 PLACEHOLDERS = StageValues(
@@ -68,5 +70,6 @@ PLACEHOLDERS = StageValues(
     access_logs_bucket_name="${ACCESS_LOGS_BUCKET_NAME}",
     web_acl_arn="${WEB_ACL_ARN}",
     region="${AWS_REGION}",
+    docker_hub_mirror="${DOCKER_HUB_MIRROR}",
 )
 """The GitOps export's values; keys of the `serving-stage-values` ConfigMap."""

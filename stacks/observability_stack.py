@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import yaml
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_aps as aps
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_eks as eks_l1
 from aws_cdk import aws_eks_v2 as eks
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
@@ -23,50 +23,8 @@ from stacks import alert_routing
 
 APS_PRINCIPAL = "aps.amazonaws.com"
 CLOUDWATCH_PRINCIPAL = "cloudwatch.amazonaws.com"
-SCRAPER_USERNAME = "aps-collector-user"
-"""The Kubernetes user name AMP's managed scraper documentation binds its RBAC role to."""
-
-
-def scraper_rbac(username: str = SCRAPER_USERNAME) -> list[dict[str, Any]]:
-    """Read-only discovery and metrics access for the managed scraper (AMP user guide)."""
-    read = ["get", "list", "watch"]
-    rbac_group = "rbac.authorization.k8s.io"
-    return [
-        {
-            "apiVersion": f"{rbac_group}/v1",
-            "kind": "ClusterRole",
-            "metadata": {"name": "aps-collector-role"},
-            "rules": [
-                {
-                    "apiGroups": [""],
-                    "resources": [
-                        "nodes",
-                        "nodes/proxy",
-                        "nodes/metrics",
-                        "services",
-                        "endpoints",
-                        "pods",
-                        "configmaps",
-                    ],
-                    "verbs": read,
-                },
-                {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": read},
-                {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": read},
-                {"nonResourceURLs": ["/metrics"], "verbs": ["get"]},
-            ],
-        },
-        {
-            "apiVersion": f"{rbac_group}/v1",
-            "kind": "ClusterRoleBinding",
-            "metadata": {"name": "aps-collector-user-role-binding"},
-            "subjects": [{"kind": "User", "name": username, "apiGroup": rbac_group}],
-            "roleRef": {
-                "kind": "ClusterRole",
-                "name": "aps-collector-role",
-                "apiGroup": "rbac.authorization.k8s.io",
-            },
-        },
-    ]
+SCRAPER_PRINCIPAL = "scraper.aps.amazonaws.com"
+"""The service that assumes a scraper's source role (AMP user guide, cross-account / CMK setup)."""
 
 
 class ObservabilityStack(Stack):
@@ -152,7 +110,52 @@ class ObservabilityStack(Stack):
         self.grafana_dashboard = grafana_dashboard(config)
 
     def _scraper(self, config: StageConfig, *, vpc: ec2.IVpc, cluster: eks.Cluster) -> None:
-        """The AMP managed scraper, its EKS access entry and the RBAC role that entry maps to."""
+        """The AMP managed scraper, writing to the CMK-encrypted workspace through a role configuration.
+
+        AMP's guide ("Creating scraper for workspaces enabled with customer managed keys") has a
+        scraper write to a CMK workspace only with a role configuration (source and target role in
+        the same account). Its cluster access needs nothing here: with the cluster's authentication
+        mode ``API`` AMP creates the scraper's access entry (with its access policy) itself, and an
+        IAM principal can be in only one access entry, so the stack must not create another.
+        """
+        scrapers_in_this_account = self.format_arn(
+            service="aps", resource="scraper", resource_name="*", arn_format=ArnFormat.SLASH_RESOURCE_NAME
+        )
+        source_role = iam.Role(
+            self,
+            "ScraperSourceRole",
+            description=f"Assumed by the AMP managed scraper of stage {config.name}",
+            assumed_by=iam.ServicePrincipal(
+                SCRAPER_PRINCIPAL,
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": self.account},
+                    # The scraper's ARN is known only after it exists, hence any scraper of this account.
+                    "ArnLike": {"aws:SourceArn": scrapers_in_this_account},
+                },
+            ),
+        )
+        target_role = iam.Role(
+            self,
+            "ScraperTargetRole",
+            description=f"Remote-writes the AMP scraper's samples into stage {config.name}'s workspace",
+            assumed_by=iam.ArnPrincipal(source_role.role_arn).with_conditions(
+                {"StringLike": {"sts:ExternalId": scrapers_in_this_account}}
+            ),
+        )
+        target_role.add_to_policy(
+            iam.PolicyStatement(actions=["aps:RemoteWrite"], resources=[self.workspace.attr_arn])
+        )
+        # The workspace's data keys come from the metrics key; AMP uses it on the writer's behalf.
+        target_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["kms:GenerateDataKey", "kms:Decrypt", "kms:DescribeKey"],
+                resources=[self.metrics_key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"aps.{self.region}.{self.url_suffix}"}},
+            )
+        )
+        source_role.add_to_policy(
+            iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[target_role.role_arn])
+        )
         self.scraper = aps.CfnScraper(
             self,
             "Scraper",
@@ -170,25 +173,16 @@ class ObservabilityStack(Stack):
                     workspace_arn=self.workspace.attr_arn
                 )
             ),
+            role_configuration=aps.CfnScraper.RoleConfigurationProperty(
+                source_role_arn=source_role.role_arn, target_role_arn=target_role.role_arn
+            ),
             scrape_configuration=aps.CfnScraper.ScrapeConfigurationProperty(
                 configuration_blob=scrape_config_blob(
                     scrape_interval_seconds=config.observability.scrape_interval_seconds
                 )
             ),
         )
-        self.scraper_access = eks_l1.CfnAccessEntry(
-            self,
-            "ScraperAccess",
-            cluster_name=cluster.cluster_name,
-            principal_arn=self.scraper.attr_role_arn,
-            username=SCRAPER_USERNAME,
-            type="STANDARD",
-        )
-        self.scraper_rbac = eks.KubernetesManifest(
-            self,
-            "ScraperRbac",
-            # jsii's generated ICluster protocol lists a member the concrete class lacks in stubs.
-            cluster=cast(eks.ICluster, cluster),
-            manifest=scraper_rbac(),
-            overwrite=True,
-        )
+        # Both roles (and their policies) must exist before AMP checks it can assume them.
+        self.scraper.node.add_dependency(source_role, target_role)
+        self.scraper_source_role = source_role
+        self.scraper_target_role = target_role

@@ -59,7 +59,7 @@ def test_deployment_has_no_replicas_so_the_autoscaler_owns_them(dev_chart: Model
 
 def test_vllm_image_command_and_port(dev_chart: ModelEndpointChart) -> None:
     main = container(dev_chart)
-    assert main["image"] == "vllm/vllm-openai:v0.33.0"
+    assert main["image"] == "${DOCKER_HUB_MIRROR}/vllm/vllm-openai:v0.33.0"  # through the image cache
     assert main["command"] == ["vllm", "serve"]
     assert main["args"][0] == "s3://${MODEL_BUCKET_NAME}/llama-3-1-8b-instruct-awq"
     assert main["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]

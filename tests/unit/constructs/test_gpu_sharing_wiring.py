@@ -12,7 +12,12 @@ import yaml
 from config.gpu_sharing import MIG_RESOURCE_PREFIX, GpuSharingConfig, advertised_resources
 from constructs_lib.addons import nvidia_device_plugin as addon
 from constructs_lib.addons.nvidia_device_plugin import values
-from constructs_lib.gpu_node_group import DEVICE_PLUGIN_CONFIG_LABEL, autoscaler_tags, node_labels
+from constructs_lib.gpu_node_group import (
+    ACCELERATOR_LABEL,
+    DEVICE_PLUGIN_CONFIG_LABEL,
+    autoscaler_tags,
+    node_labels,
+)
 from k8s_charts.pod_resources import pod_resources
 from tests.unit.charts.helpers import charts_for, manifests, stage_config, stage_data
 from tests.unit.config.test_gpu_sharing_config import mig, time_sliced
@@ -37,6 +42,8 @@ def test_time_sliced_group_tells_the_autoscaler_about_slices_and_labels_its_plug
 def test_mig_group_advertises_only_mig_devices_to_the_autoscaler() -> None:
     group = stage_config(mig()).cluster.gpu_node_groups[0]
     assert resource_tags(autoscaler_tags(group, cluster_name="c")) == {"nvidia.com/mig-3g.40gb": "16"}
+    # Its nodes never get allocatable nvidia.com/gpu, so they must not look like GPU nodes to the autoscaler.
+    assert ACCELERATOR_LABEL not in node_labels(group)
 
 
 def test_unshared_groups_keep_whole_gpus_and_no_plugin_config_label() -> None:

@@ -1,4 +1,4 @@
-"""Observability: encrypted workspace, scraper with cluster access, rules, Alertmanager to encrypted SNS."""
+"""Observability: encrypted workspace, scraper with its role configuration, rules, Alertmanager to SNS."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from observability.rules import alerting_rules, recording_rules
 from observability.scrape_config import scrape_config
 from observability.slo import slo_recording_rules
 from tests.synth import SynthResult
-from tests.unit.stacks.cfn import manifests, render, resources
+from tests.unit.stacks.cfn import render, resources
 
 
 @pytest.fixture
@@ -174,20 +174,39 @@ def test_scraper_reads_this_cluster_into_this_workspace(
     assert all("PrivateSubnet" in render(subnet) for subnet in eks["SubnetIds"])
 
 
-def test_scraper_has_an_access_entry_bound_to_read_only_rbac(template: dict[str, Any]) -> None:
-    _, entry = _one(template, "AWS::EKS::AccessEntry")
-    assert entry["PrincipalArn"] == {"Fn::GetAtt": ["Scraper", "RoleArn"]}
-    assert entry["Username"] == "aps-collector-user"
-    assert entry["Type"] == "STANDARD"
-    assert "AccessPolicies" not in entry  # Kubernetes RBAC below is all it gets
-    by_kind = {m["kind"]: m for m in manifests(template)}
-    binding = by_kind["ClusterRoleBinding"]
-    assert binding["subjects"] == [
-        {"kind": "User", "name": "aps-collector-user", "apiGroup": "rbac.authorization.k8s.io"}
+def test_scraper_writes_to_the_cmk_workspace_through_its_role_configuration(
+    template: dict[str, Any],
+) -> None:
+    """AMP guide: a scraper writes into a CMK workspace only with a same-account role configuration."""
+    _, workspace = _one(template, "AWS::APS::Workspace")
+    assert "KmsKeyArn" in workspace
+    _, scraper = _one(template, "AWS::APS::Scraper")
+    roles = scraper["RoleConfiguration"]
+    source_id = roles["SourceRoleArn"]["Fn::GetAtt"][0]
+    target_id = roles["TargetRoleArn"]["Fn::GetAtt"][0]
+    iam_roles = resources(template, "AWS::IAM::Role")
+    (source_trust,) = iam_roles[source_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert source_trust["Principal"] == {"Service": "scraper.aps.amazonaws.com"}
+    assert "aws:SourceAccount" in source_trust["Condition"]["StringEquals"]
+    assert ":scraper/*" in render(source_trust["Condition"]["ArnLike"]["aws:SourceArn"])
+    (target_trust,) = iam_roles[target_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert target_trust["Principal"] == {"AWS": {"Fn::GetAtt": [source_id, "Arn"]}}
+    assert ":scraper/*" in render(target_trust["Condition"]["StringLike"]["sts:ExternalId"])
+    statements = [
+        statement
+        for policy in resources(template, "AWS::IAM::Policy").values()
+        if {"Ref": target_id} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
     ]
-    assert binding["roleRef"]["name"] == by_kind["ClusterRole"]["metadata"]["name"]
-    verbs = {verb for rule in by_kind["ClusterRole"]["rules"] for verb in rule["verbs"]}
-    assert verbs == {"get", "list", "watch"}
+    writes = [s for s in statements if s["Action"] == "aps:RemoteWrite"]
+    assert [w["Resource"] for w in writes] == [{"Fn::GetAtt": ["Workspace", "Arn"]}]
+
+
+def test_scraper_depends_on_its_roles(template: dict[str, Any]) -> None:
+    (scraper,) = resources(template, "AWS::APS::Scraper").values()
+    depends = set(scraper.get("DependsOn", []))
+    assert any(d.startswith("ScraperSourceRole") for d in depends)
+    assert any(d.startswith("ScraperTargetRole") for d in depends)
 
 
 def test_grafana_dashboard_is_exposed_per_stage(synth: SynthResult, stage: str) -> None:
