@@ -1,7 +1,9 @@
 """Replicates every Secrets Manager secret of a scope into the stage's replica region.
 
 An aspect, so any secret added to the stage later (the model API key, for one) is replicated without
-its author remembering to; a secret that already lists replica regions is left as written.
+its author remembering to; a secret that already lists replica regions is left as written. Secrets the
+stack derives per region (the ECR pull-through cache's copy of the operator's Docker Hub secret) are
+left out: the failover stage creates its own, and a replica of the same name would block that.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import IConstruct
 
 from config.disaster_recovery import replica_secrets_key_alias
+from constructs_lib.image_cache import CREDENTIALS_SECRET_PREFIX
+
+RECREATED_PER_REGION = (CREDENTIALS_SECRET_PREFIX,)
 
 
 @jsii.implements(IAspect)
@@ -23,8 +28,13 @@ class ReplicateSecrets:
         self._key = replica_secrets_key_alias(stage)
 
     def visit(self, node: IConstruct) -> None:
+        if not isinstance(node, secretsmanager.CfnSecret):
+            return
+        name = Stack.of(node).resolve(node.name)
+        if isinstance(name, str) and name.startswith(RECREATED_PER_REGION):
+            return
         # The L2 Secret always sets a lazy list, empty unless replica regions were given.
-        if isinstance(node, secretsmanager.CfnSecret) and not Stack.of(node).resolve(node.replica_regions):
+        if not Stack.of(node).resolve(node.replica_regions):
             node.replica_regions = [
                 secretsmanager.CfnSecret.ReplicaRegionProperty(region=self._region, kms_key_id=self._key)
             ]
