@@ -7,7 +7,7 @@ through ``kms:ResourceAliases``).
 
 from __future__ import annotations
 
-from aws_cdk import Stack
+from aws_cdk import Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -123,16 +123,19 @@ class ModelBucketReplication(Construct):
             ],
         )
         source_objects = f"<{stack.resolve(stack.get_logical_id(cfn_bucket))}.Arn>/*"
+        # cdk-nag prints an unresolved partition as <AWS::Partition>; finding ids must be plain strings.
+        shown = "<AWS::Partition>" if Token.is_unresolved(partition) else partition
+        shown_replica = f"arn:{shown}:s3:::{replica_bucket_arn.rsplit(':', 1)[1]}"
         acknowledge(
             self.role,
             f"AwsSolutions-IAM5[Resource::{source_objects}]",
-            f"AwsSolutions-IAM5[Resource::{replica_bucket_arn}/*]",
+            f"AwsSolutions-IAM5[Resource::{shown_replica}/*]",
             reason="Replication copies every object version of the bucket: reads all source objects and "
             "writes all replica objects, with replication actions only.",
         )
         acknowledge(
             self.role,
-            f"AwsSolutions-IAM5[Resource::arn:{partition}:kms:{replica_region}:{account}:key/*]",
+            f"AwsSolutions-IAM5[Resource::arn:{shown}:kms:{replica_region}:{account}:key/*]",
             reason="The replica key is in another region and known by alias only: encrypt is limited to "
             "the key carrying that alias (kms:ResourceAliases) and to calls through S3 there.",
         )

@@ -66,5 +66,6 @@ class ModelReplicaStack(Stack):
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             server_access_logs_bucket=access_logs,
             server_access_logs_prefix="s3/models/",
-            removal_policy=RemovalPolicy.RETAIN,
+            # Named: a failed first create must delete it, or the retry fails with "already exists".
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )

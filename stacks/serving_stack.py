@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 import cdk8s
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
@@ -242,8 +242,9 @@ class ServingStack(Stack):
         if self._bucket_key_alias is None:
             bucket_arn = f"<{self.resolve(self.get_logical_id(self.model_bucket.node.default_child))}.Arn>"  # type: ignore[arg-type]
         else:
-            # A failover stage needs account and region, so the partition is literal here.
-            bucket_arn = f"arn:{self.partition}:s3:::{self.model_bucket.bucket_name}"
+            # cdk-nag prints an unresolved partition as <AWS::Partition>; finding ids must be plain strings.
+            partition = "<AWS::Partition>" if Token.is_unresolved(self.partition) else self.partition
+            bucket_arn = f"arn:{partition}:s3:::{self.model_bucket.bucket_name}"
             acknowledge(
                 self.access_logs_bucket,
                 "AwsSolutions-S1",
@@ -253,7 +254,7 @@ class ServingStack(Stack):
             for reader in self.reader_roles.values():
                 acknowledge(
                     reader.role,
-                    f"AwsSolutions-IAM5[Resource::arn:{self.partition}:kms:{self.region}:{self.account}:key/*]",
+                    f"AwsSolutions-IAM5[Resource::arn:{partition}:kms:{self.region}:{self.account}:key/*]",
                     reason="The replica key is created by the primary's deploy and found by its alias: "
                     "decrypt only on the key carrying that alias (kms:ResourceAliases), only through S3.",
                 )
