@@ -6,13 +6,13 @@ import argparse
 import sys
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 from tqdm import tqdm
 
 from config import ConfigError, load_stages
 from config.stage import StageConfig
+from planner.clock import START_FORMATS, StartError, resolve_start
 from planner.cost import cost_table, monthly_estimate
 from planner.plan import VersionPlan, plan_stage, runs_per_version
 from planner.prices import PriceError
@@ -20,7 +20,7 @@ from planner.profiles import ProfileError
 from planner.report import PlotPanel, plot, table
 from planner.schedule import ScheduleError
 from planner.settings import PlannerSettings
-from planner.trace import DEFAULT_TRACE, Trace, TraceError, load_trace, restart, shape
+from planner.trace import DEFAULT_TRACE, Trace, TraceError, in_zone, load_trace, restart, shape
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -33,7 +33,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1, help="seed for shaping, traffic split and Spot")
     parser.add_argument("--shape", default="none", help="none | timescale:K | daily:DAYS | week (labelled)")
     parser.add_argument(
-        "--start", help="replay from this UTC time (YYYY-MM-DDTHH:MM) instead of the trace's own"
+        "--start",
+        help="replay from this time: "
+        + START_FORMATS
+        + ". Default: 10:00 local on the first weekday on or after the trace's date, in on-hours",
     )
     parser.add_argument("--model", action="append", help="only this model id (repeatable)")
     parser.add_argument(
@@ -51,11 +54,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def load_inputs(args: argparse.Namespace) -> tuple[StageConfig, Trace]:
     stages = load_stages()
     if args.stage not in stages:
-        raise ConfigError(f"stage {args.stage!r} not found; allowed: {', '.join(sorted(stages))}")
-    trace = shape(load_trace(args.trace), args.shape, args.seed)
-    if args.start:
-        trace = restart(trace, datetime.fromisoformat(args.start).replace(tzinfo=UTC))
-    return stages[args.stage], trace
+        raise ConfigError(
+            f"--stage {args.stage!r}: no config/{args.stage}.yaml; allowed: {', '.join(sorted(stages))}"
+        )
+    stage = stages[args.stage]
+    known = [model.id for model in stage.models]
+    for wanted in args.model or []:
+        if wanted not in known:
+            raise ConfigError(
+                f"--model {wanted!r} is not a model of stage {stage.name}; allowed: {', '.join(known)}"
+            )
+    recorded = load_trace(args.trace)
+    start = resolve_start(args.start, recorded.start, stage.offhours)
+    # Retime first, then shape: the daily curve's hours are the stage's local hours from the new start.
+    trace = shape(in_zone(restart(recorded, start), stage.offhours.timezone), args.shape, args.seed)
+    return stage, trace
 
 
 def render(stage: StageConfig, trace: Trace, plans: list[VersionPlan], seed: int, wall: float) -> str:
@@ -107,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             bar.total = bar.n
             bar.refresh()
         wall = time.perf_counter() - started
-    except (ConfigError, TraceError, ProfileError, PriceError, ScheduleError) as error:
+    except (ConfigError, TraceError, ProfileError, PriceError, ScheduleError, StartError) as error:
         print(f"planner: {error}", file=sys.stderr)
         return 2
     if not plans:
@@ -122,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             plan.trace,
             plan.model.slo.ttft_p95_seconds,
             plan.results,
+            plan.offhours,
         )
         for plan in plans
     ]

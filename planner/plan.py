@@ -37,6 +37,8 @@ class VersionPlan:
     static_replicas: int
     cold_start_seconds: float
     notes: list[str]
+    # Off-hours switch points of the configured policy, from the measured window's start (for plots).
+    offhours: tuple[tuple[float, bool], ...] = ((0.0, False),)
 
     @property
     def title(self) -> str:
@@ -132,7 +134,22 @@ def plan_version(
         static_replicas=static.autoscaling.static_replicas,
         cold_start_seconds=base.cold_start_seconds,
         notes=notes,
+        offhours=measured_switches(base.offhours, base.measure_from_seconds),
     )
+
+
+def measured_switches(
+    switches: tuple[tuple[float, bool], ...], measure_from: float
+) -> tuple[tuple[float, bool], ...]:
+    """Switch points moved to the measured window's clock (the warm-up before it dropped)."""
+    state = False
+    later: list[tuple[float, bool]] = []
+    for moment, off in switches:
+        if moment <= measure_from:
+            state = off
+        else:
+            later.append((moment - measure_from, off))
+    return ((0.0, state), *later)
 
 
 @dataclass

@@ -10,9 +10,10 @@ from __future__ import annotations
 import csv
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -36,6 +37,10 @@ class Trace:
     duration_seconds: float
     label: str
     synthetic_steps: tuple[str, ...] = field(default_factory=tuple)
+    # The stage's clock for labels and the daily curve, and the recorded start when the trace is
+    # replayed from another time (the arrivals between requests are unchanged, so it is not shaping).
+    zone_name: str = "UTC"
+    recorded_start: datetime | None = None
 
     @property
     def size(self) -> int:
@@ -45,11 +50,22 @@ class Trace:
     def is_synthetic(self) -> bool:
         return bool(self.synthetic_steps)
 
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.zone_name)
+
     def describe(self) -> str:
+        from planner.clock import local_label  # planner.clock imports the schedule, not the trace
+
         shaping = f" [SYNTHETIC: {'; '.join(self.synthetic_steps)}]" if self.synthetic_steps else ""
         hours = self.duration_seconds / 3600
-        when = f"{self.start:%Y-%m-%d %H:%M} UTC"
-        return f"{self.label}: {self.size:,} requests over {hours:.1f} h from {when}{shaping}"
+        when = local_label(self.start, self.zone)
+        moved = (
+            f" (recorded from {self.recorded_start:%Y-%m-%d %H:%M} UTC; replayed at this time)"
+            if self.recorded_start is not None and self.recorded_start != self.start
+            else ""
+        )
+        return f"{self.label}: {self.size:,} requests over {hours:.1f} h from {when}{moved}{shaping}"
 
 
 def load_trace(path: Path, start: datetime | None = None) -> Trace:
@@ -153,13 +169,10 @@ def time_scale(trace: Trace, factor: float) -> Trace:
     """Compress (factor > 1) or stretch (factor < 1) time: the arrival rate is multiplied by factor."""
     if not factor > 0:
         raise TraceError(f"time-scale factor {factor} must be > 0")
-    return Trace(
+    return replace(
+        trace,
         arrival=trace.arrival / factor,
-        prompt_tokens=trace.prompt_tokens,
-        output_tokens=trace.output_tokens,
-        start=trace.start,
         duration_seconds=trace.duration_seconds / factor,
-        label=trace.label,
         synthetic_steps=(*trace.synthetic_steps, f"time-scaled x{factor:g} (rate x{factor:g})"),
     )
 
@@ -178,7 +191,7 @@ def daily_shape(trace: Trace, days: int, seed: int, trough: float = 0.25, peak_h
 
     Each copy keeps each request with probability curve(local hour at its arrival), drawn from a
     generator seeded by ``seed``, so the peak hours replay the recorded traffic and the nights a
-    sample of it. Time of day is taken in UTC from the trace's start.
+    sample of it. Time of day is the trace's zone (the stage's), daylight-saving changes included.
     """
     if days < 1:
         raise TraceError(f"daily shaping needs days >= 1, got {days}")
@@ -188,23 +201,37 @@ def daily_shape(trace: Trace, days: int, seed: int, trough: float = 0.25, peak_h
     copies = math.ceil(horizon / trace.duration_seconds)
     offsets = np.repeat(np.arange(copies) * trace.duration_seconds, trace.size)
     arrival = np.tile(trace.arrival, copies) + offsets
-    start_hour = trace.start.hour + trace.start.minute / 60
-    keep_probability = daily_curve((start_hour + arrival / 3600.0) % 24, trough, peak_hour)
+    keep_probability = daily_curve(local_hours(trace.start, arrival, trace.zone), trough, peak_hour)
     rng = np.random.default_rng(seed)
     keep = (rng.random(arrival.size) < keep_probability) & (arrival < horizon)
-    return Trace(
+    return replace(
+        trace,
         arrival=arrival[keep],
         prompt_tokens=np.tile(trace.prompt_tokens, copies)[keep],
         output_tokens=np.tile(trace.output_tokens, copies)[keep],
-        start=trace.start,
         duration_seconds=horizon,
-        label=trace.label,
         synthetic_steps=(
             *trace.synthetic_steps,
             f"repeated for {days} d under a daily cosine curve (trough {trough:g} of the recorded rate, "
-            f"peak at {peak_hour:g}:00 UTC), thinned with seed {seed}",
+            f"peak at {peak_hour:g}:00 {trace.zone_name} local time), thinned with seed {seed}",
         ),
     )
+
+
+def local_hours(start: datetime, seconds: np.ndarray, zone: ZoneInfo) -> np.ndarray:
+    """Local hour of day (fractional) of each moment ``seconds`` after ``start`` in ``zone``."""
+    hour_index = np.floor(seconds / 3600.0).astype(np.int64) if seconds.size else np.zeros(0, np.int64)
+    hours = int(hour_index.max()) + 1 if seconds.size else 1
+    offsets = np.array(
+        [
+            (start + timedelta(hours=h)).astimezone(zone).utcoffset().total_seconds()  # type: ignore[union-attr]
+            for h in range(hours)
+        ]
+    )
+    midnight = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    since_midnight_utc = (start.astimezone(UTC) - midnight).total_seconds()
+    hours_of_day: np.ndarray = ((since_midnight_utc + seconds + offsets[hour_index]) / 3600.0) % 24
+    return hours_of_day
 
 
 def shape(trace: Trace, spec: str, seed: int) -> Trace:
@@ -227,19 +254,14 @@ def shape(trace: Trace, spec: str, seed: int) -> Trace:
 
 
 def restart(trace: Trace, start: datetime) -> Trace:
-    """The same requests replayed from another start time (labelled when it differs)."""
-    steps = trace.synthetic_steps
-    if start != trace.start:
-        steps = (*steps, f"replayed from {start:%Y-%m-%d %H:%M} UTC instead of {trace.start:%Y-%m-%d %H:%M}")
-    return Trace(
-        trace.arrival,
-        trace.prompt_tokens,
-        trace.output_tokens,
-        start,
-        trace.duration_seconds,
-        trace.label,
-        steps,
-    )
+    """The same requests replayed from another start time; the recorded start is kept for the label."""
+    recorded = trace.recorded_start or trace.start
+    return replace(trace, start=start, recorded_start=recorded if start != recorded else None)
+
+
+def in_zone(trace: Trace, zone_name: str) -> Trace:
+    """The trace read on the stage's clock (labels and the daily curve's local hours)."""
+    return replace(trace, zone_name=zone_name)
 
 
 def thin(trace: Trace, share: float, seed: int) -> Trace:
@@ -247,14 +269,11 @@ def thin(trace: Trace, share: float, seed: int) -> Trace:
     if share >= 1.0:
         return trace
     keep = np.random.default_rng(seed).random(trace.size) < share
-    return Trace(
-        trace.arrival[keep],
-        trace.prompt_tokens[keep],
-        trace.output_tokens[keep],
-        trace.start,
-        trace.duration_seconds,
-        trace.label,
-        trace.synthetic_steps,
+    return replace(
+        trace,
+        arrival=trace.arrival[keep],
+        prompt_tokens=trace.prompt_tokens[keep],
+        output_tokens=trace.output_tokens[keep],
     )
 
 
@@ -268,13 +287,12 @@ def with_warmup(trace: Trace, seconds: float) -> tuple[Trace, int]:
         return trace, 0
     head = trace.arrival < seconds
     count = int(np.count_nonzero(head))
-    extended = Trace(
+    extended = replace(
+        trace,
         arrival=np.concatenate([trace.arrival[head], trace.arrival + seconds]),
         prompt_tokens=np.concatenate([trace.prompt_tokens[head], trace.prompt_tokens]),
         output_tokens=np.concatenate([trace.output_tokens[head], trace.output_tokens]),
         start=trace.start - timedelta(seconds=seconds),
         duration_seconds=trace.duration_seconds + seconds,
-        label=trace.label,
-        synthetic_steps=trace.synthetic_steps,
     )
     return extended, count
