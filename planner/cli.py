@@ -48,6 +48,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="override the Spot interruption rate (stress test)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--no-fit-load",
+        action="store_true",
+        help="do not add the comparison at a load max_replicas can carry when the trace exceeds it",
+    )
     return parser.parse_args(argv)
 
 
@@ -116,7 +121,9 @@ def main(argv: list[str] | None = None) -> int:
             disable=args.no_progress,
             desc=f"plan {stage.name}",
         ) as bar:
-            plans = plan_stage(stage, trace, settings, args.seed, args.model, bar.update)
+            plans = plan_stage(
+                stage, trace, settings, args.seed, args.model, bar.update, not args.no_fit_load
+            )
             bar.total = bar.n
             bar.refresh()
         wall = time.perf_counter() - started

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+
+import numpy as np
 
 from config.serving import ModelConfig, ModelVersion
 from config.stage import StageConfig
@@ -14,13 +17,14 @@ from planner.policies import (
     base_setup,
     hpa_variants,
     oracle_setup,
+    service_seconds,
     static_setup,
 )
 from planner.profiles import ReplicaProfile
 from planner.report import PolicySummary, fill_gap_closed, summarise
 from planner.settings import PlannerSettings
 from planner.sim import SimResult, SimSetup, Simulation
-from planner.trace import Trace, thin, with_warmup
+from planner.trace import Trace, thin, time_scale, with_warmup
 
 Progress = Callable[[int], object]
 
@@ -39,10 +43,16 @@ class VersionPlan:
     notes: list[str]
     # Off-hours switch points of the configured policy, from the measured window's start (for plots).
     offhours: tuple[tuple[float, bool], ...] = ((0.0, False),)
+    # Set on the extra comparison run at a load the stage can carry: the trace's rate factor.
+    load_factor: float | None = None
+    capacity_short: bool = False
 
     @property
     def title(self) -> str:
-        return f"{self.model.id}/{self.version.name}"
+        name = f"{self.model.id}/{self.version.name}"
+        if self.load_factor is None:
+            return name
+        return f"{name} at x{self.load_factor:g} of the trace's rate (SYNTHETIC, fits max_replicas)"
 
 
 def simulate(
@@ -115,7 +125,8 @@ def plan_version(
     results[ORACLE] = search.result
     summaries.append(search.summary)
     fill_gap_closed(summaries, STATIC_PEAK, ORACLE)
-    notes = []
+    notes = capacity_notes(version_trace, base.profile, settings, model.autoscaling.max_replicas, model.id)
+    notes += vacuous_notes(summaries)
     if not search.slo_reachable:
         notes.append(
             f"{model.id}: even the oracle at {search.slo_utilisation:.0%} utilisation (max_replicas "
@@ -135,6 +146,7 @@ def plan_version(
         cold_start_seconds=base.cold_start_seconds,
         notes=notes,
         offhours=measured_switches(base.offhours, base.measure_from_seconds),
+        capacity_short=capacity(version_trace, base.profile, settings, model.autoscaling.max_replicas).short,
     )
 
 
@@ -150,6 +162,83 @@ def measured_switches(
         else:
             later.append((moment - measure_from, off))
     return ((0.0, state), *later)
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """What the trace needs at its busiest window against what ``max_replicas`` can carry."""
+
+    peak_replicas: int  # replicas needed in the busiest window at the oracle's highest utilisation
+    peak_work_replicas: float  # the same before rounding up (the busiest window's work / window)
+    max_replicas: int
+    peak_rate: float  # requests/s offered in that window
+    carried_rate: float  # requests/s max_replicas carry of this traffic mix at that utilisation
+    utilisation: float
+    fit_utilisation: float  # the utilisation the busiest window is fitted to by fitting_timescale
+
+    @property
+    def short(self) -> bool:
+        return self.peak_replicas > self.max_replicas
+
+    @property
+    def fitting_timescale(self) -> float:
+        """A ``--shape timescale:K`` at which the busiest window fits max_replicas (2 significant digits)."""
+        factor = self.max_replicas * self.fit_utilisation / (self.peak_work_replicas * self.utilisation)
+        digits = 1 - math.floor(math.log10(factor))
+        return math.floor(factor * 10**digits) / 10**digits
+
+
+def capacity(trace: Trace, profile: ReplicaProfile, settings: PlannerSettings, max_replicas: int) -> Capacity:
+    utilisation = max(settings.oracle_utilisations)
+    window = settings.oracle_window_seconds
+    windows = max(1, math.ceil(trace.duration_seconds / window))
+    index = np.minimum((trace.arrival // window).astype(np.int64), windows - 1)
+    work = service_seconds(profile, trace.prompt_tokens, trace.output_tokens)
+    per_window = np.bincount(index, weights=work, minlength=windows) / (window * utilisation)
+    busiest = int(np.argmax(per_window))
+    peak_rate = float(np.count_nonzero(index == busiest)) / window
+    per_request = float(np.mean(work)) if work.size else 0.0
+    carried = max_replicas * utilisation / per_request if per_request > 0 else math.inf
+    peak = float(per_window[busiest])
+    return Capacity(
+        math.ceil(peak - 1e-9),
+        peak,
+        max_replicas,
+        peak_rate,
+        carried,
+        utilisation,
+        settings.fit_load_utilisation,
+    )
+
+
+def capacity_notes(
+    trace: Trace, profile: ReplicaProfile, settings: PlannerSettings, max_replicas: int, model_id: str
+) -> list[str]:
+    found = capacity(trace, profile, settings, max_replicas)
+    if not found.short:
+        return []
+    return [
+        f"CAPACITY SHORTFALL ({model_id}): the busiest minute offers {found.peak_rate:.1f} requests/s and "
+        f"needs {found.peak_replicas} replicas at {max(settings.oracle_utilisations):.0%} utilisation; "
+        f"max_replicas {max_replicas} carry about {found.carried_rate:.1f} requests/s of this traffic mix. "
+        "Every policy is capped there, so the rows below measure the overload, not the policy. To compare "
+        "policies at a load this stage can carry: "
+        f"--shape timescale:{found.fitting_timescale:g} (SYNTHETIC), "
+        f"or raise max_replicas to at least {found.peak_replicas}."
+    ]
+
+
+def vacuous_notes(summaries: list[PolicySummary]) -> list[str]:
+    """Name a comparison that cannot rank the policies: every one at the same SLO attainment."""
+    attainments = [summary.slo_attainment for summary in summaries]
+    if not attainments or max(attainments) - min(attainments) > 0.005:
+        return []
+    level = attainments[0]
+    return [
+        f"VACUOUS COMPARISON: every policy has {level:.1%} of requests under the SLO"
+        + (" (no request meets it)" if level == 0 else "")
+        + "; the table does not rank the policies on this trace."
+    ]
 
 
 @dataclass
@@ -225,7 +314,10 @@ def plan_stage(
     seed: int,
     model_ids: list[str] | None = None,
     progress: Progress | None = None,
+    fit_load: bool = True,
 ) -> list[VersionPlan]:
+    """Every version's comparison; with ``fit_load``, a capacity-short version is compared again at
+    the rate its max_replicas can carry (labelled SYNTHETIC), so the policies are ranked on something."""
     plans = []
     for model in stage.models:
         if model_ids and model.id not in model_ids:
@@ -233,5 +325,13 @@ def plan_stage(
         for version in model.versions:
             if version.weight == 0:
                 continue
-            plans.append(plan_version(stage, model, version, trace, settings, seed, progress))
+            plan = plan_version(stage, model, version, trace, settings, seed, progress)
+            plans.append(plan)
+            if fit_load and plan.capacity_short:
+                found = capacity(plan.trace, plan.profile, settings, model.autoscaling.max_replicas)
+                factor = found.fitting_timescale
+                fitted = plan_version(
+                    stage, model, version, time_scale(trace, factor), settings, seed, progress
+                )
+                plans.append(replace(fitted, load_factor=factor))
     return plans

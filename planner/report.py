@@ -83,15 +83,24 @@ def summarise(
 
 
 def fill_gap_closed(summaries: list[PolicySummary], static_name: str, oracle_name: str) -> None:
-    """Share of the static-peak-to-oracle cost gap each policy closes (1 = as cheap as the oracle)."""
+    """Share of the static-peak-to-oracle GPU-hour gap each policy closes (1 = as lean as the oracle).
+
+    GPU-hours, not dollars: this is the scheduling part alone. The price mix (Spot vs on-demand) is
+    the separate $/GPU-h column. A policy below the oracle's SLO attainment gets no share: being
+    cheaper by serving worse is not closing the gap.
+    """
     by_name = {summary.name: summary for summary in summaries}
     if static_name not in by_name or oracle_name not in by_name:
         return
-    static = by_name[static_name].dollars
-    gap = static - by_name[oracle_name].dollars
-    # A gap under 5 % of the static cost is noise: the share of it would be meaningless.
+    static = by_name[static_name].gpu_hours
+    oracle = by_name[oracle_name]
+    gap = static - oracle.gpu_hours
     for summary in summaries:
-        summary.gap_closed = (static - summary.dollars) / gap if gap > 0.05 * static else None
+        # A gap under 5 % of the static GPU-hours is noise: the share of it would be meaningless.
+        comparable = summary.slo_attainment >= oracle.slo_attainment - 0.005
+        summary.gap_closed = (
+            (static - summary.gpu_hours) / gap if gap > 0.05 * static and comparable else None
+        )
 
 
 def _seconds(value: float) -> str:
@@ -103,9 +112,9 @@ def _seconds(value: float) -> str:
 def table(summaries: list[PolicySummary], slo_seconds: float) -> str:
     header = (
         "| policy | served | dropped | in flight | TTFT p50 s | p95 s | p99 s | queue p95 s | "
-        f"under {slo_seconds:g} s | meets SLO | GPU-h | $ | $/M out | gap closed |"
+        f"under {slo_seconds:g} s | meets SLO | GPU-h | $ | $/GPU-h | $/M out | gap closed (GPU-h) |"
     )
-    lines = [header, "|" + "---|" * 14]
+    lines = [header, "|" + "---|" * 15]
     for s in summaries:
         dropped = f"{s.dropped_total:,}" + (
             " (" + ", ".join(f"{k} {v:,}" for k, v in s.dropped.items()) + ")" if s.dropped else ""
@@ -114,11 +123,12 @@ def table(summaries: list[PolicySummary], slo_seconds: float) -> str:
         per_million = (
             "-" if math.isnan(s.dollars_per_million_output) else f"{s.dollars_per_million_output:.2f}"
         )
+        per_gpu_hour = f"{s.dollars / s.gpu_hours:.2f}" if s.gpu_hours else "-"
         lines.append(
             f"| {s.name} | {s.served:,} | {dropped} | {s.in_flight:,} | {_seconds(s.ttft_p50)} | "
             f"{_seconds(s.ttft_p95)} | {_seconds(s.ttft_p99)} | {_seconds(s.queue_wait_p95)} | "
             f"{s.slo_attainment:.1%} | {'yes' if s.meets_slo else 'no'} | {s.gpu_hours:.1f} | "
-            f"{s.dollars:.2f} | {per_million} | {gap} |"
+            f"{s.dollars:.2f} | {per_gpu_hour} | {per_million} | {gap} |"
         )
     return "\n".join(lines)
 

@@ -40,5 +40,8 @@ class PlannerSettings:
     warmup_seconds: float = 900.0
     # Share of offered requests that must get a first token within the SLO (the SLO is a p95).
     slo_quantile: float = 0.95
+    # When the trace needs more than max_replicas, the extra comparison runs the trace slowed down so
+    # its busiest window keeps max_replicas at this utilisation (headroom for queueing; a planning choice).
+    fit_load_utilisation: float = 0.6
     # Width of the time bins in the plot and the per-bin TTFT p95 (seconds); 0 = automatic.
     plot_bin_seconds: float = 0.0
