@@ -185,7 +185,7 @@ class Capacity:
         """A ``--shape timescale:K`` at which the busiest window fits max_replicas (2 significant digits)."""
         factor = self.max_replicas * self.fit_utilisation / (self.peak_work_replicas * self.utilisation)
         digits = 1 - math.floor(math.log10(factor))
-        return math.floor(factor * 10**digits) / 10**digits
+        return float(math.floor(factor * 10**digits) / 10**digits)
 
 
 def capacity(trace: Trace, profile: ReplicaProfile, settings: PlannerSettings, max_replicas: int) -> Capacity:
