@@ -15,6 +15,7 @@ from planner.policies import (
     STATIC_PEAK,
     PolicyRun,
     base_setup,
+    common_start_replicas,
     hpa_variants,
     oracle_setup,
     service_seconds,
@@ -61,7 +62,18 @@ def simulate(
     """Run one setup; with a warm-up, return only the measured requests and times (from the end of it)."""
     holder = _ProgressAdapter(progress) if progress else None
     result = Simulation(setup, trace.arrival, trace.prompt_tokens, trace.output_tokens).run(holder)
+    result.warmup_settled_seconds = settled_before(result, setup.measure_from_seconds)
     return measured(result, warmup_requests, setup.measure_from_seconds)
+
+
+def settled_before(result: SimResult, measure_from: float) -> float | None:
+    """Seconds between the warm-up's last change of the desired replica count and its end."""
+    inside = result.series_time < measure_from
+    desired = result.series_desired[inside]
+    changes = np.flatnonzero(np.diff(desired) != 0)
+    if measure_from <= 0 or changes.size == 0:
+        return None
+    return float(measure_from - result.series_time[inside][changes[-1] + 1])
 
 
 def measured(result: SimResult, warmup_requests: int, warmup_seconds: float) -> SimResult:
@@ -96,9 +108,14 @@ def plan_version(
 ) -> VersionPlan:
     version_trace = thin(trace, version.weight / 100, seed + 7919)
     extended, warmup_requests = with_warmup(version_trace, settings.warmup_seconds)
+    configured = base_setup(stage, model, version, extended, settings, seed)
+    start_replicas = common_start_replicas(
+        version_trace, configured.profile, settings.warmup_seconds, settings.start_utilisation
+    )
     base = replace(
-        base_setup(stage, model, version, extended, settings, seed),
+        configured,
         measure_from_seconds=extended.duration_seconds - version_trace.duration_seconds,
+        initial_replicas=start_replicas,
     )
     slo = model.slo.ttft_p95_seconds
     runs: list[PolicyRun] = hpa_variants(stage, version, base, settings)
@@ -125,7 +142,8 @@ def plan_version(
     results[ORACLE] = search.result
     summaries.append(search.summary)
     fill_gap_closed(summaries, STATIC_PEAK, ORACLE)
-    notes = capacity_notes(version_trace, base.profile, settings, model.autoscaling.max_replicas, model.id)
+    notes = [warmup_note(results, runs, base, start_replicas, settings)]
+    notes += capacity_notes(version_trace, base.profile, settings, model.autoscaling.max_replicas, model.id)
     notes += vacuous_notes(summaries)
     if not search.slo_reachable:
         notes.append(
@@ -147,6 +165,31 @@ def plan_version(
         notes=notes,
         offhours=measured_switches(base.offhours, base.measure_from_seconds),
         capacity_short=capacity(version_trace, base.profile, settings, model.autoscaling.max_replicas).short,
+    )
+
+
+def warmup_note(
+    results: dict[str, SimResult],
+    runs: list[PolicyRun],
+    base: SimSetup,
+    start: int,
+    settings: PlannerSettings,
+) -> str:
+    """How each HPA policy came out of the common warm-up: settled, or still moving when measured."""
+    parts = []
+    for run in runs:
+        settled = results[run.name].warmup_settled_seconds
+        if settled is None:
+            parts.append(f"{run.name} unchanged")
+        elif settled >= settings.settled_seconds:
+            parts.append(f"{run.name} settled {settled / 60:.0f} min before")
+        else:
+            parts.append(f"{run.name} STILL MOVING ({settled / 60:.0f} min before)")
+    return (
+        f"Warm-up: {base.measure_from_seconds / 60:.0f} min of the trace's start replayed before the "
+        f"measured window; every HPA policy started from {start} replica(s) (the warm-up's work at "
+        f"{settings.start_utilisation:.0%} utilisation, within each policy's bounds). Last change of the "
+        f"desired count: {'; '.join(parts)}."
     )
 
 

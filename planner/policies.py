@@ -17,6 +17,7 @@ import numpy as np
 
 from config.serving import ModelConfig, ModelVersion, ScalingRules
 from config.stage import StageConfig
+from k8s_charts.names import TERMINATION_GRACE_PERIOD_SECONDS
 from planner.hpa import HpaSpec, Policy, Rules
 from planner.prices import hourly_price
 from planner.profiles import ReplicaProfile, replica_profile
@@ -110,6 +111,7 @@ def base_setup(
             queue_target=scaling.target_queue_depth,
             kv_target=scaling.target_kv_cache_usage,
             polling_seconds=scaling.polling_interval_seconds,
+            hpa_sync_seconds=settings.hpa_sync_seconds,
             tolerance=settings.hpa_tolerance,
         ),
         horizon_seconds=trace.duration_seconds,
@@ -124,6 +126,7 @@ def base_setup(
         spot_rate_per_node_second=settings.spot_interruptions_per_node_hour / 3600,
         spot_notice_seconds=settings.spot_notice_seconds,
         request_timeout_seconds=settings.request_timeout_seconds,
+        termination_grace_seconds=TERMINATION_GRACE_PERIOD_SECONDS,
         offhours=tuple(windows),
         offhours_floor_replicas=stage.offhours.floor_replicas,
         offhours_floor_nodes=stage.offhours.floor_nodes,
@@ -154,6 +157,13 @@ def service_seconds(profile: ReplicaProfile, prompt: np.ndarray, output: np.ndar
     step = profile.decode_step_seconds(batch, int(mean_context))
     decode_steps = np.maximum(0, np.ceil((output - 1) / profile.tokens_per_step))
     return profile.prefill_per_token_seconds * prompt + decode_steps * step / batch
+
+
+def common_start_replicas(trace: Trace, profile: ReplicaProfile, seconds: float, utilisation: float) -> int:
+    """Replicas that carry the first ``seconds`` of the trace at ``utilisation`` (at least 1)."""
+    head = trace.arrival < seconds
+    work = float(service_seconds(profile, trace.prompt_tokens[head], trace.output_tokens[head]).sum())
+    return max(1, math.ceil(work / (max(seconds, 1.0) * utilisation)))
 
 
 def replicas_per_window(

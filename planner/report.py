@@ -16,6 +16,7 @@ DROP_REASONS = {
     Outcome.DROPPED_NO_REPLICA: "no replica",
     Outcome.DROPPED_SPOT: "spot",
     Outcome.DROPPED_TIMEOUT: "timeout",
+    Outcome.DROPPED_TERMINATED: "terminated",
 }
 
 

@@ -33,6 +33,7 @@ class Outcome(IntEnum):
     DROPPED_NO_REPLICA = 3  # no ready replica (e.g. scaled to zero off-hours): the ALB returns 503
     DROPPED_SPOT = 4  # on a Spot node when it was reclaimed
     DROPPED_TIMEOUT = 5  # waited longer than the client timeout
+    DROPPED_TERMINATED = 6  # still held by a deleted pod when its termination grace period ended
 
 
 class PodState(IntEnum):
@@ -65,7 +66,11 @@ class Autoscaling:
     queue_target: float | None = None  # vllm:num_requests_waiting per replica (external AverageValue)
     kv_target: float | None = None  # vllm:kv_cache_usage_perc per pod (Pods AverageValue)
     gpu_target: float | None = None  # DCGM_FI_DEV_GPU_UTIL per pod (Pods AverageValue)
+    # KEDA's pollingInterval only drives activation (0 <-> 1); the HPA syncs on its own period
+    # (kube-controller-manager --horizontal-pod-autoscaler-sync-period, default 15 s) and KEDA's
+    # metrics server queries Prometheus on each HPA request.
     polling_seconds: float = 15.0
+    hpa_sync_seconds: float = 15.0
     tolerance: float = 0.1
     static_replicas: int = 0
     oracle_schedule: tuple[tuple[float, int], ...] = ()
@@ -88,10 +93,14 @@ class SimSetup:
     spot_rate_per_node_second: float
     spot_notice_seconds: float
     request_timeout_seconds: float
+    # A deleted pod is killed this long after deletion (the chart's terminationGracePeriodSeconds).
+    termination_grace_seconds: float = 120.0
     # (seconds from start, off_hours) switch points; the first is at 0.
     offhours: tuple[tuple[float, bool], ...] = ((0.0, False),)
     offhours_floor_replicas: int = 0
     offhours_floor_nodes: int = 0
+    # The replica count every HPA policy starts from (clamped to its bounds): one common steady start.
+    initial_replicas: int | None = None
     seed: int = 0
     # Costs and the time series count from here (the warm-up before it is not measured).
     measure_from_seconds: float = 0.0
@@ -116,6 +125,9 @@ class SimResult:
     node_launches: int
     spot_interruptions: int
     events: int = 0
+    # Seconds from the last change of the desired replica count in the warm-up to its end (None:
+    # no change in the warm-up; small values mean the controllers were still moving when measured).
+    warmup_settled_seconds: float | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -128,6 +140,7 @@ class Node:
         "launched_at",
         "pods",
         "ready",
+        "removing",
         "terminated_at",
     )
 
@@ -139,6 +152,7 @@ class Node:
         self.image_pulled = ready
         self.pods: list[Pod] = []
         self.cordoned = False
+        self.removing = False  # forced off by the off-hours scaler: drained, then terminated
         self.empty_since: float | None = launched_at
 
 
@@ -197,7 +211,7 @@ class Pod:
 
 # Event kinds, ordered so that simultaneous events resolve deterministically.
 _NODE_READY, _POD_READY, _PREFILL_DONE, _RUN_END, _TERMINATE, _NOTICE = 0, 1, 2, 3, 4, 5
-_OFFHOURS, _ORACLE, _SCRAPE, _HPA, _CA_SCAN = 6, 7, 8, 9, 10
+_OFFHOURS, _ORACLE, _SCRAPE, _HPA, _CA_SCAN, _KILL = 6, 7, 8, 9, 10, 11
 
 
 class Simulation:
@@ -222,6 +236,9 @@ class Simulation:
         self.pod_serial = 0
         self.spec = 0
         self.hpa_enabled = setup.autoscaling.kind == "hpa"
+        # Off-hours: KEDA paused at the floor (no HPA) and the counts the scaler recorded.
+        self.recorded_replicas: int | None = None
+        self.recorded_nodes: dict[int, int] = {}
         self.hpa_state = HpaState()
         self.group_min = [group.min_size for group in setup.groups]
         self.replica_min = setup.autoscaling.hpa.min_replicas if setup.autoscaling.hpa else 0
@@ -251,7 +268,7 @@ class Simulation:
             self.push(moment, _ORACLE, desired)
         self.push(0.0, _SCRAPE)
         if setup.autoscaling.kind == "hpa":
-            self.push(setup.autoscaling.polling_seconds, _HPA)
+            self.push(setup.autoscaling.hpa_sync_seconds, _HPA)
         self.push(setup.ca_scan_seconds, _CA_SCAN)
         arrivals = self.arrival
         n = len(arrivals)
@@ -270,6 +287,7 @@ class Simulation:
             _SCRAPE: self._scrape,
             _HPA: self._hpa_sync,
             _CA_SCAN: self._ca_scan,
+            _KILL: self._kill,
         }
         update = getattr(progress, "update", None)
         reported = 0
@@ -298,20 +316,27 @@ class Simulation:
     def _initial_state(self) -> None:
         setup = self.setup
         off = setup.offhours[0][1]
+        autoscaling = setup.autoscaling
+        if autoscaling.kind == "hpa":
+            assert autoscaling.hpa is not None
+            wanted = setup.initial_replicas if setup.initial_replicas is not None else self.replica_min
+            self.spec = min(max(wanted, self.replica_min), autoscaling.hpa.max_replicas)
+            if off and self.spec > setup.offhours_floor_replicas:
+                # Started at night: the scaler recorded the day's count and paused KEDA at the floor.
+                self.recorded_replicas = self.spec
+                self.spec = setup.offhours_floor_replicas
+                self.hpa_enabled = False
         if off:
-            self._apply_offhours_bounds(True)
+            for index, group in enumerate(setup.groups):
+                if group.in_offhours:
+                    self.recorded_nodes[index] = group.min_size
+                    self.group_min[index] = min(group.min_size, setup.offhours_floor_nodes)
         for index, _group in enumerate(setup.groups):
             for _ in range(self.group_min[index]):
                 self._launch(index, 0.0, ready=True)
-        autoscaling = setup.autoscaling
-        if autoscaling.kind == "hpa":
-            self.spec = self.replica_min
-            if off and setup.offhours_floor_replicas == 0:
-                self.spec = 0
-                self.hpa_enabled = False
-        elif autoscaling.kind == "static":
+        if autoscaling.kind == "static":
             self.spec = autoscaling.static_replicas
-        else:
+        elif autoscaling.kind == "oracle":
             schedule = autoscaling.oracle_schedule
             self.spec = schedule[0][1] if schedule and schedule[0][0] <= 0 else 0
         for _ in range(self.spec):
@@ -321,6 +346,7 @@ class Simulation:
                 break
             self._bind(pod, node, 0.0)
             pod.state = PodState.READY
+            pod.ready_at = 0.0
             self.routable.append(pod)
         self._record_series(0.0)
 
@@ -422,10 +448,21 @@ class Simulation:
 
     def _delete(self, pod: Pod, now: float) -> None:
         if pod.state == PodState.READY:
-            pod.state = PodState.DRAINING
-            self.routable.remove(pod)
-            self._maybe_gone(pod, now)
+            self._drain(pod, now)
         else:
+            self._gone(pod, now)
+
+    def _drain(self, pod: Pod, now: float) -> None:
+        """Out of the load balancer; finishes what it holds until the grace period ends."""
+        pod.state = PodState.DRAINING
+        self.routable.remove(pod)
+        self.push(now + self.setup.termination_grace_seconds, _KILL, pod)
+        self._maybe_gone(pod, now)
+
+    def _kill(self, now: float, pod: object, _: int) -> None:
+        assert isinstance(pod, Pod)
+        if pod.state == PodState.DRAINING:
+            self._drop_all(pod, Outcome.DROPPED_TERMINATED)
             self._gone(pod, now)
 
     def _maybe_gone(self, pod: Pod, now: float) -> None:
@@ -481,6 +518,9 @@ class Simulation:
         for index in range(len(setup.groups)):
             for _ in range(self.group_min[index] - self._group_size(index)):
                 self._launch(index, now)
+        for node in self.nodes:
+            if node.removing and node.terminated_at is None and not node.pods:
+                node.terminated_at = now  # the node group's scale-in finished draining it
         if self.oracle:
             return
         self._provision(now)
@@ -506,9 +546,7 @@ class Simulation:
         node.cordoned = True
         for pod in list(node.pods):
             if pod.state == PodState.READY:
-                pod.state = PodState.DRAINING
-                self.routable.remove(pod)
-                self._maybe_gone(pod, now)
+                self._drain(pod, now)
             elif pod.state == PodState.STARTING:
                 self._gone(pod, now)
         self.push(now + self.setup.spot_notice_seconds, _TERMINATE, node)
@@ -698,10 +736,13 @@ class Simulation:
         for pod in self.pods:
             if pod.state not in (PodState.READY, PodState.DRAINING):
                 continue
+            # Prometheus scrapes a terminating pod until it exits, so the summed External metrics
+            # include it; the HPA's own Pods metrics skip pods being deleted (replica_calculator.go).
             waiting += len(pod.waiting)
             kv.append(pod.kv_used / capacity)
             busy = pod.busy_seconds + (now - pod.busy_since if pod.busy_since is not None else 0.0)
-            utilisation.append(min(1.0, (busy - pod.busy_at_scrape) / setup.scrape_seconds))
+            if pod.state == PodState.READY:
+                utilisation.append(min(1.0, (busy - pod.busy_at_scrape) / setup.scrape_seconds))
             pod.busy_at_scrape = busy
         starting = sum(1 for pod in self.pods if pod.state in (PodState.PENDING, PodState.STARTING))
         self.scrapes.append((now, waiting, kv, utilisation, starting))
@@ -719,9 +760,9 @@ class Simulation:
 
     def _hpa_sync(self, now: float, _: object, __: int) -> None:
         autoscaling = self.setup.autoscaling
-        self.push(now + autoscaling.polling_seconds, _HPA)
+        self.push(now + autoscaling.hpa_sync_seconds, _HPA)
         if not self.hpa_enabled or self.spec == 0 or autoscaling.hpa is None:
-            return  # Kubernetes disables the HPA while the target is scaled to zero
+            return  # KEDA paused (no HPA), or the target is at zero (the HPA is then disabled)
         scrape = self._visible_scrape(now)
         if scrape is None or not scrape[2]:
             return
@@ -733,8 +774,11 @@ class Simulation:
                 external_average_value_replicas(self.spec, waiting, autoscaling.queue_target, tolerance)
             )
         if autoscaling.kv_target is not None:
-            proposals.append(pods_average_replicas(self.spec, kv, autoscaling.kv_target, starting, tolerance))
-        if autoscaling.gpu_target is not None:
+            # KEDA's kv-cache trigger: sum(vllm:kv_cache_usage_perc), External metric, AverageValue.
+            proposals.append(
+                external_average_value_replicas(self.spec, sum(kv), autoscaling.kv_target, tolerance)
+            )
+        if autoscaling.gpu_target is not None and utilisation:
             proposals.append(
                 pods_average_replicas(self.spec, utilisation, autoscaling.gpu_target, starting, tolerance)
             )
@@ -749,25 +793,53 @@ class Simulation:
             self.spec = desired
             self._reconcile(now)
 
-    def _apply_offhours_bounds(self, off: bool) -> None:
-        setup = self.setup
-        hpa = setup.autoscaling.hpa
-        self.replica_min = setup.offhours_floor_replicas if off else (hpa.min_replicas if hpa else 0)
-        for index, group in enumerate(setup.groups):
-            if group.in_offhours:
-                self.group_min[index] = (
-                    min(setup.offhours_floor_nodes, group.min_size) if off else group.min_size
-                )
-
     def _offhours(self, now: float, subject: object, _: int) -> None:
+        """The off-hours scaler's run (lambdas/offhours_scaler): its order and its records.
+
+        Off: a Deployment above the floor gets its count recorded and is set to the floor, and KEDA is
+        paused there (so no HPA acts at night); then each off-hours node group's size is recorded and
+        forced down to floor_nodes (its minimum lowered with it); EKS drains the removed nodes.
+        On: node groups back to their recorded size first, then KEDA resumes and the Deployment gets
+        max(recorded, current) replicas.
+        """
+        setup = self.setup
         off = bool(subject)
-        self._apply_offhours_bounds(off)
-        if off and self.setup.offhours_floor_replicas == 0:
-            self.spec = 0
-            self.hpa_enabled = False
-        elif not off:
-            self.spec = max(self.spec, self.replica_min)
+        if off:
+            if self.hpa_enabled and self.spec > setup.offhours_floor_replicas:
+                self.recorded_replicas = self.spec
+                self.spec = setup.offhours_floor_replicas
+                self.hpa_enabled = False
+                self._reconcile(now)
+            for index, group in enumerate(setup.groups):
+                if group.in_offhours and index not in self.recorded_nodes:
+                    self._force_group_down(index, now)
+            return
+        for index, recorded in sorted(self.recorded_nodes.items()):
+            self.group_min[index] = setup.groups[index].min_size
+            for _ in range(recorded - self._group_size(index)):
+                self._launch(index, now)
+        self.recorded_nodes = {}
+        if self.recorded_replicas is not None:
+            self.spec = max(self.recorded_replicas, self.spec)
+            self.recorded_replicas = None
             self.hpa_enabled = True
+            self._reconcile(now)
+
+    def _force_group_down(self, index: int, now: float) -> None:
+        floor = self.setup.offhours_floor_nodes
+        live = [node for node in self.nodes if node.group == index and node.terminated_at is None]
+        self.recorded_nodes[index] = len(live)
+        target = min(len(live), floor)
+        self.group_min[index] = min(self.setup.groups[index].min_size, target)
+        # Emptiest first, then the newest (an estimate of the ASG's choice; both free the most work).
+        ranked = sorted(live, key=lambda node: (len(node.pods), -node.launched_at))
+        for node in ranked[: len(live) - target]:
+            node.cordoned = True
+            node.removing = True
+            for pod in list(node.pods):
+                self._delete(pod, now)
+            if not node.pods:
+                node.terminated_at = now
         self._reconcile(now)
 
     def _oracle_change(self, now: float, subject: object, _: int) -> None:

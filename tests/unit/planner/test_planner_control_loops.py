@@ -1,0 +1,111 @@
+"""Scenario tests of the control loops against hand calculations.
+
+Off-hours as lambdas/offhours_scaler does it (record, floor, KEDA paused, node groups forced down,
+restore max(recorded, current)); the HPA's own sync period; a load step's time to the first new
+ready replica through the whole chain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from planner.hpa import HpaSpec
+from planner.sim import Autoscaling, GroupSpec, SimSetup, Simulation
+from tests.unit.planner.conftest import make_profile, make_setup
+
+
+def _hpa_setup(**overrides: object) -> SimSetup:
+    group = GroupSpec("gpu", "g5.xlarge", False, 1, 1, 2, 10, 1.0, True)
+    setup = make_setup(
+        make_profile(),
+        horizon=3000.0,
+        groups=(group,),
+        autoscaling=Autoscaling(kind="hpa", hpa=HpaSpec(2, 10), queue_target=5, polling_seconds=30),
+        offhours_floor_replicas=1,
+        offhours_floor_nodes=1,
+        initial_replicas=4,
+    )
+    return replace(setup, **overrides)  # type: ignore[arg-type]
+
+
+class _Recording(Simulation):
+    """Records when each pod becomes ready (the simulator forgets pods once they are gone)."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)  # type: ignore[arg-type]
+        self.ready_times: list[float] = []
+
+    def _pod_ready(self, now: float, pod: object, version: int) -> None:
+        before = len(self.routable)
+        super()._pod_ready(now, pod, version)
+        if len(self.routable) > before:
+            self.ready_times.append(now)
+
+
+def _run(setup: SimSetup, rate: float, seconds: float) -> _Recording:
+    count = int(rate * seconds)
+    arrival = np.linspace(0, seconds, count, endpoint=False)
+    sim = _Recording(setup, arrival, np.full(count, 2000), np.full(count, 200))
+    sim.run()
+    return sim
+
+
+def _desired_at(sim: Simulation, moment: float) -> int:
+    return int(next(spec for time, spec, _ in reversed(sim.series) if time <= moment))
+
+
+def test_off_hours_pauses_keda_at_the_floor_forces_nodes_down_and_restores_the_record() -> None:
+    setup = _hpa_setup(offhours=((0.0, False), (600.0, True), (1800.0, False)))
+    # Heavy load all along: a running HPA would scale up at night; a paused one must not.
+    sim = _run(setup, rate=20.0, seconds=3000.0)
+    before = _desired_at(sim, 599.0)
+    assert before > 1
+    night = [spec for time, spec, _ in sim.series if 600 <= time < 1800]
+    assert set(night) == {1}, "KEDA paused at floor_replicas: no HPA scales at night"
+    # Node group forced to floor_nodes = 1 (EKS drains the removed nodes, so they go within minutes).
+    alive_at = [node for node in sim.nodes if node.launched_at <= 600 and (node.terminated_at or 1e9) > 1500]
+    assert len(alive_at) == 1
+    # Morning: node group back to its recorded size, then the Deployment to max(recorded, current).
+    assert _desired_at(sim, 1800.0) >= before
+    launched_at_restore = [node for node in sim.nodes if node.launched_at == 1800.0]
+    assert len(launched_at_restore) >= before - 1
+
+
+def test_at_or_below_the_floor_the_scaler_skips_and_the_hpa_keeps_running() -> None:
+    # Starting at night with 2 replicas, at or below a floor of 5: no record, so KEDA is not paused.
+    setup = _hpa_setup(
+        offhours=((0.0, True),),
+        offhours_floor_replicas=5,
+        initial_replicas=2,
+        autoscaling=Autoscaling(kind="hpa", hpa=HpaSpec(2, 10), queue_target=5),
+    )
+    sim = _run(setup, rate=20.0, seconds=3000.0)
+    assert max(spec for time, spec, _ in sim.series if time > 0) > 5, "no record, no pause: the HPA scales"
+
+
+def test_hpa_syncs_every_15_s_whatever_keda_polling_interval() -> None:
+    # pollingInterval 300 s: the first scale-up still comes from an HPA sync within 15 s of the scrape
+    # that shows the queue (scrape 15 s, lag 0), not at 300 s.
+    setup = _hpa_setup(
+        autoscaling=Autoscaling(kind="hpa", hpa=HpaSpec(2, 10), queue_target=5, polling_seconds=300),
+        initial_replicas=2,
+    )
+    sim = _run(setup, rate=40.0, seconds=400.0)
+    first_up = next(time for time, spec, _ in sim.series if spec > 2)
+    assert first_up <= 45.0
+
+
+def test_load_step_time_to_first_new_ready_replica_is_the_whole_chain() -> None:
+    # Hand calculation from the setup: the queue builds at once; the scrape at 15 s shows it and the
+    # HPA sync at 15 s (no metric lag) raises the count; the pods wait for the CA scan at 20 s; the
+    # node boots 240 s, then the image pulls 60 s and the model loads 60 s: ready at 380 s.
+    setup = _hpa_setup(
+        autoscaling=Autoscaling(kind="hpa", hpa=HpaSpec(2, 10), queue_target=5),
+        groups=(GroupSpec("gpu", "g5.xlarge", False, 1, 1, 2, 10, 1.0, False),),
+        initial_replicas=2,
+    )
+    sim = _run(setup, rate=40.0, seconds=900.0)
+    assert sim.ready_times, "a new replica became ready"
+    assert min(sim.ready_times) == 15 + 5 + 240 + 60 + 60
