@@ -27,7 +27,7 @@ def _counts_add_up(outcome: np.ndarray, first_token: np.ndarray, finished: np.nd
     assert set(np.unique(outcome).tolist()) <= known
 
 
-@pytest.mark.parametrize("stage_name", ["dev", "prod"])
+@pytest.mark.parametrize("stage_name", ["dev", "staging", "prod"])
 def test_every_request_is_served_dropped_with_a_reason_or_in_flight(
     stages: dict[str, StageConfig], stage_name: str
 ) -> None:
