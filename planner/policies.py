@@ -15,8 +15,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from config.cluster import CapacityType
 from config.serving import ModelConfig, ModelVersion, ScalingRules
 from config.stage import StageConfig
+from constructs_lib.addons.cluster_autoscaler import ON_DEMAND_PRIORITY, SPOT_PRIORITY
 from k8s_charts.names import TERMINATION_GRACE_PERIOD_SECONDS
 from planner.hpa import HpaSpec, Policy, Rules
 from planner.prices import hourly_price
@@ -55,9 +57,15 @@ def hpa_spec(model: ModelConfig) -> HpaSpec:
 def group_specs(
     stage: StageConfig, version: ModelVersion, all_on_demand: bool = False
 ) -> tuple[GroupSpec, ...]:
-    """The version's node groups in the Cluster Autoscaler's priority-expander order: Spot first."""
+    """The version's node groups in the Cluster Autoscaler's priority-expander order.
+
+    The priorities are the add-on's own (constructs_lib.addons.cluster_autoscaler: Spot groups above
+    on-demand ones), by each group's configured capacity type, so the all-on-demand variant keeps the
+    expander's order while paying on-demand prices.
+    """
     offhours_groups = {group.name for group in stage.offhours_node_groups}
     specs = []
+    priority: dict[str, int] = {}
     for name in version.node_groups:
         group = stage.cluster.gpu_node_group(name)
         assert group is not None  # the stage validator guarantees it
@@ -75,7 +83,10 @@ def group_specs(
                 in_offhours=group.name in offhours_groups,
             )
         )
-    return tuple(sorted(specs, key=lambda spec: not spec.spot))
+        priority[group.name] = (
+            SPOT_PRIORITY if group.capacity_type is CapacityType.SPOT else ON_DEMAND_PRIORITY
+        )
+    return tuple(sorted(specs, key=lambda spec: -priority[spec.name]))
 
 
 def profile_for(stage: StageConfig, version: ModelVersion) -> ReplicaProfile:
@@ -150,13 +161,8 @@ def hpa_variants(
 
 
 def service_seconds(profile: ReplicaProfile, prompt: np.ndarray, output: np.ndarray) -> np.ndarray:
-    """Replica-seconds each request costs at a full operating batch (the capacity model for sizing)."""
-    mean_tokens = float(np.mean(prompt + output)) if prompt.size else 1.0
-    batch = max(1, min(profile.max_num_seqs, int(profile.kv_capacity_tokens / mean_tokens)))
-    mean_context = batch * float(np.mean(prompt + output / 2)) if prompt.size else 0.0
-    step = profile.decode_step_seconds(batch, int(mean_context))
-    decode_steps = np.maximum(0, np.ceil((output - 1) / profile.tokens_per_step))
-    return profile.prefill_per_token_seconds * prompt + decode_steps * step / batch
+    """Replica-seconds each request costs at a full operating batch (the profile's time model)."""
+    return profile.full_batch_seconds(prompt, output)
 
 
 def common_start_replicas(trace: Trace, profile: ReplicaProfile, seconds: float, utilisation: float) -> int:
