@@ -78,6 +78,13 @@ def load_inputs(args: argparse.Namespace) -> tuple[StageConfig, Trace]:
 
 def render(stage: StageConfig, trace: Trace, plans: list[VersionPlan], seed: int, wall: float) -> str:
     lines = [f"# Capacity plan: stage {stage.name}", "", f"Trace: {trace.describe()}. Seed {seed}."]
+    lines += [f"\n**Trace warning:** {warning}" for warning in trace.warnings]
+    shared = trace.shared_prefix_share()
+    if shared is not None:
+        lines.append(
+            f"\nPrefix blocks already seen in an earlier request: {shared:.0%} (block hashes kept; the "
+            "simulator does not model prefix-cache hits, so prefill work is an upper bound)."
+        )
     if trace.is_synthetic:
         lines.append("**SYNTHETIC traffic: the trace was shaped; figures are not a replay of real load.**")
     for plan in plans:
@@ -112,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = replace(settings, spot_interruptions_per_node_hour=args.spot_interruptions_per_node_hour)
     try:
         stage, trace = load_inputs(args)
+        for warning in trace.warnings:
+            print(f"planner: warning: {warning}", file=sys.stderr)
         versions = sum(1 for m in stage.models if not args.model or m.id in args.model for _ in m.versions)
         started = time.perf_counter()
         with tqdm(

@@ -1,15 +1,11 @@
-"""Request traces: loading the Azure LLM inference CSV or a simple CSV, and labelled shaping.
+"""Request traces: loading (formats in planner.readers), labelled shaping, thinning and warm-up.
 
-Simple CSV format (header required): ``arrival_seconds,prompt_tokens,output_tokens`` with arrival
-seconds from the start of the trace. The Azure format is ``TIMESTAMP,ContextTokens,GeneratedTokens``
-(github.com/Azure/AzurePublicDataset, AzureLLMInferenceTrace_*.csv).
+Every shaping step is recorded on the trace and printed as SYNTHETIC wherever results appear.
 """
 
 from __future__ import annotations
 
-import csv
 import math
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,13 +13,11 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-AZURE_COLUMNS = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
-SIMPLE_COLUMNS = ("arrival_seconds", "prompt_tokens", "output_tokens")
+from planner.readers import AZURE_COLUMNS, SIMPLE_COLUMNS, TraceError, read_trace
+
+__all__ = ["AZURE_COLUMNS", "DEFAULT_TRACE", "SIMPLE_COLUMNS", "Trace", "TraceError", "load_trace"]
+
 DEFAULT_TRACE = Path(__file__).resolve().parent.parent / "data" / "traces" / "AzureLLMInferenceTrace_conv.csv"
-
-
-class TraceError(ValueError):
-    """A trace file or shaping request that cannot be used; the message names file, line and field."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +35,10 @@ class Trace:
     # replayed from another time (the arrivals between requests are unchanged, so it is not shaping).
     zone_name: str = "UTC"
     recorded_start: datetime | None = None
+    # Prefix-block hash ids per request (Mooncake traces), kept for prefix-cache modelling.
+    block_hashes: np.ndarray | None = None
+    format_name: str = "simple"
+    warnings: tuple[str, ...] = ()
 
     @property
     def size(self) -> int:
@@ -54,6 +52,29 @@ class Trace:
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.zone_name)
 
+    def select(self, which: np.ndarray) -> Trace:
+        """The requests picked by a mask or index array, block hashes included."""
+        hashes = None if self.block_hashes is None else self.block_hashes[which]
+        return replace(
+            self,
+            arrival=self.arrival[which],
+            prompt_tokens=self.prompt_tokens[which],
+            output_tokens=self.output_tokens[which],
+            block_hashes=hashes,
+        )
+
+    def shared_prefix_share(self) -> float | None:
+        """Share of prompt blocks already seen in an earlier request (None without block hashes)."""
+        if self.block_hashes is None:
+            return None
+        seen: set[int] = set()
+        total = shared = 0
+        for blocks in self.block_hashes.tolist():
+            total += len(blocks)
+            shared += sum(1 for block in blocks if block in seen)
+            seen.update(blocks)
+        return shared / total if total else 0.0
+
     def describe(self) -> str:
         from planner.clock import local_label  # planner.clock imports the schedule, not the trace
 
@@ -65,101 +86,30 @@ class Trace:
             if self.recorded_start is not None and self.recorded_start != self.start
             else ""
         )
-        return f"{self.label}: {self.size:,} requests over {hours:.1f} h from {when}{moved}{shaping}"
+        return (
+            f"{self.label} ({self.format_name}): {self.size:,} requests over {hours:.1f} h from {when}"
+            f"{moved}{shaping}"
+        )
 
 
 def load_trace(path: Path, start: datetime | None = None) -> Trace:
-    """Read a trace in the Azure or the simple CSV format (chosen by the header)."""
-    if not path.is_file():
-        raise TraceError(f"{path}: trace file not found")
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
-            raise TraceError(f"{path}: empty file; expected a header {SIMPLE_COLUMNS} or {AZURE_COLUMNS}")
-        columns = tuple(name.strip() for name in header)
-        if columns[:3] == AZURE_COLUMNS:
-            times, prompts, outputs = _read_rows(path, reader, _azure_seconds)
-            first = min(times) if times else 0.0
-            origin = datetime.fromtimestamp(math.floor(first / 60) * 60, tz=UTC)
-            arrivals = [value - origin.timestamp() for value in times]
-        elif columns[:3] == SIMPLE_COLUMNS:
-            arrivals, prompts, outputs = _read_rows(path, reader, _plain_seconds)
-            origin = start or datetime(2024, 1, 1, 9, tzinfo=UTC)
-        else:
-            raise TraceError(
-                f"{path}: header {list(columns)} is not a known trace format; allowed: "
-                f"{','.join(SIMPLE_COLUMNS)} or {','.join(AZURE_COLUMNS)}"
-            )
-    if not arrivals:
-        raise TraceError(f"{path}: no requests after the header")
-    return _build(arrivals, prompts, outputs, origin if start is None else start, path.name)
-
-
-def _build(
-    arrivals: list[float], prompts: list[int], outputs: list[int], start: datetime, label: str
-) -> Trace:
-    order = np.argsort(np.asarray(arrivals), kind="stable")
-    arrival = np.asarray(arrivals, dtype=np.float64)[order]
+    """Read a trace in any known format (detected from its first line); see planner.readers."""
+    raw = read_trace(path)
+    order = np.argsort(raw.arrival, kind="stable")
+    arrival = np.asarray(raw.arrival, dtype=np.float64)[order]
     # Whole minutes: a trace of 59.9 minutes covers the hour it was cut from.
     duration = max(60.0, math.ceil((float(arrival[-1]) + 1e-9) / 60) * 60)
     return Trace(
         arrival=arrival,
-        prompt_tokens=np.asarray(prompts, dtype=np.int64)[order],
-        output_tokens=np.asarray(outputs, dtype=np.int64)[order],
-        start=start,
+        prompt_tokens=np.asarray(raw.prompt, dtype=np.int64)[order],
+        output_tokens=np.asarray(raw.output, dtype=np.int64)[order],
+        start=raw.origin if start is None else start,
         duration_seconds=duration,
-        label=label,
+        label=path.name,
+        block_hashes=None if raw.block_hashes is None else raw.block_hashes[order],
+        format_name=raw.format_name,
+        warnings=raw.warnings,
     )
-
-
-def _read_rows(
-    path: Path, rows: Iterable[list[str]], to_seconds: Callable[[str, str], float]
-) -> tuple[list[float], list[int], list[int]]:
-    times: list[float] = []
-    prompts: list[int] = []
-    outputs: list[int] = []
-    for line_number, row in enumerate(rows, start=2):
-        if not row or all(not cell.strip() for cell in row):
-            continue
-        if len(row) < 3:
-            raise TraceError(f"{path}:{line_number}: expected 3 columns, found {len(row)}: {row}")
-        where = f"{path}:{line_number}"
-        times.append(to_seconds(row[0].strip(), where))
-        prompts.append(_tokens(row[1], where, "prompt tokens", minimum=1))
-        outputs.append(_tokens(row[2], where, "output tokens", minimum=1))
-    return times, prompts, outputs
-
-
-def _tokens(text: str, where: str, what: str, minimum: int) -> int:
-    try:
-        value = int(text.strip())
-    except ValueError:
-        raise TraceError(f"{where}: {what} {text!r} is not an integer") from None
-    if value < minimum:
-        raise TraceError(f"{where}: {what} {value} is below {minimum}")
-    return value
-
-
-def _plain_seconds(text: str, where: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise TraceError(f"{where}: arrival_seconds {text!r} is not a number") from None
-    if not math.isfinite(value) or value < 0:
-        raise TraceError(f"{where}: arrival_seconds {text!r} must be a finite number >= 0")
-    return value
-
-
-def _azure_seconds(text: str, where: str) -> float:
-    # The Azure files carry 7 fractional digits, which datetime does not parse; keep microseconds.
-    whole, _, fraction = text.partition(".")
-    try:
-        moment = datetime.strptime(whole, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
-        micros = int((fraction + "000000")[:6]) if fraction else 0
-    except ValueError:
-        raise TraceError(f"{where}: TIMESTAMP {text!r} is not 'YYYY-MM-DD HH:MM:SS[.fffffff]'") from None
-    return moment.timestamp() + micros / 1e6
 
 
 # Shaping: every step is recorded on the trace and printed as SYNTHETIC wherever results appear.
@@ -204,11 +154,13 @@ def daily_shape(trace: Trace, days: int, seed: int, trough: float = 0.25, peak_h
     keep_probability = daily_curve(local_hours(trace.start, arrival, trace.zone), trough, peak_hour)
     rng = np.random.default_rng(seed)
     keep = (rng.random(arrival.size) < keep_probability) & (arrival < horizon)
+    hashes = None if trace.block_hashes is None else np.tile(trace.block_hashes, copies)[keep]
     return replace(
         trace,
         arrival=arrival[keep],
         prompt_tokens=np.tile(trace.prompt_tokens, copies)[keep],
         output_tokens=np.tile(trace.output_tokens, copies)[keep],
+        block_hashes=hashes,
         duration_seconds=horizon,
         synthetic_steps=(
             *trace.synthetic_steps,
@@ -269,12 +221,7 @@ def thin(trace: Trace, share: float, seed: int) -> Trace:
     if share >= 1.0:
         return trace
     keep = np.random.default_rng(seed).random(trace.size) < share
-    return replace(
-        trace,
-        arrival=trace.arrival[keep],
-        prompt_tokens=trace.prompt_tokens[keep],
-        output_tokens=trace.output_tokens[keep],
-    )
+    return trace.select(keep)
 
 
 def with_warmup(trace: Trace, seconds: float) -> tuple[Trace, int]:
@@ -287,11 +234,10 @@ def with_warmup(trace: Trace, seconds: float) -> tuple[Trace, int]:
         return trace, 0
     head = trace.arrival < seconds
     count = int(np.count_nonzero(head))
+    order = np.concatenate([np.flatnonzero(head), np.arange(trace.size)])
     extended = replace(
-        trace,
+        trace.select(order),
         arrival=np.concatenate([trace.arrival[head], trace.arrival + seconds]),
-        prompt_tokens=np.concatenate([trace.prompt_tokens[head], trace.prompt_tokens]),
-        output_tokens=np.concatenate([trace.output_tokens[head], trace.output_tokens]),
         start=trace.start - timedelta(seconds=seconds),
         duration_seconds=trace.duration_seconds + seconds,
     )
