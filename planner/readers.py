@@ -24,6 +24,7 @@ import csv
 import io
 import json
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -96,33 +97,50 @@ def read_trace(path: Path) -> RawTrace:
 # CSV: a fast column-wise path and a row-by-row path that names the bad line.
 
 
-def _columns(path: Path, text: str) -> list[np.ndarray] | None:
-    body = [line for line in text.splitlines()[1:] if line.strip()]
-    if not body:
+def _columns(path: Path, text: str) -> list[list[str]] | None:
+    """The three columns as lists of cells, or None when rows do not all have three cells."""
+    _, _, body = text.partition("\n")
+    body = body.replace("\r", "").strip("\n")
+    if not body.strip():
         raise TraceError(f"{path}: no requests after the header")
-    cells = ",".join(body).split(",")
-    if len(cells) != 3 * len(body):
+    if "\n\n" in body:
+        body = "\n".join(line for line in body.split("\n") if line.strip())
+    rows = body.count("\n") + 1
+    cells = body.replace("\n", ",").split(",")
+    if len(cells) != 3 * rows:
         return None
-    table = np.asarray(cells, dtype=object).reshape(-1, 3)
-    return [np.asarray(table[:, index], dtype=str) for index in range(3)]
+    if ", " in body or " ," in body or body.startswith(" ") or "\n " in body:
+        cells = [cell.strip() for cell in cells]
+    return [cells[0::3], cells[1::3], cells[2::3]]
 
 
-def _tokens_fast(column: np.ndarray) -> np.ndarray | None:
-    try:
-        values = np.char.strip(column).astype(np.int64)
-    except ValueError:
+def _numbers_fast(column: list[str], dtype: type) -> np.ndarray | None:
+    """A column parsed by numpy in one pass; None if any cell is not a number of that type."""
+    if any(not cell or " " in cell for cell in column[:1]):
         return None
-    return values if values.size == 0 or int(values.min()) >= 1 else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a bad cell ends the parse early; the count check catches it
+        try:
+            values: np.ndarray = np.fromstring(" ".join(column), sep=" ", dtype=dtype)
+        except ValueError:
+            return None
+    if values.size != len(column):
+        return None
+    return values
+
+
+def _tokens_fast(column: list[str]) -> np.ndarray | None:
+    values = _numbers_fast(column, np.int64)
+    if values is None or (values.size and int(values.min()) < 1):
+        return None
+    return values
 
 
 def _read_simple(path: Path, text: str) -> RawTrace:
     columns = _columns(path, text)
     if columns is not None:
         prompt, output = _tokens_fast(columns[1]), _tokens_fast(columns[2])
-        try:
-            arrival = np.char.strip(columns[0]).astype(np.float64)
-        except ValueError:
-            arrival = None
+        arrival = _numbers_fast(columns[0], np.float64)
         if (
             prompt is not None
             and output is not None
@@ -145,7 +163,7 @@ def _read_azure(path: Path, text: str) -> RawTrace:
     if epoch is None or prompt is None or output is None:
         times, prompts, outputs = _read_rows(path, text, _azure_seconds)
         epoch, prompt, output = np.asarray(times), np.asarray(prompts), np.asarray(outputs)
-    with_offset = bool(columns is not None and _has_offset(str(columns[0][0]).strip()))
+    with_offset = bool(columns is not None and _has_offset(columns[0][0].strip()))
     first = float(epoch.min())
     origin = datetime.fromtimestamp(math.floor(first / 60) * 60, tz=UTC)
     return RawTrace(
@@ -157,12 +175,12 @@ def _has_offset(stamp: str) -> bool:
     return stamp.endswith("Z") or (len(stamp) > 6 and stamp[-6] in "+-" and stamp[-3] == ":")
 
 
-def _azure_times_fast(column: np.ndarray) -> np.ndarray | None:
+def _azure_times_fast(column: list[str]) -> np.ndarray | None:
     """Seconds since the Unix epoch (UTC) for a column of Azure timestamps; None if any is unusual."""
-    stamps = np.char.strip(column)
+    stamps = np.asarray(column)
     offsets = np.zeros(stamps.size)
-    if stamps.size and _has_offset(str(stamps[0])):
-        tails = np.asarray([stamp[-6:] for stamp in stamps.tolist()])
+    if stamps.size and _has_offset(column[0]):
+        tails = np.asarray([stamp[-6:] for stamp in column])
         if not bool(np.all(np.char.count(tails, ":") == 1)):
             return None
         try:
@@ -172,7 +190,7 @@ def _azure_times_fast(column: np.ndarray) -> np.ndarray | None:
         except ValueError:
             return None
         offsets = signs * (hours * 3600 + minutes * 60)
-        stamps = np.asarray([stamp[:-6] for stamp in stamps.tolist()])
+        stamps = np.asarray([stamp[:-6] for stamp in column])
     # Only 'YYYY-MM-DD HH:MM:SS[.f]' goes to numpy (which would also take 'T' and zone suffixes).
     shaped = (
         np.all(np.char.find(stamps, " ") == 10)

@@ -74,6 +74,10 @@ def test_mooncake_jsonl_keeps_block_hashes_and_reads_milliseconds(tmp_path: Path
         ("{not json\n", "trace.csv:1: not a JSON object"),
         (AZURE + "2024-05-12T00:00:00+0200,1,1\n", "is not 'YYYY-MM-DD HH:MM:SS"),
         (AZURE + "2024-05-12 00:00:00,0,1\n", "prompt tokens 0 is below 1"),
+        (
+            AZURE + "2024-05-12 00:00:00,1,1\n2024-05-12 00:00:01,12.5,1\n",
+            r"trace.csv:3: prompt tokens '12.5'",
+        ),
     ],
 )
 def test_bad_records_name_the_line_and_field(tmp_path: Path, text: str, message: str) -> None:
