@@ -10,15 +10,17 @@
 
 from __future__ import annotations
 
+import ast
+import functools
 import math
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
 from config.cluster import CapacityType
 from config.serving import ModelConfig, ModelVersion, ScalingRules
 from config.stage import StageConfig
-from constructs_lib.addons.cluster_autoscaler import ON_DEMAND_PRIORITY, SPOT_PRIORITY
 from k8s_charts.names import TERMINATION_GRACE_PERIOD_SECONDS
 from planner.hpa import HpaSpec, Policy, Rules
 from planner.prices import hourly_price
@@ -54,6 +56,27 @@ def hpa_spec(model: ModelConfig) -> HpaSpec:
     )
 
 
+ADDON_SOURCE = Path(__file__).resolve().parent.parent / "constructs_lib" / "addons" / "cluster_autoscaler.py"
+
+
+@functools.cache
+def expander_priorities() -> tuple[int, int]:
+    """(Spot, on-demand) priorities of the Cluster Autoscaler add-on's priority expander.
+
+    Read from the add-on module's source rather than imported: importing it loads the CDK (and its
+    Node.js runtime), which the planner does not otherwise need. tests/unit/planner checks the two
+    stay equal to the imported constants.
+    """
+    values: dict[str, int] = {}
+    for node in ast.parse(ADDON_SOURCE.read_text(encoding="utf-8")).body:
+        if not isinstance(node, ast.Assign) or len(node.targets) != 1:
+            continue
+        target = node.targets[0]
+        if isinstance(target, ast.Name) and target.id in ("SPOT_PRIORITY", "ON_DEMAND_PRIORITY"):
+            values[target.id] = int(ast.literal_eval(node.value))
+    return values["SPOT_PRIORITY"], values["ON_DEMAND_PRIORITY"]
+
+
 def group_specs(
     stage: StageConfig, version: ModelVersion, all_on_demand: bool = False
 ) -> tuple[GroupSpec, ...]:
@@ -83,8 +106,9 @@ def group_specs(
                 in_offhours=group.name in offhours_groups,
             )
         )
+        spot_priority, on_demand_priority = expander_priorities()
         priority[group.name] = (
-            SPOT_PRIORITY if group.capacity_type is CapacityType.SPOT else ON_DEMAND_PRIORITY
+            spot_priority if group.capacity_type is CapacityType.SPOT else on_demand_priority
         )
     return tuple(sorted(specs, key=lambda spec: -priority[spec.name]))
 

@@ -109,3 +109,11 @@ def test_load_step_time_to_first_new_ready_replica_is_the_whole_chain() -> None:
     sim = _run(setup, rate=40.0, seconds=900.0)
     assert sim.ready_times, "a new replica became ready"
     assert min(sim.ready_times) == 15 + 5 + 240 + 60 + 60
+
+
+def test_node_group_order_is_the_cluster_autoscaler_addons_priority() -> None:
+    from constructs_lib.addons.cluster_autoscaler import ON_DEMAND_PRIORITY, SPOT_PRIORITY
+    from planner.policies import expander_priorities
+
+    assert expander_priorities() == (SPOT_PRIORITY, ON_DEMAND_PRIORITY)
+    assert SPOT_PRIORITY > ON_DEMAND_PRIORITY  # Spot groups first, as the planner's groups are ordered
