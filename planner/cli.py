@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from dataclasses import replace
@@ -49,6 +50,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes planning model versions in parallel (default: the CPU count)",
+    )
+    parser.add_argument(
         "--no-fit-load",
         action="store_true",
         help="do not add the comparison at a load max_replicas can carry when the trace exceeds it",
@@ -57,6 +64,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def load_inputs(args: argparse.Namespace) -> tuple[StageConfig, Trace]:
+    if args.workers < 1:
+        raise ConfigError(f"--workers {args.workers}: must be 1 or more")
     stages = load_stages()
     if args.stage not in stages:
         raise ConfigError(
@@ -131,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             desc=f"plan {stage.name}",
         ) as bar:
             plans = plan_stage(
-                stage, trace, settings, args.seed, args.model, bar.update, not args.no_fit_load
+                stage, trace, settings, args.seed, args.model, bar.update, not args.no_fit_load, args.workers
             )
             bar.total = bar.n
             bar.refresh()

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import math
+import multiprocessing
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
+from queue import Empty
+from typing import Any
 
 import numpy as np
 
@@ -358,23 +362,82 @@ def plan_stage(
     model_ids: list[str] | None = None,
     progress: Progress | None = None,
     fit_load: bool = True,
+    workers: int = 1,
 ) -> list[VersionPlan]:
     """Every version's comparison; with ``fit_load``, a capacity-short version is compared again at
-    the rate its max_replicas can carry (labelled SYNTHETIC), so the policies are ranked on something."""
-    plans = []
-    for model in stage.models:
-        if model_ids and model.id not in model_ids:
-            continue
-        for version in model.versions:
-            if version.weight == 0:
-                continue
-            plan = plan_version(stage, model, version, trace, settings, seed, progress)
-            plans.append(plan)
-            if fit_load and plan.capacity_short:
-                found = capacity(plan.trace, plan.profile, settings, model.autoscaling.max_replicas)
-                factor = found.fitting_timescale
-                fitted = plan_version(
-                    stage, model, version, time_scale(trace, factor), settings, seed, progress
-                )
-                plans.append(replace(fitted, load_factor=factor))
-    return plans
+    the rate its max_replicas can carry (labelled SYNTHETIC), so the policies are ranked on something.
+
+    With ``workers`` > 1 the versions are planned in parallel processes (each is independent and
+    seeded, so the result is the same as in one process); progress comes back through a queue.
+    """
+    jobs = [
+        (model, version)
+        for model in stage.models
+        if not model_ids or model.id in model_ids
+        for version in model.versions
+        if version.weight > 0
+    ]
+    if workers <= 1 or len(jobs) <= 1:
+        return [
+            plan
+            for model, version in jobs
+            for plan in _plan_job(stage, model, version, trace, settings, seed, fit_load, progress)
+        ]
+    context = multiprocessing.get_context("fork")
+    with (
+        context.Manager() as manager,
+        ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context) as pool,
+    ):
+        queue = manager.Queue()
+        futures = [
+            pool.submit(_plan_job_queued, stage, model, version, trace, settings, seed, fit_load, queue)
+            for model, version in jobs
+        ]
+        pending = set(futures)
+        while pending:
+            _, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            _drain(queue, progress)
+        _drain(queue, progress)
+        return [plan for future in futures for plan in future.result()]
+
+
+def _drain(queue: Any, progress: Progress | None) -> None:
+    while True:
+        try:
+            step = queue.get_nowait()
+        except Empty:
+            return
+        if progress is not None:
+            progress(step)
+
+
+def _plan_job_queued(
+    stage: StageConfig,
+    model: ModelConfig,
+    version: ModelVersion,
+    trace: Trace,
+    settings: PlannerSettings,
+    seed: int,
+    fit_load: bool,
+    queue: Any,
+) -> list[VersionPlan]:
+    return _plan_job(stage, model, version, trace, settings, seed, fit_load, queue.put)
+
+
+def _plan_job(
+    stage: StageConfig,
+    model: ModelConfig,
+    version: ModelVersion,
+    trace: Trace,
+    settings: PlannerSettings,
+    seed: int,
+    fit_load: bool,
+    progress: Progress | None,
+) -> list[VersionPlan]:
+    plan = plan_version(stage, model, version, trace, settings, seed, progress)
+    if not (fit_load and plan.capacity_short):
+        return [plan]
+    found = capacity(plan.trace, plan.profile, settings, model.autoscaling.max_replicas)
+    factor = found.fitting_timescale
+    fitted = plan_version(stage, model, version, time_scale(trace, factor), settings, seed, progress)
+    return [plan, replace(fitted, load_factor=factor)]
