@@ -81,3 +81,18 @@ def test_oracle_never_costs_more_than_a_policy_meeting_the_same_slo(
     for summary in plan.summaries:
         if summary.slo_attainment >= oracle.slo_attainment and summary.name != "oracle":
             assert oracle.dollars <= summary.dollars + 1e-9, f"{name}: oracle costs more than {summary.name}"
+
+
+def test_parallel_versions_give_the_same_plans_as_one_process(stages: dict[str, StageConfig]) -> None:
+    from planner.plan import plan_stage
+
+    stage = stages["staging"]  # two versions of one model: two jobs
+    trace = poisson_trace(2.0, 900, seed=4)
+    counted: list[int] = []
+    one = plan_stage(stage, trace, FAST, seed=3, fit_load=False)
+    two = plan_stage(stage, trace, FAST, seed=3, progress=counted.append, fit_load=False, workers=2)
+    assert [plan.title for plan in one] == [plan.title for plan in two]
+    for first, second in zip(one, two, strict=True):
+        assert [s.slo_attainment for s in first.summaries] == [s.slo_attainment for s in second.summaries]
+        assert [s.dollars for s in first.summaries] == [s.dollars for s in second.summaries]
+    assert sum(counted) > 0  # progress crossed the process boundary
