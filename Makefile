@@ -56,5 +56,10 @@ SHAPE ?= none
 plan: install
 	$(BIN)/python -m planner --stage $(STAGE) --seed $(SEED) --shape $(SHAPE) $(if $(TRACE),--trace $(TRACE))
 
+## Rewrite the "Latest figures" block of planner/README.md from a fresh plan of every stage.
+.PHONY: plan-figures
+plan-figures: install
+	$(BIN)/python -m planner.figures
+
 clean:
 	rm -rf cdk.out dist $(STAMP)

@@ -58,9 +58,9 @@ class ClusterNodes(SimState):
             self._drop_all(pod, Outcome.DROPPED_SPOT)
             self._gone(pod, now)
 
-    def _new_pod(self) -> Pod:
+    def _new_pod(self, now: float = 0.0) -> Pod:
         self.pod_serial += 1
-        pod = Pod(self.pod_serial)
+        pod = Pod(self.pod_serial, now)
         self.pods.append(pod)
         return pod
 
@@ -90,7 +90,7 @@ class ClusterNodes(SimState):
         alive = self._alive()
         if len(alive) < self.spec:
             for _ in range(self.spec - len(alive)):
-                self._new_pod()
+                self._new_pod(now)
             self._schedule_pending(now)
             if self.oracle:
                 self._provision(now)
@@ -153,7 +153,10 @@ class ClusterNodes(SimState):
     def _provision(self, now: float) -> None:
         """Cluster Autoscaler scale-up: nodes for pending pods not covered by nodes still booting."""
         groups = self.setup.groups
-        pending = sum(1 for pod in self.pods if pod.state == PodState.PENDING)
+        waiting = [pod.created_at for pod in self.pods if pod.state == PodState.PENDING]
+        if not self.oracle and waiting and min(waiting) + self.setup.ca_new_pod_buffer_seconds > now:
+            return  # all unschedulable GPU pods are still "new" (static_autoscaler.go, allPodsAreNew)
+        pending = len(waiting)
         booting = sum(
             groups[node.group].replicas_per_node - len(node.pods)
             for node in self.nodes

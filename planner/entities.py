@@ -55,6 +55,7 @@ class Pod:
         "busy_seconds",
         "busy_since",
         "count",
+        "created_at",
         "ctx",
         "kv_used",
         "node",
@@ -77,8 +78,9 @@ class Pod:
 
     IDLE, PREFILL, DECODE = 0, 1, 2
 
-    def __init__(self, serial: int) -> None:
+    def __init__(self, serial: int, created_at: float = 0.0) -> None:
         self.serial = serial
+        self.created_at = created_at
         self.state = PodState.PENDING
         self.node: Node | None = None
         self.ready_at = 0.0

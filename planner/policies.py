@@ -155,6 +155,7 @@ def base_setup(
         ca_scan_seconds=autoscaler.scan_interval_seconds,
         ca_unneeded_seconds=autoscaler.scale_down_unneeded_minutes * 60,
         ca_delay_after_add_seconds=autoscaler.scale_down_delay_after_add_minutes * 60,
+        ca_new_pod_buffer_seconds=settings.ca_gpu_pod_buffer_seconds,
         node_provision_seconds=autoscaler.node_provision_minutes * 60,
         image_pull_seconds=settings.image_pull_seconds,
         model_load_seconds=weights_seconds + settings.engine_warmup_seconds,

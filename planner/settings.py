@@ -44,6 +44,9 @@ class PlannerSettings:
     start_utilisation: float = 0.7
     # A desired count unchanged for this long before the measured window counts as settled.
     settled_seconds: float = 600.0
+    # Cluster Autoscaler: no scale-up while the oldest unschedulable GPU pod is younger than this
+    # (unschedulablePodWithGpuTimeBuffer = 30 s, core/static_autoscaler.go, cluster-autoscaler-1.36.0).
+    ca_gpu_pod_buffer_seconds: float = 30.0
     # kube-controller-manager --horizontal-pod-autoscaler-sync-period (default 15 s).
     hpa_sync_seconds: float = 15.0
     # Share of offered requests that must get a first token within the SLO (the SLO is a p95).

@@ -59,6 +59,9 @@ class SimSetup:
     spot_rate_per_node_second: float
     spot_notice_seconds: float
     request_timeout_seconds: float
+    # The Cluster Autoscaler waits until the oldest unschedulable GPU pod is this old before scaling up
+    # (unschedulablePodWithGpuTimeBuffer in core/static_autoscaler.go, 30 s in 1.36.0).
+    ca_new_pod_buffer_seconds: float = 0.0
     # A deleted pod is killed this long after deletion (the chart's terminationGracePeriodSeconds).
     termination_grace_seconds: float = 120.0
     # (seconds from start, off_hours) switch points; the first is at 0.

@@ -26,6 +26,7 @@ def _hpa_setup(**overrides: object) -> SimSetup:
         offhours_floor_replicas=1,
         offhours_floor_nodes=1,
         initial_replicas=4,
+        ca_new_pod_buffer_seconds=30.0,
     )
     return replace(setup, **overrides)  # type: ignore[arg-type]
 
@@ -99,8 +100,10 @@ def test_hpa_syncs_every_15_s_whatever_keda_polling_interval() -> None:
 
 def test_load_step_time_to_first_new_ready_replica_is_the_whole_chain() -> None:
     # Hand calculation from the setup: the queue builds at once; the scrape at 15 s shows it and the
-    # HPA sync at 15 s (no metric lag) raises the count; the pods wait for the CA scan at 20 s; the
-    # node boots 240 s, then the image pulls 60 s and the model loads 60 s: ready at 380 s.
+    # HPA sync at 15 s (no metric lag) creates the pods; the Cluster Autoscaler (10 s scans) skips
+    # while the oldest unschedulable GPU pod is under 30 s old (static_autoscaler.go, allPodsAreNew:
+    # 15 + 30 = 45 > 40), so it scales up at the 50 s scan; the node boots 240 s, then the image pulls
+    # 60 s and the model loads 60 s: ready at 410 s.
     setup = _hpa_setup(
         autoscaling=Autoscaling(kind="hpa", hpa=HpaSpec(2, 10), queue_target=5),
         groups=(GroupSpec("gpu", "g5.xlarge", False, 1, 1, 2, 10, 1.0, False),),
@@ -108,7 +111,7 @@ def test_load_step_time_to_first_new_ready_replica_is_the_whole_chain() -> None:
     )
     sim = _run(setup, rate=40.0, seconds=900.0)
     assert sim.ready_times, "a new replica became ready"
-    assert min(sim.ready_times) == 15 + 5 + 240 + 60 + 60
+    assert min(sim.ready_times) == 50 + 240 + 60 + 60
 
 
 def test_node_group_order_is_the_cluster_autoscaler_addons_priority() -> None:

@@ -68,3 +68,10 @@ def test_capacity_shortfall_names_the_numbers_and_a_load_that_fits() -> None:
     assert "needs 12 replicas" in note
     assert "--shape timescale:0.24" in note
     assert capacity_notes(trace, profile, settings, 12, "m") == []
+
+
+def test_readme_has_the_block_make_plan_figures_rewrites() -> None:
+    from planner.figures import END, README, START
+
+    text = README.read_text(encoding="utf-8")
+    assert text.index(START) < text.index(END)
