@@ -48,6 +48,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=float,
         help="override the Spot interruption rate (stress test)",
     )
+    parser.add_argument(
+        "--spot-capacity-failure-probability",
+        type=float,
+        help="share of Spot launches that find no capacity (default 0); the autoscaler then falls back",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
         "--workers",
@@ -124,6 +129,15 @@ def render(stage: StageConfig, trace: Trace, plans: list[VersionPlan], seed: int
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     settings = PlannerSettings()
+    if args.spot_capacity_failure_probability is not None:
+        if not 0 <= args.spot_capacity_failure_probability <= 1:
+            print(
+                f"planner: --spot-capacity-failure-probability {args.spot_capacity_failure_probability}: "
+                "must be between 0 and 1",
+                file=sys.stderr,
+            )
+            return 2
+        settings = replace(settings, spot_capacity_failure_probability=args.spot_capacity_failure_probability)
     if args.spot_interruptions_per_node_hour is not None:
         settings = replace(settings, spot_interruptions_per_node_hour=args.spot_interruptions_per_node_hour)
     try:

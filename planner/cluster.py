@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from planner.entities import Node, Outcome, Pod, PodState
 from planner.events import EventKind, SimState
 
@@ -24,13 +26,29 @@ class ClusterNodes(SimState):
         self.nodes.append(node)
         if now >= setup.measure_from_seconds:
             self.node_launches += 1
+        spot = setup.groups[group_index].spot
+        failing = not ready and spot and setup.spot_capacity_failure_probability > 0
+        if failing and float(self.capacity_rng.random()) < setup.spot_capacity_failure_probability:
+            # No Spot capacity: the ASG's launch fails and CA sees an unfulfillable placeholder.
+            node.failed = True
+            self.push(now + setup.spot_failure_detect_seconds, EventKind.LAUNCH_FAILED, node)
+            return node
         if not ready:
             self.push(now + setup.node_provision_seconds, EventKind.NODE_READY, node)
-        if setup.groups[group_index].spot and setup.spot_rate_per_node_second > 0:
+        if spot and setup.spot_rate_per_node_second > 0:
             notice_at = now + float(self.rng.exponential(1.0 / setup.spot_rate_per_node_second))
             if notice_at < setup.horizon_seconds:
                 self.push(notice_at, EventKind.SPOT_NOTICE, node)
         return node
+
+    def _launch_failed(self, now: float, node: object, _: int) -> None:
+        """CA drops the placeholder, backs the group off (OutOfResources) and tries the next group."""
+        assert isinstance(node, Node)
+        node.terminated_at = node.launched_at  # never ran: costs nothing
+        self.backoff_until[node.group] = now + self.setup.ca_backoff_seconds
+        if now >= self.setup.measure_from_seconds:
+            self.capacity_failures += 1
+        self._provision(now)
 
     def _node_ready(self, now: float, node: object, _: int) -> None:
         assert isinstance(node, Node)
@@ -164,6 +182,8 @@ class ClusterNodes(SimState):
         )
         needed = pending - booting
         for index, group in enumerate(groups):
+            if self.backoff_until.get(index, -math.inf) > now:
+                continue  # backed off after a failed launch (--initial-node-group-backoff-duration)
             while needed > 0 and self._group_size(index) < group.max_size:
                 self._launch(index, now)
                 needed -= group.replicas_per_node

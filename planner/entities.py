@@ -28,6 +28,7 @@ class Node:
     __slots__ = (
         "cordoned",
         "empty_since",
+        "failed",
         "group",
         "image_pulled",
         "launched_at",
@@ -46,6 +47,7 @@ class Node:
         self.pods: list[Pod] = []
         self.cordoned = False
         self.removing = False  # forced off by the off-hours scaler: drained, then terminated
+        self.failed = False  # a Spot launch that found no capacity
         self.empty_since: float | None = launched_at
 
 

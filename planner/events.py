@@ -32,6 +32,7 @@ class EventKind(IntEnum):
     HPA_SYNC = 9
     CA_SCAN = 10
     KILL = 11
+    LAUNCH_FAILED = 12
 
 
 Event = tuple[float, EventKind, int, object, int]  # time, kind, sequence, subject, version
@@ -66,6 +67,9 @@ class SimState:
     scrapes: list[tuple[float, int, list[float], list[float], int]]
     series: list[tuple[float, int, int]]
     rng: np.random.Generator
+    capacity_rng: np.random.Generator
+    backoff_until: dict[int, float]
+    capacity_failures: int
     node_launches: int
     spot_interruptions: int
     event_count: int

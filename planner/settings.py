@@ -26,6 +26,14 @@ class PlannerSettings:
     # Spot interruption rate per node-hour: 10 % a month (the Spot Instance Advisor's 5-10 % band,
     # upper edge) / 730 h. An estimate; the advisor publishes bands per type and region.
     spot_interruptions_per_node_hour: float = 0.10 / 730
+    # Share of Spot node launches that find no capacity. AWS publishes no such rate (the Spot placement
+    # score is relative), so the default is 0; set it to stress-test the fallback to on-demand groups.
+    spot_capacity_failure_probability: float = 0.0
+    # From the failed launch to the Cluster Autoscaler seeing the ASG's unfulfillable placeholder
+    # (cloudprovider/aws placeholderUnfulfillableStatus): one ASG refresh, estimate.
+    spot_failure_detect_seconds: float = 60.0
+    # cluster-autoscaler --initial-node-group-backoff-duration default (config/flags/flags.go, 1.36.0).
+    ca_backoff_seconds: float = 300.0
     # EC2 Spot two-minute interruption notice (EC2 User Guide, "Spot Instance interruption notices").
     spot_notice_seconds: float = 120.0
     # A client gives up after this long without a first token (assumption).

@@ -67,6 +67,10 @@ class Simulation(ReplicaBatching, ClusterNodes, Controllers):
         self.scrapes: list[tuple[float, int, list[float], list[float], int]] = []
         self.series: list[tuple[float, int, int]] = []
         self.rng = np.random.default_rng(setup.seed)
+        # A separate stream, so that turning capacity failures on leaves the interruption draws as they were.
+        self.capacity_rng = np.random.default_rng([setup.seed, 1])
+        self.backoff_until = {}
+        self.capacity_failures = 0
         self.node_launches = 0
         self.spot_interruptions = 0
         self.event_count = 0
@@ -105,6 +109,7 @@ class Simulation(ReplicaBatching, ClusterNodes, Controllers):
             EventKind.HPA_SYNC: self._hpa_sync,
             EventKind.CA_SCAN: self._ca_scan,
             EventKind.KILL: self._kill,
+            EventKind.LAUNCH_FAILED: self._launch_failed,
         }
         update = getattr(progress, "update", None)
         reported = 0
@@ -194,5 +199,6 @@ class Simulation(ReplicaBatching, ClusterNodes, Controllers):
             dollars=dollars,
             node_launches=self.node_launches,
             spot_interruptions=self.spot_interruptions,
+            spot_capacity_failures=self.capacity_failures,
             events=self.event_count,
         )

@@ -62,6 +62,11 @@ class SimSetup:
     # The Cluster Autoscaler waits until the oldest unschedulable GPU pod is this old before scaling up
     # (unschedulablePodWithGpuTimeBuffer in core/static_autoscaler.go, 30 s in 1.36.0).
     ca_new_pod_buffer_seconds: float = 0.0
+    # Spot launches that find no capacity: probability per launch, time until the Cluster Autoscaler
+    # sees the failed placeholder, and its node-group backoff (--initial-node-group-backoff-duration).
+    spot_capacity_failure_probability: float = 0.0
+    spot_failure_detect_seconds: float = 60.0
+    ca_backoff_seconds: float = 300.0
     # A deleted pod is killed this long after deletion (the chart's terminationGracePeriodSeconds).
     termination_grace_seconds: float = 120.0
     # (seconds from start, off_hours) switch points; the first is at 0.
@@ -94,6 +99,7 @@ class SimResult:
     node_launches: int
     spot_interruptions: int
     events: int = 0
+    spot_capacity_failures: int = 0
     # Seconds from the last change of the desired replica count in the warm-up to its end (None:
     # no change in the warm-up; small values mean the controllers were still moving when measured).
     warmup_settled_seconds: float | None = None

@@ -120,3 +120,29 @@ def test_node_group_order_is_the_cluster_autoscaler_addons_priority() -> None:
 
     assert expander_priorities() == (SPOT_PRIORITY, ON_DEMAND_PRIORITY)
     assert SPOT_PRIORITY > ON_DEMAND_PRIORITY  # Spot groups first, as the planner's groups are ordered
+
+
+def test_spot_without_capacity_falls_back_to_on_demand_after_detection_and_backoff() -> None:
+    # Spot first (priority expander), every Spot launch fails: CA sees the failed placeholder 60 s
+    # later, backs the Spot group off for 300 s and launches on the on-demand group at once.
+    spot = GroupSpec("spot", "g5.xlarge", True, 1, 1, 0, 10, 0.4, False)
+    on_demand = GroupSpec("od", "g5.xlarge", False, 1, 1, 2, 10, 1.0, False)
+    setup = _hpa_setup(
+        groups=(spot, on_demand),
+        autoscaling=Autoscaling(kind="hpa", hpa=HpaSpec(2, 10), queue_target=5),
+        initial_replicas=2,
+        spot_capacity_failure_probability=1.0,
+        spot_failure_detect_seconds=60.0,
+        ca_backoff_seconds=300.0,
+    )
+    sim = _run(setup, rate=40.0, seconds=900.0)
+    failed = [node for node in sim.nodes if node.failed]
+    first_spot = min(node.launched_at for node in failed)
+    assert first_spot == 50.0  # the same scale-up moment as the load-step test
+    later_on_demand = [node.launched_at for node in sim.nodes if node.group == 1 and node.launched_at > 0]
+    assert min(later_on_demand) == first_spot + 60.0
+    # The failed launches cost nothing, and no Spot launch is tried again within the backoff.
+    assert all(node.terminated_at == node.launched_at for node in failed)
+    retries = sorted(node.launched_at for node in failed if node.launched_at > first_spot)
+    assert not retries or retries[0] >= first_spot + 60.0 + 300.0
+    assert sim.capacity_failures == len(failed)
