@@ -15,7 +15,7 @@ from config import ConfigError, load_stages
 from config.stage import StageConfig
 from planner.clock import START_FORMATS, StartError, resolve_start
 from planner.cost import cost_table, monthly_estimate
-from planner.plan import VersionPlan, plan_stage, runs_per_version
+from planner.plan import VersionPlan, expected_requests, plan_stage
 from planner.prices import PriceError
 from planner.profiles import ProfileError
 from planner.report import PlotPanel, plot, table
@@ -144,10 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         stage, trace = load_inputs(args)
         for warning in trace.warnings:
             print(f"planner: warning: {warning}", file=sys.stderr)
-        versions = sum(1 for m in stage.models if not args.model or m.id in args.model for _ in m.versions)
         started = time.perf_counter()
         with tqdm(
-            total=versions * runs_per_version(settings) * trace.size,
+            total=expected_requests(stage, trace, settings, args.model),
             unit="req",
             unit_scale=True,
             disable=args.no_progress,

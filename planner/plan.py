@@ -350,8 +350,25 @@ def _search_oracle(
 
 
 def runs_per_version(settings: PlannerSettings) -> int:
-    """A typical number of simulations per version (for the progress bar's total)."""
-    return 4 + 2 + min(3, len(settings.oracle_utilisations))
+    """Simulations per version at most: up to 3 HPA variants, static peak, and the oracle's two
+    bisections over the utilisation levels (the progress bar's total; the bar ends at the true count)."""
+    bisection = math.ceil(math.log2(len(settings.oracle_utilisations) + 1))
+    return 3 + 1 + 2 * bisection
+
+
+def expected_requests(
+    stage: StageConfig, trace: Trace, settings: PlannerSettings, model_ids: list[str] | None
+) -> int:
+    """Simulated requests the progress bar counts: every run replays the warm-up head and the trace;
+    weighted versions replay their share."""
+    head = int(np.count_nonzero(trace.arrival < settings.warmup_seconds))
+    share = sum(
+        version.weight / 100
+        for model in stage.models
+        if not model_ids or model.id in model_ids
+        for version in model.versions
+    )
+    return int(share * runs_per_version(settings) * (trace.size + head))
 
 
 def plan_stage(

@@ -96,3 +96,15 @@ def test_parallel_versions_give_the_same_plans_as_one_process(stages: dict[str, 
         assert [s.slo_attainment for s in first.summaries] == [s.slo_attainment for s in second.summaries]
         assert [s.dollars for s in first.summaries] == [s.dollars for s in second.summaries]
     assert sum(counted) > 0  # progress crossed the process boundary
+
+
+def test_progress_total_bounds_the_simulated_requests(stages: dict[str, StageConfig]) -> None:
+    from planner.plan import expected_requests, plan_stage
+
+    stage = stages["prod"]
+    trace = poisson_trace(2.0, 900, seed=8)
+    counted: list[int] = []
+    plan_stage(stage, trace, FAST, seed=1, progress=counted.append, fit_load=False)
+    total = expected_requests(stage, trace, FAST, None)
+    # An upper bound that is not wildly off: the bar neither overruns nor sits at a tiny fraction.
+    assert 0.5 * total <= sum(counted) <= total
