@@ -29,7 +29,7 @@ from planner.profiles import ReplicaProfile
 from planner.report import PolicySummary, fill_gap_closed, summarise
 from planner.settings import PlannerSettings
 from planner.sim import SimResult, SimSetup, Simulation
-from planner.trace import Trace, thin, time_scale, with_warmup
+from planner.trace import Trace, thin, thinned, with_warmup
 
 Progress = Callable[[int], object]
 
@@ -57,7 +57,9 @@ class VersionPlan:
         name = f"{self.model.id}/{self.version.name}"
         if self.load_factor is None:
             return name
-        return f"{name} at x{self.load_factor:g} of the trace's rate (SYNTHETIC, fits max_replicas)"
+        return (
+            f"{name} on {self.load_factor:g} of the trace's requests (SYNTHETIC: thinned to fit max_replicas)"
+        )
 
 
 def simulate(
@@ -221,15 +223,15 @@ class Capacity:
     peak_rate: float  # requests/s offered in that window
     carried_rate: float  # requests/s max_replicas carry of this traffic mix at that utilisation
     utilisation: float
-    fit_utilisation: float  # the utilisation the busiest window is fitted to by fitting_timescale
+    fit_utilisation: float  # the utilisation the busiest window is fitted to by fitting_share
 
     @property
     def short(self) -> bool:
         return self.peak_replicas > self.max_replicas
 
     @property
-    def fitting_timescale(self) -> float:
-        """A ``--shape timescale:K`` at which the busiest window fits max_replicas (2 significant digits)."""
+    def fitting_share(self) -> float:
+        """A ``--shape thin:K`` at which the busiest window fits max_replicas (2 significant digits)."""
         factor = self.max_replicas * self.fit_utilisation / (self.peak_work_replicas * self.utilisation)
         digits = 1 - math.floor(math.log10(factor))
         return float(math.floor(factor * 10**digits) / 10**digits)
@@ -270,7 +272,7 @@ def capacity_notes(
         f"max_replicas {max_replicas} carry about {found.carried_rate:.1f} requests/s of this traffic mix. "
         "Every policy is capped there, so the rows below measure the overload, not the policy. To compare "
         "policies at a load this stage can carry: "
-        f"--shape timescale:{found.fitting_timescale:g} (SYNTHETIC), "
+        f"--shape thin:{found.fitting_share:g} (SYNTHETIC), "
         f"or raise max_replicas to at least {found.peak_replicas}."
     ]
 
@@ -455,6 +457,8 @@ def _plan_job(
     if not (fit_load and plan.capacity_short):
         return [plan]
     found = capacity(plan.trace, plan.profile, settings, model.autoscaling.max_replicas)
-    factor = found.fitting_timescale
-    fitted = plan_version(stage, model, version, time_scale(trace, factor), settings, seed, progress)
+    factor = found.fitting_share
+    fitted = plan_version(
+        stage, model, version, thinned(trace, factor, seed + 104729), settings, seed, progress
+    )
     return [plan, replace(fitted, load_factor=factor)]

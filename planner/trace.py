@@ -186,14 +186,26 @@ def local_hours(start: datetime, seconds: np.ndarray, zone: ZoneInfo) -> np.ndar
     return hours_of_day
 
 
+def thinned(trace: Trace, share: float, seed: int) -> Trace:
+    """Keep each request with probability ``share`` (seeded): the rate falls, time of day and length stay."""
+    if not 0 < share <= 1:
+        raise TraceError(f"thin share {share} must be in (0, 1]")
+    kept = thin(trace, share, seed)
+    return replace(
+        kept, synthetic_steps=(*trace.synthetic_steps, f"thinned to {share:g} of the requests (seed {seed})")
+    )
+
+
 def shape(trace: Trace, spec: str, seed: int) -> Trace:
-    """Apply a shaping spec: ``timescale:K``, ``daily:DAYS``, ``week`` (= daily:7), or ``none``."""
+    """Apply a shaping spec: ``timescale:K``, ``thin:K``, ``daily:DAYS``, ``week`` (daily:7) or ``none``."""
     kind, _, argument = spec.partition(":")
     try:
         if kind in ("", "none"):
             return trace
         if kind == "timescale":
             return time_scale(trace, float(argument))
+        if kind == "thin":
+            return thinned(trace, float(argument), seed)
         if kind == "daily":
             return daily_shape(trace, int(argument), seed)
         if kind == "week":
@@ -202,7 +214,7 @@ def shape(trace: Trace, spec: str, seed: int) -> Trace:
         if isinstance(error, TraceError):
             raise
         raise TraceError(f"shape {spec!r}: {error}") from None
-    raise TraceError(f"shape {spec!r} is not known; allowed: none, timescale:K, daily:DAYS, week")
+    raise TraceError(f"shape {spec!r} is not known; allowed: none, timescale:K, thin:K, daily:DAYS, week")
 
 
 def restart(trace: Trace, start: datetime) -> Trace:

@@ -62,11 +62,11 @@ def test_capacity_shortfall_names_the_numbers_and_a_load_that_fits() -> None:
     assert found.peak_rate == 10.0
     assert abs(found.carried_rate - 4 * 0.9 / 1.0) < 0.01
     # Slowed by the factor, the busiest window keeps 4 replicas at the fit utilisation (0.6): 4*0.6/10.
-    assert found.fitting_timescale == 0.24
+    assert found.fitting_share == 0.24
     note = capacity_notes(trace, profile, settings, 4, "m")[0]
     assert "CAPACITY SHORTFALL (m)" in note
     assert "needs 12 replicas" in note
-    assert "--shape timescale:0.24" in note
+    assert "--shape thin:0.24" in note
     assert capacity_notes(trace, profile, settings, 12, "m") == []
 
 
