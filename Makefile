@@ -10,12 +10,26 @@ export JSII_DEPRECATED := quiet
 
 .PHONY: install synth test lint typecheck unit snapshots bench-synth plan clean
 
-install: $(STAMP)/python $(STAMP)/node
+install: $(STAMP)/python $(STAMP)/node $(STAMP)/promtool $(STAMP)/amtool
 
 $(STAMP)/python: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	mkdir -p $(STAMP) && touch $@
+
+## promtool and amtool (rule and routing tests) from Debian's prometheus packages, unpacked: no service.
+$(STAMP)/promtool: $(STAMP)/python
+	$(call unpack_deb,prometheus,promtool)
+
+$(STAMP)/amtool: $(STAMP)/python
+	$(call unpack_deb,prometheus-alertmanager,amtool)
+
+define unpack_deb
+	rm -rf $(STAMP)/deb-$(1) && mkdir -p $(STAMP)/deb-$(1)
+	cd $(STAMP)/deb-$(1) && { apt-get download $(1) || { apt-get update -qq && apt-get download $(1); }; }
+	dpkg-deb --fsys-tarfile $(STAMP)/deb-$(1)/$(1)_*.deb | tar -xO ./usr/bin/$(2) > $(BIN)/$(2)
+	chmod +x $(BIN)/$(2) && rm -rf $(STAMP)/deb-$(1) && touch $@
+endef
 
 $(STAMP)/node: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error

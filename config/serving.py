@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from config.base import DnsLabel, Strict, duplicates, parse_cidr
+from config.slo import ModelSlo
+from config.vllm_support import check_engine, check_image_tag
 
 HF_MODEL_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[\w.\-/=]*)?$")
@@ -138,12 +140,19 @@ class ModelVersion(Strict):
         "Hugging Face id (org/name)."
     )
     served_model_name: str
-    image_tag: str = Field(description="Tag of vllm/vllm-openai.")
+    image_tag: str = Field(description="Tag of vllm/vllm-openai; needs config/vllm_facts/<tag>.json.")
     gpus_per_replica: int = Field(ge=1, le=8, description="Also the tensor parallel size.")
     node_groups: list[str] = Field(min_length=1, description="GPU node groups it may run on.")
     weights_gib: float | None = Field(default=None, gt=0, description="Size of the weights.")
     weight: int = Field(ge=0, le=100, description="Share of the model's traffic, in percent.")
     startup_timeout_minutes: int = Field(default=20, ge=1, le=120)
+    max_request_seconds: int = Field(
+        default=120,
+        ge=10,
+        le=3000,
+        description="Longest expected request (queue + prefill + generation). A terminating pod "
+        "keeps serving in-flight requests this long; sizes the grace period and ALB deregistration.",
+    )
     engine: EngineOptions
 
     @field_validator("source")
@@ -155,8 +164,20 @@ class ModelVersion(Strict):
     @classmethod
     def _valid_tag(cls, value: str) -> str:
         if not IMAGE_TAG.match(value) or value == "latest":
-            raise ValueError(f"image tag {value!r} must be a pinned tag such as v0.11.0")
-        return value
+            raise ValueError(f"image tag {value!r} must be a pinned tag such as v0.33.0")
+        return check_image_tag(value)
+
+    @model_validator(mode="after")
+    def _engine_supported_by_image(self) -> ModelVersion:
+        # The engine features must exist in the release the image tag pins (config/vllm_support.py).
+        speculative = self.engine.speculative
+        check_engine(
+            image_tag=self.image_tag,
+            quantization=self.engine.quantization.value,
+            speculative_method=None if speculative is None else speculative.method.value,
+            extra_args=self.engine.extra_args,
+        )
+        return self
 
     @property
     def tensor_parallel_size(self) -> int:
@@ -172,10 +193,6 @@ class ModelVersion(Strict):
         if not self.from_stage_bucket:
             return None
         return self.source.removeprefix(STAGE_BUCKET_SCHEME).strip("/") + "/"
-
-
-class ModelSlo(Strict):
-    ttft_p95_seconds: float = Field(gt=0, description="Time to first token, 95th percentile.")
 
 
 class ModelConfig(Strict):

@@ -10,7 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from config.base import DnsLabel, Strict, check_retention, duplicates
 from config.cluster import ClusterConfig, GpuNodeGroupConfig, NetworkConfig
 from config.operations import OffHoursConfig, SpotConfig
-from config.platform import ClusterAutoscalerConfig, ObservabilityConfig
+from config.platform import ClusterAutoscalerConfig, ImageCacheConfig, ObservabilityConfig
 from config.serving import IngressConfig, ModelConfig, ModelVersion, WafConfig
 
 ACCOUNT = re.compile(r"^\d{12}$")
@@ -35,6 +35,7 @@ class StageConfig(Strict):
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
     spot: SpotConfig = Field(default_factory=SpotConfig)
     offhours: OffHoursConfig = Field(default_factory=OffHoursConfig)
+    image_cache: ImageCacheConfig = Field(default_factory=ImageCacheConfig)
 
     @field_validator("account")
     @classmethod

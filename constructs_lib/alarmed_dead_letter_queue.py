@@ -1,4 +1,4 @@
-"""An encrypted, TLS-only SQS dead-letter queue with an alarm as soon as anything lands in it."""
+"""An encrypted, TLS-only SQS dead-letter queue with an alarm each time something lands in it."""
 
 from __future__ import annotations
 
@@ -8,13 +8,18 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from constructs_lib.alarm_actions import EventAlarm
 from constructs_lib.nag import acknowledge
 
 DLQ_RETENTION = Duration.days(14)  # the SQS maximum: time to read, fix and redrive by hand
 
 
 class AlarmedDeadLetterQueue(Construct):
-    """Exposes ``queue`` and ``alarm`` (depth >= 1 over one minute).
+    """Exposes ``queue`` and ``alarm`` (a message sent to the queue within a minute).
+
+    The alarm counts arrivals, not depth: a depth alarm stays in ALARM for the queue's 14-day
+    retention and hides every later failure. Lambda, EventBridge and Scheduler deliver dead letters
+    with SendMessage, which ``NumberOfMessagesSent`` counts.
 
     :param key: KMS key that encrypts the messages; senders need encrypt rights on it.
     :param purpose: what ends up here, for the alarm description.
@@ -31,12 +36,13 @@ class AlarmedDeadLetterQueue(Construct):
             retention_period=DLQ_RETENTION,
             removal_policy=RemovalPolicy.RETAIN,
         )
-        self.alarm = cloudwatch.Alarm(
+        self.alarm = EventAlarm(
             self,
-            "DepthAlarm",
-            alarm_description=f"{purpose} reached the dead-letter queue; read it and redrive by hand.",
-            metric=self.queue.metric_approximate_number_of_messages_visible(
-                period=Duration.minutes(1), statistic=cloudwatch.Stats.MAXIMUM
+            "DepthAlarm",  # id kept: renaming replaces the alarm
+            alarm_description=f"{purpose} reached the dead-letter queue; read it and redrive by hand. "
+            "Fires once per arrival; the queue may hold older messages too.",
+            metric=self.queue.metric_number_of_messages_sent(
+                period=Duration.minutes(1), statistic=cloudwatch.Stats.SUM
             ),
             threshold=1,
             evaluation_periods=1,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, Stack
+from aws_cdk import ArnFormat, RemovalPolicy, Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
@@ -126,6 +126,9 @@ class EdgeWebAcl(Construct):
             log_group_name=log_group_name,
             encryption_key=logs_key,
             retention=retention(log_retention_days),
+            # Kept on delete, but not after a failed first create: a leftover group with this fixed
+            # name would make the retry fail with "already exists".
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
         # WAF wants the log group ARN without the ":*" suffix that LogGroup.log_group_arn carries.
         log_group_arn = Stack.of(self).format_arn(

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Iterable
+
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
@@ -18,6 +22,52 @@ GPU_MODEL_LABEL = "llm-inference/gpu-model"
 GPU_COUNT_LABEL = "llm-inference/gpu-count"
 CAPACITY_TYPE_LABEL = "llm-inference/capacity-type"
 AUTOSCALER_TAG_PREFIX = "k8s.io/cluster-autoscaler"
+ACCELERATOR_LABEL = "k8s.amazonaws.com/accelerator"
+"""Cluster Autoscaler's AWS GPULabel: a node with it but no allocatable GPUs yet is still starting
+(device plugin not ready), so the autoscaler does not scale up again for the same pods."""
+
+
+def accelerator(gpu_model: str) -> str:
+    """The label value in the autoscaler's naming (``nvidia-a10g``, ``nvidia-tesla-t4``)."""
+    return f"nvidia-{gpu_model.lower()}"
+
+
+GPU_AMI_TYPE = eks.NodegroupAmiType.AL2023_X86_64_NVIDIA
+REPLACEMENT_INPUTS = ("AmiType", "CapacityType", "ClusterName", "InstanceTypes", "NodeRole", "Subnets")
+"""The create-only properties of AWS::EKS::Nodegroup (CloudFormation resource schema) that a GPU
+group sets, besides its generated NodegroupName: changing any of them replaces the group, and the
+replacement gets a new name."""
+NODE_GROUPS_REVISION_ANNOTATION = "llm-inference/node-groups-revision"
+
+
+def replacement_key(
+    group: GpuNodeGroupConfig, *, cluster_name: str, availability_zones: list[str], vpc_cidr: str
+) -> dict[str, object]:
+    """What decides whether a GPU group is replaced, from config (one entry per REPLACEMENT_INPUTS).
+
+    The subnets are the stage's private subnets, so the zones and the VPC range stand for them; the
+    node role is the cluster stack's one role, which nothing in config replaces.
+    """
+    return {
+        "AmiType": GPU_AMI_TYPE.value,
+        "CapacityType": group.capacity_type.value,
+        "ClusterName": cluster_name,
+        "InstanceTypes": list(group.instance_types),
+        "NodeRole": "cluster-stack-node-role",
+        "Subnets": {"zones": list(availability_zones), "vpc_cidr": vpc_cidr},
+    }
+
+
+def node_groups_revision(keys: Iterable[tuple[str, dict[str, object]]]) -> str:
+    """A short digest of the groups' replacement keys, by group name.
+
+    Consumers in other stacks read node-group names through weak references (Fn::GetStackOutput),
+    which CloudFormation re-reads only when the consumer's template changes. Putting this digest in
+    the consumer's template makes a replacement change it, so the consumer is deployed again and
+    reads the new name.
+    """
+    document = json.dumps(sorted(keys, key=lambda item: item[0]), sort_keys=True)
+    return hashlib.sha256(document.encode()).hexdigest()[:16]
 
 
 def node_labels(group: GpuNodeGroupConfig) -> dict[str, str]:
@@ -26,6 +76,7 @@ def node_labels(group: GpuNodeGroupConfig) -> dict[str, str]:
         **group.labels,
         NODE_GROUP_LABEL: group.name,
         GPU_MODEL_LABEL: group.instance.gpu_model,
+        ACCELERATOR_LABEL: accelerator(group.instance.gpu_model),
         GPU_COUNT_LABEL: str(group.gpus_per_node),
         CAPACITY_TYPE_LABEL: group.capacity_type.value,
     }
@@ -74,7 +125,7 @@ class GpuNodeGroup(Construct):
             self,
             "Nodegroup",
             cluster=cluster,
-            ami_type=eks.NodegroupAmiType.AL2023_X86_64_NVIDIA,
+            ami_type=GPU_AMI_TYPE,
             capacity_type=(
                 eks.CapacityType.SPOT
                 if group.capacity_type is CapacityType.SPOT

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import cdk8s
@@ -11,21 +12,23 @@ from constructs import Construct
 from config.cluster import GpuNodeGroupConfig
 from config.serving import ModelConfig, ModelVersion, ScalingRules
 from k8s_charts.api_object import api_object
+from k8s_charts.images import docker_hub_image
 from k8s_charts.names import (
     GPU_RESOURCE,
     KEDA_AUTHENTICATION,
     METRICS_SCRAPER_NAMESPACE_LABEL,
     MODELS_NAMESPACE,
     NODE_GROUP_LABEL,
-    PRE_STOP_SLEEP_SECONDS,
-    TERMINATION_GRACE_PERIOD_SECONDS,
+    SERVER_KEEP_ALIVE_SECONDS,
     StageValues,
     instance_name,
     pod_labels,
     selector_labels,
 )
-from k8s_charts.pod_resources import pod_resources
-from k8s_charts.vllm_args import VLLM_COMMAND, VLLM_IMAGE, VLLM_PORT, vllm_args
+from k8s_charts.pod_resources import pod_resources, streamer_memory_limit_bytes
+from k8s_charts.shutdown import ShutdownTiming, shutdown_timing
+from k8s_charts.vllm_args import VLLM_COMMAND, VLLM_IMAGE, VLLM_PORT, loads_from_s3, vllm_args
+from observability.contract import OBSERVABILITY_NAMESPACE, OTLP_GRPC_PORT
 
 # Restricted Pod Security: a fixed non-root identity outside the range image users commonly take.
 RUN_AS_USER = 10001
@@ -33,6 +36,8 @@ RUN_AS_GROUP = 10001
 CACHE_DIR = "/cache"
 STARTUP_PROBE_PERIOD_SECONDS = 10
 POD_IDENTITY_AGENT = "169.254.170.23/32"  # EKS Pod Identity agent on every node (link-local)
+DRAIN_SCRIPT = Path(__file__).with_name("pre_stop_drain.py")
+DRAIN_DIR = "/opt/llm-inference/drain"
 
 
 def prometheus_selector(model_id: str, version: str) -> str:
@@ -47,6 +52,19 @@ def kv_cache_query(model_id: str, version: str) -> str:
     # Summed and compared as AverageValue: the HPA divides by the replica count, so the target is
     # the mean KV-cache use per replica, and fallback (AverageValue only) still applies.
     return f"sum(vllm:kv_cache_usage_perc{{{prometheus_selector(model_id, version)}}})"
+
+
+def pre_stop_command(timing: ShutdownTiming) -> list[str]:
+    return [
+        "python3",
+        f"{DRAIN_DIR}/{DRAIN_SCRIPT.name}",
+        "--port",
+        str(VLLM_PORT),
+        "--min-wait",
+        str(timing.pre_stop_min_wait),
+        "--deadline",
+        str(timing.pre_stop_deadline),
+    ]
 
 
 def _number(value: float) -> str:
@@ -138,6 +156,17 @@ class ModelEndpointChart(cdk8s.Chart):
         metadata: cdk8s.ApiObjectMetadata,
     ) -> kplus.Deployment:
         sizes = pod_resources(version, node_groups)
+        timing = shutdown_timing(version.max_request_seconds)
+        # The preStop hook's script (stdlib Python, run by the image's python3), read-only.
+        drain_script = kplus.ConfigMap(
+            self,
+            "DrainScript",
+            metadata=metadata,
+            data={DRAIN_SCRIPT.name: DRAIN_SCRIPT.read_text(encoding="utf-8")},
+        )
+        drain = kplus.Volume.from_config_map(
+            self, "DrainVolume", drain_script, name="drain", default_mode=0o444
+        )
         cache = kplus.Volume.from_empty_dir(
             self, "CacheVolume", "cache", size_limit=cdk8s.Size.gibibytes(sizes.cache_gib)
         )
@@ -161,7 +190,14 @@ class ModelEndpointChart(cdk8s.Chart):
             "USER": "vllm",
             "VLLM_NO_USAGE_STATS": "1",
             "DO_NOT_TRACK": "1",
+            # Outlive the ALB's idle timeout so the ALB, not vLLM, closes idle connections.
+            "VLLM_HTTP_TIMEOUT_KEEP_ALIVE": str(SERVER_KEEP_ALIVE_SECONDS),
+            # The X-Ray service name of this version's spans (read by the OpenTelemetry SDK).
+            "OTEL_SERVICE_NAME": self.instance,
         }
+        if loads_from_s3(version):
+            # Bound the streamer's host buffer to what the pod's memory limit leaves (default: unlimited).
+            env["RUNAI_STREAMER_MEMORY_LIMIT"] = str(streamer_memory_limit_bytes(version, sizes))
         deployment = kplus.Deployment(
             self,
             "Deployment",
@@ -170,15 +206,17 @@ class ModelEndpointChart(cdk8s.Chart):
             pod_metadata=cdk8s.ApiObjectMetadata(labels=self.pod_labels),
             service_account=self.service_account,
             automount_service_account_token=False,
-            termination_grace_period=cdk8s.Duration.seconds(TERMINATION_GRACE_PERIOD_SECONDS),
+            termination_grace_period=cdk8s.Duration.seconds(timing.termination_grace_period),
             security_context=kplus.PodSecurityContextProps(
                 ensure_non_root=True, user=RUN_AS_USER, group=RUN_AS_GROUP, fs_group=RUN_AS_GROUP
             ),
-            volumes=[cache, tmp, shm],
+            volumes=[cache, tmp, shm, drain],
             containers=[
                 kplus.ContainerProps(
                     name="vllm",
-                    image=f"{VLLM_IMAGE}:{version.image_tag}",
+                    image=docker_hub_image(
+                        f"{VLLM_IMAGE}:{version.image_tag}", mirror=values.docker_hub_mirror
+                    ),
                     image_pull_policy=kplus.ImagePullPolicy.IF_NOT_PRESENT,
                     command=VLLM_COMMAND,
                     args=vllm_args(version, model_bucket_name=values.model_bucket_name),
@@ -187,6 +225,7 @@ class ModelEndpointChart(cdk8s.Chart):
                         kplus.VolumeMount(path=CACHE_DIR, volume=cache),
                         kplus.VolumeMount(path="/tmp", volume=tmp),  # noqa: S108 - a private emptyDir
                         kplus.VolumeMount(path="/dev/shm", volume=shm),  # noqa: S108 - a private emptyDir
+                        kplus.VolumeMount(path=DRAIN_DIR, volume=drain, read_only=True),
                     ],
                     security_context=kplus.ContainerSecurityContextProps(
                         ensure_non_root=True,
@@ -200,13 +239,18 @@ class ModelEndpointChart(cdk8s.Chart):
             ],
         )
         deployment.select(kplus.LabelSelector.of(labels=self.selector))
-        self._patch_pod_spec(deployment, version, sizes.cpu, sizes.memory_gib)
+        self._patch_pod_spec(deployment, version, sizes.cpu, sizes.memory_gib, timing)
         return deployment
 
     def _patch_pod_spec(
-        self, deployment: kplus.Deployment, version: ModelVersion, cpu: int, memory_gib: int
+        self,
+        deployment: kplus.Deployment,
+        version: ModelVersion,
+        cpu: int,
+        memory_gib: int,
+        timing: ShutdownTiming,
     ) -> None:
-        """What cdk8s-plus cannot express: GPU resources, named-port HTTP probes, preStop sleep,
+        """What cdk8s-plus cannot express: GPU resources, named-port HTTP probes, preStop drain,
         tolerations, node affinity with In, seccomp, zone/host spread, and no `replicas`."""
         pod = "/spec/template/spec"
         container = f"{pod}/containers/0"
@@ -249,9 +293,9 @@ class ModelEndpointChart(cdk8s.Chart):
                 f"{container}/livenessProbe",
                 {"httpGet": http_get, "periodSeconds": 15, "timeoutSeconds": 10, "failureThreshold": 4},
             ),
-            # The kubelet's own sleep action: works without a shell or `sleep` binary in the image.
+            # Keep serving until in-flight requests finish (k8s_charts/shutdown.py has the budget).
             cdk8s.JsonPatch.add(
-                f"{container}/lifecycle", {"preStop": {"sleep": {"seconds": PRE_STOP_SLEEP_SECONDS}}}
+                f"{container}/lifecycle", {"preStop": {"exec": {"command": pre_stop_command(timing)}}}
             ),
             cdk8s.JsonPatch.add(f"{container}/securityContext/capabilities", {"drop": ["ALL"]}),
             cdk8s.JsonPatch.add(f"{container}/securityContext/seccompProfile", {"type": "RuntimeDefault"}),
@@ -335,6 +379,17 @@ class ModelEndpointChart(cdk8s.Chart):
                         "to": [{"ipBlock": {"cidr": POD_IDENTITY_AGENT}}],
                         "ports": [{"protocol": "TCP", "port": 80}],
                     },
+                    # OTLP/gRPC traces to the OpenTelemetry collector (--otlp-traces-endpoint).
+                    {
+                        "to": [
+                            {
+                                "namespaceSelector": {
+                                    "matchLabels": {"kubernetes.io/metadata.name": OBSERVABILITY_NAMESPACE}
+                                }
+                            }
+                        ],
+                        "ports": [{"protocol": "TCP", "port": OTLP_GRPC_PORT}],
+                    },
                     # S3 (gateway endpoint: public prefix-list addresses), STS and KMS over HTTPS.
                     {
                         "to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}],
@@ -364,6 +419,9 @@ class ModelEndpointChart(cdk8s.Chart):
                     "threshold": _number(threshold),
                     "awsRegion": values.region,
                     "identityOwner": "operator",
+                    # An empty result is an error, not 0: a broken metrics path must trigger the
+                    # fallback replicas instead of silently holding the minimum (KEDA default: true).
+                    "ignoreNullValues": "false",
                 },
                 "authenticationRef": {"kind": "ClusterTriggerAuthentication", "name": KEDA_AUTHENTICATION},
             }

@@ -11,11 +11,12 @@ from constructs import Construct
 from config.serving import IngressConfig, ModelConfig
 from k8s_charts.api_object import api_object
 from k8s_charts.names import (
-    DEREGISTRATION_DELAY_SECONDS,
+    ALB_IDLE_TIMEOUT_SECONDS,
     MODELS_NAMESPACE,
     StageValues,
     instance_name,
 )
+from k8s_charts.shutdown import shutdown_timing
 from k8s_charts.vllm_args import VLLM_PORT
 
 INGRESS_CLASS = "alb"  # created by the AWS Load Balancer Controller's Helm chart
@@ -23,8 +24,10 @@ ANNOTATION = "alb.ingress.kubernetes.io"
 MODEL_ID_HEADER = "x-model-id"
 # TLS 1.3 with 1.2 fallback, forward-secret ciphers only.
 SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
-# Streamed completions of long prompts can stay silent for minutes before the first token.
-IDLE_TIMEOUT_SECONDS = 300
+IDLE_TIMEOUT_SECONDS = ALB_IDLE_TIMEOUT_SECONDS
+# The capacity planner assumes a request goes to the least busy replica; round robin (the ALB
+# default) would queue behind one long generation while a neighbour sits idle.
+LOAD_BALANCING_ALGORITHM = "least_outstanding_requests"
 # (path, pathType): only the OpenAI API and the health check reach vLLM; /metrics and the rest
 # fall through to the ALB's default 404 action.
 FORWARDED_PATHS = (("/v1/*", "ImplementationSpecific"), ("/health", "Exact"))
@@ -56,6 +59,19 @@ def header_condition(model: ModelConfig) -> list[dict[str, Any]]:
             "httpHeaderConfig": {"httpHeaderName": MODEL_ID_HEADER, "values": [model.id]},
         }
     ]
+
+
+def deregistration_delay(models: list[ModelConfig]) -> int:
+    """One delay for every target group of the Ingress: the longest grace period of any version.
+
+    The ALB completes a deregistration early once a target has no in-flight requests, so the
+    long delay only matters while a long generation is still streaming.
+    """
+    return max(
+        shutdown_timing(version.max_request_seconds).deregistration_delay
+        for model in models
+        for version in model.versions
+    )
 
 
 def _attributes(pairs: dict[str, str]) -> str:
@@ -129,7 +145,10 @@ class ModelIngressChart(cdk8s.Chart):
             f"{ANNOTATION}/healthcheck-port": "traffic-port",
             f"{ANNOTATION}/success-codes": "200",
             f"{ANNOTATION}/target-group-attributes": _attributes(
-                {"deregistration_delay.timeout_seconds": str(DEREGISTRATION_DELAY_SECONDS)}
+                {
+                    "deregistration_delay.timeout_seconds": str(deregistration_delay(models)),
+                    "load_balancing.algorithm.type": LOAD_BALANCING_ALGORITHM,
+                }
             ),
             f"{ANNOTATION}/load-balancer-attributes": _attributes(
                 {

@@ -15,12 +15,14 @@ METRICS_SCRAPER_NAMESPACE_LABEL = "llm-inference/metrics-scraper"
 GPU_RESOURCE = "nvidia.com/gpu"
 KEDA_AUTHENTICATION = "keda-aws-amp"
 
-# Shutdown order: the pod leaves the Service endpoints at once, the ALB stops sending new requests
-# within the preStop sleep, drains in-flight ones for the deregistration delay, and the kubelet
-# waits for the grace period before SIGKILL. Hence preStop < deregistration delay < grace period.
-PRE_STOP_SLEEP_SECONDS = 20
-DEREGISTRATION_DELAY_SECONDS = 100
-TERMINATION_GRACE_PERIOD_SECONDS = 120
+# The shutdown budget of a model version (preStop, vLLM's drain, grace period, ALB
+# deregistration delay) is derived from its max_request_seconds: k8s_charts/shutdown.py.
+
+# Streamed completions of long prompts can stay silent for minutes before the first token.
+ALB_IDLE_TIMEOUT_SECONDS = 300
+# The target must never close a kept-alive connection before the ALB does, or the ALB sends a
+# request into a closing socket and answers 502 (ALB docs: target keep-alive > idle timeout).
+SERVER_KEEP_ALIVE_SECONDS = ALB_IDLE_TIMEOUT_SECONDS + 10
 
 
 def instance_name(model_id: str, version: str) -> str:
@@ -58,6 +60,8 @@ class StageValues:
     access_logs_bucket_name: str
     web_acl_arn: str
     region: str
+    docker_hub_mirror: str = ""
+    """Image prefix of the stage's Docker Hub pull-through cache (k8s_charts/images.py); empty: none."""
 
 
 PLACEHOLDERS = StageValues(
@@ -66,5 +70,6 @@ PLACEHOLDERS = StageValues(
     access_logs_bucket_name="${ACCESS_LOGS_BUCKET_NAME}",
     web_acl_arn="${WEB_ACL_ARN}",
     region="${AWS_REGION}",
+    docker_hub_mirror="${DOCKER_HUB_MIRROR}",
 )
 """The GitOps export's values; keys of the `serving-stage-values` ConfigMap."""

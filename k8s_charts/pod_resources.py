@@ -17,6 +17,11 @@ NODE_SHARE = 0.75
 SHM_GIB_SINGLE_GPU = 2
 SHM_GIB_PER_GPU_WITH_TP = 4
 CACHE_GIB = 10
+# Host memory the API server, engine core and each GPU worker need outside the streamer's buffer
+# (tokenizer, CUDA context, pinned staging); an estimate with room to spare.
+HOST_BASE_GIB = 4
+HOST_PER_GPU_GIB = 2
+GIB = 1024**3
 
 
 @dataclass(frozen=True)
@@ -42,3 +47,18 @@ def pod_resources(version: ModelVersion, node_groups: list[GpuNodeGroupConfig]) 
     if not loads_from_s3(version) and version.weights_gib:
         cache += math.ceil(version.weights_gib * 1.2)
     return PodResources(cpu=cpu, memory_gib=memory, shm_gib=shm, cache_gib=cache)
+
+
+def streamer_memory_limit_bytes(version: ModelVersion, sizes: PodResources) -> int:
+    """RUNAI_STREAMER_MEMORY_LIMIT for each weight-loading process of the pod.
+
+    The Run:ai streamer's CPU buffer is unlimited by default (-1); /dev/shm (a memory-backed
+    emptyDir) counts against the same memory limit. Each tensor-parallel worker streams its own
+    share, so the budget left after shm and the processes' own needs is split per GPU. Below 1 GiB
+    per worker the streamer gets 0, its smallest mode (one tensor at a time).
+    """
+    budget_gib = (
+        sizes.memory_gib - sizes.shm_gib - HOST_BASE_GIB - HOST_PER_GPU_GIB * version.gpus_per_replica
+    )
+    per_worker = budget_gib * GIB // version.gpus_per_replica
+    return per_worker if per_worker >= GIB else 0

@@ -9,6 +9,9 @@ import json
 import shlex
 
 from config.serving import STAGE_BUCKET_SCHEME, ModelVersion, Quantization, SpeculativeMethod
+from config.vllm_support import QUANTIZATION_METHOD
+from k8s_charts.shutdown import shutdown_timing
+from observability.contract import OTLP_TRACES_ENDPOINT
 
 VLLM_PORT = 8000
 VLLM_IMAGE = "vllm/vllm-openai"
@@ -71,13 +74,21 @@ def vllm_args(version: ModelVersion, *, model_bucket_name: str) -> list[str]:
         f"{engine.gpu_memory_utilization:g}",
     ]
     if engine.quantization is not Quantization.NONE:
-        args += ["--quantization", engine.quantization.value]
+        args += ["--quantization", QUANTIZATION_METHOD[engine.quantization.value]]
     args.append("--enable-prefix-caching" if engine.enable_prefix_caching else "--no-enable-prefix-caching")
     if loads_from_s3(version):
         args += ["--load-format", S3_LOAD_FORMAT]
     spec = speculative_config(version, model_bucket_name=model_bucket_name)
     if spec is not None:
         args += ["--speculative-config", spec]
+    args += [
+        # SIGTERM drains in-flight requests for this long instead of aborting them (0 = abort).
+        "--shutdown-timeout",
+        str(shutdown_timing(version.max_request_seconds).engine_shutdown_timeout),
+        # One span per request to the in-cluster collector, which samples and exports to X-Ray.
+        "--otlp-traces-endpoint",
+        OTLP_TRACES_ENDPOINT,
+    ]
     return args + list(engine.extra_args)
 
 

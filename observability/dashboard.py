@@ -1,7 +1,8 @@
 """A Grafana dashboard (Amazon Managed Grafana, AMP data source) with each model's golden signals.
 
-One dashboard per stage; a row per model, repeated over the ``model_id`` variable. Render it with
-``python -m observability.dashboard <stage>`` and import the JSON into Grafana.
+One dashboard per stage: a row per model, repeated over the ``model_id`` variable (golden signals,
+SLOs, latency breakdown, engine state), then a cluster row (scaling state, capacity, cost). Render
+it with ``python -m observability.dashboard <stage>``; ``--push`` uploads it (docs/observability.md).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from observability.contract import MODEL_ID_POD_LABEL, SPOT_INTERRUPTION_TAINT_K
 MODEL = 'model_id=~"$model_id"'
 POD_MODEL_LABEL = f"label_{prom_label(MODEL_ID_POD_LABEL)}"
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+GPU_NODES = 'kube_node_labels{label_llm_inference_gpu_model!=""}'
 
 PANELS: list[tuple[str, str, list[tuple[str, str]]]] = [
     ("Requests per second", "reqps", [("{{model_version}}", f"model:vllm_http_requests:rate5m{{{MODEL}}}")]),
@@ -90,6 +92,100 @@ PANELS: list[tuple[str, str, list[tuple[str, str]]]] = [
         ],
     ),
     (
+        "SLO: bad-event ratio (availability)",
+        "percentunit",
+        [
+            (f"{window}", f'model:slo_availability_bad:ratio_rate{window}{{model_id=~"$model_id"}}')
+            for window in ("5m", "1h", "6h", "3d")
+        ],
+    ),
+    (
+        "SLO: bad-event ratio (TTFT over threshold)",
+        "percentunit",
+        [
+            (f"{window}", f'model:slo_ttft_bad:ratio_rate{window}{{model_id=~"$model_id"}}')
+            for window in ("5m", "1h", "6h", "3d")
+        ],
+    ),
+    (
+        "End-to-end latency and queue time p95",
+        "s",
+        [
+            ("e2e {{model_version}}", f"model:vllm_e2e_request_latency_seconds:p95_5m{{{MODEL}}}"),
+            ("queue {{model_version}}", f"model:vllm_request_queue_time_seconds:p95_5m{{{MODEL}}}"),
+        ],
+    ),
+    (
+        "Preemptions and aborted requests per second",
+        "reqps",
+        [
+            ("preemptions {{model_version}}", f"model:vllm_preemptions:rate5m{{{MODEL}}}"),
+            ("aborted {{model_version}}", f"model:vllm_aborted_requests:rate5m{{{MODEL}}}"),
+        ],
+    ),
+    (
+        "Prefix cache hit rate",
+        "percentunit",
+        [("{{model_version}}", f"model:vllm_prefix_cache_hits:ratio_rate5m{{{MODEL}}}")],
+    ),
+    (
+        "Autoscaler: desired, current and max replicas",
+        "short",
+        [
+            (
+                f"{name} {{{{horizontalpodautoscaler}}}}",
+                f"max by (horizontalpodautoscaler) (kube_horizontalpodautoscaler_{metric}"
+                '{namespace="models", horizontalpodautoscaler=~"keda-hpa-$model_id-.*"})',
+            )
+            for name, metric in (
+                ("desired", "status_desired_replicas"),
+                ("current", "status_current_replicas"),
+                ("max", "spec_max_replicas"),
+            )
+        ],
+    ),
+]
+
+CLUSTER_PANELS: list[tuple[str, str, list[tuple[str, str]]]] = [
+    (
+        "GPU nodes by node group and capacity type",
+        "short",
+        [
+            (
+                "{{label_llm_inference_node_group}} {{label_llm_inference_capacity_type}}",
+                f"count by (label_llm_inference_node_group, label_llm_inference_capacity_type) ({GPU_NODES})",
+            )
+        ],
+    ),
+    (
+        "Unschedulable GPU pods",
+        "short",
+        [
+            (
+                "{{namespace}}",
+                "count by (namespace) (max by (namespace, pod) (kube_pod_status_unschedulable) == 1 "
+                "and on (namespace, pod) max by (namespace, pod) "
+                '(kube_pod_container_resource_requests{resource="nvidia_com_gpu"}) > 0) or vector(0)',
+            )
+        ],
+    ),
+    (
+        "GPU node-hours (last 24 hours)",
+        "short",
+        [("node-hours", f"sum_over_time(count({GPU_NODES})[24h:5m]) * 5 / 60")],
+    ),
+    (
+        "Generated tokens per GPU-hour",
+        "short",
+        [
+            (
+                "tokens / GPU-hour",
+                "sum(model:vllm_generation_tokens:rate5m) * 3600 / "
+                'sum(kube_node_status_allocatable{resource="nvidia_com_gpu"})',
+            )
+        ],
+    ),
+    (
         "Spot interruptions (last hour, cluster)",
         "short",
         [
@@ -103,13 +199,15 @@ PANELS: list[tuple[str, str, list[tuple[str, str]]]] = [
 ]
 
 
-def _panel(index: int, title: str, unit: str, targets: list[tuple[str, str]]) -> dict[str, Any]:
+def _panel(
+    index: int, title: str, unit: str, targets: list[tuple[str, str]], *, panel_id: int, top: int
+) -> dict[str, Any]:
     return {
-        "id": index + 2,
+        "id": panel_id,
         "type": "timeseries",
         "title": title,
         "datasource": DATASOURCE,
-        "gridPos": {"h": 8, "w": 8, "x": (index % 3) * 8, "y": 1 + (index // 3) * 8},
+        "gridPos": {"h": 8, "w": 8, "x": (index % 3) * 8, "y": top + (index // 3) * 8},
         "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
         "targets": [
             {"refId": chr(ord("A") + n), "expr": expr, "legendFormat": legend, "datasource": DATASOURCE}
@@ -127,6 +225,16 @@ def grafana_dashboard(config: StageConfig) -> dict[str, Any]:
         "repeat": "model_id",
         "collapsed": False,
         "gridPos": {"h": 1, "w": 24, "x": 0, "y": 0},
+        "panels": [],
+    }
+    cluster_top = 1 + ((len(PANELS) + 2) // 3) * 8
+    cluster_id = len(PANELS) + 2
+    cluster_row = {
+        "id": cluster_id,
+        "type": "row",
+        "title": "Cluster: scaling, capacity and cost",
+        "collapsed": False,
+        "gridPos": {"h": 1, "w": 24, "x": 0, "y": cluster_top},
         "panels": [],
     }
     return {
@@ -150,7 +258,15 @@ def grafana_dashboard(config: StageConfig) -> dict[str, Any]:
                 },
             ]
         },
-        "panels": [row, *(_panel(index, *panel) for index, panel in enumerate(PANELS))],
+        "panels": [
+            row,
+            *(_panel(index, *panel, panel_id=index + 2, top=1) for index, panel in enumerate(PANELS)),
+            cluster_row,
+            *(
+                _panel(index, *panel, panel_id=cluster_id + 1 + index, top=cluster_top + 1)
+                for index, panel in enumerate(CLUSTER_PANELS)
+            ),
+        ],
     }
 
 

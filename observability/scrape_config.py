@@ -29,6 +29,13 @@ NODE_EXPORTER_PORT_NAME = "metrics"
 
 Job = dict[str, Any]
 
+# Facts from the AMP user guide, "Using an AWS managed collector" (Scraper limitations and
+# Scraper configuration); pinned in tests/unit/contracts/test_amp_scraper_contract.py.
+AMP_MIN_SCRAPE_INTERVAL_SECONDS = 30
+"""The managed scraper refuses a configuration with a scrape interval below this."""
+AMP_SERVICE_ACCOUNT_TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # noqa: S105 - a path
+"""The only credentials file a managed scraper's ``authorization`` section may name (type Bearer)."""
+
 
 def _pod_label(kubernetes_label: str) -> str:
     return f"__meta_kubernetes_pod_label_{prom_label(kubernetes_label)}"
@@ -114,10 +121,15 @@ def node_exporter_job() -> Job:
 
 
 def cadvisor_job() -> Job:
-    """Container CPU/memory from each kubelet, through the API server proxy (needs nodes/proxy)."""
+    """Container CPU/memory from each kubelet, through the API server proxy (needs nodes/proxy).
+
+    The API server wants the scraper's bearer token; AMP's guide shows this authorization block for
+    jobs that go through the proxy.
+    """
     return {
         "job_name": "kubelet-cadvisor",
         "scheme": "https",
+        "authorization": {"type": "Bearer", "credentials_file": AMP_SERVICE_ACCOUNT_TOKEN_FILE},
         "kubernetes_sd_configs": [{"role": "node"}],
         "relabel_configs": [
             {"target_label": "__address__", "replacement": "kubernetes.default.svc:443"},
@@ -133,6 +145,11 @@ def cadvisor_job() -> Job:
 
 
 def scrape_config(*, scrape_interval_seconds: int) -> dict[str, Any]:
+    if scrape_interval_seconds < AMP_MIN_SCRAPE_INTERVAL_SECONDS:
+        raise ValueError(
+            f"scrape interval {scrape_interval_seconds}s is below the AMP managed scraper's minimum of "
+            f"{AMP_MIN_SCRAPE_INTERVAL_SECONDS}s"
+        )
     interval = f"{scrape_interval_seconds}s"
     return {
         "global": {"scrape_interval": interval, "scrape_timeout": f"{min(scrape_interval_seconds, 10)}s"},

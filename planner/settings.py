@@ -38,7 +38,8 @@ class PlannerSettings:
     spot_notice_seconds: float = 120.0
     # A client gives up after this long without a first token (assumption).
     request_timeout_seconds: float = 600.0
-    # ALB routing: least outstanding requests (an ALB target-group option; assumed configured).
+    # ALB routing: least outstanding requests, set on every model target group by
+    # k8s_charts/model_ingress.py (load_balancing.algorithm.type, tested in test_model_ingress.py).
     # Oracle and static sizing: replica utilisations tried, most aggressive first.
     oracle_utilisations: tuple[float, ...] = (0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
     # Oracle planning window (seconds): capacity is sized per window from the future arrivals.

@@ -13,7 +13,9 @@ from aws_cdk.lambda_layer_kubectl_v36 import KubectlV36Layer
 from constructs import Construct
 
 from config import StageConfig
-from constructs_lib.gpu_node_group import GpuNodeGroup
+from config.cluster import GpuNodeGroupConfig
+from constructs_lib.gpu_node_group import GpuNodeGroup, node_groups_revision, replacement_key
+from constructs_lib.image_cache import DockerHubPullThroughCache
 from constructs_lib.nag import acknowledge
 from constructs_lib.node_launch_template import NodeLaunchTemplate
 from constructs_lib.node_volume_key import NodeVolumeKey
@@ -40,6 +42,22 @@ def cluster_name_for(stage: str) -> str:
     name as a literal at synth time.
     """
     return f"llm-inference-{stage}"
+
+
+def gpu_node_groups_revision(config: StageConfig, groups: list[GpuNodeGroupConfig]) -> str:
+    """The replacement digest of `groups` (see constructs_lib.gpu_node_group.node_groups_revision)."""
+    return node_groups_revision(
+        (
+            group.name,
+            replacement_key(
+                group,
+                cluster_name=cluster_name_for(config.name),
+                availability_zones=list(config.availability_zones),
+                vpc_cidr=config.network.vpc_cidr,
+            ),
+        )
+        for group in groups
+    )
 
 
 class ClusterStack(Stack):
@@ -144,6 +162,15 @@ class ClusterStack(Stack):
             ).nodegroup
             for group in config.cluster.gpu_node_groups
         }
+        self.docker_hub_cache: DockerHubPullThroughCache | None = None
+        if config.image_cache.docker_hub_secret_name:
+            self.docker_hub_cache = DockerHubPullThroughCache(
+                self,
+                "DockerHubCache",
+                stage=config.name,
+                operator_secret_name=config.image_cache.docker_hub_secret_name,
+                pullers=[self.node_role],
+            )
         self._acknowledge_findings()
 
     def _acknowledge_findings(self) -> None:

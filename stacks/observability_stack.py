@@ -2,80 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import yaml
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_aps as aps
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_eks as eks_l1
 from aws_cdk import aws_eks_v2 as eks
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from config import StageConfig
-from observability.alertmanager import alertmanager_definition
+from observability.alertmanager import Topics, alertmanager_definition
 from observability.dashboard import grafana_dashboard
 from observability.rules import alerting_rules, recording_rules
 from observability.scrape_config import scrape_config_blob
+from observability.slo import slo_recording_rules
+from stacks import alert_routing
 
 APS_PRINCIPAL = "aps.amazonaws.com"
 CLOUDWATCH_PRINCIPAL = "cloudwatch.amazonaws.com"
-SCRAPER_USERNAME = "aps-collector-user"
-"""The Kubernetes user name AMP's managed scraper documentation binds its RBAC role to."""
-
-
-def scraper_rbac(username: str = SCRAPER_USERNAME) -> list[dict[str, Any]]:
-    """Read-only discovery and metrics access for the managed scraper (AMP user guide)."""
-    read = ["get", "list", "watch"]
-    rbac_group = "rbac.authorization.k8s.io"
-    return [
-        {
-            "apiVersion": f"{rbac_group}/v1",
-            "kind": "ClusterRole",
-            "metadata": {"name": "aps-collector-role"},
-            "rules": [
-                {
-                    "apiGroups": [""],
-                    "resources": [
-                        "nodes",
-                        "nodes/proxy",
-                        "nodes/metrics",
-                        "services",
-                        "endpoints",
-                        "pods",
-                        "configmaps",
-                    ],
-                    "verbs": read,
-                },
-                {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": read},
-                {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": read},
-                {"nonResourceURLs": ["/metrics"], "verbs": ["get"]},
-            ],
-        },
-        {
-            "apiVersion": f"{rbac_group}/v1",
-            "kind": "ClusterRoleBinding",
-            "metadata": {"name": "aps-collector-user-role-binding"},
-            "subjects": [{"kind": "User", "name": username, "apiGroup": rbac_group}],
-            "roleRef": {
-                "kind": "ClusterRole",
-                "name": "aps-collector-role",
-                "apiGroup": "rbac.authorization.k8s.io",
-            },
-        },
-    ]
+SCRAPER_PRINCIPAL = "scraper.aps.amazonaws.com"
+"""The service that assumes a scraper's source role (AMP user guide, cross-account / CMK setup)."""
 
 
 class ObservabilityStack(Stack):
     """Exposes ``workspace`` (AMP), ``metrics_key``, ``prometheus_query_url``, ``alerts_topic``,
-    ``scraper``, ``rule_namespaces`` and ``grafana_dashboard`` (JSON model, see docs/observability.md).
+    ``pager_topic``, ``heartbeat_topic``, ``heartbeat_alarm``, ``amp_health_alarms``, ``scraper``,
+    ``rule_namespaces`` and ``grafana_dashboard`` (JSON model, see docs/observability.md).
 
     ``prometheus_query_url`` is what KEDA's prometheus scaler and Grafana query (SigV4-signed).
-    ``alerts_topic`` receives Alertmanager's notifications and the stage's CloudWatch alarm actions.
+    ``alerts_topic`` (tickets) receives warnings and the stage's CloudWatch alarm actions;
+    ``pager_topic`` critical alerts; stacks/alert_routing.py says why three topics.
     """
 
     def __init__(
@@ -97,18 +55,30 @@ class ObservabilityStack(Stack):
             pending_window=Duration.days(30),
             removal_policy=RemovalPolicy.RETAIN,
         )
-        self.alerts_topic = self._alerts_topic(config)
+        topics = alert_routing.alert_topics(self, stage=config.name, observability=config.observability)
+        self.alerts_topic, self.pager_topic, self.heartbeat_topic = (
+            topics.ticket,
+            topics.pager,
+            topics.heartbeat,
+        )
         self.workspace = aps.CfnWorkspace(
             self,
             "Workspace",
             alias=f"llm-inference-{config.name}",
             kms_key_arn=self.metrics_key.key_arn,
             alert_manager_definition=alertmanager_definition(
-                topic_arn=self.alerts_topic.topic_arn, region=self.region, stage=config.name
+                topics=Topics(
+                    pager=topics.pager.topic_arn,
+                    ticket=topics.ticket.topic_arn,
+                    heartbeat=topics.heartbeat.topic_arn,
+                ),
+                region=self.region,
+                stage=config.name,
             ),
         )
-        self._allow_alertmanager_to_publish()
-        self._allow_cloudwatch_alarms_to_publish()
+        alert_routing.allow_alertmanager(self, topics, workspace_arn=self.workspace.attr_arn)
+        self.heartbeat_alarm = alert_routing.heartbeat_alarm(self, topics)
+        self.amp_health_alarms = alert_routing.amp_health_alarms(self, topics)
         # Without the trailing slash AMP's PrometheusEndpoint has: clients append /api/v1/query.
         self.prometheus_query_url = (
             f"https://aps-workspaces.{self.region}.{self.url_suffix}/workspaces/"
@@ -124,6 +94,7 @@ class ObservabilityStack(Stack):
             )
             for name, document in (
                 ("recording", recording_rules()),
+                ("slo", slo_recording_rules(list(config.models))),
                 (
                     "alerting",
                     alerting_rules(
@@ -137,85 +108,53 @@ class ObservabilityStack(Stack):
         self._scraper(config, vpc=vpc, cluster=cluster)
         self.grafana_dashboard = grafana_dashboard(config)
 
-    def _alerts_topic(self, config: StageConfig) -> sns.Topic:
-        alerts_key = kms.Key(
-            self,
-            "AlertsKey",
-            description=f"Alert notifications of stage {config.name}",
-            enable_key_rotation=True,
-            pending_window=Duration.days(30),
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        # Alertmanager publishes to the encrypted topic, so it must be able to use the key.
-        alerts_key.add_to_resource_policy(
-            iam.PolicyStatement(
-                principals=[iam.ServicePrincipal(APS_PRINCIPAL)],
-                actions=["kms:GenerateDataKey*", "kms:Decrypt"],
-                resources=["*"],
-                conditions={"StringEquals": {"aws:SourceAccount": self.account}},
-            )
-        )
-        # So do CloudWatch alarms (the Ops stack's alarms notify this topic). This is AWS's
-        # documented statement, without a condition: whether the alarm's key use carries
-        # aws:SourceAccount is not documented, and a lost page is worse. Which alarms may publish
-        # at all is restricted by the topic policy (source account and alarm ARN).
-        alerts_key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="CloudWatchAlarmsUseTheKey",
-                principals=[iam.ServicePrincipal(CLOUDWATCH_PRINCIPAL)],
-                actions=["kms:GenerateDataKey*", "kms:Decrypt"],
-                resources=["*"],
-            )
-        )
-        topic = sns.Topic(
-            self,
-            "AlertsTopic",
-            display_name=f"LLM inference alerts ({config.name})",
-            master_key=alerts_key,
-            enforce_ssl=True,
-        )
-        for address in config.observability.alert_emails:
-            topic.add_subscription(subscriptions.EmailSubscription(address))
-        return topic
-
-    def _allow_alertmanager_to_publish(self) -> None:
-        self.alerts_topic.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AlertManagerPublishes",
-                principals=[iam.ServicePrincipal(APS_PRINCIPAL)],
-                actions=["sns:Publish", "sns:GetTopicAttributes"],
-                resources=[self.alerts_topic.topic_arn],
-                conditions={
-                    "StringEquals": {"aws:SourceAccount": self.account},
-                    "ArnEquals": {"aws:SourceArn": self.workspace.attr_arn},
-                },
-            )
-        )
-
-    def _allow_cloudwatch_alarms_to_publish(self) -> None:
-        """Alarm actions of this account's CloudWatch alarms (notify_on_every_alarm in OpsStack)."""
-        self.alerts_topic.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="CloudWatchAlarmsPublish",
-                principals=[iam.ServicePrincipal(CLOUDWATCH_PRINCIPAL)],
-                actions=["sns:Publish"],
-                resources=[self.alerts_topic.topic_arn],
-                conditions={
-                    "StringEquals": {"aws:SourceAccount": self.account},
-                    "ArnLike": {
-                        "aws:SourceArn": self.format_arn(
-                            service="cloudwatch",
-                            resource="alarm",
-                            resource_name="*",
-                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                        )
-                    },
-                },
-            )
-        )
-
     def _scraper(self, config: StageConfig, *, vpc: ec2.IVpc, cluster: eks.Cluster) -> None:
-        """The AMP managed scraper, its EKS access entry and the RBAC role that entry maps to."""
+        """The AMP managed scraper, writing to the CMK-encrypted workspace through a role configuration.
+
+        AMP's guide ("Creating scraper for workspaces enabled with customer managed keys") has a
+        scraper write to a CMK workspace only with a role configuration (source and target role in
+        the same account). Its cluster access needs nothing here: with the cluster's authentication
+        mode ``API`` AMP creates the scraper's access entry (with its access policy) itself, and an
+        IAM principal can be in only one access entry, so the stack must not create another.
+        """
+        scrapers_in_this_account = self.format_arn(
+            service="aps", resource="scraper", resource_name="*", arn_format=ArnFormat.SLASH_RESOURCE_NAME
+        )
+        source_role = iam.Role(
+            self,
+            "ScraperSourceRole",
+            description=f"Assumed by the AMP managed scraper of stage {config.name}",
+            assumed_by=iam.ServicePrincipal(
+                SCRAPER_PRINCIPAL,
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": self.account},
+                    # The scraper's ARN is known only after it exists, hence any scraper of this account.
+                    "ArnLike": {"aws:SourceArn": scrapers_in_this_account},
+                },
+            ),
+        )
+        target_role = iam.Role(
+            self,
+            "ScraperTargetRole",
+            description=f"Remote-writes the AMP scraper's samples into stage {config.name}'s workspace",
+            assumed_by=iam.ArnPrincipal(source_role.role_arn).with_conditions(
+                {"StringLike": {"sts:ExternalId": scrapers_in_this_account}}
+            ),
+        )
+        target_role.add_to_policy(
+            iam.PolicyStatement(actions=["aps:RemoteWrite"], resources=[self.workspace.attr_arn])
+        )
+        # The workspace's data keys come from the metrics key; AMP uses it on the writer's behalf.
+        target_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["kms:GenerateDataKey", "kms:Decrypt", "kms:DescribeKey"],
+                resources=[self.metrics_key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"aps.{self.region}.{self.url_suffix}"}},
+            )
+        )
+        source_role.add_to_policy(
+            iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[target_role.role_arn])
+        )
         self.scraper = aps.CfnScraper(
             self,
             "Scraper",
@@ -233,25 +172,16 @@ class ObservabilityStack(Stack):
                     workspace_arn=self.workspace.attr_arn
                 )
             ),
+            role_configuration=aps.CfnScraper.RoleConfigurationProperty(
+                source_role_arn=source_role.role_arn, target_role_arn=target_role.role_arn
+            ),
             scrape_configuration=aps.CfnScraper.ScrapeConfigurationProperty(
                 configuration_blob=scrape_config_blob(
                     scrape_interval_seconds=config.observability.scrape_interval_seconds
                 )
             ),
         )
-        self.scraper_access = eks_l1.CfnAccessEntry(
-            self,
-            "ScraperAccess",
-            cluster_name=cluster.cluster_name,
-            principal_arn=self.scraper.attr_role_arn,
-            username=SCRAPER_USERNAME,
-            type="STANDARD",
-        )
-        self.scraper_rbac = eks.KubernetesManifest(
-            self,
-            "ScraperRbac",
-            # jsii's generated ICluster protocol lists a member the concrete class lacks in stubs.
-            cluster=cast(eks.ICluster, cluster),
-            manifest=scraper_rbac(),
-            overwrite=True,
-        )
+        # Both roles (and their policies) must exist before AMP checks it can assume them.
+        self.scraper.node.add_dependency(source_role, target_role)
+        self.scraper_source_role = source_role
+        self.scraper_target_role = target_role

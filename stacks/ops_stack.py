@@ -17,6 +17,7 @@ from constructs import Construct
 
 from config import StageConfig
 from constructs_lib.alarm_actions import notify_on_every_alarm
+from stacks.cluster_stack import gpu_node_groups_revision
 from stacks.ops.offhours_scaler import OffHoursScaler
 from stacks.ops.spot_interruption import SpotInterruptionHandler
 
@@ -110,6 +111,7 @@ class OpsStack(Stack):
                 node_groups={
                     group.name: gpu_node_groups[group.name] for group in config.offhours_node_groups
                 },
+                node_groups_revision=gpu_node_groups_revision(config, list(config.offhours_node_groups)),
                 cluster=cluster_ref,
                 vpc=vpc,
                 code=code,

@@ -23,11 +23,22 @@ from stacks.inference_stage import InferenceStage
 from stacks.smoke_check_stack import trigger_role_path
 
 BUILD_IMAGE = codebuild.LinuxBuildImage.STANDARD_7_0
+# CodeBuild's standard:7.0 image activates Node 18 unless a buildspec asks otherwise (its Dockerfile
+# runs `n $NODE_18_VERSION`); it offers nodejs 18/20 and python 3.11/3.12 (its runtimes.yml). The
+# project needs Node 20 (jsii, the CDK CLI) and the Python of pyproject.toml (3.11).
+RUNTIME_VERSIONS = {"nodejs": "20", "python": "3.11"}
+CODESTAR_CONNECTIONS_PREFIX = "codestar-connections"
+CODECONNECTIONS_PREFIX = "codeconnections"
 SYNTH_COMMANDS = ("make install", "make test", "make synth")
 """What a developer runs: install from the lock files, the whole test suite, then synth (+ cdk-nag gate)."""
 SMOKE_CHECK_COMMANDS = ("bash tools/start_smoke_check.sh",)
 SMOKE_CHECK_START_MINUTES = 10
 """Time for the stage's CodeBuild project to get an ENI and install kubectl before the check proper."""
+
+
+def connection_service(arn: str) -> str:
+    """The service part of a connection ARN (``codeconnections`` or ``codestar-connections``)."""
+    return arn.split(":")[2]
 
 
 class PipelineStack(Stack):
@@ -61,7 +72,10 @@ class PipelineStack(Stack):
             cross_account_keys=True,
             enable_key_rotation=True,
             code_build_defaults=pipelines.CodeBuildOptions(
-                build_environment=codebuild.BuildEnvironment(build_image=BUILD_IMAGE)
+                build_environment=codebuild.BuildEnvironment(build_image=BUILD_IMAGE),
+                partial_build_spec=codebuild.BuildSpec.from_object(
+                    {"phases": {"install": {"runtime-versions": dict(RUNTIME_VERSIONS)}}}
+                ),
             ),
             # The test suite synthesises every stage and the pipeline (jsii + Node): 7 GB, not 3.
             synth_code_build_defaults=pipelines.CodeBuildOptions(
@@ -83,8 +97,9 @@ class PipelineStack(Stack):
                     self._smoke_check(deployed, config=config, pipeline_config=pipeline_config, source=source)
                 ],
             )
-        # Build now so the generated roles and buckets exist for the acknowledgements below.
+        # Build now so the generated roles and buckets exist for the fixes and acknowledgements below.
         self.pipeline.build_pipeline()
+        self._connection_actions_match_their_arn()
         self._acknowledge_findings()
 
     def _source(self, config: PipelineConfig) -> pipelines.CodePipelineSource:
@@ -100,6 +115,28 @@ class PipelineStack(Stack):
         return pipelines.CodePipelineSource.connection(
             source.repository, source.branch, connection_arn=source.connection_arn
         )
+
+    def _connection_actions_match_their_arn(self) -> None:
+        """Grant ``codeconnections:UseConnection`` on a ``codeconnections`` connection ARN.
+
+        aws-cdk-lib's source action always grants ``codestar-connections:UseConnection``; IAM
+        matches an action's prefix against the resource's, and "the service prefix needs to match
+        that of the resource" (Developer Tools console guide, "Connections rename").
+        """
+        for child in self.pipeline.node.find_all():
+            if not isinstance(child, iam.CfnPolicy):
+                continue
+            document = self.resolve(child.policy_document)
+            for index, statement in enumerate(document.get("Statement", [])):
+                action, resource = statement.get("Action"), statement.get("Resource")
+                if (
+                    action == f"{CODESTAR_CONNECTIONS_PREFIX}:UseConnection"
+                    and isinstance(resource, str)
+                    and connection_service(resource) == CODECONNECTIONS_PREFIX
+                ):
+                    child.add_property_override(
+                        f"PolicyDocument.Statement.{index}.Action", f"{CODECONNECTIONS_PREFIX}:UseConnection"
+                    )
 
     @staticmethod
     def _approval(stage: PipelineStageConfig) -> list[pipelines.Step]:

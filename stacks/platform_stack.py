@@ -21,7 +21,8 @@ from constructs_lib.addons.kube_state_metrics import KubeStateMetrics
 from constructs_lib.addons.node_exporter import NodeExporter
 from constructs_lib.addons.nvidia_device_plugin import NvidiaDevicePlugin
 from constructs_lib.addons.otel_collector import OtelCollector
-from stacks.cluster_stack import cluster_name_for
+from k8s_charts.images import docker_hub_mirror
+from stacks.cluster_stack import cluster_name_for, gpu_node_groups_revision
 
 
 class PlatformStack(Stack):
@@ -61,6 +62,7 @@ class PlatformStack(Stack):
             settings=config.cluster_autoscaler,
             gpu_groups=list(config.cluster.gpu_node_groups),
             nodegroups=gpu_node_groups,
+            nodegroups_revision=gpu_node_groups_revision(config, list(config.cluster.gpu_node_groups)),
         )
         self.keda = Keda(self, "Keda", cluster=target, workspace=workspace)
         self.fluent_bit = FluentBit(
@@ -75,6 +77,11 @@ class PlatformStack(Stack):
             "OtelCollector",
             cluster=target,
             sampling_ratio=config.observability.trace_sampling_ratio,
+            image_mirror=(
+                docker_hub_mirror(account=self.account, region=self.region, url_suffix=self.url_suffix)
+                if config.image_cache.docker_hub_secret_name
+                else ""
+            ),
         )
         # Pod Identity credentials need the agent; charts with roles wait for it.
         agent = self.managed_addons.addons["eks-pod-identity-agent"]

@@ -20,6 +20,7 @@ from constructs_lib.alb_controller import AlbControllerAddon
 from constructs_lib.edge_web_acl import EdgeWebAcl
 from constructs_lib.model_reader_role import ModelReaderRole
 from constructs_lib.nag import acknowledge
+from k8s_charts.images import docker_hub_mirror
 from k8s_charts.names import MODELS_NAMESPACE, StageValues, instance_name
 from k8s_charts.stage_charts import StageCharts, build_stage_charts
 
@@ -127,6 +128,11 @@ class ServingStack(Stack):
             access_logs_bucket_name=self.access_logs_bucket.bucket_name,
             web_acl_arn=self.web_acl.attr_arn,
             region=self.region,
+            docker_hub_mirror=(
+                docker_hub_mirror(account=self.account, region=self.region, url_suffix=self.url_suffix)
+                if config.image_cache.docker_hub_secret_name
+                else ""
+            ),
         )
         self.charts: StageCharts = build_stage_charts(cdk8s.App(), config=config, values=values)
         self.manifests = self._apply(cluster, values)
@@ -194,6 +200,7 @@ class ServingStack(Stack):
                         "ACCESS_LOGS_BUCKET_NAME": values.access_logs_bucket_name,
                         "WEB_ACL_ARN": values.web_acl_arn,
                         "AWS_REGION": values.region,
+                        "DOCKER_HUB_MIRROR": values.docker_hub_mirror,
                     },
                 }
             ],

@@ -26,15 +26,15 @@ from k8s_charts.stage_charts import build_stage_charts
 
 
 def export_values(config: StageConfig) -> StageValues:
-    """Placeholders, except the region when the stage pins it (the stack then has it literally)."""
-    if config.region is None:
-        return PLACEHOLDERS
+    """Placeholders, except the region when the stage pins it (the stack then has it literally) and
+    the Docker Hub mirror when the stage has no image cache (images then stay on Docker Hub)."""
     return StageValues(
         model_bucket_name=PLACEHOLDERS.model_bucket_name,
         prometheus_query_url=PLACEHOLDERS.prometheus_query_url,
         access_logs_bucket_name=PLACEHOLDERS.access_logs_bucket_name,
         web_acl_arn=PLACEHOLDERS.web_acl_arn,
-        region=config.region,
+        region=config.region or PLACEHOLDERS.region,
+        docker_hub_mirror=PLACEHOLDERS.docker_hub_mirror if config.image_cache.docker_hub_secret_name else "",
     )
 
 

@@ -14,7 +14,11 @@ from config.cluster import CapacityType, GpuNodeGroupConfig
 from config.platform import ClusterAutoscalerConfig
 from constructs_lib.addons.arns import scoped_arn
 from constructs_lib.addons.helm import SYSTEM_NODES, HelmSource, helm_release
-from constructs_lib.gpu_node_group import AUTOSCALER_TAG_PREFIX, NODE_GROUP_LABEL
+from constructs_lib.gpu_node_group import (
+    AUTOSCALER_TAG_PREFIX,
+    NODE_GROUP_LABEL,
+    NODE_GROUPS_REVISION_ANNOTATION,
+)
 from constructs_lib.nag import acknowledge
 from constructs_lib.pod_identity import PodIdentityRole
 
@@ -88,6 +92,7 @@ def values(
     kubernetes_version: str,
     settings: ClusterAutoscalerConfig,
     priorities_text: str,
+    nodegroups_revision: str = "",
 ) -> dict[str, Any]:
     extra_args: dict[str, Any] = {
         "expander": "priority",
@@ -117,6 +122,9 @@ def values(
         "priorityClassName": "system-cluster-critical",
         "extraArgs": extra_args,
         "expanderPriorities": priorities_text,
+        # Changes when a GPU group is replaced, so this release is updated and re-reads the new
+        # node-group names (weak cross-stack references are read only when this template changes).
+        "podAnnotations": {NODE_GROUPS_REVISION_ANNOTATION: nodegroups_revision},
     }
 
 
@@ -124,6 +132,8 @@ class ClusterAutoscaler(Construct):
     """Exposes ``chart`` and ``identity`` (the Pod Identity role).
 
     :param gpu_node_groups: the GPU groups' config and their node groups, by group name.
+    :param nodegroups_revision: digest of the groups' replacement keys (``gpu_node_groups_revision``).
+        Default: empty.
     """
 
     def __init__(
@@ -137,6 +147,7 @@ class ClusterAutoscaler(Construct):
         settings: ClusterAutoscalerConfig,
         gpu_groups: list[GpuNodeGroupConfig],
         nodegroups: Mapping[str, eks.INodegroup],
+        nodegroups_revision: str = "",
     ) -> None:
         super().__init__(scope, id_)
         stack = Stack.of(self)
@@ -198,6 +209,7 @@ class ClusterAutoscaler(Construct):
                 kubernetes_version=kubernetes_version,
                 settings=settings,
                 priorities_text=priorities_document(priorities(gpu_groups, names)),
+                nodegroups_revision=nodegroups_revision,
             ),
         )
         self.chart.node.add_dependency(self.identity.association)

@@ -18,10 +18,15 @@ from constructs_lib.retention import retention
 from observability.contract import OBSERVABILITY_NAMESPACE
 
 SERVICE_ACCOUNT = "aws-for-fluent-bit"
+# Chart 0.2.0 (eks-charts commit 2942cdc) ships AWS for Fluent Bit 3.2.1, built on Fluent Bit 4.2.2,
+# whose AWS credential chain reads EKS Pod Identity (fluent/fluent-bit#10114, aws-for-fluent-bit
+# 2.32.5 onwards). Chart 0.1.35 shipped 2.32.2: without Pod Identity it fell back to the node role,
+# which IMDSv2 with hop limit 1 keeps out of pods, so no log ever left the nodes.
+IMAGE_TAG = "3.2.1"
 SOURCE = HelmSource(
     chart="aws-for-fluent-bit",
     repository="https://aws.github.io/eks-charts",
-    version="0.1.35",
+    version="0.2.0",
     namespace=OBSERVABILITY_NAMESPACE,
     release="aws-for-fluent-bit",
 )
@@ -29,6 +34,7 @@ SOURCE = HelmSource(
 
 def values(*, region: str, log_group_name: str) -> dict[str, Any]:
     return {
+        "image": {"tag": IMAGE_TAG},  # the chart's default, pinned here so a chart bump shows it
         "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT},
         "cloudWatchLogs": {
             "enabled": True,

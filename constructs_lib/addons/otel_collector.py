@@ -12,6 +12,7 @@ from constructs import Construct
 from constructs_lib.addons.helm import SYSTEM_NODES, HelmSource, helm_release
 from constructs_lib.nag import acknowledge
 from constructs_lib.pod_identity import PodIdentityRole
+from k8s_charts.images import docker_hub_image
 from observability.contract import (
     OBSERVABILITY_NAMESPACE,
     OTEL_COLLECTOR_NAME,
@@ -71,12 +72,12 @@ def collector_config(*, region: str, sampling_ratio: float) -> dict[str, Any]:
     }
 
 
-def values(*, region: str, sampling_ratio: float) -> dict[str, Any]:
+def values(*, region: str, sampling_ratio: float, image_mirror: str = "") -> dict[str, Any]:
     return {
         "mode": "deployment",
         "replicaCount": 2,
         "fullnameOverride": OTEL_COLLECTOR_NAME,
-        "image": {"repository": IMAGE},
+        "image": {"repository": docker_hub_image(IMAGE, mirror=image_mirror)},
         "command": {"name": "otelcol-contrib"},
         "serviceAccount": {"create": True, "name": OTEL_COLLECTOR_NAME},
         "nodeSelector": SYSTEM_NODES,
@@ -90,9 +91,19 @@ class OtelCollector(Construct):
     """Exposes ``chart`` and ``identity``.
 
     :param sampling_ratio: share of traces kept (0..1), from config.observability.
+    :param image_mirror: the stage's Docker Hub pull-through cache prefix (k8s_charts/images.py).
+        Default: empty, the image comes from Docker Hub.
     """
 
-    def __init__(self, scope: Construct, id_: str, *, cluster: eks.ICluster, sampling_ratio: float) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        cluster: eks.ICluster,
+        sampling_ratio: float,
+        image_mirror: str = "",
+    ) -> None:
         super().__init__(scope, id_)
         self.identity = PodIdentityRole(
             self,
@@ -113,6 +124,8 @@ class OtelCollector(Construct):
             "Chart",
             cluster=cluster,
             source=SOURCE,
-            values=values(region=Stack.of(self).region, sampling_ratio=sampling_ratio),
+            values=values(
+                region=Stack.of(self).region, sampling_ratio=sampling_ratio, image_mirror=image_mirror
+            ),
         )
         self.chart.node.add_dependency(self.identity.association)

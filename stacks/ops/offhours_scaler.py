@@ -17,6 +17,7 @@ from constructs import Construct
 
 from config.operations import OffHoursConfig
 from config.serving import ModelConfig
+from constructs_lib.alarm_actions import EventAlarm
 from constructs_lib.alarmed_dead_letter_queue import AlarmedDeadLetterQueue
 from constructs_lib.cluster_client_function import ClusterClientFunction
 from constructs_lib.nag import acknowledge
@@ -57,6 +58,9 @@ class OffHoursScaler(Construct):
     :param offhours: the stage's off-hours settings (schedules, time zone, floors).
     :param models: the models in scope; each version's Deployment is scaled.
     :param node_groups: the GPU node groups in scope, by config name.
+    :param node_groups_revision: digest of those groups' replacement keys; in the environment so a
+        replaced group (new generated name) changes this template and the new name is read.
+        Default: empty.
     """
 
     def __init__(
@@ -68,6 +72,7 @@ class OffHoursScaler(Construct):
         models: list[ModelConfig],
         node_groups: Mapping[str, eks.Nodegroup],
         cluster: eks.ICluster,
+        node_groups_revision: str = "",
         vpc: ec2.IVpc,
         code: lambda_.Code,
         key: kms.IKey,
@@ -102,6 +107,7 @@ class OffHoursScaler(Construct):
             kubernetes_group=rbac.OFFHOURS_SCALER_GROUP,
             environment={
                 **self._environment(offhours, models, node_groups),
+                "NODE_GROUPS_REVISION": node_groups_revision,
                 "READY_CHECK_MINUTES": str(offhours.ready_alarm_minutes),
                 "READY_CHECK_SCHEDULE_GROUP": self.ready_checks.schedule_group_name,
                 "READY_CHECK_ROLE_ARN": scheduler_role.role_arn,
@@ -127,7 +133,7 @@ class OffHoursScaler(Construct):
             manifest=rbac.offhours_scaler_rbac(RBAC_NAME),
             overwrite=True,
         )
-        self.not_ready_alarm = cloudwatch.Alarm(
+        self.not_ready_alarm = EventAlarm(
             self,
             "ModelsNotReadyAlarm",
             alarm_description=f"{offhours.ready_alarm_minutes} min after an off-hours scale-up, a model "

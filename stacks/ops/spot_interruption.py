@@ -14,6 +14,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from config.operations import RebalanceAction, SpotConfig
+from constructs_lib.alarm_actions import EventAlarm
 from constructs_lib.alarmed_dead_letter_queue import AlarmedDeadLetterQueue
 from constructs_lib.cluster_client_function import ClusterClientFunction
 from constructs_lib.nag import acknowledge
@@ -32,8 +33,8 @@ RETRY_ATTEMPTS = 2
 
 
 class SpotInterruptionHandler(Construct):
-    """Exposes ``function``, ``rules`` (by detail-type), ``rbac``, ``dead_letter_queue``, ``dlq_alarm``
-    and ``drain_incomplete_alarm``.
+    """Exposes ``function``, ``rules`` (by detail-type), ``rbac``, ``dead_letter_queue``, ``dlq_alarm``,
+    ``drain_incomplete_alarm`` and ``rejected_events_alarm``.
 
     The rebalance rule exists only when ``spot.rebalance_action`` is not ``ignore``; the function
     also gets the action (``REBALANCE_ACTION``) so it can cordon or drain.
@@ -103,7 +104,7 @@ class SpotInterruptionHandler(Construct):
         )
 
         # Pods still on the node at the deadline, or whose eviction failed: requests may be lost.
-        self.drain_incomplete_alarm = cloudwatch.Alarm(
+        self.drain_incomplete_alarm = EventAlarm(
             self,
             "DrainIncompleteAlarm",
             alarm_description="A Spot drain left pods not evicted (failed or still pending at the "
@@ -116,6 +117,19 @@ class SpotInterruptionHandler(Construct):
                 },
                 period=PERIOD,
             ),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+
+        # An event the function refused (malformed, or past its deadline): that node was not drained.
+        self.rejected_events_alarm = EventAlarm(
+            self,
+            "RejectedEventsAlarm",
+            alarm_description="The Spot interruption handler rejected an event (malformed, or its "
+            "deadline already passed): that node was not drained. See the 'event rejected' log line.",
+            metric=function_metric(SERVICE, "RejectedEvents"),
             threshold=1,
             evaluation_periods=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,

@@ -5,11 +5,14 @@
 # 1. every configured model has a Deployment (namespace models, label app.kubernetes.io/name=vllm);
 # 2. every such Deployment finishes its rollout (kubectl rollout status);
 # 3. through the ingress found in the Ingress status: GET /health for every model and one
-#    GET /v1/models, selecting the model with the x-model-id header. Any failure exits non-zero.
+#    GET /v1/models, each model reached the way the Ingress routes it (k8s_charts/model_ingress.py):
+#    with INGRESS_DOMAIN by host <model>.<domain> over TLS, without it by the x-model-id header.
+#    Any failure exits non-zero.
 #
 # Environment: CLUSTER_NAME, AWS_REGION, MODEL_IDS (space-separated ids; empty: nothing to check)
-# Optional:    NAMESPACE (models), ROLLOUT_TIMEOUT (20m), INGRESS_DOMAIN (TLS name of the ingress;
-#              unset: plain HTTP to the load balancer's hostname), INGRESS_WAIT_SECONDS (600)
+# Optional:    NAMESPACE (models), ROLLOUT_TIMEOUT (20m), INGRESS_DOMAIN (the ingress domain: hosts
+#              are <model>.<domain>; unset: plain HTTP to the load balancer's hostname with the
+#              x-model-id header), INGRESS_WAIT_SECONDS (600)
 set -euo pipefail
 
 namespace="${NAMESPACE:-models}"
@@ -57,24 +60,33 @@ done
 echo "load balancer: $hostname"
 
 curl_args=(--fail --silent --show-error --max-time 15 --retry 5 --retry-delay 10 --retry-all-errors)
-if [[ -n "${INGRESS_DOMAIN:-}" ]]; then
-  # Verify TLS against the configured name while connecting to the load balancer from the status.
-  base_url="https://$INGRESS_DOMAIN"
-  curl_args+=(--connect-to "$INGRESS_DOMAIN:443:$hostname:443")
-else
-  base_url="http://$hostname"
-fi
+
+# Sets base_url and route for one model, matching the Ingress rule that serves it.
+route_to() {
+  local model="$1"
+  if [[ -n "${INGRESS_DOMAIN:-}" ]]; then
+    # Host rule <model>.<domain>: verify TLS against that name while connecting to the load balancer.
+    local host="$model.$INGRESS_DOMAIN"
+    base_url="https://$host"
+    route=(--connect-to "$host:443:$hostname:443")
+  else
+    base_url="http://$hostname"
+    route=(--header "x-model-id: $model")
+  fi
+}
 
 echo "== /health"
 for model in "${model_ids[@]}"; do
-  curl "${curl_args[@]}" --header "x-model-id: $model" --output /dev/null "$base_url/health" ||
+  route_to "$model"
+  curl "${curl_args[@]}" "${route[@]}" --output /dev/null "$base_url/health" ||
     fail "GET /health for model $model"
   echo "$model: healthy"
 done
 
 echo "== /v1/models"
 first_model="${model_ids[0]}"
-listing=$(curl "${curl_args[@]}" --header "x-model-id: $first_model" "$base_url/v1/models") ||
+route_to "$first_model"
+listing=$(curl "${curl_args[@]}" "${route[@]}" "$base_url/v1/models") ||
   fail "GET /v1/models for model $first_model"
 served=$(printf '%s' "$listing" | python3 -c 'import json, sys; print(len(json.load(sys.stdin)["data"]))' 2>/dev/null) ||
   fail "GET /v1/models for model $first_model did not return a model list: $listing"

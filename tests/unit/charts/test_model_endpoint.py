@@ -6,13 +6,9 @@ from typing import Any
 
 import pytest
 
-from k8s_charts.model_endpoint import ModelEndpointChart
-from k8s_charts.names import (
-    DEREGISTRATION_DELAY_SECONDS,
-    PLACEHOLDERS,
-    PRE_STOP_SLEEP_SECONDS,
-    TERMINATION_GRACE_PERIOD_SECONDS,
-)
+from k8s_charts.model_endpoint import DRAIN_SCRIPT, ModelEndpointChart
+from k8s_charts.names import PLACEHOLDERS
+from k8s_charts.shutdown import PROPAGATION_SECONDS, TEARDOWN_SECONDS
 from tests.unit.charts.helpers import charts_for, manifests, of_kind, stage_config, stage_data
 
 EXPECTED_LABELS = {
@@ -63,7 +59,7 @@ def test_deployment_has_no_replicas_so_the_autoscaler_owns_them(dev_chart: Model
 
 def test_vllm_image_command_and_port(dev_chart: ModelEndpointChart) -> None:
     main = container(dev_chart)
-    assert main["image"] == "vllm/vllm-openai:v0.11.0"
+    assert main["image"] == "${DOCKER_HUB_MIRROR}/vllm/vllm-openai:v0.33.0"  # through the image cache
     assert main["command"] == ["vllm", "serve"]
     assert main["args"][0] == "s3://${MODEL_BUCKET_NAME}/llama-3-1-8b-instruct-awq"
     assert main["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
@@ -118,7 +114,8 @@ def test_shm_is_a_size_limited_memory_volume(
 
 def test_writable_paths_are_size_limited_empty_dirs(dev_chart: ModelEndpointChart) -> None:
     volumes = {volume["name"]: volume for volume in pod_spec(dev_chart)["volumes"]}
-    mounts = {mount["mountPath"]: mount["name"] for mount in container(dev_chart)["volumeMounts"]}
+    writable = [mount for mount in container(dev_chart)["volumeMounts"] if not mount.get("readOnly")]
+    mounts = {mount["mountPath"]: mount["name"] for mount in writable}
     assert set(mounts) == {"/cache", "/tmp", "/dev/shm"}
     for name in mounts.values():
         assert set(volumes[name]) == {"name", "emptyDir"}
@@ -170,12 +167,37 @@ def test_readiness_and_liveness_probe_health(dev_chart: ModelEndpointChart) -> N
     assert liveness["periodSeconds"] * liveness["failureThreshold"] >= 60
 
 
-def test_shutdown_order_pre_stop_then_deregistration_then_grace(dev_chart: ModelEndpointChart) -> None:
-    spec = pod_spec(dev_chart)
-    pre_stop = container(dev_chart)["lifecycle"]["preStop"]
-    assert pre_stop == {"sleep": {"seconds": PRE_STOP_SLEEP_SECONDS}}
-    assert spec["terminationGracePeriodSeconds"] == TERMINATION_GRACE_PERIOD_SECONDS
-    assert PRE_STOP_SLEEP_SECONDS < DEREGISTRATION_DELAY_SECONDS < spec["terminationGracePeriodSeconds"]
+def _flag(args: list[str], name: str) -> str:
+    return args[args.index(name) + 1]
+
+
+@pytest.mark.parametrize(("chart_name", "max_request"), [("dev_chart", 120), ("prod_70b_chart", 300)])
+def test_shutdown_budget_comes_from_max_request_seconds(
+    chart_name: str, max_request: int, request: pytest.FixtureRequest
+) -> None:
+    chart: ModelEndpointChart = request.getfixturevalue(chart_name)
+    main = container(chart)
+    command = main["lifecycle"]["preStop"]["exec"]["command"]
+    assert command[:2] == ["python3", f"/opt/llm-inference/drain/{DRAIN_SCRIPT.name}"]
+    min_wait, deadline = int(_flag(command, "--min-wait")), int(_flag(command, "--deadline"))
+    grace = pod_spec(chart)["terminationGracePeriodSeconds"]
+    # preStop: ALB propagation first, then in-flight requests get the whole max_request_seconds.
+    assert (min_wait, deadline) == (PROPAGATION_SECONDS, PROPAGATION_SECONDS + max_request)
+    # vLLM's own drain after SIGTERM gets the same budget (backstop for a failed hook).
+    assert _flag(main["args"], "--shutdown-timeout") == str(max_request)
+    # The kubelet waits for the hook plus engine teardown before SIGKILL.
+    assert grace == deadline + TEARDOWN_SECONDS
+    assert min_wait < deadline < grace
+
+
+def test_drain_script_is_mounted_read_only_from_its_config_map(dev_chart: ModelEndpointChart) -> None:
+    config_map = of_kind(dev_chart, "ConfigMap")
+    assert config_map["data"] == {DRAIN_SCRIPT.name: DRAIN_SCRIPT.read_text(encoding="utf-8")}
+    volume = next(v for v in pod_spec(dev_chart)["volumes"] if v["name"] == "drain")
+    assert volume["configMap"]["name"] == config_map["metadata"]["name"]
+    assert volume["configMap"]["defaultMode"] == 0o444
+    mount = next(m for m in container(dev_chart)["volumeMounts"] if m["name"] == "drain")
+    assert mount == {"name": "drain", "mountPath": "/opt/llm-inference/drain", "readOnly": True}
 
 
 def test_topology_spread_across_zones_and_hosts(dev_chart: ModelEndpointChart) -> None:
@@ -227,9 +249,13 @@ def test_network_policy_allows_only_vpc_and_scraper_in_and_dns_credentials_https
     egress_ports = [
         sorted((port["protocol"], port["port"]) for port in rule["ports"]) for rule in spec["egress"]
     ]
-    assert egress_ports == [[("TCP", 53), ("UDP", 53)], [("TCP", 80)], [("TCP", 443)]]
+    assert egress_ports == [[("TCP", 53), ("UDP", 53)], [("TCP", 80)], [("TCP", 4317)], [("TCP", 443)]]
     assert spec["egress"][0]["to"][0]["podSelector"] == {"matchLabels": {"k8s-app": "kube-dns"}}
     assert spec["egress"][1]["to"] == [{"ipBlock": {"cidr": "169.254.170.23/32"}}]
+    # OTLP/gRPC only to the observability namespace, where the collector runs.
+    assert spec["egress"][2]["to"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "observability"}}}
+    ]
 
 
 def test_scaled_object_follows_the_autoscaling_contract(dev_chart: ModelEndpointChart) -> None:
@@ -255,6 +281,8 @@ def test_scaled_object_follows_the_autoscaling_contract(dev_chart: ModelEndpoint
                 "threshold": "5",
                 "awsRegion": PLACEHOLDERS.region,
                 "identityOwner": "operator",
+                # KEDA v2.18.1 prometheus_scaler.go: default true returns 0 for an empty result.
+                "ignoreNullValues": "false",
             },
             "authenticationRef": {"kind": "ClusterTriggerAuthentication", "name": "keda-aws-amp"},
         }
@@ -299,3 +327,64 @@ def test_exactly_one_autoscaler_per_deployment() -> None:
             kinds = [manifest["kind"] for manifest in manifests(chart)]
             assert kinds.count("ScaledObject") == 1
             assert "HorizontalPodAutoscaler" not in kinds
+
+
+def test_every_trigger_reports_an_empty_result_as_an_error(prod_70b_chart: ModelEndpointChart) -> None:
+    # Empty result -> error -> after failureThreshold polls KEDA applies fallback.replicas.
+    for chart in (
+        prod_70b_chart,
+        charts_for(stage_config(stage_data("prod"), "prod")).endpoints["llama-3-1-8b-v1"],
+    ):
+        spec = of_kind(chart, "ScaledObject")["spec"]
+        assert spec["triggers"], "no triggers"
+        for trigger in spec["triggers"]:
+            assert trigger["metadata"]["ignoreNullValues"] == "false", trigger["name"]
+            assert trigger["metricType"] == "AverageValue"  # KEDA applies fallback only to AverageValue
+        assert spec["fallback"]["failureThreshold"] >= 1
+
+
+def env_of(chart: ModelEndpointChart) -> dict[str, str]:
+    return {item["name"]: item["value"] for item in container(chart)["env"] if "value" in item}
+
+
+def test_server_keep_alive_outlives_the_alb_idle_timeout(dev_chart: ModelEndpointChart) -> None:
+    from k8s_charts.model_ingress import IDLE_TIMEOUT_SECONDS, ModelIngressChart
+
+    ingress_chart = charts_for(stage_config(stage_data())).ingress
+    assert isinstance(ingress_chart, ModelIngressChart)
+    attributes = of_kind(ingress_chart, "Ingress")["metadata"]["annotations"][
+        "alb.ingress.kubernetes.io/load-balancer-attributes"
+    ]
+    idle = int(dict(item.split("=", 1) for item in attributes.split(","))["idle_timeout.timeout_seconds"])
+    assert idle == IDLE_TIMEOUT_SECONDS
+    # Otherwise vLLM (uvicorn, default 5 s) closes a connection the ALB is about to reuse: a 502.
+    assert int(env_of(dev_chart)["VLLM_HTTP_TIMEOUT_KEEP_ALIVE"]) > idle
+
+
+def test_otlp_traces_go_to_the_collector_over_grpc(dev_chart: ModelEndpointChart) -> None:
+    from observability.contract import OTLP_GRPC_PORT, OTLP_TRACES_ENDPOINT
+
+    args = container(dev_chart)["args"]
+    endpoint = args[args.index("--otlp-traces-endpoint") + 1]
+    assert endpoint == OTLP_TRACES_ENDPOINT
+    assert endpoint.endswith(f".observability.svc.cluster.local:{OTLP_GRPC_PORT}")
+    # The NetworkPolicy lets exactly that port out to the collector's namespace.
+    egress = of_kind(dev_chart, "NetworkPolicy")["spec"]["egress"]
+    to_collector = [rule for rule in egress if {"protocol": "TCP", "port": OTLP_GRPC_PORT} in rule["ports"]]
+    assert len(to_collector) == 1
+    assert to_collector[0]["to"][0]["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "observability"
+    }
+    assert env_of(dev_chart)["OTEL_SERVICE_NAME"] == "llama-3-1-8b-v1"
+
+
+def test_streamer_host_buffer_is_bounded_by_the_pod_memory_limit(
+    dev_chart: ModelEndpointChart, prod_70b_chart: ModelEndpointChart
+) -> None:
+    for chart, gpus in ((dev_chart, 1), (prod_70b_chart, 4)):
+        limit = int(env_of(chart)["RUNAI_STREAMER_MEMORY_LIMIT"])
+        memory = int(container(chart)["resources"]["limits"]["memory"].removesuffix("Gi")) * 1024**3
+        shm = next(v for v in pod_spec(chart)["volumes"] if v["name"] == "dshm")["emptyDir"]["sizeLimit"]
+        shm_bytes = int(shm.removesuffix("Mi")) * 1024**2
+        # One buffer per tensor-parallel worker, all of them plus /dev/shm inside the memory limit.
+        assert 0 < limit * gpus + shm_bytes < memory

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from k8s_charts.model_endpoint import ModelEndpointChart
 from k8s_charts.model_ingress import ModelIngressChart
-from k8s_charts.names import DEREGISTRATION_DELAY_SECONDS, PLACEHOLDERS
+from k8s_charts.names import PLACEHOLDERS
 from tests.unit.charts.helpers import charts_for, of_kind, stage_config, stage_data
 
 ALB = "alb.ingress.kubernetes.io"
@@ -88,13 +89,39 @@ def test_scheme_follows_config() -> None:
     assert alb_annotations(ingress_for("prod"))[f"{ALB}/scheme"] == "internet-facing"
 
 
-def test_target_groups_health_check_and_deregistration_delay() -> None:
+def _attributes(value: str) -> dict[str, str]:
+    return dict(item.split("=", 1) for item in value.split(","))
+
+
+def test_target_groups_health_check() -> None:
     values = alb_annotations(ingress_for("dev"))
     assert values[f"{ALB}/target-type"] == "ip"
     assert values[f"{ALB}/healthcheck-path"] == "/health"
-    assert values[f"{ALB}/target-group-attributes"] == (
-        f"deregistration_delay.timeout_seconds={DEREGISTRATION_DELAY_SECONDS}"
+
+
+def test_target_groups_route_to_the_least_busy_replica() -> None:
+    # The capacity planner's assumption (planner/settings.py); the ALB default is round_robin.
+    # Attribute and annotation as documented for controller v2.8.2 (docs/guide/ingress/annotations.md).
+    for stage in ("dev", "staging", "prod"):
+        attributes = _attributes(alb_annotations(ingress_for(stage))[f"{ALB}/target-group-attributes"])
+        assert attributes["load_balancing.algorithm.type"] == "least_outstanding_requests", stage
+
+
+def test_deregistration_delay_covers_the_longest_grace_period_of_the_stage() -> None:
+    # The ALB must not cut a draining pod's streams before the kubelet would kill the pod.
+    charts = charts_for(stage_config(stage_data("prod"), "prod"))
+    assert charts.ingress is not None
+    attributes = _attributes(
+        alb_annotations(of_kind(charts.ingress, "Ingress"))[f"{ALB}/target-group-attributes"]
     )
+    graces = [
+        of_kind(chart, "Deployment")["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+        for chart in charts.endpoints.values()
+        if isinstance(chart, ModelEndpointChart)
+    ]
+    assert len(set(graces)) == 2  # prod's 70B model has a longer max_request_seconds than the 8B
+    assert int(attributes["deregistration_delay.timeout_seconds"]) == max(graces)
+    assert max(graces) <= 3600  # the target group attribute's upper bound
 
 
 def test_access_logs_and_waf() -> None:

@@ -49,9 +49,11 @@ def test_served_name_port_and_tensor_parallel_size_come_from_the_version() -> No
     assert flag(args, "--tensor-parallel-size") == "4"
 
 
-@pytest.mark.parametrize("quantization", ["awq", "gptq", "fp8"])
-def test_quantization_flag(quantization: str) -> None:
-    assert flag(args_of(dev_version(quantization=quantization)), "--quantization") == quantization
+@pytest.mark.parametrize(
+    ("quantization", "method"), [("awq", "awq_marlin"), ("gptq", "gptq_marlin"), ("fp8", "fp8")]
+)
+def test_quantization_flag_names_the_marlin_kernels_for_awq_and_gptq(quantization: str, method: str) -> None:
+    assert flag(args_of(dev_version(quantization=quantization)), "--quantization") == method
 
 
 def test_no_quantization_flag_when_none() -> None:

@@ -40,6 +40,21 @@ def _add_canary(data: dict[str, Any], weight: int, name: str = "v2") -> None:
             id="weights-not-100",
         ),
         pytest.param(
+            lambda d: _model(d)["slo"].update(ttft_p95_seconds=1.5),
+            [
+                "models[0].slo.ttft_p95_seconds",
+                "1.5 s is not a bucket bound of vllm:time_to_first_token_seconds",
+                "allowed: 0.001",
+                "1, 2.5, 5",
+            ],
+            id="ttft-threshold-between-buckets",
+        ),
+        pytest.param(
+            lambda d: _model(d)["slo"].update(availability_objective=0.99999),
+            ["models[0].slo.availability_objective", "less than or equal to 0.9999"],
+            id="availability-objective-beyond-measurable",
+        ),
+        pytest.param(
             lambda d: _add_canary(d, 0, name="v1"),
             ["models[0].versions", "duplicate version names ['v1']"],
             id="duplicate-version-names",

@@ -51,9 +51,9 @@ def _addons(data: dict[str, Any]) -> dict[str, str]:
             id="runbook-url-not-https",
         ),
         pytest.param(
-            lambda d: d["observability"].update(alert_error_rate_ratio=1.5),
-            ["observability.alert_error_rate_ratio", "less than 1"],
-            id="error-ratio-above-one",
+            lambda d: d["observability"].update(pager_subscriptions=["http://pager.example/hook"]),
+            ["observability.pager_subscriptions", "neither https:// endpoints nor e-mail addresses"],
+            id="pager-endpoint-not-https",
         ),
         pytest.param(
             lambda d: d["observability"].update(alert_queue_depth_factor=0.5),

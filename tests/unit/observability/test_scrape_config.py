@@ -103,6 +103,6 @@ def test_cadvisor_goes_through_the_api_server_proxy() -> None:
 
 
 def test_blob_is_the_base64_yaml_with_the_configured_interval() -> None:
-    document = yaml.safe_load(base64.b64decode(scrape_config_blob(scrape_interval_seconds=15)))
-    assert document == scrape_config(scrape_interval_seconds=15)
-    assert document["global"]["scrape_interval"] == "15s"
+    document = yaml.safe_load(base64.b64decode(scrape_config_blob(scrape_interval_seconds=45)))
+    assert document == scrape_config(scrape_interval_seconds=45)
+    assert document["global"]["scrape_interval"] == "45s"

@@ -17,7 +17,7 @@ from aws_cdk.assertions import Template
 from constructs import Construct
 
 from config import StageConfig
-from constructs_lib.alarm_actions import NotifyOnEveryAlarm, notify_on_every_alarm
+from constructs_lib.alarm_actions import EventAlarm, NotifyOnEveryAlarm, notify_on_every_alarm
 from stacks.inference_stage import InferenceStage
 from tests.synth import PipelineSynthResult, SynthResult
 from tests.unit.stacks.cfn import as_list, render, resources
@@ -46,7 +46,12 @@ def deployed(request: pytest.FixtureRequest, synth: SynthResult, stage: str) -> 
 
 
 def _alerts_topic_id(templates: dict[str, dict[str, Any]]) -> str:
-    (topic_id,) = resources(templates["Observability"], "AWS::SNS::Topic")
+    # The ticket topic (alerts_topic); the pager and heartbeat topics have their own ids.
+    (topic_id,) = [
+        lid
+        for lid in resources(templates["Observability"], "AWS::SNS::Topic")
+        if lid.startswith("AlertsTopic")
+    ]
     return topic_id
 
 
@@ -66,17 +71,26 @@ def _account(config: StageConfig) -> Any:
 # The stages -------------------------------------------------------------------------------------
 
 
-def test_every_ops_alarm_notifies_the_alerts_topic_on_alarm_and_on_ok(deployed: DeployedStage) -> None:
+EVENT_ALARMS = ("DeadLettersDepthAlarm", "DrainIncompleteAlarm", "RejectedEventsAlarm", "ModelsNotReadyAlarm")
+"""Alarms on event counts: their OK means "no new event", so they notify on ALARM only."""
+
+
+def test_every_ops_alarm_notifies_the_alerts_topic(deployed: DeployedStage) -> None:
     alarms = resources(deployed.templates["Ops"], "AWS::CloudWatch::Alarm")
-    # Spot: dead letters and incomplete drains; off-hours scaler: dead letters. More may come.
-    expected_at_least = 2 + (1 if deployed.config.offhours.enabled else 0)
+    # Spot: dead letters, incomplete drains, rejected events; off-hours scaler: dead letters.
+    expected_at_least = 3 + (1 if deployed.config.offhours.enabled else 0)
     assert len(alarms) >= expected_at_least, sorted(alarms)
     for alarm_id, alarm in alarms.items():
         properties = alarm["Properties"]
-        for actions in ("AlarmActions", "OKActions"):
-            listed = properties.get(actions, [])
-            assert len(listed) == 1, (alarm_id, actions, listed)  # no duplicate, no other target
-            assert _is_the_alerts_topic(deployed, listed[0]), (alarm_id, actions, listed)
+        event_alarm = any(name in alarm_id for name in EVENT_ALARMS)
+        listed = properties.get("AlarmActions", [])
+        assert len(listed) == 1, (alarm_id, listed)  # no duplicate, no other target
+        assert _is_the_alerts_topic(deployed, listed[0]), (alarm_id, listed)
+        if event_alarm:
+            assert "OKActions" not in properties, alarm_id  # "no new event" is not "recovered"
+        else:
+            (ok,) = properties["OKActions"]
+            assert _is_the_alerts_topic(deployed, ok), alarm_id
         assert "InsufficientDataActions" not in properties, alarm_id
 
 
@@ -109,7 +123,12 @@ def test_cloudwatch_alarms_of_this_account_may_publish_to_the_alerts_topic(
 ) -> None:
     config = synth.configs[stage]
     template = synth.templates[stage]["Observability"]
-    ((_, policy),) = resources(template, "AWS::SNS::TopicPolicy").items()
+    topic_id = _alerts_topic_id(synth.templates[stage])
+    (policy,) = [
+        policy
+        for policy in resources(template, "AWS::SNS::TopicPolicy").values()
+        if policy["Properties"]["Topics"] == [{"Ref": topic_id}]
+    ]
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     # The existing statements are kept (CDK replaced SNS's default policy with this one).
     assert {s["Sid"] for s in statements} == {
@@ -119,7 +138,7 @@ def test_cloudwatch_alarms_of_this_account_may_publish_to_the_alerts_topic(
     }
     (publish,) = [s for s in statements if s["Principal"] == CLOUDWATCH]
     assert (publish["Effect"], publish["Action"]) == ("Allow", "sns:Publish")
-    assert publish["Resource"] == {"Ref": _alerts_topic_id(synth.templates[stage])}
+    assert publish["Resource"] == {"Ref": topic_id}
     assert publish["Condition"]["StringEquals"] == {"aws:SourceAccount": _account(config)}
     partition = "aws" if config.region else "<Ref:AWS::Partition>"
     region = config.region or "<Ref:AWS::Region>"
@@ -164,3 +183,19 @@ def test_aspect_reaches_alarms_created_later_and_never_adds_an_action_twice() ->
         assert alarm["Properties"]["OKActions"] == [{"Ref": topic_id}]
     (elsewhere,) = Template.from_stack(unwatched).find_resources("AWS::CloudWatch::Alarm").values()
     assert "AlarmActions" not in elsewhere["Properties"]
+
+
+def test_an_event_alarm_notifies_on_alarm_only() -> None:
+    stack = cdk.Stack(cdk.App(), "Watched")
+    topic = sns.Topic(stack, "Topic")
+    notify_on_every_alarm(stack, topic)
+    EventAlarm(
+        stack,
+        "Event",
+        metric=cloudwatch.Metric(namespace="T", metric_name="E"),
+        threshold=1,
+        evaluation_periods=1,
+    )
+    (alarm,) = Template.from_stack(stack).find_resources("AWS::CloudWatch::Alarm").values()
+    assert len(alarm["Properties"]["AlarmActions"]) == 1
+    assert "OKActions" not in alarm["Properties"]

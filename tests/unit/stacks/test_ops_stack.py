@@ -17,6 +17,7 @@ from stacks.ops.metrics import METRICS_NAMESPACE
 from stacks.ops.offhours_scaler import deployments_in_scope
 from stacks.ops.spot_interruption import REBALANCE_RECOMMENDATION, SPOT_WARNING
 from tests.synth import SynthResult
+from tests.unit.stacks.cfn import resources
 
 SPOT_HANDLER = "lambdas/spot_interruption/handler.handler"
 SCALER_HANDLER = "lambdas/offhours_scaler/handler.handler"
@@ -235,6 +236,15 @@ def test_spot_environment_passes_the_rebalance_action(synth: SynthResult, stage:
 def test_metrics_namespace_is_set_where_the_alarms_look(synth: SynthResult, stage: str, handler: str) -> None:
     _, function = _function(synth, stage, handler)
     assert function["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"] == METRICS_NAMESPACE
+
+
+def test_rejected_spot_events_raise_an_alarm(synth: SynthResult, stage: str) -> None:
+    alarms = resources(synth.templates[stage]["Ops"], "AWS::CloudWatch::Alarm")
+    (alarm,) = [a["Properties"] for lid, a in alarms.items() if "RejectedEventsAlarm" in lid]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("LlmInference", "RejectedEvents")
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "spot-interruption"}]
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
+    assert alarm["TreatMissingData"] == "notBreaching"
 
 
 def test_drain_incomplete_alarm_watches_failed_and_pending_pods(synth: SynthResult, stage: str) -> None:
@@ -565,7 +575,9 @@ def test_dead_letter_queues_are_encrypted_tls_only_and_alarmed(synth: SynthResul
             for a in alarms
             if a["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_id, "QueueName"]}}]
         ]
-        assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+        # Arrivals, not depth: a depth alarm stays in ALARM for 14 days and hides later failures.
+        assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/SQS", "NumberOfMessagesSent")
+        assert (alarm["Statistic"], alarm["Period"]) == ("Sum", 60)
         assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
         assert alarm["EvaluationPeriods"] == 1
 

@@ -19,7 +19,7 @@ EXPECTED_CHARTS = {
     "dcgm-exporter": ("https://nvidia.github.io/dcgm-exporter/helm-charts", "4.6.0", "gpu-monitoring"),
     "cluster-autoscaler": ("https://kubernetes.github.io/autoscaler", "9.54.0", "kube-system"),
     "keda": ("https://kedacore.github.io/charts", "2.18.1", "keda"),
-    "aws-for-fluent-bit": ("https://aws.github.io/eks-charts", "0.1.35", "observability"),
+    "aws-for-fluent-bit": ("https://aws.github.io/eks-charts", "0.2.0", "observability"),
     "opentelemetry-collector": (
         "https://open-telemetry.github.io/opentelemetry-helm-charts",
         "0.140.0",
@@ -244,6 +244,10 @@ def test_container_logs_go_to_an_encrypted_group_with_configured_retention(
     assert logs["autoCreateGroup"] is False
     values = releases["aws-for-fluent-bit"]["Values"]
     assert all(values[output] == {"enabled": False} for output in ("cloudWatch", "firehose", "kinesis"))
+    # EKS Pod Identity credentials need image 2.32.5 or later (aws/aws-for-fluent-bit#888); the
+    # 3.x line (chart 0.2.0) is built on Fluent Bit 4.2.2, which has them.
+    tag = tuple(int(part) for part in values["image"]["tag"].split("."))
+    assert tag >= (2, 32, 5)
     (statement,) = statements(_role(template, "FluentBitIdentityRole"))
     assert {render(r).split(":log-stream")[0] for r in statement["Resource"]} == {f"<GetAtt:{group_id}.Arn>"}
 

@@ -30,9 +30,30 @@ case "$*" in
   "get ingress"*) [[ -n "${FAKE_NO_INGRESS:-}" ]] || printf 'k8s-models-alb.us-east-1.elb.amazonaws.com' ;;
 esac
 """
+# Answers like the ALB the Ingress configures (k8s_charts/model_ingress.py): with INGRESS_DOMAIN only
+# the host rules <model>.<domain> (reached at the load balancer), without it only the x-model-id
+# header rules; a request no rule matches gets the default 404 (curl --fail: exit 22).
 CURL = r"""#!/usr/bin/env bash
 echo "curl $*" >>"$CALLS"
 url="${*: -1}"
+lb="k8s-models-alb.us-east-1.elb.amazonaws.com"
+matched=""
+args=("$@")
+for model in $MODEL_IDS; do
+  if [[ -n "${INGRESS_DOMAIN:-}" ]]; then
+    host="$model.$INGRESS_DOMAIN"
+    for ((i = 0; i < ${#args[@]}; i++)); do
+      if [[ "${args[i]}" == "--connect-to" && "${args[i+1]}" == "$host:443:$lb:443" ]] &&
+        [[ "$url" == "https://$host/"* ]]; then matched="$model"; fi
+    done
+  else
+    for ((i = 0; i < ${#args[@]}; i++)); do
+      if [[ "${args[i]}" == "--header" && "${args[i+1]}" == "x-model-id: $model" ]] &&
+        [[ "$url" == "http://$lb/"* ]]; then matched="$model"; fi
+    done
+  fi
+done
+[[ -n "$matched" ]] || exit 22
 case "$url" in
   */health) exit "${FAKE_HEALTH_RC:-0}" ;;
   */v1/models) listing='{"object":"list","data":[{"id":"m"}]}'; printf '%s' "${FAKE_MODELS_BODY:-$listing}" ;;
@@ -114,16 +135,37 @@ def test_healthy_stage_passes_with_rollout_health_and_model_list(stubs: Path) ->
     assert "smoke check passed" in result.stdout
 
 
-def test_tls_ingress_is_checked_by_its_domain_at_the_load_balancer(stubs: Path) -> None:
+def test_tls_ingress_is_checked_by_each_model_host_at_the_load_balancer(stubs: Path) -> None:
+    """With a domain the Ingress routes by host <model>.<domain> only (no header rules)."""
     result, calls = run(SMOKE_CHECK, stubs, **CHECK_ENV, INGRESS_DOMAIN="llm.example.com")
     assert result.returncode == 0, result.stderr
-    health = [call for call in calls if call.endswith("/health")]
-    assert health
-    assert all("https://llm.example.com/health" in call for call in health)
-    assert all(
-        "--connect-to llm.example.com:443:k8s-models-alb.us-east-1.elb.amazonaws.com:443" in call
-        for call in health
-    )
+    for model in ("llama-3-1-8b", "llama-3-1-70b"):
+        (health,) = [call for call in calls if call.endswith(f"https://{model}.llm.example.com/health")]
+        assert (
+            f"--connect-to {model}.llm.example.com:443:k8s-models-alb.us-east-1.elb.amazonaws.com:443"
+            in health
+        )
+    assert any(call.endswith("https://llama-3-1-8b.llm.example.com/v1/models") for call in calls)
+
+
+def test_the_fake_load_balancer_refuses_a_request_no_rule_matches(stubs: Path) -> None:
+    """The stub is strict: the bare domain with a header (the old request) matches no host rule."""
+    bin_curl = stubs / "bin" / "curl"
+    env = {
+        **os.environ,
+        "CALLS": str(stubs / "calls.log"),
+        "MODEL_IDS": "m",
+        "INGRESS_DOMAIN": "llm.example.com",
+    }
+    old_request = [
+        str(bin_curl),
+        "--header",
+        "x-model-id: m",
+        "--connect-to",
+        "llm.example.com:443:k8s-models-alb.us-east-1.elb.amazonaws.com:443",
+        "https://llm.example.com/health",
+    ]
+    assert subprocess.run(old_request, env=env, check=False).returncode == 22  # noqa: S603
 
 
 @pytest.mark.parametrize(
