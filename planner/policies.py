@@ -21,7 +21,7 @@ import numpy as np
 from config.cluster import CapacityType
 from config.serving import ModelConfig, ModelVersion, ScalingRules
 from config.stage import StageConfig
-from k8s_charts.names import TERMINATION_GRACE_PERIOD_SECONDS
+from k8s_charts.shutdown import shutdown_timing
 from planner.hpa import HpaSpec, Policy, Rules
 from planner.prices import hourly_price
 from planner.profiles import ReplicaProfile, replica_profile
@@ -165,7 +165,7 @@ def base_setup(
         spot_failure_detect_seconds=settings.spot_failure_detect_seconds,
         ca_backoff_seconds=settings.ca_backoff_seconds,
         request_timeout_seconds=settings.request_timeout_seconds,
-        termination_grace_seconds=TERMINATION_GRACE_PERIOD_SECONDS,
+        termination_grace_seconds=shutdown_timing(version.max_request_seconds).pre_stop_deadline,
         offhours=tuple(windows),
         offhours_floor_replicas=stage.offhours.floor_replicas,
         offhours_floor_nodes=stage.offhours.floor_nodes,

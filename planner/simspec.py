@@ -67,7 +67,8 @@ class SimSetup:
     spot_capacity_failure_probability: float = 0.0
     spot_failure_detect_seconds: float = 60.0
     ca_backoff_seconds: float = 300.0
-    # A deleted pod is killed this long after deletion (the chart's terminationGracePeriodSeconds).
+    # A deleted pod serves what it holds for this long (the chart's pre-stop deadline, 15 s +
+    # max_request_seconds, k8s_charts/shutdown.py); what is left then is dropped.
     termination_grace_seconds: float = 120.0
     # (seconds from start, off_hours) switch points; the first is at 0.
     offhours: tuple[tuple[float, bool], ...] = ((0.0, False),)
