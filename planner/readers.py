@@ -25,7 +25,7 @@ import io
 import json
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,8 +61,8 @@ def read_trace(path: Path) -> RawTrace:
     if not path.is_file():
         raise TraceError(f"{path}: trace file not found")
     text = path.read_text(encoding="utf-8-sig")
-    first = next((line for line in text.splitlines() if line.strip()), None)
-    if first is None:
+    first = _first_nonblank(text)
+    if not first:
         raise TraceError(
             f"{path}: empty file; expected a header {','.join(SIMPLE_COLUMNS)} or {','.join(AZURE_COLUMNS)}, "
             "or Mooncake JSON lines"
@@ -97,21 +97,71 @@ def read_trace(path: Path) -> RawTrace:
 # CSV: a fast column-wise path and a row-by-row path that names the bad line.
 
 
-def _columns(path: Path, text: str) -> list[list[str]] | None:
-    """The three columns as lists of cells, or None when rows do not all have three cells."""
+def _first_nonblank(text: str, after_header: bool = False) -> str:
+    """The first non-blank line (after the first line when ``after_header``), without splitting the
+    whole file into lines ("" when there is none)."""
+    position = text.find("\n") + 1 if after_header else 0
+    while 0 < position <= len(text) or (position == 0 and not after_header):
+        end = text.find("\n", position)
+        line = text[position:] if end < 0 else text[position:end]
+        if line.strip():
+            return line
+        if end < 0:
+            return ""
+        position = end + 1
+    return ""
+
+
+CHUNK_ROWS = 250_000  # rows parsed at a time: bounds the Python strings alive at once
+
+
+def _chunks(path: Path, text: str) -> Iterator[str]:
+    """The body after the header in pieces of about CHUNK_ROWS whole lines."""
     _, _, body = text.partition("\n")
-    body = body.replace("\r", "").strip("\n")
+    if "\r" in body:
+        body = body.replace("\r", "")
     if not body.strip():
         raise TraceError(f"{path}: no requests after the header")
-    if "\n\n" in body:
-        body = "\n".join(line for line in body.split("\n") if line.strip())
-    rows = body.count("\n") + 1
-    cells = body.replace("\n", ",").split(",")
+    start = 0
+    while start < len(body):
+        end = start
+        for _ in range(CHUNK_ROWS):
+            end = body.find("\n", end) + 1
+            if end == 0:
+                end = len(body)
+                break
+        yield body[start:end]
+        start = end
+
+
+def _columns(chunk: str) -> list[list[str]] | None:
+    """A chunk's three columns as lists of cells, or None when rows do not all have three cells."""
+    chunk = chunk.strip("\n")
+    if "\n\n" in chunk:
+        chunk = "\n".join(line for line in chunk.split("\n") if line.strip())
+    if not chunk.strip():
+        return [[], [], []]
+    rows = chunk.count("\n") + 1
+    cells = chunk.replace("\n", ",").split(",")
     if len(cells) != 3 * rows:
         return None
-    if ", " in body or " ," in body or body.startswith(" ") or "\n " in body:
+    if ", " in chunk or " ," in chunk or chunk.startswith(" ") or "\n " in chunk:
         cells = [cell.strip() for cell in cells]
     return [cells[0::3], cells[1::3], cells[2::3]]
+
+
+def _parse_fast(
+    path: Path, text: str, parse: Callable[[list[list[str]]], tuple[np.ndarray, ...] | None]
+) -> tuple[np.ndarray, ...] | None:
+    """Parse chunk by chunk; None as soon as one chunk is not clean (the caller re-reads row by row)."""
+    parts: list[tuple[np.ndarray, ...]] = []
+    for chunk in _chunks(path, text):
+        columns = _columns(chunk)
+        parsed = None if columns is None else parse(columns)
+        if parsed is None:
+            return None
+        parts.append(parsed)
+    return tuple(np.concatenate(arrays) for arrays in zip(*parts, strict=True))
 
 
 def _numbers_fast(column: list[str], dtype: type) -> np.ndarray | None:
@@ -136,34 +186,40 @@ def _tokens_fast(column: list[str]) -> np.ndarray | None:
     return values
 
 
+def _simple_chunk(columns: list[list[str]]) -> tuple[np.ndarray, ...] | None:
+    prompt, output = _tokens_fast(columns[1]), _tokens_fast(columns[2])
+    arrival = _numbers_fast(columns[0], np.float64)
+    if prompt is None or output is None or arrival is None:
+        return None
+    if arrival.size and (not bool(np.all(np.isfinite(arrival))) or float(arrival.min()) < 0):
+        return None
+    return arrival, prompt, output
+
+
+def _azure_chunk(columns: list[list[str]]) -> tuple[np.ndarray, ...] | None:
+    prompt, output = _tokens_fast(columns[1]), _tokens_fast(columns[2])
+    epoch = _azure_times_fast(columns[0])
+    if prompt is None or output is None or epoch is None:
+        return None
+    return epoch, prompt, output
+
+
 def _read_simple(path: Path, text: str) -> RawTrace:
-    columns = _columns(path, text)
-    if columns is not None:
-        prompt, output = _tokens_fast(columns[1]), _tokens_fast(columns[2])
-        arrival = _numbers_fast(columns[0], np.float64)
-        if (
-            prompt is not None
-            and output is not None
-            and arrival is not None
-            and bool(np.all(np.isfinite(arrival)))
-            and float(arrival.min()) >= 0
-        ):
-            return RawTrace(arrival, prompt, output, UNDATED_ORIGIN, "simple")
+    fast = _parse_fast(path, text, _simple_chunk)
+    if fast is not None:
+        return RawTrace(fast[0], fast[1], fast[2], UNDATED_ORIGIN, "simple")
     times, prompts, outputs = _read_rows(path, text, _plain_seconds)
     return RawTrace(np.asarray(times), np.asarray(prompts), np.asarray(outputs), UNDATED_ORIGIN, "simple")
 
 
 def _read_azure(path: Path, text: str) -> RawTrace:
-    columns = _columns(path, text)
-    epoch: np.ndarray | None = None
-    prompt = output = None
-    if columns is not None:
-        prompt, output = _tokens_fast(columns[1]), _tokens_fast(columns[2])
-        epoch = _azure_times_fast(columns[0])
-    if epoch is None or prompt is None or output is None:
+    fast = _parse_fast(path, text, _azure_chunk)
+    if fast is not None:
+        epoch, prompt, output = fast
+    else:
         times, prompts, outputs = _read_rows(path, text, _azure_seconds)
         epoch, prompt, output = np.asarray(times), np.asarray(prompts), np.asarray(outputs)
-    with_offset = bool(columns is not None and _has_offset(columns[0][0].strip()))
+    with_offset = _has_offset(_first_nonblank(text, after_header=True).split(",")[0].strip())
     first = float(epoch.min())
     origin = datetime.fromtimestamp(math.floor(first / 60) * 60, tz=UTC)
     return RawTrace(
@@ -179,7 +235,9 @@ def _azure_times_fast(column: list[str]) -> np.ndarray | None:
     """Seconds since the Unix epoch (UTC) for a column of Azure timestamps; None if any is unusual."""
     stamps = np.asarray(column)
     offsets = np.zeros(stamps.size)
-    if stamps.size and _has_offset(column[0]):
+    if not column:
+        return np.zeros(0)
+    if _has_offset(column[0]):
         tails = np.asarray([stamp[-6:] for stamp in column])
         if not bool(np.all(np.char.count(tails, ":") == 1)):
             return None
