@@ -146,3 +146,54 @@ def test_spot_without_capacity_falls_back_to_on_demand_after_detection_and_backo
     retries = sorted(node.launched_at for node in failed if node.launched_at > first_spot)
     assert not retries or retries[0] >= first_spot + 60.0 + 300.0
     assert sim.capacity_failures == len(failed)
+
+
+class _NoticeAt100(_Recording):
+    """A Spot interruption notice for the first node at 100 s, instead of a random one."""
+
+    def _initial_state(self) -> None:
+        super()._initial_state()
+        from planner.events import EventKind
+
+        self.push(100.0, EventKind.SPOT_NOTICE, self.nodes[0])
+
+
+def test_spot_notice_drains_replaces_and_terminates_on_the_hand_calculated_clock() -> None:
+    # Two static replicas on a Spot group of one GPU per node. Notice at 100 s: the node is cordoned
+    # and its pod leaves the load balancer at once; the ReplicaSet creates a replacement, which waits
+    # for the Cluster Autoscaler's 30 s new-GPU-pod buffer (scan at 130 s), a node (240 s), the image
+    # (60 s) and the model (60 s): ready at 490 s. The reclaimed node goes at the end of the 120 s notice.
+    spot = GroupSpec("spot", "g5.xlarge", True, 1, 1, 0, 10, 0.4, False)
+    setup = make_setup(
+        make_profile(), replicas=2, horizon=900.0, groups=(spot,), ca_new_pod_buffer_seconds=30.0
+    )
+    count = 900
+    sim = _NoticeAt100(
+        setup, np.linspace(0, 900, count, endpoint=False), np.full(count, 100), np.full(count, 5)
+    )
+    sim.run()
+    reclaimed = sim.nodes[0]
+    assert reclaimed.cordoned
+    assert reclaimed.terminated_at == 100.0 + 120.0
+    assert sim.ready_times == [130.0 + 240.0 + 60.0 + 60.0]
+    assert sim.spot_interruptions == 1
+
+
+def test_after_a_drop_empty_nodes_go_after_unneeded_time_and_not_within_delay_after_add() -> None:
+    # Load for 300 s, then none: the HPA scales down after its 300 s stabilisation window; each node
+    # emptied then is removed at the first 10 s CA scan at least scale_down_unneeded (600 s) after it
+    # emptied and at least scale_down_delay_after_add (600 s) after the last scale-up.
+    setup = _hpa_setup(
+        autoscaling=Autoscaling(kind="hpa", hpa=HpaSpec(2, 10), queue_target=5),
+        groups=(GroupSpec("gpu", "g5.xlarge", False, 1, 1, 2, 10, 1.0, False),),
+        initial_replicas=2,
+    )
+    sim = _run(setup, rate=40.0, seconds=300.0)
+    removed = [node for node in sim.nodes if node.terminated_at is not None]
+    assert removed, "the scale-up's nodes were removed after the drop"
+    for node in removed:
+        assert node.empty_since is not None
+        earliest = max(node.empty_since + 600.0, sim.last_scale_up + 600.0)
+        first_scan = np.ceil(earliest / 10.0) * 10.0
+        assert node.terminated_at == first_scan
+    assert len([node for node in sim.nodes if node.terminated_at is None]) == 2  # back to the group minimum
