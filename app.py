@@ -12,6 +12,7 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from config import ConfigError, StageConfig, load_stages
+from config.loader import CONFIG_DIR, display_path
 from config.pipeline import PIPELINE_FILE, PipelineConfig, load_pipeline
 from stacks.inference_stage import InferenceStage
 from stacks.pipeline_stack import PipelineStack
@@ -35,7 +36,7 @@ def load_pipeline_if_present(
     """The pipeline's configuration, or None when `pipeline_file` does not exist (hand deploys only)."""
     if not pipeline_file.exists():
         return None
-    return load_pipeline(pipeline_file, known_stages=list(stages))
+    return load_pipeline(pipeline_file, known_stages=list(stages), stage_configs=stages)
 
 
 def build_app(
@@ -51,13 +52,17 @@ def build_app(
     return built
 
 
-def main(pipeline_file: Path = PIPELINE_FILE) -> None:
+def main(pipeline_file: Path = PIPELINE_FILE, config_dir: Path = CONFIG_DIR) -> None:
+    # A bad stage file stops here with its message: the config loads before any stack is built.
     try:
-        stages = load_stages()
+        stages = load_stages(config_dir)
         pipeline = load_pipeline_if_present(stages, pipeline_file)
     except ConfigError as error:
         print(error, file=sys.stderr)
         sys.exit(1)
+    for name, config in stages.items():
+        for warning in config.safety_warnings:
+            print(f"{display_path(config_dir / f'{name}.yaml')}: warning: {warning}", file=sys.stderr)
     app = cdk.App()
     build_app(app, stages, pipeline=pipeline)
     app.synth()

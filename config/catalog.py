@@ -6,6 +6,7 @@ pages (https://aws.amazon.com/ec2/instance-types/g5/, /g6/, /g6e/, /p4/, /p5/).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -79,3 +80,15 @@ GPU_INSTANCE_TYPES: dict[str, GpuInstanceType] = {
     **_family("A100-80GB", 80, [("p4de.24xlarge", 8, 96, 1152)]),
     **_family("H100", 80, [("p5.48xlarge", 8, 192, 2048)]),
 }
+
+
+SYSTEM_INSTANCE_FAMILIES = ("m5", "m6i", "m6a", "m7i", "m7a", "c6i", "c7i", "r6i", "r7i")
+SYSTEM_INSTANCE_SIZES = ("large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge")
+"""x86_64 types (the system group runs the AL2023 x86_64 standard AMI) for add-ons and controllers;
+every family listed offers every size listed (https://aws.amazon.com/ec2/instance-types/m7i/ and the
+pages of the other families)."""
+SYSTEM_INSTANCE_TYPES = frozenset(
+    f"{family}.{size}" for family in SYSTEM_INSTANCE_FAMILIES for size in SYSTEM_INSTANCE_SIZES
+)
+ARM_FAMILY = re.compile(r"^[a-z]+\d+g[a-z]*$")
+"""Graviton families carry a 'g' after the generation (m7g, c7gn, r8g); g5/g6 are GPU families."""

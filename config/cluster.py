@@ -8,8 +8,16 @@ from enum import StrEnum
 
 from pydantic import Field, field_validator, model_validator
 
-from config.base import KUBERNETES_LABEL_VALUE, DnsLabel, Strict, check_retention, duplicates, parse_cidr
-from config.catalog import GPU_INSTANCE_TYPES, GpuInstanceType
+from config.base import (
+    KUBERNETES_LABEL_VALUE,
+    DnsLabel,
+    Strict,
+    check_not_open,
+    check_retention,
+    duplicates,
+    host_bits_message,
+)
+from config.catalog import ARM_FAMILY, GPU_INSTANCE_TYPES, SYSTEM_INSTANCE_TYPES, GpuInstanceType
 
 SUPPORTED_KUBERNETES_VERSIONS = ("1.35", "1.36")
 REQUIRED_ADDONS = ("vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent", "aws-ebs-csi-driver")
@@ -17,6 +25,9 @@ REQUIRED_ADDONS = ("vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent",
 ADDON_VERSION = re.compile(r"^v\d+\.\d+\.\d+-eksbuild\.\d+$")
 """Versions the pinned kubectl layer (v1.36) and cdk8s-plus-36 can manage (kubectl skew +-1)."""
 
+IAM_PRINCIPAL_ARN = re.compile(
+    r"^arn:aws(-cn|-us-gov)?:iam::(?P<account>[^:]*):(?P<kind>role|user)/(?P<name>[\w+=,.@/-]+)$"
+)
 RESERVED_LABEL_PREFIXES = ("kubernetes.io/", "k8s.io/", "eks.amazonaws.com/", "llm-inference/")
 
 
@@ -41,6 +52,10 @@ class NetworkConfig(Strict):
         try:
             network = ipaddress.IPv4Network(value, strict=True)
         except ValueError as error:
+            if "host bits set" in str(error):
+                raise ValueError(
+                    host_bits_message(value, ipaddress.IPv4Network(value, strict=False))
+                ) from None
             raise ValueError(
                 f"{value!r} is not a valid IPv4 CIDR ({error}); allowed: a network address "
                 "with a prefix from /16 to /24, e.g. 10.0.0.0/16"
@@ -77,6 +92,29 @@ class SystemNodeGroupConfig(NodeGroupSizing):
 
     instance_types: list[str] = Field(min_length=1)
     disk_size_gib: int = Field(default=50, ge=20, le=1000)
+
+    @field_validator("instance_types")
+    @classmethod
+    def _known_system_types(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if name in SYSTEM_INSTANCE_TYPES:
+                continue
+            family = name.split(".", 1)[0]
+            why = (
+                "is an Arm (Graviton) type, but the system group runs the x86_64 AMI"
+                if ARM_FAMILY.match(family)
+                else "is a GPU type; GPU nodes belong in gpu_node_groups"
+                if name in GPU_INSTANCE_TYPES
+                else "is not in the catalogue of system instance types (config/catalog.py)"
+            )
+            raise ValueError(
+                f"{name} {why}; allowed: <family>.<size> with family one of "
+                f"{', '.join(sorted({t.split('.')[0] for t in SYSTEM_INSTANCE_TYPES}))} and size one of "
+                "large, xlarge, 2xlarge, 4xlarge, 8xlarge, 12xlarge, 16xlarge"
+            )
+        if duplicates(value):
+            raise ValueError(f"duplicate instance types {duplicates(value)}")
+        return value
 
 
 class GpuNodeGroupConfig(NodeGroupSizing):
@@ -183,18 +221,26 @@ class ClusterConfig(Strict):
     @classmethod
     def _valid_public_cidrs(cls, value: list[str]) -> list[str]:
         for cidr in value:
-            if parse_cidr(cidr).prefixlen == 0:
-                raise ValueError(f"{cidr!r} opens the endpoint to the internet; list your ranges")
+            check_not_open(cidr)
         return value
 
     @field_validator("admin_principal_arns")
     @classmethod
     def _valid_arns(cls, value: list[str]) -> list[str]:
         for arn in value:
-            if not arn.startswith("arn:aws:iam::") or (":role/" not in arn and ":user/" not in arn):
+            match = IAM_PRINCIPAL_ARN.match(arn)
+            if not match:
                 raise ValueError(
-                    f"{arn!r} is not an IAM role or user ARN; allowed: arn:aws:iam::<account>:role/<name>"
+                    f"{arn!r} is not an IAM role or user ARN; allowed: arn:aws:iam::<account>:role/<name> "
+                    "or arn:aws:iam::<account>:user/<name>"
                 )
+            if not re.fullmatch(r"\d{12}", match["account"]):
+                raise ValueError(
+                    f"{arn!r} has account {match['account']!r}; allowed: exactly 12 digits "
+                    "(keep leading zeros)"
+                )
+        if duplicates(value):
+            raise ValueError(f"duplicate principals {duplicates(value)}; each gets one access entry")
         return value
 
     @field_validator("gpu_node_groups")

@@ -22,6 +22,81 @@ _CRON_FIELDS = (
 )
 
 
+MONTH_NAMES = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+DAY_NAMES = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+"""EventBridge Scheduler cron names: day-of-week 1-7 is SUN-SAT (Sunday is 1), month 1-12 is JAN-DEC
+(https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html#cron-based)."""
+YEAR_RANGE = (1970, 2199)
+_NAMES = {"month": MONTH_NAMES, "day-of-week": DAY_NAMES}
+_RANGES = {
+    "minutes": (0, 59),
+    "hours": (0, 23),
+    "day-of-month": (1, 31),
+    "month": (1, 12),
+    "day-of-week": (1, 7),
+}
+
+
+def _current_year() -> int:
+    return datetime.now(UTC).year
+
+
+def _check_names_and_years(expression: str, fields: list[str]) -> None:
+    for (name, _), value in zip(_CRON_FIELDS, fields, strict=True):
+        allowed = _NAMES.get(name)
+        for word in re.findall(r"[A-Z]{3}", value):
+            if allowed is None or word not in allowed:
+                raise ValueError(
+                    f"cron {expression!r}: {name} field {value!r}: {word!r} is not a "
+                    f"{'name' if allowed is None else name.replace('-', ' ') + ' name'}; allowed: "
+                    + (
+                        f"{'-'.join(allowed[:: len(allowed) - 1])} ({', '.join(allowed)}) or numbers"
+                        if allowed
+                        else "numbers"
+                    )
+                )
+    years = [int(year) for year in re.findall(r"\d{4}", fields[5])]
+    outside = [year for year in years if not YEAR_RANGE[0] <= year <= YEAR_RANGE[1]]
+    if outside:
+        raise ValueError(f"cron {expression!r}: years {outside}; allowed: {YEAR_RANGE[0]} to {YEAR_RANGE[1]}")
+    this_year = _current_year()
+    if years and "*" not in fields[5] and "/" not in fields[5] and max(years) < this_year:
+        raise ValueError(
+            f"cron {expression!r}: year field {fields[5]!r} is in the past, so the schedule never runs; "
+            f"allowed: * or a year from {this_year}"
+        )
+
+
+def _expand(name: str, value: str) -> frozenset[int] | str:
+    """The values a cron field matches, or the field itself when it uses ? L W # (kept as written)."""
+    if name not in _RANGES or re.search(r"[?LW#]", value):
+        return value
+    low, high = _RANGES[name]
+    names = _NAMES.get(name, ())
+    for index, word in enumerate(names, start=1):
+        value = value.replace(word, str(index))
+    matched: set[int] = set()
+    for part in value.split(","):
+        span, _, step = part.partition("/")
+        if span == "*":
+            start, end = low, high
+        elif "-" in span:
+            first, last = span.split("-", 1)
+            start, end = int(first), int(last)
+        else:
+            start = int(span)
+            end = high if step else start
+        matched.update(range(start, end + 1, int(step) if step else 1))
+    return frozenset(matched)
+
+
+def normalised_cron(expression: str) -> tuple[frozenset[int] | str, ...]:
+    """A form in which equivalent crons are equal: '0 20 ? * MON-FRI *' == '00 20 ? * 2-6 *'."""
+    return tuple(
+        _expand(name, value) for (name, _), value in zip(_CRON_FIELDS, expression.split(), strict=True)
+    )
+
+
 def validate_cron(expression: str) -> str:
     """Check an EventBridge Scheduler cron body (the part inside cron(...))."""
     fields = expression.split()
@@ -32,10 +107,12 @@ def validate_cron(expression: str) -> str:
         )
     for value, (name, pattern) in zip(fields, _CRON_FIELDS, strict=True):
         if not re.fullmatch(pattern, value):
-            raise ValueError(f"cron {expression!r}: {name} field {value!r} is not valid")
+            hint = "; write day and month names in upper case (MON, JAN)" if re.search("[a-z]", value) else ""
+            raise ValueError(f"cron {expression!r}: {name} field {value!r} is not valid{hint}")
     day_of_month, day_of_week = fields[2], fields[4]
     if (day_of_month == "?") == (day_of_week == "?"):
         raise ValueError(f"cron {expression!r}: exactly one of day-of-month and day-of-week must be '?'")
+    _check_names_and_years(expression, fields)
     return expression
 
 
@@ -152,8 +229,11 @@ class OffHoursConfig(Strict):
 
     @model_validator(mode="after")
     def _different_schedules(self) -> OffHoursConfig:
-        if self.enabled and self.scale_down_cron == self.scale_up_cron:
-            raise ValueError("scale_down_cron and scale_up_cron are the same schedule")
+        if self.enabled and normalised_cron(self.scale_down_cron) == normalised_cron(self.scale_up_cron):
+            raise ValueError(
+                f"scale_down_cron {self.scale_down_cron!r} and scale_up_cron {self.scale_up_cron!r} are "
+                "the same schedule (they fire at the same times); allowed: two different times"
+            )
         if self.enabled and self.models == [] and self.node_groups == []:
             raise ValueError(
                 "models and node_groups are both empty: nothing to scale; allowed: omit them "

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from config.base import DnsLabel, Strict, duplicates
@@ -20,9 +21,10 @@ from config.loader import (
     ConfigError,
     describe_validation_error,
     display_path,
-    read_yaml,
+    read_cdk_context,
+    read_yaml_document,
 )
-from config.stage import ACCOUNT, REGION
+from config.stage import ACCOUNT, AZ_CONTEXT_FILE, REGION, StageConfig, az_context_key
 
 PIPELINE_FILE = CONFIG_DIR / "pipeline.yaml"
 PACKAGE_JSON = CONFIG_DIR.parent / "package.json"
@@ -179,6 +181,35 @@ class PipelineConfig(Strict):
                 )
         return value
 
+    @model_validator(mode="after")
+    def _borrowed_environments(self, info: ValidationInfo) -> PipelineConfig:
+        """A stage file without an account deploys into the pipeline's account: its AZs must be real there."""
+        context = info.context or {}
+        stages: dict[str, StageConfig] | None = context.get("stage_configs")
+        cdk_context: dict[str, object] | None = context.get("cdk_context")
+        if stages is None or cdk_context is None:
+            return self
+        for name in self.stage_names:
+            stage = stages.get(name)
+            if stage is None or stage.account is not None:
+                continue
+            region = stage.region or self.region
+            key = az_context_key(self.account, region)
+            zones = cdk_context.get(key)
+            if not isinstance(zones, list):
+                raise ValueError(
+                    f"stage {name!r} has no account, so the pipeline deploys it into {self.account}, but "
+                    f"{AZ_CONTEXT_FILE} has no key {key!r}; add it (aws ec2 describe-availability-zones "
+                    f"--region {region}) or give config/{name}.yaml an account"
+                )
+            missing = [az for az in stage.availability_zones if az not in zones]
+            if missing:
+                raise ValueError(
+                    f"stage {name!r} deploys into account {self.account} (the pipeline's), where "
+                    f"availability_zones {missing} do not exist; allowed: {zones} ({AZ_CONTEXT_FILE} {key})"
+                )
+        return self
+
     @property
     def stage_names(self) -> list[str]:
         return [stage.name for stage in self.stages]
@@ -200,25 +231,52 @@ def pinned_cdk_cli_version(package_json: Path = PACKAGE_JSON) -> str:
 
 
 def parse_pipeline(
-    data: object, *, source: str, known_stages: list[str], pinned_cdk_cli_version: str
+    data: object,
+    *,
+    source: str,
+    known_stages: list[str],
+    pinned_cdk_cli_version: str,
+    root: yaml.Node | None = None,
+    stage_configs: dict[str, StageConfig] | None = None,
+    cdk_context: dict[str, object] | None = None,
 ) -> PipelineConfig:
-    """Validate already-parsed YAML; `source` is what error messages call the file."""
+    """Validate already-parsed YAML; `source` is what error messages call the file.
+
+    With `stage_configs` and `cdk_context`, stages without an account are checked against the AZs of
+    the pipeline's account, where they deploy.
+    """
+    if data is None:
+        raise ConfigError(f"{source}: the file is empty (or only comments); allowed: the pipeline's settings")
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of settings at the top level")
-    context = {"known_stages": known_stages, "pinned_cdk_cli_version": pinned_cdk_cli_version}
+    context = {
+        "known_stages": known_stages,
+        "pinned_cdk_cli_version": pinned_cdk_cli_version,
+        "stage_configs": stage_configs,
+        "cdk_context": cdk_context,
+    }
     try:
         return PipelineConfig.model_validate(data, context=context)
     except ValidationError as error:
-        raise ConfigError(describe_validation_error(error, source, kind="pipeline")) from None
+        raise ConfigError(
+            describe_validation_error(error, source, kind="pipeline", model=PipelineConfig, root=root)
+        ) from None
 
 
 def load_pipeline(
-    path: Path = PIPELINE_FILE, *, known_stages: list[str], package_json: Path = PACKAGE_JSON
+    path: Path = PIPELINE_FILE,
+    *,
+    known_stages: list[str],
+    package_json: Path = PACKAGE_JSON,
+    stage_configs: dict[str, StageConfig] | None = None,
 ) -> PipelineConfig:
-    data, source = read_yaml(path)
+    data, root, source = read_yaml_document(path)
     return parse_pipeline(
         data,
         source=source,
+        root=root,
         known_stages=known_stages,
         pinned_cdk_cli_version=pinned_cdk_cli_version(package_json),
+        stage_configs=stage_configs,
+        cdk_context=read_cdk_context() if stage_configs is not None else None,
     )

@@ -8,7 +8,13 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from config.base import DnsLabel, Strict, duplicates, parse_cidr
+from config.base import DnsLabel, Strict, check_not_open, duplicates
+from config.limits import (
+    ALB_TARGET_GROUPS_PER_ACTION,
+    DNS_NAME_MAX,
+    KUBERNETES_NAME_MAX,
+    KUBERNETES_QUALIFIED_NAME_MAX,
+)
 from config.slo import ModelSlo
 from config.vllm_support import check_engine, check_image_tag
 
@@ -17,7 +23,16 @@ S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[\w.\-/=]*)?$")
 STAGE_BUCKET_URI = re.compile(r"^bucket://[\w.\-][\w.\-/=]*$")
 STAGE_BUCKET_SCHEME = "bucket://"
 IMAGE_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
-MAX_INSTANCE_NAME = 63
+MAX_INSTANCE_NAME = KUBERNETES_NAME_MAX
+TENSOR_PARALLEL_SIZES = (1, 2, 4, 8)
+"""GPUs per replica vLLM can shard a model over on one node: powers of two (attention heads divide)."""
+ALB_ACTION_KEYS = ("actions", "conditions")
+"""Annotation keys generated per model id: alb.ingress.kubernetes.io/<kind>.<model id>."""
+CERTIFICATE_ARN = re.compile(
+    r"^arn:aws(-cn|-us-gov)?:acm:(?P<region>[a-z]{2}(-gov)?-[a-z]+-\d):(?P<account>\d{12}):"
+    r"certificate/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+)
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 def check_model_source(value: str) -> str:
@@ -78,16 +93,9 @@ class EngineOptions(Strict):
     gpu_memory_utilization: float = Field(default=0.90, gt=0.1, le=0.98)
     enable_prefix_caching: bool = True
     speculative: SpeculativeDecoding | None = None
-    extra_args: list[str] = Field(default_factory=list)
-
-    @field_validator("extra_args")
-    @classmethod
-    def _no_generated_flags(cls, value: list[str]) -> list[str]:
-        generated = ("--tensor-parallel-size", "--port", "--model", "--served-model-name")
-        clashing = [arg for arg in value if arg.split("=", 1)[0] in generated]
-        if clashing:
-            raise ValueError(f"{clashing} are generated from the registry; remove them")
-        return value
+    extra_args: list[str] = Field(
+        default_factory=list, description="More vLLM flags, one argument per item; not generated ones."
+    )
 
 
 class ScalingPolicy(Strict):
@@ -167,6 +175,25 @@ class ModelVersion(Strict):
             raise ValueError(f"image tag {value!r} must be a pinned tag such as v0.33.0")
         return check_image_tag(value)
 
+    @field_validator("gpus_per_replica")
+    @classmethod
+    def _shardable(cls, value: int) -> int:
+        if value not in TENSOR_PARALLEL_SIZES:
+            raise ValueError(
+                f"{value} GPUs per replica (tensor parallel size) cannot shard a model evenly; "
+                f"allowed: {', '.join(map(str, TENSOR_PARALLEL_SIZES))}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _extra_args_do_not_override(self) -> ModelVersion:
+        from config.engine_flags import extra_args_problems
+
+        problems = extra_args_problems(self)
+        if problems:
+            raise ValueError("engine.extra_args: " + "; ".join(problems))
+        return self
+
     @model_validator(mode="after")
     def _engine_supported_by_image(self) -> ModelVersion:
         # The engine features must exist in the release the image tag pins (config/vllm_support.py).
@@ -178,6 +205,10 @@ class ModelVersion(Strict):
             extra_args=self.engine.extra_args,
         )
         return self
+
+    @property
+    def from_hugging_face(self) -> bool:
+        return not (self.from_stage_bucket or self.source.startswith("s3://"))
 
     @property
     def tensor_parallel_size(self) -> int:
@@ -211,6 +242,15 @@ class ModelConfig(Strict):
 
     @model_validator(mode="after")
     def _instance_names_fit(self) -> ModelConfig:
+        for kind in ALB_ACTION_KEYS:
+            key = f"{kind}.{self.id}"
+            if len(key) > KUBERNETES_QUALIFIED_NAME_MAX:
+                raise ValueError(
+                    f"model id {self.id!r} makes the Ingress annotation key "
+                    f"alb.ingress.kubernetes.io/{key} with a {len(key)}-character name; allowed: at most "
+                    f"{KUBERNETES_QUALIFIED_NAME_MAX} (Kubernetes), so an id of at most "
+                    f"{KUBERNETES_QUALIFIED_NAME_MAX - len(kind) - 1} characters"
+                )
         for version in self.versions:
             instance = f"{self.id}-{version.name}"
             if len(instance) > MAX_INSTANCE_NAME:
@@ -223,9 +263,23 @@ class ModelConfig(Strict):
     @field_validator("versions")
     @classmethod
     def _versions(cls, value: list[ModelVersion]) -> list[ModelVersion]:
+        if len(value) > ALB_TARGET_GROUPS_PER_ACTION:
+            raise ValueError(
+                f"{len(value)} versions, but the ALB forward action that splits a model's traffic takes "
+                f"at most {ALB_TARGET_GROUPS_PER_ACTION} target groups (a fixed ALB quota); allowed: "
+                f"1 to {ALB_TARGET_GROUPS_PER_ACTION} versions, retire old ones first"
+            )
         repeated = duplicates([version.name for version in value])
         if repeated:
             raise ValueError(f"duplicate version names {repeated}")
+        served = {version.served_model_name for version in value}
+        if len(served) > 1:
+            names = ", ".join(f"{version.name}={version.served_model_name}" for version in value)
+            raise ValueError(
+                f"versions serve different served_model_name values ({names}); the ALB splits one model's "
+                "requests across its versions, and vLLM answers 404 to a `model` it does not serve; "
+                "allowed: one served_model_name for all versions of a model"
+            )
         total = sum(version.weight for version in value)
         if total != 100:
             weights = ", ".join(f"{version.name}={version.weight}" for version in value)
@@ -238,13 +292,55 @@ class IngressConfig(Strict):
     domain: str | None = Field(default=None, description="Hosts are <model-id>.<domain>.")
     certificate_arn: str | None = Field(default=None, description="ACM certificate for domain.")
 
+    @field_validator("domain")
+    @classmethod
+    def _dns_name(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        labels = value.split(".")
+        bad = [label for label in labels if not DNS_LABEL.match(label)]
+        if len(labels) < 2 or bad or len(value) > DNS_NAME_MAX:
+            raise ValueError(
+                f"{value!r} is not a DNS domain; allowed: lower-case labels of letters, digits and '-' "
+                f"(1 to 63 characters each) joined by dots, at most {DNS_NAME_MAX} characters, "
+                "e.g. llm.example.com" + (f" (bad labels: {bad})" if bad else "")
+            )
+        return value
+
+    @field_validator("certificate_arn")
+    @classmethod
+    def _acm_arn(cls, value: str | None) -> str | None:
+        if value is not None and not CERTIFICATE_ARN.match(value):
+            raise ValueError(
+                f"{value!r} is not an ACM certificate ARN; allowed: "
+                "arn:aws:acm:<region>:<12-digit account>:certificate/<uuid>"
+            )
+        return value
+
     @model_validator(mode="after")
     def _certificate_with_domain(self) -> IngressConfig:
         if self.domain and not self.certificate_arn:
             raise ValueError("ingress.certificate_arn is required when ingress.domain is set")
-        if self.certificate_arn and not self.certificate_arn.startswith("arn:aws:acm:"):
-            raise ValueError(f"{self.certificate_arn!r} is not an ACM certificate ARN")
+        if self.certificate_arn and not self.domain:
+            raise ValueError(
+                "ingress.certificate_arn is set but ingress.domain is not; the certificate is only used "
+                "for <model-id>.<domain> hosts: set ingress.domain or remove the certificate"
+            )
         return self
+
+    @property
+    def certificate_region(self) -> str | None:
+        match = CERTIFICATE_ARN.match(self.certificate_arn or "")
+        return match["region"] if match else None
+
+    @property
+    def certificate_account(self) -> str | None:
+        match = CERTIFICATE_ARN.match(self.certificate_arn or "")
+        return match["account"] if match else None
+
+    @property
+    def has_tls(self) -> bool:
+        return self.domain is not None and self.certificate_arn is not None
 
 
 class WafConfig(Strict):
@@ -255,5 +351,5 @@ class WafConfig(Strict):
     @classmethod
     def _valid_cidrs(cls, value: list[str]) -> list[str]:
         for cidr in value:
-            parse_cidr(cidr)
+            check_not_open(cidr)
         return value

@@ -5,18 +5,35 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from config.base import DnsLabel, Strict, check_retention, duplicates
+from config.capacity import min_replicas_problem, model_fit_problems
 from config.cluster import ClusterConfig, GpuNodeGroupConfig, NetworkConfig
+from config.limits import (
+    ALB_TARGET_GROUPS_PER_LOAD_BALANCER,
+    AWS_TAG_CHARACTERS,
+    AWS_TAG_KEY_MAX,
+    AWS_TAG_RESERVED_PREFIX,
+    AWS_TAG_VALUE_MAX,
+    AWS_TAGS_PER_RESOURCE,
+    DNS_NAME_MAX,
+)
 from config.operations import OffHoursConfig, SpotConfig
 from config.platform import ClusterAutoscalerConfig, ImageCacheConfig, ObservabilityConfig
+from config.safety import OVERRIDE_REASON_MIN, PRODUCTION_STAGES, SafetyRule, describe, safety_findings
 from config.serving import IngressConfig, ModelConfig, ModelVersion, WafConfig
+from config.subnets import carve, smallest_fitting_prefix
 
 ACCOUNT = re.compile(r"^\d{12}$")
 REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
-# vLLM needs room beyond the weights for activations and at least some KV cache.
-WEIGHTS_HEADROOM = 1.2
+AZ_CONTEXT_FILE = "cdk.context.json"
+TAG_CHARACTERS = re.compile(AWS_TAG_CHARACTERS)
+
+
+def az_context_key(account: str, region: str) -> str:
+    """The key under which the CDK caches a region's AZs (cdk.context.json)."""
+    return f"availability-zones:account={account}:region={region}"
 
 
 class StageConfig(Strict):
@@ -36,6 +53,42 @@ class StageConfig(Strict):
     spot: SpotConfig = Field(default_factory=SpotConfig)
     offhours: OffHoursConfig = Field(default_factory=OffHoursConfig)
     image_cache: ImageCacheConfig = Field(default_factory=ImageCacheConfig)
+    safety_overrides: dict[SafetyRule, str] = Field(
+        default_factory=dict,
+        description="Waivers of production safety rules: rule -> reason, for reviewers (config/safety.py).",
+    )
+
+    @field_validator("safety_overrides")
+    @classmethod
+    def _reasons(cls, value: dict[SafetyRule, str]) -> dict[SafetyRule, str]:
+        for rule, reason in value.items():
+            if len(reason.strip()) < OVERRIDE_REASON_MIN:
+                raise ValueError(
+                    f"{rule.value}: reason {reason!r} is too short; allowed: a sentence of at least "
+                    f"{OVERRIDE_REASON_MIN} characters saying why the rule does not apply to this stage"
+                )
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _aws_tags(cls, value: dict[str, str]) -> dict[str, str]:
+        if len(value) > AWS_TAGS_PER_RESOURCE:
+            raise ValueError(f"{len(value)} tags; allowed: at most {AWS_TAGS_PER_RESOURCE} per resource")
+        for key, tag in value.items():
+            for kind, text, limit in (("key", key, AWS_TAG_KEY_MAX), ("value", tag, AWS_TAG_VALUE_MAX)):
+                if text.lower().startswith(AWS_TAG_RESERVED_PREFIX):
+                    raise ValueError(
+                        f"tag {kind} {text!r} starts with {AWS_TAG_RESERVED_PREFIX!r}, which AWS reserves "
+                        "(in any letter case); allowed: any other prefix"
+                    )
+                if len(text) > limit or (kind == "key" and not text):
+                    raise ValueError(f"tag {kind} {text!r} has {len(text)} characters; allowed: 1 to {limit}")
+                if not TAG_CHARACTERS.match(text):
+                    raise ValueError(
+                        f"tag {kind} {text!r} has characters AWS refuses; allowed: letters, digits, spaces "
+                        "and + - = . _ : / @"
+                    )
+        return value
 
     @field_validator("account")
     @classmethod
@@ -64,13 +117,22 @@ class StageConfig(Strict):
         return check_retention(value)
 
     @model_validator(mode="after")
-    def _environment(self) -> StageConfig:
+    def _environment(self, info: ValidationInfo) -> StageConfig:
         if self.account and not self.region:
             raise ValueError(f"account {self.account} is set but region is not; set both or neither")
+        if self.is_production and not self.account:
+            raise ValueError(
+                f"stage {self.name!r} has no account, so it would deploy wherever the credentials point; "
+                "allowed: account and region set (a production stage is pinned to its account)"
+            )
         if self.region:
-            foreign = [az for az in self.availability_zones if not az.startswith(self.region)]
+            foreign = [az for az in self.availability_zones if not re.fullmatch(rf"{self.region}[a-z]", az)]
             if foreign:
-                raise ValueError(f"availability_zones {foreign} are not in region {self.region}")
+                raise ValueError(
+                    f"availability_zones {foreign} are not in region {self.region}; allowed: "
+                    f"{self.region} followed by a zone letter, e.g. {self.region}a"
+                )
+        self._check_azs_against_context(info)
         if self.network.nat_gateways > len(self.availability_zones):
             raise ValueError(
                 f"network.nat_gateways {self.network.nat_gateways} exceeds the "
@@ -78,7 +140,54 @@ class StageConfig(Strict):
                 f"{len(self.availability_zones)}"
             )
         self._check_public_cidrs_outside_vpc()
+        self._check_subnets_fit()
+        self._check_certificate_location()
         return self
+
+    def _check_azs_against_context(self, info: ValidationInfo) -> None:
+        """With an account, the CDK looks the region's AZs up in cdk.context.json (or calls AWS)."""
+        known: dict[str, object] | None = (info.context or {}).get("cdk_context")
+        if known is None or not self.account or not self.region:
+            return
+        key = az_context_key(self.account, self.region)
+        zones = known.get(key)
+        if not isinstance(zones, list):
+            raise ValueError(
+                f"{AZ_CONTEXT_FILE} has no key {key!r}, so synth would call AWS to list the AZs; add it "
+                f"with the output of `aws ec2 describe-availability-zones --region {self.region} "
+                "--query AvailabilityZones[].ZoneName` from that account"
+            )
+        missing = [az for az in self.availability_zones if az not in zones]
+        if missing:
+            raise ValueError(
+                f"availability_zones {missing} are not zones of account {self.account} in {self.region}; "
+                f"allowed: {zones} ({AZ_CONTEXT_FILE} {key})"
+            )
+
+    def _check_subnets_fit(self) -> None:
+        if carve(self.network.vpc_cidr, len(self.availability_zones)) is None:
+            fits = smallest_fitting_prefix(len(self.availability_zones))
+            raise ValueError(
+                f"network.vpc_cidr {self.network.vpc_cidr} cannot hold the subnets of "
+                f"{len(self.availability_zones)} availability zones (a /24 public and a /19 private subnet "
+                f"each, aligned); allowed: a /{fits} or larger VPC"
+            )
+
+    def _check_certificate_location(self) -> None:
+        ingress = self.ingress
+        if ingress.certificate_arn is None:
+            return
+        if self.region and ingress.certificate_region != self.region:
+            raise ValueError(
+                f"ingress.certificate_arn is in {ingress.certificate_region} but the ALB is in "
+                f"{self.region}; "
+                f"allowed: an ACM certificate in {self.region} (an ALB uses certificates of its own region)"
+            )
+        if self.account and ingress.certificate_account != self.account:
+            raise ValueError(
+                f"ingress.certificate_arn belongs to account {ingress.certificate_account} but the stage "
+                f"deploys to {self.account}; allowed: a certificate of account {self.account}"
+            )
 
     def _check_public_cidrs_outside_vpc(self) -> None:
         vpc = ipaddress.IPv4Network(self.network.vpc_cidr)
@@ -95,13 +204,54 @@ class StageConfig(Strict):
         repeated = duplicates([model.id for model in self.models])
         if repeated:
             raise ValueError(f"models: duplicate model ids {repeated}; each id must be unique")
+        self._check_generated_names()
+        served: dict[str, str] = {}
+        for model in self.models:
+            name = model.versions[0].served_model_name
+            if name in served:
+                raise ValueError(
+                    f"models[{model.id}] and models[{served[name]}] both serve served_model_name {name!r}; "
+                    "clients name a model by it; allowed: a distinct served_model_name per model"
+                )
+            served[name] = model.id
+        problems: list[str] = []
         for model in self.models:
             for version in model.versions:
-                self._check_placement(model, version)
+                problems += self._check_placement(model, version)
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
-    def _check_placement(self, model: ModelConfig, version: ModelVersion) -> None:
+    def _check_generated_names(self) -> None:
+        owners: dict[str, str] = {}
+        for model in self.models:
+            for version in model.versions:
+                name = f"{model.id}-{version.name}"
+                here = f"models[{model.id}].versions[{version.name}]"
+                if name in owners:
+                    raise ValueError(
+                        f"{here} and {owners[name]} both generate the Kubernetes name {name!r} "
+                        "(<id>-<version> names the Deployment, Service and Pod Identity role); allowed: "
+                        "ids and version names whose combinations differ"
+                    )
+                owners[name] = here
+        if len(owners) > ALB_TARGET_GROUPS_PER_LOAD_BALANCER:
+            raise ValueError(
+                f"models have {len(owners)} versions in all, one ALB target group each; allowed: at most "
+                f"{ALB_TARGET_GROUPS_PER_LOAD_BALANCER} target groups per ALB (a fixed quota)"
+            )
+        if self.ingress.domain:
+            for model in self.models:
+                host = f"{model.id}.{self.ingress.domain}"
+                if len(host) > DNS_NAME_MAX:
+                    raise ValueError(
+                        f"host {host!r} has {len(host)} characters; allowed: at most {DNS_NAME_MAX} "
+                        "(a DNS name): shorten the model id or ingress.domain"
+                    )
+
+    def _check_placement(self, model: ModelConfig, version: ModelVersion) -> list[str]:
         where = f"models[{model.id}].versions[{version.name}]"
+        groups: list[GpuNodeGroupConfig] = []
         for group_name in version.node_groups:
             group = self.cluster.gpu_node_group(group_name)
             if group is None:
@@ -115,22 +265,12 @@ class StageConfig(Strict):
                     f"does not fit node group {group.name!r} with {group.gpus_per_node} GPUs per "
                     "node; allowed: at most the GPUs of one node"
                 )
-            self._check_memory(where, version, group)
-
-    @staticmethod
-    def _check_memory(where: str, version: ModelVersion, group: GpuNodeGroupConfig) -> None:
-        if version.weights_gib is None:
-            return
-        usable = version.gpus_per_replica * group.gpu_memory_gib * version.engine.gpu_memory_utilization
-        needed = version.weights_gib * WEIGHTS_HEADROOM
-        if needed > usable:
-            raise ValueError(
-                f"{where}.weights_gib {version.weights_gib} needs about {needed:.1f} GiB with "
-                f"headroom but {version.gpus_per_replica} x {group.instance.gpu_model} "
-                f"({group.gpu_memory_gib} GiB) at gpu_memory_utilization "
-                f"{version.engine.gpu_memory_utilization} gives {usable:.1f} GiB on node group "
-                f"{group.name!r}; use more GPUs per replica, quantization or a larger GPU"
-            )
+            groups.append(group)
+            problems = model_fit_problems(where, version, group)
+            if problems:
+                return problems
+        problem = min_replicas_problem(model, version, groups)
+        return [problem] if problem else []
 
     @model_validator(mode="after")
     def _offhours_references(self) -> StageConfig:
@@ -159,7 +299,34 @@ class StageConfig(Strict):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _safety(self) -> StageConfig:
+        findings = safety_findings(self)
+        if self.is_production:
+            errors = [describe(rule, where) for rule, where in findings if rule not in self.safety_overrides]
+            if errors:
+                raise ValueError(f"stage {self.name!r} is a production stage: " + "; ".join(errors))
+        return self
+
     # Derived views the stacks and the planner share.
+
+    @property
+    def is_production(self) -> bool:
+        return self.name in PRODUCTION_STAGES
+
+    @property
+    def safety_warnings(self) -> list[str]:
+        """Safety findings the file does not waive (prod fails on them instead), and stale waivers."""
+        findings = safety_findings(self)
+        warnings = [describe(rule, where) for rule, where in findings if rule not in self.safety_overrides]
+        broken = {rule for rule, _ in findings}
+        stale = [rule.value for rule in self.safety_overrides if rule not in broken]
+        if stale:
+            warnings.append(
+                f"safety_overrides {stale} waive rules this stage does not break; remove them so a "
+                "waiver does not outlive its reason"
+            )
+        return warnings
 
     @property
     def is_environment_agnostic(self) -> bool:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from config.engine_flags import canonical_flag
+
 FACTS_DIR = Path(__file__).resolve().parent / "vllm_facts"
 # Where the "known quantization" of the registry maps onto vLLM's --quantization values. In the
 # pinned release `awq`, `awq_marlin` and `auto_awq` all load through AutoAWQConfig, which picks
@@ -100,8 +102,14 @@ def check_engine(
             f"engine.speculative.method {speculative_method!r} is not supported by vLLM {image_tag}; "
             f"allowed: {sorted(facts.speculative_methods)}"
         )
+    # Compare the flag each token sets, so spellings vLLM accepts (`--max_num_seqs`, `--json-flag.key`,
+    # `--flag=value`) are judged by the flag they mean, not by how they are written.
     unknown = [
-        arg for arg in extra_args if arg.startswith("--") and arg.split("=", 1)[0] not in facts.serve_flags
+        arg
+        for arg in extra_args
+        if arg.startswith("--")
+        and (flag := canonical_flag(arg)) is not None
+        and flag not in facts.serve_flags
     ]
     if unknown:
         raise ValueError(

@@ -10,12 +10,10 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from config import StageConfig
+from config.subnets import PRIVATE_SUBNET_MASK, PUBLIC_SUBNET_MASK
 from constructs_lib.logs_key import LogsKey
 from constructs_lib.nag import acknowledge
 from constructs_lib.retention import retention
-
-PUBLIC_SUBNET_MASK = 24
-PRIVATE_SUBNET_MASK = 19  # room for pods: the VPC CNI gives every pod a VPC address
 
 INTERFACE_ENDPOINTS = {
     "EcrApi": ec2.InterfaceVpcEndpointAwsService.ECR,

@@ -70,12 +70,18 @@ class TokenSource(Protocol):
 
 
 def ssl_context_from_ca_data(ca_data: str) -> ssl.SSLContext:
-    """TLS context trusting only the cluster CA (`certificateAuthority.data`, base64 PEM)."""
+    """TLS context trusting only the cluster CA (`certificateAuthority.data`, base64 PEM).
+
+    Raises ValueError, never a raw ssl.SSLError, when the value is not base64 of a PEM certificate.
+    """
     try:
         pem = base64.b64decode(ca_data, validate=True).decode("ascii")
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise ValueError("CLUSTER_CA_DATA is not base64-encoded PEM") from exc
-    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cadata=pem)
+    try:
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cadata=pem)
+    except ssl.SSLError as exc:
+        raise ValueError(f"CLUSTER_CA_DATA is base64, but not of a PEM certificate ({exc})") from exc
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     return context
 

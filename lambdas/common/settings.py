@@ -6,6 +6,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from lambdas.common.k8s import ssl_context_from_ca_data
+
 
 class SettingsError(ValueError):
     """A required variable is missing or a value is out of range: a deployment bug."""
@@ -26,7 +28,16 @@ class ClusterSettings:
         endpoint = env["CLUSTER_ENDPOINT"].strip()
         if not endpoint.startswith("https://"):
             raise SettingsError(f"CLUSTER_ENDPOINT must start with https://, got {endpoint!r}")
-        return cls(env["CLUSTER_NAME"].strip(), endpoint, env["CLUSTER_CA_DATA"].strip())
+        ca_data = env["CLUSTER_CA_DATA"].strip()
+        try:
+            # Parse it now, so a bad value is a configuration error and not a TLS failure later.
+            ssl_context_from_ca_data(ca_data)
+        except ValueError as exc:
+            raise SettingsError(
+                f"{exc}; got {ca_data[:24]!r}{'...' if len(ca_data) > 24 else ''}, expected the cluster's "
+                "certificateAuthority.data as EKS returns it (base64 of the PEM CA certificate)"
+            ) from None
+        return cls(env["CLUSTER_NAME"].strip(), endpoint, ca_data)
 
 
 def env_int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:

@@ -7,6 +7,7 @@ with 409 instead of overwriting what it did; the object is then read and decided
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from lambdas.common.k8s import ConflictError, JsonObject, K8sError, NotFoundError
 from lambdas.offhours_scaler.records import Change
@@ -34,6 +35,7 @@ def read_plan_patch(
     plan: Callable[[JsonObject], Plan],
 ) -> Change:
     last = ""
+    change = Change(kind, name, "failed")
     for _ in range(MAX_ATTEMPTS):
         try:
             current = read()
@@ -50,5 +52,6 @@ def read_plan_patch(
         except ConflictError as exc:
             last = str(exc)  # changed since we read it: read again
         except K8sError as exc:
-            return Change(kind, name, "failed", reason=str(exc))
-    return Change(kind, name, "failed", reason=f"{MAX_ATTEMPTS} conflicts: {last}")
+            # Keep what the plan knew (the record it holds): the run decides on it.
+            return replace(change, result="failed", reason=str(exc))
+    return replace(change, result="failed", reason=f"{MAX_ATTEMPTS} conflicts: {last}")

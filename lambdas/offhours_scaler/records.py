@@ -56,11 +56,14 @@ class Change:
 
     kind: str  # deployment | scaledobject | nodegroup | schedule
     name: str
-    result: str  # scaled | restored | paused | resumed | scheduled | skipped | failed
+    result: str  # scaled | restored | paused | resumed | scheduled | forgotten | skipped | failed
     before: str = ""
     after: str = ""
     reason: str = ""
     nodes_freed: int = 0  # desired nodes removed by a node-group scale-down
+    # Set when the item still holds its restore record after this step: what removes it (the
+    # Deployment's name, the node group's ARN). A scale-up removes records last, see run.py.
+    record: str = ""
 
     def as_dict(self) -> dict[str, str]:
         return {

@@ -5,7 +5,11 @@ would otherwise restore minReplicaCount at its next poll); then node groups, so 
 gracefully (PDBs, grace periods) before EKS removes nodes, which ignores PodDisruptionBudgets. If a
 model could not be scaled down and held there, its nodes stay and the run is reported as failed.
 scale_up: node groups first, so new pods find capacity sooner; then per model, KEDA is resumed and
-the Deployment restored; then the readiness check is booked.
+the Deployment restored (not while KEDA is still paused: it would undo it); then, if any item held
+a restore record (a restore done, or still incomplete), the readiness check is booked; last, the
+records of the items restored are removed. A record is the retry's only memory of the night, so it
+goes only after every step that depends on it succeeded: a failed restore or booking keeps the
+records, and the retry restores and books again.
 check_ready: read each Deployment's ready replicas; change nothing.
 """
 
@@ -78,7 +82,7 @@ def run(
     book_ready_check: Callable[[], Change] | None = None,
     backoff: Backoff | None = None,
 ) -> RunSummary:
-    """:param book_ready_check: books the readiness check after a scale-up that changed something."""
+    """:param book_ready_check: books the readiness check after a scale-up that found records."""
     policy = backoff or DEFAULT_BACKOFF
     summary = RunSummary(action)
     cluster, namespace = settings.cluster.name, settings.namespace
@@ -112,8 +116,46 @@ def run(
         for name in settings.deployments:
             # KEDA first: once resumed it keeps minReplicaCount, and the restore below wins a
             # conflict by re-reading, so replicas end at max(recorded, what KEDA set).
-            summary.changes.append(scaledobjects.resume(k8s, namespace, name))
-            summary.changes.append(deployments.scale_up(k8s, namespace, name))
-        if book_ready_check and settings.deployments and summary.count(*CAPACITY_CHANGES):
-            summary.changes.append(book_ready_check())
+            resumed = scaledobjects.resume(k8s, namespace, name)
+            summary.changes.append(resumed)
+            keda_resumed = resumed.result != "failed"
+            summary.changes.append(deployments.scale_up(k8s, namespace, name, keda_resumed=keda_resumed))
+        _book_then_forget(
+            summary, settings, k8s=k8s, eks=eks, book=book_ready_check, deadline=deadline, backoff=policy
+        )
     return summary
+
+
+def _book_then_forget(
+    summary: RunSummary,
+    settings: ScalerSettings,
+    *,
+    k8s: K8sClient,
+    eks: Any,
+    book: Callable[[], Change] | None,
+    deadline: Deadline,
+    backoff: Backoff,
+) -> None:
+    """Book the readiness check if any item held a record, then remove the restored items' records."""
+    holding = [change for change in summary.changes if change.record]
+    if not holding:
+        return  # a morning that restored nothing: no check
+    if book and settings.deployments:
+        booking = book()
+        summary.changes.append(booking)
+        if booking.result == "failed":
+            return  # records kept: the retry finds them, and books again
+    done = [change for change in holding if change.result != "failed"]
+    arns = {change.name: change.record for change in done if change.kind == "nodegroup"}
+    forgotten = nodegroups.run_all(
+        tuple(arns),
+        lambda name: nodegroups.forget(eks, name, arns[name]),
+        deadline,
+        backoff,
+    )
+    forgotten += [
+        deployments.forget(k8s, settings.namespace, change.name)
+        for change in done
+        if change.kind == "deployment"
+    ]
+    summary.changes += [change for change in forgotten if change.result == "failed"]

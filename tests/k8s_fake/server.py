@@ -10,7 +10,10 @@ Semantics followed (from the Kubernetes API reference):
 - POST .../pods/<name>/eviction (policy/v1 Eviction body) deletes the pod with 201, returns 404
   for a missing pod and 429 while a PodDisruptionBudget blocks it.
 Faults are injectable: 409s per path, a status per path, PDB 429 counts, 401/403 for all calls,
-and a latency added to every call.
+a latency added to every call, and `fault_hook`, asked about every call, which can make it fail
+before it is applied (500) or apply it and lose the answer: the client gets a 504 with reason
+`Timeout` (the API's StatusReasonTimeout, k8s.io/apimachinery pkg/apis/meta/v1/types.go) and never
+learns that the write happened.
 """
 
 from __future__ import annotations
@@ -127,6 +130,8 @@ class FakeKubernetes:
         self.forbidden = False  # every request answered 403
         self.token_check: Callable[[str], bool] = lambda token: True
         self.calls: list[tuple[str, str, str]] = []  # (method, path, query)
+        # (method, path) -> None, "fail" (500, nothing applied) or "lose" (applied, then 504).
+        self.fault_hook: Callable[[str, str], str | None] | None = None
         self.patches: list[tuple[str, Json]] = []  # (path, patch body) in arrival order
         self.timeline: list[tuple[float, str, str]] = []  # (monotonic time, method, path)
         self.connections = 0
@@ -286,7 +291,13 @@ class FakeKubernetes:
                 injected = queued.pop(0) if queued else self.failures.get((method, path))
                 if injected:
                     raise ApiError(injected, "InternalError", f"injected {injected}")
-                return self._route(method, path, query, headers, body)
+                fault = self.fault_hook(method, path) if self.fault_hook else None
+                if fault == "fail":
+                    raise ApiError(500, "InternalError", "injected failure; nothing applied")
+                result = self._route(method, path, query, headers, body)
+                if fault == "lose":
+                    raise ApiError(504, "Timeout", "injected: applied, but the response was lost")
+                return result
         except ApiError as err:
             return err.code, status_body(err.code, err.reason, err.message)
         finally:

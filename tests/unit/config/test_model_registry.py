@@ -69,7 +69,12 @@ def _add_canary(data: dict[str, Any], weight: int, name: str = "v2") -> None:
         ),
         pytest.param(
             lambda d: _version(d).update(weights_gib=30),
-            ["weights_gib 30", "needs about 36.0 GiB", "1 x A10G (24 GiB)", "quantization or a larger GPU"],
+            [
+                "weights_gib 30 needs about 36.0 GiB with headroom",
+                "1.0 GiB of KV cache for one 8192-token sequence",
+                "1 x A10G (24 GiB)",
+                "quantization, a shorter max_model_len or a larger GPU",
+            ],
             id="model-exceeds-gpu-memory",
         ),
         pytest.param(
@@ -84,7 +89,7 @@ def _add_canary(data: dict[str, Any], weight: int, name: str = "v2") -> None:
         ),
         pytest.param(
             lambda d: _model(d).update(id="Llama_3"),
-            ["models[0].id", "should match pattern"],
+            ["models[0].id", "allowed: a DNS label: 1 to 63 lower-case letters", "(got 'Llama_3')"],
             id="id-not-dns-safe",
         ),
         pytest.param(
@@ -93,7 +98,7 @@ def _add_canary(data: dict[str, Any], weight: int, name: str = "v2") -> None:
             id="id-starts-with-digit",
         ),
         pytest.param(
-            lambda d: _model(d).update(id="a" * 61),
+            lambda d: (_model(d).update(id="a" * 50), _version(d).update(name="v" * 13)),
             ["models[0]", "(<id>-<version>) has 64 characters; allowed: at most 63"],
             id="instance-name-too-long",
         ),
@@ -131,7 +136,10 @@ def _add_canary(data: dict[str, Any], weight: int, name: str = "v2") -> None:
         ),
         pytest.param(
             lambda d: _engine(d).update(extra_args=["--tensor-parallel-size=2"]),
-            ["engine.extra_args", "are generated from the registry; remove them"],
+            [
+                "engine.extra_args: '--tensor-parallel-size=2' overrides --tensor-parallel-size",
+                "remove it (set gpus_per_replica)",
+            ],
             id="extra-args-clash",
         ),
         pytest.param(

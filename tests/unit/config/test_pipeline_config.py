@@ -12,6 +12,7 @@ import yaml
 
 from app import load_pipeline_if_present
 from config import ConfigError, load_stages
+from config.loader import read_cdk_context
 from config.pipeline import PIPELINE_FILE, load_pipeline, parse_pipeline, pinned_cdk_cli_version
 
 SOURCE = "config/pipeline.yaml"
@@ -121,8 +122,8 @@ def _bad_repository(data: dict[str, Any]) -> None:
         (
             _without_connection,
             [
-                "config/pipeline.yaml: invalid pipeline configuration",
-                "source: connection_arn is required for repository 'example-org/llm-inference-eks'",
+                "config/pipeline.yaml: source: connection_arn is required for repository "
+                "'example-org/llm-inference-eks'",
                 "allowed: the ARN of a CodeConnections connection",
             ],
         ),
@@ -202,3 +203,27 @@ def test_app_builds_the_pipeline_only_when_the_file_exists(tmp_path: Path) -> No
 
 def test_load_stages_ignores_the_pipeline_file() -> None:
     assert "pipeline" not in load_stages()
+
+
+def _parse_with_stages(data: dict[str, Any]) -> None:
+    stages = load_stages()
+    parse_pipeline(
+        data,
+        source=SOURCE,
+        known_stages=list(stages),
+        pinned_cdk_cli_version=PINNED,
+        stage_configs=stages,
+        cdk_context=read_cdk_context(),
+    )
+
+
+def test_a_stage_without_an_account_must_have_real_azs_in_the_pipelines_account() -> None:
+    data = pipeline_data()
+    _parse_with_stages(copy.deepcopy(data))  # dev borrows 111111111111, whose us-east-1 AZs are committed
+    data["account"] = "444444444444"
+    with pytest.raises(ConfigError) as raised:
+        _parse_with_stages(data)
+    assert str(raised.value).startswith(
+        "config/pipeline.yaml: stage 'dev' has no account, so the pipeline deploys it into 444444444444, "
+        "but cdk.context.json has no key 'availability-zones:account=444444444444:region=us-east-1'"
+    )

@@ -22,7 +22,7 @@ def _addons(data: dict[str, Any]) -> dict[str, str]:
     [
         pytest.param(
             lambda d: d["cluster"].pop("addon_versions"),
-            ["cluster.addon_versions", "Field required"],
+            ["cluster.addon_versions", "required but missing; add `addon_versions:` here"],
             id="addon-versions-missing",
         ),
         pytest.param(

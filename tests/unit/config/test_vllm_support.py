@@ -83,3 +83,25 @@ def test_a_release_without_draft_models_rejects_them(tmp_path: Path, monkeypatch
             check_engine(image_tag="v0.0.0-test", quantization="awq", speculative_method=None, extra_args=[])
     finally:
         vllm_support.facts_for.cache_clear()
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "--max_num_batched_tokens=4096",
+        "--compilation-config.cudagraph_mode=PIECEWISE",
+        "--no-enable-log-requests",
+    ],
+)
+def test_extra_args_in_spellings_vllm_accepts_are_known_flags(spelling: str) -> None:
+    check_engine(image_tag="v0.33.0", quantization="none", speculative_method=None, extra_args=[spelling])
+
+
+def test_a_misspelt_flag_in_underscore_form_is_still_unknown() -> None:
+    with pytest.raises(ValueError, match=r"\['--max_lora_rnak=8'\] are not `vllm serve` flags"):
+        check_engine(
+            image_tag="v0.33.0",
+            quantization="none",
+            speculative_method=None,
+            extra_args=["--max_lora_rnak=8"],
+        )

@@ -4,16 +4,22 @@
 - moto tags clusters only: `allow_nodegroup_tags` extends TagResource/UntagResource to node groups.
 - moto accepts any scaling config: `CheckedEks` enforces EKS's rules (0 <= min <= desired <= max,
   max >= 1) and injects faults (UPDATING status, ResourceInUseException, throttling) per call.
+- `MemoryEks`: node groups in a dict, for tests that make hundreds of calls.
+- `fault_hook`, asked about every call, makes it fail before it is applied (`ServerException`, the
+  EKS API's 500) or apply it and lose the answer (botocore's `ReadTimeoutError`), or apply it and
+  answer `ResourceInUseException` (what botocore's resend of a lost update meets).
 """
 
 from __future__ import annotations
 
+import copy
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ReadTimeoutError
 from moto.eks.models import EKSBackend
 
 
@@ -59,10 +65,23 @@ class CheckedEks:
         self.calls: list[tuple[float, str, str]] = []  # (monotonic time, operation, node group)
         # (operation, node group) -> queued faults: a ClientError to raise, or "UPDATING".
         self.faults: dict[tuple[str, str], list[Any]] = defaultdict(list)
+        # (operation, node group) -> None, "fail" or "lose" (see the module docstring).
+        self.fault_hook: Callable[[str, str], str | None] | None = None
 
     def _fault(self, operation: str, group: str) -> Any:
         queue = self.faults.get((operation, group))
         return queue.pop(0) if queue else None
+
+    def _hooked(self, operation: str, group: str, call: Callable[[], Any]) -> Any:
+        fault = self.fault_hook(operation, group) if self.fault_hook else None
+        if fault == "fail":
+            raise client_error("ServerException", operation, "injected failure; nothing applied")
+        result = call()
+        if fault == "lose":
+            raise ReadTimeoutError(endpoint_url=f"https://eks.amazonaws.com/{operation}")
+        if fault == "lose-then-busy":  # botocore resent the lost request; EKS is busy with the first
+            raise client_error("ResourceInUseException", operation, "update already in progress")
+        return result
 
     def _group_of_arn(self, arn: str) -> str:
         return arn.split("/")[2] if arn.count("/") >= 2 else arn
@@ -72,7 +91,11 @@ class CheckedEks:
         fault = self._fault("describe_nodegroup", nodegroupName)
         if isinstance(fault, ClientError):
             raise fault
-        result = self._client.describe_nodegroup(clusterName=clusterName, nodegroupName=nodegroupName)
+        result = self._hooked(
+            "describe_nodegroup",
+            nodegroupName,
+            lambda: self._client.describe_nodegroup(clusterName=clusterName, nodegroupName=nodegroupName),
+        )
         if fault == "UPDATING":
             result["nodegroup"]["status"] = "UPDATING"
         return result
@@ -91,8 +114,12 @@ class CheckedEks:
         low, want, high = merged["minSize"], merged["desiredSize"], merged["maxSize"]
         if not (0 <= low <= want <= high) or high < 1:
             raise client_error("InvalidParameterException", "UpdateNodegroupConfig", f"bad scaling {merged}")
-        return self._client.update_nodegroup_config(
-            clusterName=clusterName, nodegroupName=nodegroupName, scalingConfig=scalingConfig
+        return self._hooked(
+            "update_nodegroup_config",
+            nodegroupName,
+            lambda: self._client.update_nodegroup_config(
+                clusterName=clusterName, nodegroupName=nodegroupName, scalingConfig=scalingConfig
+            ),
         )
 
     def tag_resource(self, *, resourceArn: str, tags: dict[str, str]) -> Any:
@@ -101,7 +128,9 @@ class CheckedEks:
         fault = self._fault("tag_resource", group)
         if fault is not None:
             raise fault
-        return self._client.tag_resource(resourceArn=resourceArn, tags=tags)
+        return self._hooked(
+            "tag_resource", group, lambda: self._client.tag_resource(resourceArn=resourceArn, tags=tags)
+        )
 
     def untag_resource(self, *, resourceArn: str, tagKeys: list[str]) -> Any:
         group = self._group_of_arn(resourceArn)
@@ -109,7 +138,67 @@ class CheckedEks:
         fault = self._fault("untag_resource", group)
         if fault is not None:
             raise fault
-        return self._client.untag_resource(resourceArn=resourceArn, tagKeys=tagKeys)
+        return self._hooked(
+            "untag_resource",
+            group,
+            lambda: self._client.untag_resource(resourceArn=resourceArn, tagKeys=tagKeys),
+        )
 
     def writes(self) -> list[tuple[float, str, str]]:
         return [c for c in self.calls if c[1] != "describe_nodegroup"]
+
+
+class MemoryEks:
+    """EKS node groups in a dict, answering like boto3 (the four calls the scaler makes).
+
+    For tests that make hundreds of calls, where moto's ~10 ms a call adds up; wrap it in
+    `CheckedEks` for EKS's scaling rules and the fault hooks.
+    """
+
+    def __init__(self, cluster: str, *, region: str = "us-east-1", account: str = "123456789012") -> None:
+        self.cluster = cluster
+        self._arn_prefix = f"arn:aws:eks:{region}:{account}:nodegroup/{cluster}"
+        self.groups: dict[str, dict[str, Any]] = {}
+
+    def add_group(self, name: str, low: int, want: int, high: int) -> None:
+        self.groups[name] = {
+            "nodegroupName": name,
+            "clusterName": self.cluster,
+            "nodegroupArn": f"{self._arn_prefix}/{name}/{len(self.groups):08d}",
+            "status": "ACTIVE",
+            "scalingConfig": {"minSize": low, "desiredSize": want, "maxSize": high},
+            "tags": {},
+        }
+
+    def _group(self, cluster: str, name: str, operation: str) -> dict[str, Any]:
+        if cluster != self.cluster or name not in self.groups:
+            raise client_error(
+                "ResourceNotFoundException", operation, f"No node group found for name: {name}."
+            )
+        return self.groups[name]
+
+    def _group_by_arn(self, arn: str, operation: str) -> dict[str, Any]:
+        for group in self.groups.values():
+            if group["nodegroupArn"] == arn:
+                return group
+        raise client_error("ResourceNotFoundException", operation, f"no resource {arn}")
+
+    def describe_nodegroup(self, *, clusterName: str, nodegroupName: str) -> Any:
+        return {"nodegroup": copy.deepcopy(self._group(clusterName, nodegroupName, "DescribeNodegroup"))}
+
+    def update_nodegroup_config(
+        self, *, clusterName: str, nodegroupName: str, scalingConfig: dict[str, int]
+    ) -> Any:
+        group = self._group(clusterName, nodegroupName, "UpdateNodegroupConfig")
+        group["scalingConfig"] = {**group["scalingConfig"], **scalingConfig}
+        return {"update": {"type": "ConfigUpdate", "status": "InProgress"}}
+
+    def tag_resource(self, *, resourceArn: str, tags: dict[str, str]) -> Any:
+        self._group_by_arn(resourceArn, "TagResource")["tags"].update(tags)
+        return {}
+
+    def untag_resource(self, *, resourceArn: str, tagKeys: list[str]) -> Any:
+        group = self._group_by_arn(resourceArn, "UntagResource")
+        for key in tagKeys:
+            group["tags"].pop(key, None)
+        return {}

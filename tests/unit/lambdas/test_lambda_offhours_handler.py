@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime as dt
 import io
@@ -19,6 +20,7 @@ from lambda_fakes import LambdaContextStub, load_event
 
 from lambdas.common.clients import aws_client
 from lambdas.common.retry import Backoff
+from lambdas.common.settings import SettingsError
 from lambdas.offhours_scaler import handler as offhours_handler
 from lambdas.offhours_scaler import ready_check as ready_check_module
 from lambdas.offhours_scaler import run as run_module
@@ -157,9 +159,28 @@ def test_scale_up_does_node_groups_before_deployments(stage: Stage, context: Lam
     stage.k8s.timeline.clear()
     stage.eks.calls.clear()
     scale_up(context)
-    last_group_write = max(t for t, _, _ in stage.eks.writes())
+    last_group_resize = max(t for t, op, _ in stage.eks.calls if op == "update_nodegroup_config")
     first_deployment_patch = min(t for t, m, _ in stage.k8s.timeline if m == "PATCH")
-    assert last_group_write < first_deployment_patch
+    assert last_group_resize < first_deployment_patch
+
+
+def test_scale_up_removes_every_record_only_after_every_restore(
+    stage: Stage, context: LambdaContextStub
+) -> None:
+    scale_down(context)
+    stage.k8s.patches.clear()
+    stage.eks.calls.clear()
+    scale_up(context)
+    restores = [i for i, (_, patch) in enumerate(stage.k8s.patches) if "replicas" in patch.get("spec", {})]
+    removals = [
+        i
+        for i, (_, patch) in enumerate(stage.k8s.patches)
+        if RESTORE_ANNOTATION in patch.get("metadata", {}).get("annotations", {})
+    ]
+    assert len(restores) == len(removals) == 2
+    assert max(restores) < min(removals)
+    ops = [op for _, op, _ in stage.eks.calls]
+    assert ops.index("untag_resource") > max(i for i, op in enumerate(ops) if op == "update_nodegroup_config")
 
 
 def test_floor_and_max_bounds(
@@ -233,6 +254,41 @@ def test_resize_that_failed_after_recording_is_completed_by_the_retry(
     assert stage.scaling("gpu-spot") == {"minSize": 0, "desiredSize": 0, "maxSize": 6}
     scale_up(context)
     assert stage.scaling("gpu-spot") == {"minSize": 1, "desiredSize": 2, "maxSize": 6}
+
+
+def lose_update_of(group: str, fault: str) -> Callable[[str, str], str | None]:
+    return lambda op, name: fault if (op, name) == ("update_nodegroup_config", group) else None
+
+
+# "lose": applied, then the answer lost (botocore's ReadTimeoutError); "lose-then-busy": applied,
+# botocore resent it, and EKS answered the resend ResourceInUseException.
+@pytest.mark.parametrize("fault", ["lose", "lose-then-busy"])
+def test_a_resize_whose_response_was_lost_is_counted_once(
+    stage: Stage, context: LambdaContextStub, fault: str
+) -> None:
+    stage.eks.fault_hook = lose_update_of("gpu-spot", fault)
+    result = scale_down(context)
+    stage.eks.fault_hook = None
+    assert result["status"] == "ok"
+    assert by_name(result)["gpu-spot"]["result"] == "scaled"
+    assert "response lost" in by_name(result)["gpu-spot"]["reason"]
+    assert result["gpu_node_hours_saved"] == 30
+    retry = scale_down(context)
+    assert retry["gpu_node_hours_saved"] == 0  # the night was counted by the run that did it
+
+
+@pytest.mark.parametrize("fault", ["lose", "lose-then-busy"])
+def test_a_restore_whose_response_was_lost_is_confirmed(
+    stage: Stage, context: LambdaContextStub, fault: str
+) -> None:
+    scale_down(context)
+    stage.eks.fault_hook = lose_update_of("gpu-spot", fault)
+    result = scale_up(context)
+    stage.eks.fault_hook = None
+    assert result["status"] == "ok"
+    assert by_name(result)["gpu-spot"]["result"] == "restored"
+    assert stage.scaling("gpu-spot") == {"minSize": 1, "desiredSize": 2, "maxSize": 6}
+    assert RESTORE_TAG not in stage.tags("gpu-spot")
 
 
 def test_409_on_deployment_patch_is_retried(stage: Stage, context: LambdaContextStub) -> None:
@@ -340,6 +396,25 @@ def test_bad_events_are_rejected_without_change(
     line = next(line for line in logs() if line.get("message") == "event rejected")
     assert line["level"] == "ERROR"
     assert "action" in line["cause"]
+
+
+def test_a_ca_that_is_not_a_certificate_is_a_configuration_error(
+    stage: Stage,
+    context: LambdaContextStub,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    logs: Callable[[], list[dict[str, Any]]],
+) -> None:
+    monkeypatch.setenv("CLUSTER_CA_DATA", base64.b64encode(b"not a certificate").decode())
+    with pytest.raises(SettingsError, match="CLUSTER_CA_DATA is base64, but not of a PEM certificate"):
+        scale_down(context)
+    line = next(line for line in logs() if line.get("message") == "invalid configuration")
+    assert line["level"] == "ERROR"
+    assert "CLUSTER_CA_DATA" in line["cause"]
+    emf = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith('{"_aws"')]
+    assert next(line for line in emf if "ConfigErrors" in line)["ConfigErrors"] in (1.0, [1.0])
+    assert stage.k8s.calls == []
+    assert stage.eks.calls == []
 
 
 def test_summary_and_gpu_node_hours_metric(
@@ -454,6 +529,9 @@ def test_scale_up_resumes_keda_before_restoring_each_deployment(
         ["scaledobjects", "llama-v1"],
         ["deployments", "llama-v1"],
         ["scaledobjects", "mistral-v2"],
+        ["deployments", "mistral-v2"],
+        # then the records, once everything is restored
+        ["deployments", "llama-v1"],
         ["deployments", "mistral-v2"],
     ]
 
@@ -573,6 +651,86 @@ def test_a_check_that_cannot_be_booked_fails_the_run_for_a_retry(
     with pytest.raises(offhours_handler.ScalingIncompleteError):
         scale_up(context)
     assert stage.replicas("llama-v1") == 3  # the restore itself is done
+    assert booked(ready_check) is None
+
+
+def test_a_booking_throttled_on_every_attempt_is_redone_by_the_retry(
+    stage: Stage,
+    context: LambdaContextStub,
+    ready_check: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue #16, defect 2: the retry found everything restored, changed nothing and booked nothing."""
+
+    class Throttled:
+        def create_schedule(self, **_: Any) -> None:
+            raise client_error("ThrottlingException", "CreateSchedule")
+
+    eks = stage.eks
+    scale_down(context)
+    monkeypatch.setattr(offhours_handler, "aws_client", lambda s: Throttled() if s == "scheduler" else eks)
+    with pytest.raises(offhours_handler.ScalingIncompleteError):
+        scale_up(context)
+    # Restored, but not verified: the records stay, the retry's evidence that a check is owed.
+    assert (stage.replicas("llama-v1"), stage.annotations("llama-v1")[RESTORE_ANNOTATION]) == (3, "3")
+    assert stage.tags("gpu-spot")[RESTORE_TAG] == "min=1/desired=2/max=6"
+    monkeypatch.setattr(offhours_handler, "aws_client", lambda s: eks if s == "eks" else ready_check)
+    retry = scale_up(context)
+    assert retry["changed"] == 0
+    assert by_name(retry, "schedule")["ready-check"]["result"] == "scheduled"
+    assert booked(ready_check) is not None
+    assert RESTORE_ANNOTATION not in stage.annotations("llama-v1")
+    assert RESTORE_TAG not in stage.tags("gpu-spot")
+    # Once booked and forgotten, a further run is a morning with nothing to restore.
+    ready_check.delete_schedule(Name="ready-check", GroupName=GROUP)
+    assert scale_up(context)["changed"] == 0
+    assert booked(ready_check) is None
+
+
+def test_a_failed_keda_resume_keeps_the_record_and_the_retry_restores(
+    stage: Stage, context: LambdaContextStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue #16, defect 1: the model ended at KEDA's minimum (1) instead of the recorded 3."""
+    monkeypatch.setenv("FLOOR_REPLICAS", "1")
+    scale_down(context)
+    path = f"/apis/keda.sh/v1alpha1/namespaces/{NS}/scaledobjects/llama-v1"
+    stage.k8s.failures[("PATCH", path)] = 500
+    with pytest.raises(offhours_handler.ScalingIncompleteError) as raised:
+        scale_up(context)
+    assert "not scaled" in str(raised.value)
+    assert stage.replicas("llama-v1") == 1  # not restored behind a paused KEDA
+    assert stage.annotations("llama-v1")[RESTORE_ANNOTATION] == "3"
+    stage.k8s.keda_poll()  # still paused: holds the floor
+    del stage.k8s.failures[("PATCH", path)]
+    retry = scale_up(context)
+    assert by_name(retry, "scaledobject")["llama-v1"]["result"] == "resumed"
+    assert by_name(retry)["llama-v1"]["result"] == "restored"
+    stage.k8s.keda_poll()
+    assert stage.replicas("llama-v1") == 3
+    assert RESTORE_ANNOTATION not in stage.annotations("llama-v1")
+
+
+def test_a_retry_puts_a_deployment_keda_raised_back_to_the_floor(
+    stage: Stage, context: LambdaContextStub
+) -> None:
+    path = f"/apis/keda.sh/v1alpha1/namespaces/{NS}/scaledobjects/mistral-v2"
+    stage.k8s.failures[("PATCH", path)] = 500
+    with pytest.raises(offhours_handler.ScalingIncompleteError):
+        scale_down(context)
+    stage.k8s.keda_poll()  # not paused: back to minReplicaCount 2
+    assert stage.replicas("mistral-v2") == 2
+    del stage.k8s.failures[("PATCH", path)]
+    retry = scale_down(context)
+    assert by_name(retry)["mistral-v2"] == {
+        "kind": "deployment",
+        "name": "mistral-v2",
+        "result": "scaled",
+        "from": "2",
+        "to": "0",
+        "reason": "recorded 2",
+    }
+    assert stage.replicas("mistral-v2") == 0
+    assert stage.annotations("mistral-v2")[RESTORE_ANNOTATION] == "2"
 
 
 def check_ready(context: LambdaContextStub) -> dict[str, Any]:

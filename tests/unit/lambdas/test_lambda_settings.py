@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
+from k8s_fake import make_tls_material
 
 from lambdas.common.settings import ClusterSettings, SettingsError, env_list
 from lambdas.offhours_scaler.records import Scaling
@@ -12,8 +15,12 @@ from lambdas.spot_interruption.settings import SpotSettings
 CLUSTER = {
     "CLUSTER_NAME": "c",
     "CLUSTER_ENDPOINT": "https://ABC.gr7.us-east-1.eks.amazonaws.com",
-    "CLUSTER_CA_DATA": "LS0tLS1CRUdJTg==",
+    "CLUSTER_CA_DATA": make_tls_material().ca_data,
 }
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
 
 
 def test_missing_cluster_variables_are_named() -> None:
@@ -24,6 +31,26 @@ def test_missing_cluster_variables_are_named() -> None:
 def test_endpoint_must_be_https() -> None:
     with pytest.raises(SettingsError, match="https"):
         ClusterSettings.from_env({**CLUSTER, "CLUSTER_ENDPOINT": "http://plain"})
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        pytest.param("not base64!", "not base64-encoded PEM", id="not-base64"),
+        pytest.param(b64("hello, cluster"), "not of a PEM certificate", id="base64-of-text"),
+        pytest.param(
+            b64("-----BEGIN CERTIFICATE-----\nZ2FyYmFnZQ==\n-----END CERTIFICATE-----\n"),
+            "not of a PEM certificate",
+            id="base64-of-a-broken-certificate",
+        ),
+        pytest.param(b64("   "), "not of a PEM certificate", id="base64-of-blanks"),
+    ],
+)
+def test_ca_data_that_is_not_a_certificate_is_a_settings_error(value: str, why: str) -> None:
+    with pytest.raises(SettingsError, match=why) as raised:
+        ClusterSettings.from_env({**CLUSTER, "CLUSTER_CA_DATA": value})
+    assert "certificateAuthority.data" in str(raised.value)
+    assert repr(value[:24]) in str(raised.value)
 
 
 def test_spot_defaults() -> None:
