@@ -26,7 +26,7 @@ STAGES := $(filter-out pipeline,$(basename $(notdir $(wildcard config/*.yaml))))
 STAGE_CONTEXT := $(if $(STAGE),-c stage=$(STAGE))
 
 .DEFAULT_GOAL := help
-.PHONY: help install synth test lint typecheck unit snapshots diff deploy destroy deploy-pipeline bench-synth plan clean \
+.PHONY: help install synth test lint typecheck unit snapshots diff deploy destroy deploy-pipeline bench-synth plan plan-figures clean \
 	require-stage check-stage synth-stage
 
 help: ## List the targets (this text)
@@ -141,6 +141,9 @@ SEED ?= 1
 SHAPE ?= none
 plan: install ## Replay a trace against STAGE's scaling rules and price it (default dev) [TRACE=file] [SHAPE=week] [SEED=1]
 	$(BIN)/python -m planner --stage $(or $(STAGE),dev) --seed $(SEED) --shape $(SHAPE) $(if $(TRACE),--trace $(TRACE))
+
+plan-figures: install ## Rewrite the "Latest figures" block of planner/README.md from a fresh plan of every stage
+	$(BIN)/python -m planner.figures
 
 clean: ## Remove cdk.out, dist and the install stamps (not .venv or node_modules)
 	rm -rf $(OUT) dist $(STAMP)

@@ -21,6 +21,8 @@ ROOT = Path(__file__).resolve().parent
 PIPELINE_STACK_ID = "Pipeline"
 # `cdk synth -c stage=dev` (make synth STAGE=dev) builds that stage alone: a fast edit-synth loop.
 STAGE_CONTEXT_KEY = "stage"
+FAILOVER_CONTEXT = "failover"
+"""`cdk synth|deploy -c failover=<stage>` adds <stage>-failover: the stage in its replica region."""
 
 
 def cdk_json_context() -> dict[str, object]:
@@ -66,14 +68,25 @@ def build_app(
     return built
 
 
+def add_failover_stage(app: cdk.App, stages: dict[str, StageConfig], stage: str) -> InferenceStage:
+    """The stage rebuilt from the same config in its disaster-recovery region (docs/operations.md)."""
+    if stage not in stages:
+        raise ConfigError(f"-c {FAILOVER_CONTEXT}={stage}: no such stage; allowed: {list(stages)}")
+    try:
+        config = stages[stage].failover()
+    except ValueError as error:
+        raise ConfigError(f"config/{stage}.yaml: {error}") from None
+    return InferenceStage(app, f"{stage}-failover", config=config)
+
+
 def main(pipeline_file: Path = PIPELINE_FILE, config_dir: Path = CONFIG_DIR) -> None:
     # A bad stage file stops here with its message: the config loads before any stack is built.
     app = cdk.App()
     selected = app.node.try_get_context(STAGE_CONTEXT_KEY)
     try:
-        stages = load_stages(config_dir)
-        pipeline = load_pipeline_if_present(stages, pipeline_file)
-        stages = select_stages(stages, selected)
+        all_stages = load_stages(config_dir)
+        pipeline = load_pipeline_if_present(all_stages, pipeline_file)
+        stages = select_stages(all_stages, selected)
     except ConfigError as error:
         print(error, file=sys.stderr)
         sys.exit(1)
@@ -82,6 +95,13 @@ def main(pipeline_file: Path = PIPELINE_FILE, config_dir: Path = CONFIG_DIR) -> 
             print(f"{display_path(config_dir / f'{name}.yaml')}: warning: {warning}", file=sys.stderr)
     # The pipeline deploys every stage, so a run for one stage leaves it out.
     build_app(app, stages, pipeline=None if selected is not None else pipeline)
+    failover = app.node.try_get_context(FAILOVER_CONTEXT)
+    if failover:
+        try:
+            add_failover_stage(app, all_stages, str(failover))
+        except ConfigError as error:
+            print(error, file=sys.stderr)
+            sys.exit(1)
     app.synth()
 
 

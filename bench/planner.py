@@ -7,6 +7,8 @@ the one-hour trace under 10 s and a one-week shaped trace under 2 minutes.
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -33,7 +35,7 @@ def time_configured(stage_name: str, trace: Trace) -> tuple[float, int]:
     return time.perf_counter() - started, requests
 
 
-def time_full_plan(stage_name: str, trace: Trace) -> tuple[float, int]:
+def time_full_plan(stage_name: str, trace: Trace, workers: int = 1) -> tuple[float, int]:
     """Wall time of the whole comparison (every policy, the oracle search), as ``make plan`` runs it."""
     stage = load_stages()[stage_name]
     counted = [0]
@@ -42,28 +44,42 @@ def time_full_plan(stage_name: str, trace: Trace) -> tuple[float, int]:
         counted[0] += step
 
     started = time.perf_counter()
-    plan_stage(stage, trace, PlannerSettings(), seed=1, progress=count)
+    plan_stage(stage, trace, PlannerSettings(), seed=1, progress=count, workers=workers)
     return time.perf_counter() - started, counted[0]
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process and its finished children (Linux: ru_maxrss in KiB)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, children) / 1024
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--stage", default="prod")
     parser.add_argument("--full-week", action="store_true", help="also time every policy on the week trace")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes for whole plans")
+    parser.add_argument("--trace", type=Path, help="also time loading this trace file (e.g. a 2M-row CSV)")
     args = parser.parse_args()
+    if args.trace:
+        started = time.perf_counter()
+        loaded = load_trace(args.trace)
+        print(f"loaded {loaded.size:,} requests from {args.trace} in {time.perf_counter() - started:.1f} s")
     hour = load_trace(DEFAULT_TRACE)
     week = shape(hour, "week", seed=1)
     print(f"stage {args.stage}; one hour: {hour.size:,} requests; one week (SYNTHETIC): {week.size:,}")
     rows = [
         ("one hour, configured policy", *time_configured(args.stage, hour)),
-        ("one hour, all policies (make plan)", *time_full_plan(args.stage, hour)),
+        ("one hour, all policies (make plan)", *time_full_plan(args.stage, hour, args.workers)),
         ("one week, configured policy", *time_configured(args.stage, week)),
     ]
     if args.full_week:
-        rows.append(("one week, all policies", *time_full_plan(args.stage, week)))
+        rows.append(("one week, all policies", *time_full_plan(args.stage, week, args.workers)))
     print(f"{'run':40} {'wall s':>8} {'simulated requests':>19} {'requests/wall s':>16}")
     for name, wall, requests in rows:
         print(f"{name:40} {wall:8.2f} {requests:19,} {requests / wall:16,.0f}")
+    print(f"workers {args.workers}; peak memory {peak_rss_mib():,.0f} MiB (largest process)")
 
 
 if __name__ == "__main__":

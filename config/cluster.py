@@ -18,6 +18,7 @@ from config.base import (
     host_bits_message,
 )
 from config.catalog import ARM_FAMILY, GPU_INSTANCE_TYPES, SYSTEM_INSTANCE_TYPES, GpuInstanceType
+from config.gpu_sharing import GpuSharingConfig
 
 SUPPORTED_KUBERNETES_VERSIONS = ("1.35", "1.36")
 REQUIRED_ADDONS = ("vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent", "aws-ebs-csi-driver")
@@ -123,6 +124,7 @@ class GpuNodeGroupConfig(NodeGroupSizing):
     capacity_type: CapacityType
     disk_size_gib: int = Field(default=200, ge=50, le=16000)
     labels: dict[str, str] = Field(default_factory=dict)
+    sharing: GpuSharingConfig = Field(default_factory=GpuSharingConfig)
 
     @field_validator("instance_types")
     @classmethod

@@ -14,6 +14,9 @@ EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 class ClusterAutoscalerConfig(Strict):
     scale_down_unneeded_minutes: int = Field(default=10, ge=1, le=1440)
     scale_down_utilization_threshold: float = Field(default=0.5, gt=0, le=1)
+    # GPU nodes are judged only by GPU requests / allocatable GPUs (cluster-autoscaler
+    # config/flags/flags.go), so the CPU/memory threshold above never applies to them.
+    scale_down_gpu_utilization_threshold: float = Field(default=0.5, gt=0, le=1)
     scale_down_delay_after_add_minutes: int = Field(default=10, ge=0, le=1440)
     scan_interval_seconds: int = Field(default=10, ge=1, le=300)
     node_provision_minutes: int = Field(

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 
 from config.base import DnsLabel, Strict, check_not_open, duplicates
 from config.filtering import FilteringConfig
+from config.gpu_sharing import GpuShare
 from config.limits import (
     ALB_TARGET_GROUPS_PER_ACTION,
     DNS_NAME_MAX,
@@ -163,6 +164,10 @@ class ModelVersion(Strict):
         "keeps serving in-flight requests this long; sizes the grace period and ALB deregistration.",
     )
     engine: EngineOptions
+    gpu_share: GpuShare | None = Field(
+        default=None,
+        description="Part of a shared GPU per replica (docs/gpu-sharing.md); default whole GPUs.",
+    )
 
     @field_validator("source")
     @classmethod

@@ -10,6 +10,8 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from config.base import DnsLabel, Strict, check_retention, duplicates
 from config.capacity import min_replicas_problem, model_fit_problems
 from config.cluster import ClusterConfig, GpuNodeGroupConfig, NetworkConfig
+from config.disaster_recovery import DisasterRecoveryConfig, check_disaster_recovery
+from config.gpu_sharing import check_stage_sharing
 from config.limits import (
     ALB_TARGET_GROUPS_PER_LOAD_BALANCER,
     AWS_TAG_CHARACTERS,
@@ -52,6 +54,7 @@ class StageConfig(Strict):
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
     spot: SpotConfig = Field(default_factory=SpotConfig)
     offhours: OffHoursConfig = Field(default_factory=OffHoursConfig)
+    disaster_recovery: DisasterRecoveryConfig = Field(default_factory=DisasterRecoveryConfig)
     image_cache: ImageCacheConfig = Field(default_factory=ImageCacheConfig)
     safety_overrides: dict[SafetyRule, str] = Field(
         default_factory=dict,
@@ -307,6 +310,27 @@ class StageConfig(Strict):
             if errors:
                 raise ValueError(f"stage {self.name!r} is a production stage: " + "; ".join(errors))
         return self
+
+    @model_validator(mode="after")
+    def _gpu_sharing(self) -> StageConfig:
+        check_stage_sharing(self)
+        return self
+
+    @model_validator(mode="after")
+    def _disaster_recovery(self) -> StageConfig:
+        check_disaster_recovery(self)
+        return self
+
+    def failover(self) -> StageConfig:
+        """The same stage in its replica region (docs/operations.md, "Disaster recovery")."""
+        dr = self.disaster_recovery
+        if dr.replica_region is None or dr.failover:
+            raise ValueError(f"stage {self.name} has no disaster_recovery.replica_region to fail over to")
+        data = self.model_dump(mode="json")
+        data.update(region=dr.replica_region, availability_zones=list(dr.replica_availability_zones))
+        data["ingress"]["certificate_arn"] = dr.replica_certificate_arn
+        data["disaster_recovery"]["failover"] = True
+        return StageConfig.model_validate(data)
 
     # Derived views the stacks and the planner share.
 

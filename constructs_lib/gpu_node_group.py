@@ -13,6 +13,7 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from config.cluster import CapacityType, GpuNodeGroupConfig
+from config.gpu_sharing import SharingMode, advertised_resources
 from constructs_lib.node_launch_template import NodeLaunchTemplate
 
 GPU_TAINT_KEY = "nvidia.com/gpu"
@@ -22,6 +23,9 @@ GPU_MODEL_LABEL = "llm-inference/gpu-model"
 GPU_COUNT_LABEL = "llm-inference/gpu-count"
 CAPACITY_TYPE_LABEL = "llm-inference/capacity-type"
 AUTOSCALER_TAG_PREFIX = "k8s.io/cluster-autoscaler"
+# The device plugin's config-manager picks the node's sharing config by this label (k8s-device-plugin
+# v0.18.0, cmd/config-manager: DefaultConfigLabel); its value is a key of the chart's config.map.
+DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"
 ACCELERATOR_LABEL = "k8s.amazonaws.com/accelerator"
 """Cluster Autoscaler's AWS GPULabel: a node with it but no allocatable GPUs yet is still starting
 (device plugin not ready), so the autoscaler does not scale up again for the same pods."""
@@ -72,13 +76,17 @@ def node_groups_revision(keys: Iterable[tuple[str, dict[str, object]]]) -> str:
 
 def node_labels(group: GpuNodeGroupConfig) -> dict[str, str]:
     """Labels every node of the group carries; workloads select GPU groups by these."""
+    mig = group.sharing.mode is SharingMode.MIG
     return {
         **group.labels,
         NODE_GROUP_LABEL: group.name,
         GPU_MODEL_LABEL: group.instance.gpu_model,
-        ACCELERATOR_LABEL: accelerator(group.instance.gpu_model),
+        # A MIG node never has allocatable nvidia.com/gpu (only nvidia.com/mig-*): with this label the
+        # autoscaler would count it as a GPU node still starting, for ever.
+        **({} if mig else {ACCELERATOR_LABEL: accelerator(group.instance.gpu_model)}),
         GPU_COUNT_LABEL: str(group.gpus_per_node),
         CAPACITY_TYPE_LABEL: group.capacity_type.value,
+        **({DEVICE_PLUGIN_CONFIG_LABEL: group.name} if group.sharing.mode is not SharingMode.NONE else {}),
     }
 
 
@@ -91,9 +99,11 @@ def autoscaler_tags(group: GpuNodeGroupConfig, *, cluster_name: str) -> dict[str
     tags = {
         f"{AUTOSCALER_TAG_PREFIX}/enabled": "true",
         f"{AUTOSCALER_TAG_PREFIX}/{cluster_name}": "owned",
-        f"{AUTOSCALER_TAG_PREFIX}/node-template/resources/{GPU_TAINT_KEY}": str(group.gpus_per_node),
         f"{AUTOSCALER_TAG_PREFIX}/node-template/taint/{GPU_TAINT_KEY}": f"{GPU_TAINT_VALUE}:NoSchedule",
     }
+    # What the device plugin will advertise: time slices or MIG devices on a shared group.
+    for resource, count in advertised_resources(group).items():
+        tags[f"{AUTOSCALER_TAG_PREFIX}/node-template/resources/{resource}"] = str(count)
     for key, value in node_labels(group).items():
         tags[f"{AUTOSCALER_TAG_PREFIX}/node-template/label/{key}"] = value
     return tags

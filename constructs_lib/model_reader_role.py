@@ -22,6 +22,8 @@ class ModelReaderRole(Construct):
         bucket: the stage's model bucket.
         bucket_key: its KMS key (decrypt only, and only through S3).
         prefixes: key prefixes (ending in '/') the pods may list and read.
+        bucket_key_alias: when ``bucket_key`` is known only by this alias (a failover stage reading the
+            replica), decrypt is allowed on the key carrying the alias. Default: ``bucket_key``'s ARN.
     """
 
     def __init__(
@@ -35,6 +37,7 @@ class ModelReaderRole(Construct):
         bucket: s3.IBucket,
         bucket_key: kms.IKey,
         prefixes: list[str],
+        bucket_key_alias: str | None = None,
     ) -> None:
         super().__init__(scope, id_)
         stack = Stack.of(self)
@@ -65,8 +68,19 @@ class ModelReaderRole(Construct):
             iam.PolicyStatement(
                 sid="DecryptThroughS3",
                 actions=["kms:Decrypt"],
-                resources=[bucket_key.key_arn],
-                conditions={"StringEquals": {"kms:ViaService": f"s3.{stack.region}.{stack.url_suffix}"}},
+                resources=[
+                    bucket_key.key_arn
+                    if bucket_key_alias is None
+                    else f"arn:{stack.partition}:kms:{stack.region}:{stack.account}:key/*"
+                ],
+                conditions={
+                    "StringEquals": {"kms:ViaService": f"s3.{stack.region}.{stack.url_suffix}"},
+                    **(
+                        {}
+                        if bucket_key_alias is None
+                        else {"ForAnyValue:StringEquals": {"kms:ResourceAliases": [bucket_key_alias]}}
+                    ),
+                },
             )
         )
         self.association = eks.CfnPodIdentityAssociation(

@@ -10,6 +10,7 @@ import cdk8s_plus_36 as kplus
 from constructs import Construct
 
 from config.cluster import GpuNodeGroupConfig
+from config.gpu_sharing import requested_resource
 from config.serving import ModelConfig, ModelVersion, ScalingRules
 from k8s_charts.api_object import api_object
 from k8s_charts.filter_sidecar import FILTER_PORT, FILTER_PORT_NAME, add_filter_sidecar, sidecar_patches
@@ -287,7 +288,9 @@ class ModelEndpointChart(cdk8s.Chart):
         # Patches on a typed cdk8s object are re-serialised through its L1 types, which read
         # IntOrString and Quantity values from a `value` key; plain strings would be dropped.
         http_get = {"path": "/health", "port": _typed("http")}
-        gpus = _typed(str(version.gpus_per_replica))
+        # A shared GPU is one time slice (nvidia.com/gpu) or one MIG device (nvidia.com/mig-<profile>).
+        gpu_resource = requested_resource(version)
+        gpus = _typed("1" if version.gpu_share else str(version.gpus_per_replica))
         memory = _typed(f"{memory_gib}Gi")
         patches = [
             # KEDA's HPA owns the replica count; a replicas field would fight it on every apply.
@@ -297,9 +300,9 @@ class ModelEndpointChart(cdk8s.Chart):
             cdk8s.JsonPatch.replace(
                 f"{container}/resources",
                 {
-                    "requests": {"cpu": _typed(str(cpu)), "memory": memory, GPU_RESOURCE: gpus},
+                    "requests": {"cpu": _typed(str(cpu)), "memory": memory, gpu_resource: gpus},
                     # No CPU limit: throttling the tokenizer and scheduler threads costs latency.
-                    "limits": {"memory": memory, GPU_RESOURCE: gpus},
+                    "limits": {"memory": memory, gpu_resource: gpus},
                 },
             ),
             cdk8s.JsonPatch.replace(

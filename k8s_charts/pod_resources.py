@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from config.catalog import GPU_INSTANCE_TYPES
 from config.cluster import GpuNodeGroupConfig
+from config.gpu_sharing import advertised_resources
 from config.serving import ModelVersion
 from k8s_charts.vllm_args import loads_from_s3
 
@@ -24,6 +25,11 @@ HOST_PER_GPU_GIB = 2
 GIB = 1024**3
 
 
+def advertised_slots(group: GpuNodeGroupConfig) -> int:
+    """GPU devices (whole, time slices or MIG devices) one node of the group offers pods."""
+    return sum(advertised_resources(group).values())
+
+
 @dataclass(frozen=True)
 class PodResources:
     cpu: int
@@ -36,6 +42,10 @@ def pod_resources(version: ModelVersion, node_groups: list[GpuNodeGroupConfig]) 
     """Requests that fit the smallest instance type of every node group the version may use."""
     smallest = [GPU_INSTANCE_TYPES[name] for group in node_groups for name in group.instance_types]
     share = min(version.gpus_per_replica / instance.gpus for instance in smallest)
+    if version.gpu_share is not None:
+        # A slice of a shared GPU gets the matching slice of the node: every slot of the node fits.
+        slots = [advertised_slots(group) for group in node_groups]
+        share = min(1 / slot for slot in slots)
     cpu = max(1, math.floor(min(instance.vcpus for instance in smallest) * share * NODE_SHARE))
     memory = max(4, math.floor(min(instance.memory_gib for instance in smallest) * share * NODE_SHARE))
     if version.gpus_per_replica > 1:

@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 from tqdm import tqdm
 
 from config import ConfigError, load_stages
 from config.stage import StageConfig
+from planner.clock import START_FORMATS, StartError, resolve_start
 from planner.cost import cost_table, monthly_estimate
-from planner.plan import VersionPlan, plan_stage, runs_per_version
+from planner.plan import VersionPlan, expected_requests, plan_stage
 from planner.prices import PriceError
 from planner.profiles import ProfileError
 from planner.report import PlotPanel, plot, table
 from planner.schedule import ScheduleError
 from planner.settings import PlannerSettings
-from planner.trace import DEFAULT_TRACE, Trace, TraceError, load_trace, restart, shape
+from planner.trace import DEFAULT_TRACE, Trace, TraceError, in_zone, load_trace, restart, shape
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -33,7 +34,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1, help="seed for shaping, traffic split and Spot")
     parser.add_argument("--shape", default="none", help="none | timescale:K | daily:DAYS | week (labelled)")
     parser.add_argument(
-        "--start", help="replay from this UTC time (YYYY-MM-DDTHH:MM) instead of the trace's own"
+        "--start",
+        help="replay from this time: "
+        + START_FORMATS
+        + ". Default: 10:00 local on the first weekday on or after the trace's date, in on-hours",
     )
     parser.add_argument("--model", action="append", help="only this model id (repeatable)")
     parser.add_argument(
@@ -44,22 +48,57 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=float,
         help="override the Spot interruption rate (stress test)",
     )
+    parser.add_argument(
+        "--spot-capacity-failure-probability",
+        type=float,
+        help="share of Spot launches that find no capacity (default 0); the autoscaler then falls back",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes planning model versions in parallel (default: the CPU count)",
+    )
+    parser.add_argument(
+        "--no-fit-load",
+        action="store_true",
+        help="do not add the comparison at a load max_replicas can carry when the trace exceeds it",
+    )
     return parser.parse_args(argv)
 
 
 def load_inputs(args: argparse.Namespace) -> tuple[StageConfig, Trace]:
+    if args.workers < 1:
+        raise ConfigError(f"--workers {args.workers}: must be 1 or more")
     stages = load_stages()
     if args.stage not in stages:
-        raise ConfigError(f"stage {args.stage!r} not found; allowed: {', '.join(sorted(stages))}")
-    trace = shape(load_trace(args.trace), args.shape, args.seed)
-    if args.start:
-        trace = restart(trace, datetime.fromisoformat(args.start).replace(tzinfo=UTC))
-    return stages[args.stage], trace
+        raise ConfigError(
+            f"--stage {args.stage!r}: no config/{args.stage}.yaml; allowed: {', '.join(sorted(stages))}"
+        )
+    stage = stages[args.stage]
+    known = [model.id for model in stage.models]
+    for wanted in args.model or []:
+        if wanted not in known:
+            raise ConfigError(
+                f"--model {wanted!r} is not a model of stage {stage.name}; allowed: {', '.join(known)}"
+            )
+    recorded = load_trace(args.trace)
+    start = resolve_start(args.start, recorded.start, stage.offhours)
+    # Retime first, then shape: the daily curve's hours are the stage's local hours from the new start.
+    trace = shape(in_zone(restart(recorded, start), stage.offhours.timezone), args.shape, args.seed)
+    return stage, trace
 
 
 def render(stage: StageConfig, trace: Trace, plans: list[VersionPlan], seed: int, wall: float) -> str:
     lines = [f"# Capacity plan: stage {stage.name}", "", f"Trace: {trace.describe()}. Seed {seed}."]
+    lines += [f"\n**Trace warning:** {warning}" for warning in trace.warnings]
+    shared = trace.shared_prefix_share()
+    if shared is not None:
+        lines.append(
+            f"\nPrefix blocks already seen in an earlier request: {shared:.0%} (block hashes kept; the "
+            "simulator does not model prefix-cache hits, so prefill work is an upper bound)."
+        )
     if trace.is_synthetic:
         lines.append("**SYNTHETIC traffic: the trace was shaped; figures are not a replay of real load.**")
     for plan in plans:
@@ -90,24 +129,36 @@ def render(stage: StageConfig, trace: Trace, plans: list[VersionPlan], seed: int
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     settings = PlannerSettings()
+    if args.spot_capacity_failure_probability is not None:
+        if not 0 <= args.spot_capacity_failure_probability <= 1:
+            print(
+                f"planner: --spot-capacity-failure-probability {args.spot_capacity_failure_probability}: "
+                "must be between 0 and 1",
+                file=sys.stderr,
+            )
+            return 2
+        settings = replace(settings, spot_capacity_failure_probability=args.spot_capacity_failure_probability)
     if args.spot_interruptions_per_node_hour is not None:
         settings = replace(settings, spot_interruptions_per_node_hour=args.spot_interruptions_per_node_hour)
     try:
         stage, trace = load_inputs(args)
-        versions = sum(1 for m in stage.models if not args.model or m.id in args.model for _ in m.versions)
+        for warning in trace.warnings:
+            print(f"planner: warning: {warning}", file=sys.stderr)
         started = time.perf_counter()
         with tqdm(
-            total=versions * runs_per_version(settings) * trace.size,
+            total=expected_requests(stage, trace, settings, args.model),
             unit="req",
             unit_scale=True,
             disable=args.no_progress,
             desc=f"plan {stage.name}",
         ) as bar:
-            plans = plan_stage(stage, trace, settings, args.seed, args.model, bar.update)
+            plans = plan_stage(
+                stage, trace, settings, args.seed, args.model, bar.update, not args.no_fit_load, args.workers
+            )
             bar.total = bar.n
             bar.refresh()
         wall = time.perf_counter() - started
-    except (ConfigError, TraceError, ProfileError, PriceError, ScheduleError) as error:
+    except (ConfigError, TraceError, ProfileError, PriceError, ScheduleError, StartError) as error:
         print(f"planner: {error}", file=sys.stderr)
         return 2
     if not plans:
@@ -122,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
             plan.trace,
             plan.model.slo.ttft_p95_seconds,
             plan.results,
+            plan.offhours,
         )
         for plan in plans
     ]

@@ -31,6 +31,7 @@ class CostLine:
 
 
 def monthly_estimate(stage: StageConfig, plans: list[VersionPlan], trace: Trace) -> list[CostLine]:
+    plans = [plan for plan in plans if plan.load_factor is None]  # the recorded load only
     hours = FIXED.hours_per_month
     lines = [*_gpu_lines(stage, plans, trace)]
     used_groups = {name for plan in plans for name in plan.version.node_groups}

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import math
+import multiprocessing
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
+from queue import Empty
+from typing import Any
+
+import numpy as np
 
 from config.serving import ModelConfig, ModelVersion
 from config.stage import StageConfig
@@ -12,15 +19,17 @@ from planner.policies import (
     STATIC_PEAK,
     PolicyRun,
     base_setup,
+    common_start_replicas,
     hpa_variants,
     oracle_setup,
+    service_seconds,
     static_setup,
 )
 from planner.profiles import ReplicaProfile
 from planner.report import PolicySummary, fill_gap_closed, summarise
 from planner.settings import PlannerSettings
 from planner.sim import SimResult, SimSetup, Simulation
-from planner.trace import Trace, thin, with_warmup
+from planner.trace import Trace, thin, thinned, with_warmup
 
 Progress = Callable[[int], object]
 
@@ -37,10 +46,20 @@ class VersionPlan:
     static_replicas: int
     cold_start_seconds: float
     notes: list[str]
+    # Off-hours switch points of the configured policy, from the measured window's start (for plots).
+    offhours: tuple[tuple[float, bool], ...] = ((0.0, False),)
+    # Set on the extra comparison run at a load the stage can carry: the trace's rate factor.
+    load_factor: float | None = None
+    capacity_short: bool = False
 
     @property
     def title(self) -> str:
-        return f"{self.model.id}/{self.version.name}"
+        name = f"{self.model.id}/{self.version.name}"
+        if self.load_factor is None:
+            return name
+        return (
+            f"{name} on {self.load_factor:g} of the trace's requests (SYNTHETIC: thinned to fit max_replicas)"
+        )
 
 
 def simulate(
@@ -49,7 +68,18 @@ def simulate(
     """Run one setup; with a warm-up, return only the measured requests and times (from the end of it)."""
     holder = _ProgressAdapter(progress) if progress else None
     result = Simulation(setup, trace.arrival, trace.prompt_tokens, trace.output_tokens).run(holder)
+    result.warmup_settled_seconds = settled_before(result, setup.measure_from_seconds)
     return measured(result, warmup_requests, setup.measure_from_seconds)
+
+
+def settled_before(result: SimResult, measure_from: float) -> float | None:
+    """Seconds between the warm-up's last change of the desired replica count and its end."""
+    inside = result.series_time < measure_from
+    desired = result.series_desired[inside]
+    changes = np.flatnonzero(np.diff(desired) != 0)
+    if measure_from <= 0 or changes.size == 0:
+        return None
+    return float(measure_from - result.series_time[inside][changes[-1] + 1])
 
 
 def measured(result: SimResult, warmup_requests: int, warmup_seconds: float) -> SimResult:
@@ -84,9 +114,14 @@ def plan_version(
 ) -> VersionPlan:
     version_trace = thin(trace, version.weight / 100, seed + 7919)
     extended, warmup_requests = with_warmup(version_trace, settings.warmup_seconds)
+    configured = base_setup(stage, model, version, extended, settings, seed)
+    start_replicas = common_start_replicas(
+        version_trace, configured.profile, settings.warmup_seconds, settings.start_utilisation
+    )
     base = replace(
-        base_setup(stage, model, version, extended, settings, seed),
+        configured,
         measure_from_seconds=extended.duration_seconds - version_trace.duration_seconds,
+        initial_replicas=start_replicas,
     )
     slo = model.slo.ttft_p95_seconds
     runs: list[PolicyRun] = hpa_variants(stage, version, base, settings)
@@ -113,7 +148,9 @@ def plan_version(
     results[ORACLE] = search.result
     summaries.append(search.summary)
     fill_gap_closed(summaries, STATIC_PEAK, ORACLE)
-    notes = []
+    notes = [warmup_note(results, runs, base, start_replicas, settings)]
+    notes += capacity_notes(version_trace, base.profile, settings, model.autoscaling.max_replicas, model.id)
+    notes += vacuous_notes(summaries)
     if not search.slo_reachable:
         notes.append(
             f"{model.id}: even the oracle at {search.slo_utilisation:.0%} utilisation (max_replicas "
@@ -132,7 +169,125 @@ def plan_version(
         static_replicas=static.autoscaling.static_replicas,
         cold_start_seconds=base.cold_start_seconds,
         notes=notes,
+        offhours=measured_switches(base.offhours, base.measure_from_seconds),
+        capacity_short=capacity(version_trace, base.profile, settings, model.autoscaling.max_replicas).short,
     )
+
+
+def warmup_note(
+    results: dict[str, SimResult],
+    runs: list[PolicyRun],
+    base: SimSetup,
+    start: int,
+    settings: PlannerSettings,
+) -> str:
+    """How each HPA policy came out of the common warm-up: settled, or still moving when measured."""
+    parts = []
+    for run in runs:
+        settled = results[run.name].warmup_settled_seconds
+        if settled is None:
+            parts.append(f"{run.name} unchanged")
+        elif settled >= settings.settled_seconds:
+            parts.append(f"{run.name} settled {settled / 60:.0f} min before")
+        else:
+            parts.append(f"{run.name} STILL MOVING ({settled / 60:.0f} min before)")
+    return (
+        f"Warm-up: {base.measure_from_seconds / 60:.0f} min of the trace's start replayed before the "
+        f"measured window; every HPA policy started from {start} replica(s) (the warm-up's work at "
+        f"{settings.start_utilisation:.0%} utilisation, within each policy's bounds). Last change of the "
+        f"desired count: {'; '.join(parts)}."
+    )
+
+
+def measured_switches(
+    switches: tuple[tuple[float, bool], ...], measure_from: float
+) -> tuple[tuple[float, bool], ...]:
+    """Switch points moved to the measured window's clock (the warm-up before it dropped)."""
+    state = False
+    later: list[tuple[float, bool]] = []
+    for moment, off in switches:
+        if moment <= measure_from:
+            state = off
+        else:
+            later.append((moment - measure_from, off))
+    return ((0.0, state), *later)
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """What the trace needs at its busiest window against what ``max_replicas`` can carry."""
+
+    peak_replicas: int  # replicas needed in the busiest window at the oracle's highest utilisation
+    peak_work_replicas: float  # the same before rounding up (the busiest window's work / window)
+    max_replicas: int
+    peak_rate: float  # requests/s offered in that window
+    carried_rate: float  # requests/s max_replicas carry of this traffic mix at that utilisation
+    utilisation: float
+    fit_utilisation: float  # the utilisation the busiest window is fitted to by fitting_share
+
+    @property
+    def short(self) -> bool:
+        return self.peak_replicas > self.max_replicas
+
+    @property
+    def fitting_share(self) -> float:
+        """A ``--shape thin:K`` at which the busiest window fits max_replicas (2 significant digits)."""
+        factor = self.max_replicas * self.fit_utilisation / (self.peak_work_replicas * self.utilisation)
+        digits = 1 - math.floor(math.log10(factor))
+        return float(math.floor(factor * 10**digits) / 10**digits)
+
+
+def capacity(trace: Trace, profile: ReplicaProfile, settings: PlannerSettings, max_replicas: int) -> Capacity:
+    utilisation = max(settings.oracle_utilisations)
+    window = settings.oracle_window_seconds
+    windows = max(1, math.ceil(trace.duration_seconds / window))
+    index = np.minimum((trace.arrival // window).astype(np.int64), windows - 1)
+    work = service_seconds(profile, trace.prompt_tokens, trace.output_tokens)
+    per_window = np.bincount(index, weights=work, minlength=windows) / (window * utilisation)
+    busiest = int(np.argmax(per_window))
+    peak_rate = float(np.count_nonzero(index == busiest)) / window
+    per_request = float(np.mean(work)) if work.size else 0.0
+    carried = max_replicas * utilisation / per_request if per_request > 0 else math.inf
+    peak = float(per_window[busiest])
+    return Capacity(
+        math.ceil(peak - 1e-9),
+        peak,
+        max_replicas,
+        peak_rate,
+        carried,
+        utilisation,
+        settings.fit_load_utilisation,
+    )
+
+
+def capacity_notes(
+    trace: Trace, profile: ReplicaProfile, settings: PlannerSettings, max_replicas: int, model_id: str
+) -> list[str]:
+    found = capacity(trace, profile, settings, max_replicas)
+    if not found.short:
+        return []
+    return [
+        f"CAPACITY SHORTFALL ({model_id}): the busiest minute offers {found.peak_rate:.1f} requests/s and "
+        f"needs {found.peak_replicas} replicas at {max(settings.oracle_utilisations):.0%} utilisation; "
+        f"max_replicas {max_replicas} carry about {found.carried_rate:.1f} requests/s of this traffic mix. "
+        "Every policy is capped there, so the rows below measure the overload, not the policy. To compare "
+        "policies at a load this stage can carry: "
+        f"--shape thin:{found.fitting_share:g} (SYNTHETIC), "
+        f"or raise max_replicas to at least {found.peak_replicas}."
+    ]
+
+
+def vacuous_notes(summaries: list[PolicySummary]) -> list[str]:
+    """Name a comparison that cannot rank the policies: every one at the same SLO attainment."""
+    attainments = [summary.slo_attainment for summary in summaries]
+    if not attainments or max(attainments) - min(attainments) > 0.005:
+        return []
+    level = attainments[0]
+    return [
+        f"VACUOUS COMPARISON: every policy has {level:.1%} of requests under the SLO"
+        + (" (no request meets it)" if level == 0 else "")
+        + "; the table does not rank the policies on this trace."
+    ]
 
 
 @dataclass
@@ -197,8 +352,25 @@ def _search_oracle(
 
 
 def runs_per_version(settings: PlannerSettings) -> int:
-    """A typical number of simulations per version (for the progress bar's total)."""
-    return 4 + 2 + min(3, len(settings.oracle_utilisations))
+    """Simulations per version at most: up to 3 HPA variants, static peak, and the oracle's two
+    bisections over the utilisation levels (the progress bar's total; the bar ends at the true count)."""
+    bisection = math.ceil(math.log2(len(settings.oracle_utilisations) + 1))
+    return 3 + 1 + 2 * bisection
+
+
+def expected_requests(
+    stage: StageConfig, trace: Trace, settings: PlannerSettings, model_ids: list[str] | None
+) -> int:
+    """Simulated requests the progress bar counts: every run replays the warm-up head and the trace;
+    weighted versions replay their share."""
+    head = int(np.count_nonzero(trace.arrival < settings.warmup_seconds))
+    share = sum(
+        version.weight / 100
+        for model in stage.models
+        if not model_ids or model.id in model_ids
+        for version in model.versions
+    )
+    return int(share * runs_per_version(settings) * (trace.size + head))
 
 
 def plan_stage(
@@ -208,13 +380,85 @@ def plan_stage(
     seed: int,
     model_ids: list[str] | None = None,
     progress: Progress | None = None,
+    fit_load: bool = True,
+    workers: int = 1,
 ) -> list[VersionPlan]:
-    plans = []
-    for model in stage.models:
-        if model_ids and model.id not in model_ids:
-            continue
-        for version in model.versions:
-            if version.weight == 0:
-                continue
-            plans.append(plan_version(stage, model, version, trace, settings, seed, progress))
-    return plans
+    """Every version's comparison; with ``fit_load``, a capacity-short version is compared again at
+    the rate its max_replicas can carry (labelled SYNTHETIC), so the policies are ranked on something.
+
+    With ``workers`` > 1 the versions are planned in parallel processes (each is independent and
+    seeded, so the result is the same as in one process); progress comes back through a queue.
+    """
+    jobs = [
+        (model, version)
+        for model in stage.models
+        if not model_ids or model.id in model_ids
+        for version in model.versions
+        if version.weight > 0
+    ]
+    if workers <= 1 or len(jobs) <= 1:
+        return [
+            plan
+            for model, version in jobs
+            for plan in _plan_job(stage, model, version, trace, settings, seed, fit_load, progress)
+        ]
+    context = multiprocessing.get_context("fork")
+    with (
+        context.Manager() as manager,
+        ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context) as pool,
+    ):
+        queue = manager.Queue()
+        futures = [
+            pool.submit(_plan_job_queued, stage, model, version, trace, settings, seed, fit_load, queue)
+            for model, version in jobs
+        ]
+        pending = set(futures)
+        while pending:
+            _, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            _drain(queue, progress)
+        _drain(queue, progress)
+        return [plan for future in futures for plan in future.result()]
+
+
+def _drain(queue: Any, progress: Progress | None) -> None:
+    while True:
+        try:
+            step = queue.get_nowait()
+        except Empty:
+            return
+        if progress is not None:
+            progress(step)
+
+
+def _plan_job_queued(
+    stage: StageConfig,
+    model: ModelConfig,
+    version: ModelVersion,
+    trace: Trace,
+    settings: PlannerSettings,
+    seed: int,
+    fit_load: bool,
+    queue: Any,
+) -> list[VersionPlan]:
+    return _plan_job(stage, model, version, trace, settings, seed, fit_load, queue.put)
+
+
+def _plan_job(
+    stage: StageConfig,
+    model: ModelConfig,
+    version: ModelVersion,
+    trace: Trace,
+    settings: PlannerSettings,
+    seed: int,
+    fit_load: bool,
+    progress: Progress | None,
+) -> list[VersionPlan]:
+    plan = plan_version(stage, model, version, trace, settings, seed, progress)
+    if not (fit_load and plan.capacity_short):
+        return [plan]
+    found = capacity(plan.trace, plan.profile, settings, model.autoscaling.max_replicas)
+    factor = found.fitting_share
+    fitted = plan_version(
+        stage, model, version, thinned(trace, factor, seed + 104729), settings, seed, progress
+    )
+    return [plan, replace(fitted, load_factor=factor)]

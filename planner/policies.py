@@ -10,13 +10,18 @@
 
 from __future__ import annotations
 
+import ast
+import functools
 import math
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
+from config.cluster import CapacityType
 from config.serving import ModelConfig, ModelVersion, ScalingRules
 from config.stage import StageConfig
+from k8s_charts.shutdown import shutdown_timing
 from planner.hpa import HpaSpec, Policy, Rules
 from planner.prices import hourly_price
 from planner.profiles import ReplicaProfile, replica_profile
@@ -51,12 +56,39 @@ def hpa_spec(model: ModelConfig) -> HpaSpec:
     )
 
 
+ADDON_SOURCE = Path(__file__).resolve().parent.parent / "constructs_lib" / "addons" / "cluster_autoscaler.py"
+
+
+@functools.cache
+def expander_priorities() -> tuple[int, int]:
+    """(Spot, on-demand) priorities of the Cluster Autoscaler add-on's priority expander.
+
+    Read from the add-on module's source rather than imported: importing it loads the CDK (and its
+    Node.js runtime), which the planner does not otherwise need. tests/unit/planner checks the two
+    stay equal to the imported constants.
+    """
+    values: dict[str, int] = {}
+    for node in ast.parse(ADDON_SOURCE.read_text(encoding="utf-8")).body:
+        if not isinstance(node, ast.Assign) or len(node.targets) != 1:
+            continue
+        target = node.targets[0]
+        if isinstance(target, ast.Name) and target.id in ("SPOT_PRIORITY", "ON_DEMAND_PRIORITY"):
+            values[target.id] = int(ast.literal_eval(node.value))
+    return values["SPOT_PRIORITY"], values["ON_DEMAND_PRIORITY"]
+
+
 def group_specs(
     stage: StageConfig, version: ModelVersion, all_on_demand: bool = False
 ) -> tuple[GroupSpec, ...]:
-    """The version's node groups in the Cluster Autoscaler's priority-expander order: Spot first."""
+    """The version's node groups in the Cluster Autoscaler's priority-expander order.
+
+    The priorities are the add-on's own (constructs_lib.addons.cluster_autoscaler: Spot groups above
+    on-demand ones), by each group's configured capacity type, so the all-on-demand variant keeps the
+    expander's order while paying on-demand prices.
+    """
     offhours_groups = {group.name for group in stage.offhours_node_groups}
     specs = []
+    priority: dict[str, int] = {}
     for name in version.node_groups:
         group = stage.cluster.gpu_node_group(name)
         assert group is not None  # the stage validator guarantees it
@@ -74,7 +106,11 @@ def group_specs(
                 in_offhours=group.name in offhours_groups,
             )
         )
-    return tuple(sorted(specs, key=lambda spec: not spec.spot))
+        spot_priority, on_demand_priority = expander_priorities()
+        priority[group.name] = (
+            spot_priority if group.capacity_type is CapacityType.SPOT else on_demand_priority
+        )
+    return tuple(sorted(specs, key=lambda spec: -priority[spec.name]))
 
 
 def profile_for(stage: StageConfig, version: ModelVersion) -> ReplicaProfile:
@@ -110,6 +146,7 @@ def base_setup(
             queue_target=scaling.target_queue_depth,
             kv_target=scaling.target_kv_cache_usage,
             polling_seconds=scaling.polling_interval_seconds,
+            hpa_sync_seconds=settings.hpa_sync_seconds,
             tolerance=settings.hpa_tolerance,
         ),
         horizon_seconds=trace.duration_seconds,
@@ -118,12 +155,17 @@ def base_setup(
         ca_scan_seconds=autoscaler.scan_interval_seconds,
         ca_unneeded_seconds=autoscaler.scale_down_unneeded_minutes * 60,
         ca_delay_after_add_seconds=autoscaler.scale_down_delay_after_add_minutes * 60,
+        ca_new_pod_buffer_seconds=settings.ca_gpu_pod_buffer_seconds,
         node_provision_seconds=autoscaler.node_provision_minutes * 60,
         image_pull_seconds=settings.image_pull_seconds,
         model_load_seconds=weights_seconds + settings.engine_warmup_seconds,
         spot_rate_per_node_second=settings.spot_interruptions_per_node_hour / 3600,
         spot_notice_seconds=settings.spot_notice_seconds,
+        spot_capacity_failure_probability=settings.spot_capacity_failure_probability,
+        spot_failure_detect_seconds=settings.spot_failure_detect_seconds,
+        ca_backoff_seconds=settings.ca_backoff_seconds,
         request_timeout_seconds=settings.request_timeout_seconds,
+        termination_grace_seconds=shutdown_timing(version.max_request_seconds).pre_stop_deadline,
         offhours=tuple(windows),
         offhours_floor_replicas=stage.offhours.floor_replicas,
         offhours_floor_nodes=stage.offhours.floor_nodes,
@@ -147,13 +189,15 @@ def hpa_variants(
 
 
 def service_seconds(profile: ReplicaProfile, prompt: np.ndarray, output: np.ndarray) -> np.ndarray:
-    """Replica-seconds each request costs at a full operating batch (the capacity model for sizing)."""
-    mean_tokens = float(np.mean(prompt + output)) if prompt.size else 1.0
-    batch = max(1, min(profile.max_num_seqs, int(profile.kv_capacity_tokens / mean_tokens)))
-    mean_context = batch * float(np.mean(prompt + output / 2)) if prompt.size else 0.0
-    step = profile.decode_step_seconds(batch, int(mean_context))
-    decode_steps = np.maximum(0, np.ceil((output - 1) / profile.tokens_per_step))
-    return profile.prefill_per_token_seconds * prompt + decode_steps * step / batch
+    """Replica-seconds each request costs at a full operating batch (the profile's time model)."""
+    return profile.full_batch_seconds(prompt, output)
+
+
+def common_start_replicas(trace: Trace, profile: ReplicaProfile, seconds: float, utilisation: float) -> int:
+    """Replicas that carry the first ``seconds`` of the trace at ``utilisation`` (at least 1)."""
+    head = trace.arrival < seconds
+    work = float(service_seconds(profile, trace.prompt_tokens[head], trace.output_tokens[head]).sum())
+    return max(1, math.ceil(work / (max(seconds, 1.0) * utilisation)))
 
 
 def replicas_per_window(

@@ -19,6 +19,8 @@ import math
 import re
 from dataclasses import dataclass
 
+import numpy as np
+
 from config.catalog import GPU_INSTANCE_TYPES
 from config.serving import ModelVersion, Quantization, SpeculativeMethod
 
@@ -166,7 +168,9 @@ class ReplicaProfile:
         if problems:
             raise ProfileError(f"profile {self.description!r}: {', '.join(problems)} out of range")
 
-    def decode_step_seconds(self, batch: int, context_tokens: int) -> float:
+    # The one time model: the simulator, the oracle's sizing and the reports all call these.
+
+    def decode_step_seconds(self, batch: int, context_tokens: float) -> float:
         return (
             self.step_seconds
             + self.per_sequence_seconds * batch
@@ -174,7 +178,35 @@ class ReplicaProfile:
         )
 
     def prefill_seconds(self, prompt_tokens: int) -> float:
+        """A prefill pass over prompts totalling ``prompt_tokens``."""
         return self.step_seconds + self.prefill_per_token_seconds * prompt_tokens
+
+    def decode_run_seconds(self, steps: int, batch: int, context_tokens: float) -> float:
+        """``steps`` decode steps of a fixed batch whose context grows by batch x tokens_per_step a step."""
+        growth = self.per_context_token_seconds * batch * self.tokens_per_step
+        return steps * self.decode_step_seconds(batch, context_tokens) + growth * steps * (steps - 1) / 2
+
+    def decode_steps_within(self, elapsed: float, batch: int, context_tokens: float) -> int:
+        """Whole decode steps of such a run completed after ``elapsed`` seconds (the inverse)."""
+        growth = self.per_context_token_seconds * batch * self.tokens_per_step / 2
+        linear = self.decode_step_seconds(batch, context_tokens) - growth
+        if growth <= 0:
+            return int(elapsed / linear)
+        return int((-linear + math.sqrt(linear * linear + 4 * growth * elapsed)) / (2 * growth))
+
+    def full_batch_seconds(self, prompt: np.ndarray, output: np.ndarray) -> np.ndarray:
+        """Replica-seconds each request costs at the replica's full operating batch (capacity sizing).
+
+        The batch is what the KV cache holds of requests of the mean size (at most max_num_seqs); a
+        request costs its prefill plus its decode steps' share of that batch's step time.
+        """
+        mean_tokens = float(np.mean(prompt + output)) if prompt.size else 1.0
+        batch = max(1, min(self.max_num_seqs, int(self.kv_capacity_tokens / mean_tokens)))
+        mean_context = batch * float(np.mean(prompt + output / 2)) if prompt.size else 0.0
+        step = self.decode_step_seconds(batch, mean_context)
+        decode_steps = np.maximum(0, np.ceil((output - 1) / self.tokens_per_step))
+        seconds: np.ndarray = self.prefill_per_token_seconds * prompt + decode_steps * step / batch
+        return seconds
 
     def decode_steps(self, output_tokens: int) -> int:
         """Steps after the prefill (which yields the first token) to generate the rest."""

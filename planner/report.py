@@ -16,6 +16,7 @@ DROP_REASONS = {
     Outcome.DROPPED_NO_REPLICA: "no replica",
     Outcome.DROPPED_SPOT: "spot",
     Outcome.DROPPED_TIMEOUT: "timeout",
+    Outcome.DROPPED_TERMINATED: "terminated",
 }
 
 
@@ -83,15 +84,24 @@ def summarise(
 
 
 def fill_gap_closed(summaries: list[PolicySummary], static_name: str, oracle_name: str) -> None:
-    """Share of the static-peak-to-oracle cost gap each policy closes (1 = as cheap as the oracle)."""
+    """Share of the static-peak-to-oracle GPU-hour gap each policy closes (1 = as lean as the oracle).
+
+    GPU-hours, not dollars: this is the scheduling part alone. The price mix (Spot vs on-demand) is
+    the separate $/GPU-h column. A policy below the oracle's SLO attainment gets no share: being
+    cheaper by serving worse is not closing the gap.
+    """
     by_name = {summary.name: summary for summary in summaries}
     if static_name not in by_name or oracle_name not in by_name:
         return
-    static = by_name[static_name].dollars
-    gap = static - by_name[oracle_name].dollars
-    # A gap under 5 % of the static cost is noise: the share of it would be meaningless.
+    static = by_name[static_name].gpu_hours
+    oracle = by_name[oracle_name]
+    gap = static - oracle.gpu_hours
     for summary in summaries:
-        summary.gap_closed = (static - summary.dollars) / gap if gap > 0.05 * static else None
+        # A gap under 5 % of the static GPU-hours is noise: the share of it would be meaningless.
+        comparable = summary.slo_attainment >= oracle.slo_attainment - 0.005
+        summary.gap_closed = (
+            (static - summary.gpu_hours) / gap if gap > 0.05 * static and comparable else None
+        )
 
 
 def _seconds(value: float) -> str:
@@ -103,9 +113,9 @@ def _seconds(value: float) -> str:
 def table(summaries: list[PolicySummary], slo_seconds: float) -> str:
     header = (
         "| policy | served | dropped | in flight | TTFT p50 s | p95 s | p99 s | queue p95 s | "
-        f"under {slo_seconds:g} s | meets SLO | GPU-h | $ | $/M out | gap closed |"
+        f"under {slo_seconds:g} s | meets SLO | GPU-h | $ | $/GPU-h | $/M out | gap closed (GPU-h) |"
     )
-    lines = [header, "|" + "---|" * 14]
+    lines = [header, "|" + "---|" * 15]
     for s in summaries:
         dropped = f"{s.dropped_total:,}" + (
             " (" + ", ".join(f"{k} {v:,}" for k, v in s.dropped.items()) + ")" if s.dropped else ""
@@ -114,11 +124,12 @@ def table(summaries: list[PolicySummary], slo_seconds: float) -> str:
         per_million = (
             "-" if math.isnan(s.dollars_per_million_output) else f"{s.dollars_per_million_output:.2f}"
         )
+        per_gpu_hour = f"{s.dollars / s.gpu_hours:.2f}" if s.gpu_hours else "-"
         lines.append(
             f"| {s.name} | {s.served:,} | {dropped} | {s.in_flight:,} | {_seconds(s.ttft_p50)} | "
             f"{_seconds(s.ttft_p95)} | {_seconds(s.ttft_p99)} | {_seconds(s.queue_wait_p95)} | "
             f"{s.slo_attainment:.1%} | {'yes' if s.meets_slo else 'no'} | {s.gpu_hours:.1f} | "
-            f"{s.dollars:.2f} | {per_million} | {gap} |"
+            f"{s.dollars:.2f} | {per_gpu_hour} | {per_million} | {gap} |"
         )
     return "\n".join(lines)
 
@@ -156,46 +167,91 @@ class PlotPanel:
     trace: Trace
     slo_seconds: float
     results: dict[str, SimResult]
+    # (seconds from the trace's start, off-hours now) switch points, shaded on every axis.
+    offhours: tuple[tuple[float, bool], ...] = ((0.0, False),)
+
+
+def off_spans(switches: tuple[tuple[float, bool], ...], horizon: float) -> list[tuple[float, float]]:
+    """Off-hours intervals (seconds from the start) within the horizon."""
+    ends = [moment for moment, _ in switches[1:]] + [horizon]
+    return [(moment, end) for (moment, off), end in zip(switches, ends, strict=True) if off and end > moment]
+
+
+def same_as(results: dict[str, SimResult]) -> dict[str, str]:
+    """For each policy whose replica series equals an earlier one's, the earlier policy's name."""
+    seen: list[tuple[str, SimResult]] = []
+    twins: dict[str, str] = {}
+    for name, result in results.items():
+        for other, earlier in seen:
+            if np.array_equal(result.series_ready, earlier.series_ready) and np.array_equal(
+                np.nan_to_num(result.first_token, nan=-1), np.nan_to_num(earlier.first_token, nan=-1)
+            ):
+                twins[name] = other
+                break
+        else:
+            seen.append((name, result))
+    return twins
 
 
 def plot(panels: list[PlotPanel], path: Path, title: str, requested_bin: float) -> None:
+    import textwrap
+
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(3, len(panels), figsize=(7 * len(panels), 10), squeeze=False, sharex="col")
     for column, panel in enumerate(panels):
-        hours = panel.trace.duration_seconds / 3600
-        scale, unit = (3600.0, "h") if hours > 3 else (60.0, "min")
+        zone = panel.trace.zone
+        origin = float(mdates.date2num(panel.trace.start))  # type: ignore[no-untyped-call]
+
+        def at(seconds: np.ndarray | float, origin: float = origin) -> np.ndarray:
+            return origin + np.asarray(seconds) / 86400.0
+
         width = bin_seconds(panel.trace.duration_seconds, requested_bin)
         load_axis, replica_axis, ttft_axis = axes[0][column], axes[1][column], axes[2][column]
         centres, rate = offered_load(panel.trace, width)
-        load_axis.plot(centres / scale, rate, color="black")
-        load_axis.set_title(panel.title, fontsize=9)
+        load_axis.plot(at(centres), rate, color="black")
+        load_axis.set_title("\n".join(textwrap.wrap(panel.title, 70)), fontsize=9)
         load_axis.set_ylabel("offered load, requests/s")
+        twins = same_as(panel.results)
         for index, (name, result) in enumerate(panel.results.items()):
             colour = f"C{index}"
+            # A series equal to an earlier one is drawn dotted on top and named, so it is not hidden.
+            style = ":" if name in twins else "-"
+            label = f"{name} (= {twins[name]})" if name in twins else name
             replica_axis.step(
-                result.series_time / scale, result.series_desired, where="post", color=colour, ls="--", lw=0.8
+                at(result.series_time), result.series_desired, where="post", color=colour, ls="--", lw=0.8
             )
             replica_axis.step(
-                result.series_time / scale,
+                at(result.series_time),
                 result.series_ready,
                 where="post",
                 color=colour,
-                lw=1.2,
-                label=name,
+                ls=style,
+                lw=1.6,
+                label=label,
             )
             centres, p95 = ttft_p95_by_bin(result, panel.trace, width)
-            ttft_axis.plot(centres / scale, np.minimum(p95, 1e4), color=colour, lw=1.2, label=name)
+            ttft_axis.plot(at(centres), np.minimum(p95, 1e4), color=colour, ls=style, lw=1.4, label=label)
+        spans = off_spans(panel.offhours, panel.trace.duration_seconds)
+        for axis in (load_axis, replica_axis, ttft_axis):
+            for first, last in spans:
+                axis.axvspan(at(first), at(last), color="grey", alpha=0.15, lw=0)
         replica_axis.set_ylabel("replicas (solid ready, dashed desired)")
         replica_axis.legend(fontsize=7, loc="upper left")
         ttft_axis.axhline(panel.slo_seconds, color="red", ls=":", lw=1, label="SLO")
         ttft_axis.set_yscale("log")
         ttft_axis.set_ylabel(f"TTFT p95 per {width / 60:g} min, s")
-        ttft_axis.set_xlabel(f"time from start, {unit}")
-    figure.suptitle(title, fontsize=10)
+        long = panel.trace.duration_seconds > 2 * 86400
+        ttft_axis.xaxis.set_major_locator(mdates.AutoDateLocator(tz=zone))  # type: ignore[no-untyped-call]
+        formatter = mdates.DateFormatter("%a %H:%M" if long else "%H:%M", tz=zone)  # type: ignore[no-untyped-call]
+        ttft_axis.xaxis.set_major_formatter(formatter)
+        shaded = ", off-hours shaded" if spans else ""
+        ttft_axis.set_xlabel(f"local time ({zone.key}){shaded}")
+    figure.suptitle("\n".join(textwrap.wrap(title, 80 * len(panels))), fontsize=10)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Environment, Stage, Tags
+from aws_cdk import Aspects, Environment, Stage, Tags
 from constructs import Construct
 
 from config import StageConfig
+from constructs_lib.secret_replication import ReplicateSecrets
 from stacks.cluster_stack import ClusterStack
+from stacks.model_replica_stack import ModelReplicaStack
 from stacks.network_stack import NetworkStack
 from stacks.observability_stack import ObservabilityStack
 from stacks.ops_stack import OpsStack
@@ -18,7 +20,8 @@ from stacks.smoke_check_stack import SmokeCheckStack
 
 
 class InferenceStage(Stage):
-    """All stacks of a stage, wired with typed references. Exposes each stack as an attribute.
+    """All stacks of a stage, wired with typed references. Exposes each stack as an attribute
+    (``replica`` is None without ``disaster_recovery.replica_region``).
 
     :param smoke_check_trusted_account: account allowed to start the post-deploy smoke check (the
         pipeline account). Default: the stage's own account.
@@ -36,6 +39,7 @@ class InferenceStage(Stage):
         env = Environment(account=config.account, region=config.region)
         super().__init__(scope, id_, env=env, **kwargs)
         self.config = config
+        self.replica = self._replica(config)
         self.network = NetworkStack(self, "Network", config=config)
         self.cluster = ClusterStack(
             self, "Cluster", config=config, vpc=self.network.vpc, logs_key=self.network.logs_key
@@ -62,6 +66,9 @@ class InferenceStage(Stage):
             logs_key=self.network.logs_key,
             prometheus_query_url=self.observability.prometheus_query_url,
         )
+        if self.replica is not None:
+            # The replication rule names the replica bucket and key, which must exist first.
+            self.serving.add_dependency(self.replica)
         # ScaledObjects need KEDA's CRDs and the keda-aws-amp authentication from the platform.
         self.serving.add_dependency(self.platform)
         self.ops = OpsStack(
@@ -90,3 +97,17 @@ class InferenceStage(Stage):
         )
         for key, value in config.tags.items():
             Tags.of(self).add(key, value)
+
+    def _replica(self, config: StageConfig) -> ModelReplicaStack | None:
+        """With a replica region (and not already the failover copy): the replica bucket and keys there,
+        and every secret of the stage replicated to it."""
+        dr = config.disaster_recovery
+        if dr.replica_region is None or dr.failover:
+            return None
+        Aspects.of(self).add(ReplicateSecrets(stage=config.name, replica_region=dr.replica_region))
+        return ModelReplicaStack(
+            self,
+            "Replica",
+            stage=config.name,
+            env=Environment(account=config.account, region=dr.replica_region),
+        )

@@ -52,7 +52,9 @@ class PlatformStack(Stack):
         self.managed_addons = EksManagedAddons(
             self, "ManagedAddons", cluster=target, versions=config.cluster.addon_versions
         )
-        self.nvidia_device_plugin = NvidiaDevicePlugin(self, "NvidiaDevicePlugin", cluster=target)
+        self.nvidia_device_plugin = NvidiaDevicePlugin(
+            self, "NvidiaDevicePlugin", cluster=target, gpu_node_groups=config.cluster.gpu_node_groups
+        )
         self.dcgm_exporter = DcgmExporter(self, "DcgmExporter", cluster=target)
         self.kube_state_metrics = KubeStateMetrics(self, "KubeStateMetrics", cluster=target)
         self.node_exporter = NodeExporter(self, "NodeExporter", cluster=target)

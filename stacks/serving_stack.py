@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 import cdk8s
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
@@ -15,11 +15,13 @@ from aws_cdk.region_info import RegionInfo
 from constructs import Construct
 
 from config import StageConfig
+from config.disaster_recovery import replica_bucket_name, replica_key_alias
 from config.serving import STAGE_BUCKET_SCHEME, ModelVersion
 from constructs_lib.addons.external_secrets import ExternalSecrets
 from constructs_lib.alb_controller import AlbControllerAddon
 from constructs_lib.edge_web_acl import EdgeWebAcl
 from constructs_lib.model_api_key import ModelApiKey
+from constructs_lib.model_bucket_replication import ModelBucketReplication
 from constructs_lib.model_reader_role import ModelReaderRole
 from constructs_lib.nag import acknowledge
 from k8s_charts.images import docker_hub_mirror
@@ -82,28 +84,7 @@ class ServingStack(Stack):
     ) -> None:
         super().__init__(scope, id_, **kwargs)
         self.access_logs_bucket = self._access_logs_bucket(config.name)
-        self.model_bucket_key = kms.Key(
-            self,
-            "ModelBucketKey",
-            description=f"Model weights of stage {config.name}",
-            enable_key_rotation=True,
-            pending_window=Duration.days(30),
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        self.model_bucket = s3.Bucket(
-            self,
-            "ModelBucket",
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=self.model_bucket_key,
-            bucket_key_enabled=True,
-            versioned=True,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            server_access_logs_bucket=self.access_logs_bucket,
-            server_access_logs_prefix="s3/models/",
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        self.model_bucket_key, self.model_bucket = self._model_bucket(config)
         self.web_acl = EdgeWebAcl(
             self,
             "EdgeWebAcl",
@@ -130,6 +111,7 @@ class ServingStack(Stack):
                 bucket=self.model_bucket,
                 bucket_key=self.model_bucket_key,
                 prefixes=model_prefixes(version),
+                bucket_key_alias=self._bucket_key_alias,
             )
             for model in config.models
             for version in model.versions
@@ -184,6 +166,52 @@ class ServingStack(Stack):
             namespace=self.manifests.get("models-namespace"),
         )
         self._acknowledge_findings()
+
+    def _model_bucket(self, config: StageConfig) -> tuple[kms.IKey, s3.IBucket]:
+        """The weights bucket and its key. A failover stage serves from the replica the primary filled
+        (ModelReplicaStack), found by name and alias; a primary with a replica region replicates to it."""
+        dr = config.disaster_recovery
+        self._bucket_key_alias: str | None = None
+        self.replication: ModelBucketReplication | None = None
+        if dr.failover:
+            self._bucket_key_alias = replica_key_alias(config.name)
+            name = replica_bucket_name(stage=config.name, account=self.account, region=self.region)
+            return (
+                kms.Alias.from_alias_name(self, "ModelBucketKey", self._bucket_key_alias),
+                s3.Bucket.from_bucket_name(self, "ModelBucket", name),
+            )
+        key = kms.Key(
+            self,
+            "ModelBucketKey",
+            description=f"Model weights of stage {config.name}",
+            enable_key_rotation=True,
+            pending_window=Duration.days(30),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        bucket = s3.Bucket(
+            self,
+            "ModelBucket",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=key,
+            bucket_key_enabled=True,
+            versioned=True,
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            server_access_logs_bucket=self.access_logs_bucket,
+            server_access_logs_prefix="s3/models/",
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        if dr.replica_region is not None:
+            self.replication = ModelBucketReplication(
+                self,
+                "ModelBucketReplication",
+                bucket=bucket,
+                bucket_key=key,
+                stage=config.name,
+                replica_region=dr.replica_region,
+            )
+        return key, bucket
 
     def _access_logs_bucket(self, stage: str) -> s3.Bucket:
         """S3 server access logs and ALB access logs. Both services deliver only to SSE-S3 buckets."""
@@ -262,12 +290,30 @@ class ServingStack(Stack):
 
     def _acknowledge_findings(self) -> None:
         """Every cdk-nag finding this stack accepts, with its reason."""
-        bucket = self.resolve(self.get_logical_id(self.model_bucket.node.default_child))  # type: ignore[arg-type]
+        if self._bucket_key_alias is None:
+            bucket_arn = f"<{self.resolve(self.get_logical_id(self.model_bucket.node.default_child))}.Arn>"  # type: ignore[arg-type]
+        else:
+            # cdk-nag prints an unresolved partition as <AWS::Partition>; finding ids must be plain strings.
+            partition = "<AWS::Partition>" if Token.is_unresolved(self.partition) else self.partition
+            bucket_arn = f"arn:{partition}:s3:::{self.model_bucket.bucket_name}"
+            acknowledge(
+                self.access_logs_bucket,
+                "AwsSolutions-S1",
+                reason="The access-log target itself (ALB logs here); in the primary the model bucket's "
+                "logging marks it as such, here that bucket is the imported replica.",
+            )
+            for reader in self.reader_roles.values():
+                acknowledge(
+                    reader.role,
+                    f"AwsSolutions-IAM5[Resource::arn:{partition}:kms:{self.region}:{self.account}:key/*]",
+                    reason="The replica key is created by the primary's deploy and found by its alias: "
+                    "decrypt only on the key carrying that alias (kms:ResourceAliases), only through S3.",
+                )
         for name, reader in self.reader_roles.items():
             prefixes = model_prefixes(self._versions[name])
             acknowledge(
                 reader.role,
-                *(f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{prefix}*]" for prefix in prefixes),
+                *(f"AwsSolutions-IAM5[Resource::{bucket_arn}/{prefix}*]" for prefix in prefixes),
                 reason="s3:GetObject on the objects under this model's own prefix only; object "
                 "keys (shards, tokenizer files) are not known at synth time.",
             )

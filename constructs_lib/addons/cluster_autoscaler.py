@@ -99,6 +99,8 @@ def values(
         "balance-similar-node-groups": True,
         "scale-down-unneeded-time": f"{settings.scale_down_unneeded_minutes}m",
         "scale-down-utilization-threshold": settings.scale_down_utilization_threshold,
+        # GPU nodes are judged by GPU requests alone (flags.go in the pinned autoscaler release).
+        "scale-down-gpu-utilization-threshold": settings.scale_down_gpu_utilization_threshold,
         "scale-down-delay-after-add": f"{settings.scale_down_delay_after_add_minutes}m",
         "scan-interval": f"{settings.scan_interval_seconds}s",
         "max-node-provision-time": MAX_NODE_PROVISION_TIME,

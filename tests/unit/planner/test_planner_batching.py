@@ -64,12 +64,12 @@ def test_requests_longer_than_the_model_length_are_dropped_with_a_reason() -> No
 
 
 def test_step_time_sum_and_its_inverse_with_a_growing_context() -> None:
-    sim = run([0.0], [10], [2], per_context_token_seconds=1e-5)
+    profile = make_profile(per_context_token_seconds=1e-5)
     batch, context = 3, 1000.0
     by_loop = sum(0.010 + 0.001 * batch + 1e-5 * (context + step * batch) for step in range(7))
-    assert sim._steps_seconds(7, batch, context) == pytest.approx(by_loop)
-    assert sim._steps_done(by_loop + 1e-9, batch, context) == 7
-    assert sim._steps_done(by_loop - 1e-6, batch, context) == 6
+    assert profile.decode_run_seconds(7, batch, context) == pytest.approx(by_loop)
+    assert profile.decode_steps_within(by_loop + 1e-9, batch, context) == 7
+    assert profile.decode_steps_within(by_loop - 1e-6, batch, context) == 6
 
 
 def test_speculative_decoding_divides_the_decode_steps() -> None:

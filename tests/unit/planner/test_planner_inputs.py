@@ -83,6 +83,12 @@ def test_shaping_is_labelled_and_deterministic() -> None:
         shape(trace, "weekly", seed=0)
     with pytest.raises(TraceError, match="must be > 0"):
         shape(trace, "timescale:0", seed=0)
+    half = shape(trace, "thin:0.5", seed=2)
+    assert half.duration_seconds == trace.duration_seconds
+    assert 0.45 * trace.size < half.size < 0.55 * trace.size
+    assert "thinned to 0.5 of the requests" in half.describe()
+    with pytest.raises(TraceError, match=r"must be in \(0, 1\]"):
+        shape(trace, "thin:2", seed=0)
 
 
 def test_profiles_derive_from_cited_numbers(stages: dict[str, StageConfig]) -> None:

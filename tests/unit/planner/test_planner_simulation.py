@@ -27,7 +27,7 @@ def _counts_add_up(outcome: np.ndarray, first_token: np.ndarray, finished: np.nd
     assert set(np.unique(outcome).tolist()) <= known
 
 
-@pytest.mark.parametrize("stage_name", ["dev", "prod"])
+@pytest.mark.parametrize("stage_name", ["dev", "staging", "prod"])
 def test_every_request_is_served_dropped_with_a_reason_or_in_flight(
     stages: dict[str, StageConfig], stage_name: str
 ) -> None:
@@ -81,3 +81,30 @@ def test_oracle_never_costs_more_than_a_policy_meeting_the_same_slo(
     for summary in plan.summaries:
         if summary.slo_attainment >= oracle.slo_attainment and summary.name != "oracle":
             assert oracle.dollars <= summary.dollars + 1e-9, f"{name}: oracle costs more than {summary.name}"
+
+
+def test_parallel_versions_give_the_same_plans_as_one_process(stages: dict[str, StageConfig]) -> None:
+    from planner.plan import plan_stage
+
+    stage = stages["staging"]  # two versions of one model: two jobs
+    trace = poisson_trace(2.0, 900, seed=4)
+    counted: list[int] = []
+    one = plan_stage(stage, trace, FAST, seed=3, fit_load=False)
+    two = plan_stage(stage, trace, FAST, seed=3, progress=counted.append, fit_load=False, workers=2)
+    assert [plan.title for plan in one] == [plan.title for plan in two]
+    for first, second in zip(one, two, strict=True):
+        assert [s.slo_attainment for s in first.summaries] == [s.slo_attainment for s in second.summaries]
+        assert [s.dollars for s in first.summaries] == [s.dollars for s in second.summaries]
+    assert sum(counted) > 0  # progress crossed the process boundary
+
+
+def test_progress_total_bounds_the_simulated_requests(stages: dict[str, StageConfig]) -> None:
+    from planner.plan import expected_requests, plan_stage
+
+    stage = stages["prod"]
+    trace = poisson_trace(2.0, 900, seed=8)
+    counted: list[int] = []
+    plan_stage(stage, trace, FAST, seed=1, progress=counted.append, fit_load=False)
+    total = expected_requests(stage, trace, FAST, None)
+    # An upper bound that is not wildly off: the bar neither overruns nor sits at a tiny fraction.
+    assert 0.5 * total <= sum(counted) <= total

@@ -176,11 +176,17 @@ def test_each_stage_deploys_with_its_accounts_bootstrap_roles(
     }
     # dev has no account in its file: it deploys into the pipeline's own account.
     expected_account = "<AWS::AccountId>" if stage == "dev" else account
+    replica = synth.stages[stage].replica
     for action in deploys:
+        # A disaster-recovery Replica stack deploys to its replica region.
+        is_replica = replica is not None and action["Configuration"]["StackName"] == f"{stage}-Replica"
+        expected_region = replica.region if is_replica and replica is not None else region
         role = _join(action["RoleArn"])
-        assert role.endswith(f":role/cdk-{BOOTSTRAP_QUALIFIER}-deploy-role-{expected_account}-{region}")
+        assert role.endswith(
+            f":role/cdk-{BOOTSTRAP_QUALIFIER}-deploy-role-{expected_account}-{expected_region}"
+        )
         assert f":iam::{expected_account}:" in role
-        assert action.get("Region", "us-east-1") == region
+        assert action.get("Region", "us-east-1") == expected_region
 
 
 def test_smoke_check_runs_after_every_deploy_of_each_stage(
@@ -319,11 +325,12 @@ def test_pipeline_stages_trust_the_pipeline_account_for_the_smoke_check(
 
 
 def test_prod_in_another_region_gets_a_replication_bucket(pipeline_synth: PipelineSynthResult) -> None:
-    (support,) = pipeline_synth.support_templates.values()
-    (bucket,) = _resources(support, "AWS::S3::Bucket").values()
-    (encryption,) = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
-    assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
-    assert next(iter(pipeline_synth.support_templates)).endswith("us-west-2")
+    # us-west-2 for prod, us-east-2 for prod's disaster-recovery Replica stack.
+    assert sorted(name[-9:] for name in pipeline_synth.support_templates) == ["us-east-2", "us-west-2"]
+    for support in pipeline_synth.support_templates.values():
+        (bucket,) = _resources(support, "AWS::S3::Bucket").values()
+        (encryption,) = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
 
 
 def test_app_adds_the_pipeline_only_when_configured() -> None:
@@ -341,4 +348,6 @@ def test_app_adds_the_pipeline_only_when_configured() -> None:
         PIPELINE_STACK_ID,
         # CodePipeline's support stack for prod's region (artifact replication bucket).
         "cross-region-stack-111111111111:us-west-2",
+        # ... and for prod's disaster-recovery replica region (its Replica stack deploys there).
+        "cross-region-stack-111111111111:us-east-2",
     ]

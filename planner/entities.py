@@ -1,0 +1,106 @@
+"""The simulated things: requests' outcomes, pods (vLLM replicas) and nodes."""
+
+from __future__ import annotations
+
+from collections import deque
+from enum import IntEnum
+
+
+class Outcome(IntEnum):
+    IN_FLIGHT = 0  # queued or running when the simulation ended
+    SERVED = 1
+    DROPPED_TOO_LONG = 2  # prompt + output exceed max_model_len or a replica's KV cache
+    DROPPED_NO_REPLICA = 3  # no ready replica (e.g. scaled to zero off-hours): the ALB returns 503
+    DROPPED_SPOT = 4  # on a Spot node when it was reclaimed
+    DROPPED_TIMEOUT = 5  # waited longer than the client timeout
+    DROPPED_TERMINATED = 6  # still held by a deleted pod when its termination grace period ended
+
+
+class PodState(IntEnum):
+    PENDING = 0
+    STARTING = 1
+    READY = 2
+    DRAINING = 3
+    GONE = 4
+
+
+class Node:
+    __slots__ = (
+        "cordoned",
+        "empty_since",
+        "failed",
+        "group",
+        "image_pulled",
+        "launched_at",
+        "pods",
+        "ready",
+        "removing",
+        "terminated_at",
+    )
+
+    def __init__(self, group: int, launched_at: float, ready: bool) -> None:
+        self.group = group
+        self.launched_at = launched_at
+        self.terminated_at: float | None = None
+        self.ready = ready
+        self.image_pulled = ready
+        self.pods: list[Pod] = []
+        self.cordoned = False
+        self.removing = False  # forced off by the off-hours scaler: drained, then terminated
+        self.failed = False  # a Spot launch that found no capacity
+        self.empty_since: float | None = launched_at
+
+
+class Pod:
+    __slots__ = (
+        "busy_at_scrape",
+        "busy_seconds",
+        "busy_since",
+        "count",
+        "created_at",
+        "ctx",
+        "kv_used",
+        "node",
+        "phase",
+        "prefill_batch",
+        "prefill_offsets",
+        "prefill_start",
+        "ready_at",
+        "run_ctx",
+        "run_n",
+        "run_start",
+        "run_steps",
+        "running",
+        "serial",
+        "state",
+        "truncated",
+        "version",
+        "waiting",
+    )
+
+    IDLE, PREFILL, DECODE = 0, 1, 2
+
+    def __init__(self, serial: int, created_at: float = 0.0) -> None:
+        self.serial = serial
+        self.created_at = created_at
+        self.state = PodState.PENDING
+        self.node: Node | None = None
+        self.ready_at = 0.0
+        self.waiting: deque[int] = deque()
+        self.running: list[tuple[int, int]] = []  # (decode count at which it finishes, request)
+        self.prefill_batch: list[int] = []
+        self.prefill_offsets: list[float] = []
+        self.prefill_start = 0.0
+        self.count = 0
+        self.ctx = 0.0
+        self.kv_used = 0
+        self.phase = Pod.IDLE
+        self.version = 0
+        self.run_start = 0.0
+        self.run_steps = 0
+        self.run_n = 0
+        self.run_ctx = 0.0
+        self.truncated = False
+        self.busy_seconds = 0.0
+        self.busy_since: float | None = None
+        self.busy_at_scrape = 0.0

@@ -1,0 +1,107 @@
+"""What one simulation is given (node groups, autoscaling, timings) and what it returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from planner.hpa import HpaSpec
+from planner.profiles import ReplicaProfile
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    name: str
+    instance_type: str
+    spot: bool
+    gpus_per_node: int
+    replicas_per_node: int
+    min_size: int
+    max_size: int
+    hourly_price: float
+    in_offhours: bool
+
+
+@dataclass(frozen=True)
+class Autoscaling:
+    """How the replica count is decided: an HPA metric, a fixed count, or an oracle schedule."""
+
+    kind: str  # "hpa", "static" or "oracle"
+    hpa: HpaSpec | None = None
+    queue_target: float | None = None  # vllm:num_requests_waiting per replica (external AverageValue)
+    kv_target: float | None = None  # vllm:kv_cache_usage_perc per pod (Pods AverageValue)
+    gpu_target: float | None = None  # DCGM_FI_DEV_GPU_UTIL per pod (Pods AverageValue)
+    # KEDA's pollingInterval only drives activation (0 <-> 1); the HPA syncs on its own period
+    # (kube-controller-manager --horizontal-pod-autoscaler-sync-period, default 15 s) and KEDA's
+    # metrics server queries Prometheus on each HPA request.
+    polling_seconds: float = 15.0
+    hpa_sync_seconds: float = 15.0
+    tolerance: float = 0.1
+    static_replicas: int = 0
+    oracle_schedule: tuple[tuple[float, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class SimSetup:
+    profile: ReplicaProfile
+    groups: tuple[GroupSpec, ...]  # in Cluster Autoscaler priority order (Spot first)
+    autoscaling: Autoscaling
+    horizon_seconds: float
+    scrape_seconds: float
+    metric_lag_seconds: float
+    ca_scan_seconds: float
+    ca_unneeded_seconds: float
+    ca_delay_after_add_seconds: float
+    node_provision_seconds: float
+    image_pull_seconds: float
+    model_load_seconds: float
+    spot_rate_per_node_second: float
+    spot_notice_seconds: float
+    request_timeout_seconds: float
+    # The Cluster Autoscaler waits until the oldest unschedulable GPU pod is this old before scaling up
+    # (unschedulablePodWithGpuTimeBuffer in core/static_autoscaler.go, 30 s in 1.36.0).
+    ca_new_pod_buffer_seconds: float = 0.0
+    # Spot launches that find no capacity: probability per launch, time until the Cluster Autoscaler
+    # sees the failed placeholder, and its node-group backoff (--initial-node-group-backoff-duration).
+    spot_capacity_failure_probability: float = 0.0
+    spot_failure_detect_seconds: float = 60.0
+    ca_backoff_seconds: float = 300.0
+    # A deleted pod serves what it holds for this long (the chart's pre-stop deadline, 15 s +
+    # max_request_seconds, k8s_charts/shutdown.py); what is left then is dropped.
+    termination_grace_seconds: float = 120.0
+    # (seconds from start, off_hours) switch points; the first is at 0.
+    offhours: tuple[tuple[float, bool], ...] = ((0.0, False),)
+    offhours_floor_replicas: int = 0
+    offhours_floor_nodes: int = 0
+    # The replica count every HPA policy starts from (clamped to its bounds): one common steady start.
+    initial_replicas: int | None = None
+    seed: int = 0
+    # Costs and the time series count from here (the warm-up before it is not measured).
+    measure_from_seconds: float = 0.0
+
+    @property
+    def cold_start_seconds(self) -> float:
+        return self.node_provision_seconds + self.image_pull_seconds + self.model_load_seconds
+
+
+@dataclass
+class SimResult:
+    first_token: np.ndarray
+    admitted: np.ndarray
+    finished: np.ndarray
+    outcome: np.ndarray
+    series_time: np.ndarray
+    series_desired: np.ndarray
+    series_ready: np.ndarray
+    node_seconds: dict[str, float]
+    gpu_seconds: float
+    dollars: float
+    node_launches: int
+    spot_interruptions: int
+    events: int = 0
+    spot_capacity_failures: int = 0
+    # Seconds from the last change of the desired replica count in the warm-up to its end (None:
+    # no change in the warm-up; small values mean the controllers were still moving when measured).
+    warmup_settled_seconds: float | None = None
+    notes: list[str] = field(default_factory=list)

@@ -1,0 +1,120 @@
+"""GPU sharing reaches the node groups, the device plugin and the pods consistently: what the device
+plugin will advertise is what the Cluster Autoscaler is told and what the pods request."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from config.gpu_sharing import MIG_RESOURCE_PREFIX, GpuSharingConfig, advertised_resources
+from constructs_lib.addons import nvidia_device_plugin as addon
+from constructs_lib.addons.nvidia_device_plugin import values
+from constructs_lib.gpu_node_group import (
+    ACCELERATOR_LABEL,
+    DEVICE_PLUGIN_CONFIG_LABEL,
+    autoscaler_tags,
+    node_labels,
+)
+from k8s_charts.pod_resources import pod_resources
+from tests.unit.charts.helpers import charts_for, manifests, stage_config, stage_data
+from tests.unit.config.test_gpu_sharing_config import mig, time_sliced
+
+RESOURCE_TAG = "k8s.io/cluster-autoscaler/node-template/resources/"
+
+
+def resource_tags(tags: dict[str, str]) -> dict[str, str]:
+    return {
+        key.removeprefix(RESOURCE_TAG): value for key, value in tags.items() if key.startswith(RESOURCE_TAG)
+    }
+
+
+def test_time_sliced_group_tells_the_autoscaler_about_slices_and_labels_its_plugin_config() -> None:
+    group = stage_config(time_sliced(replicas=2)).cluster.gpu_node_groups[0]
+    tags = autoscaler_tags(group, cluster_name="c")
+    assert resource_tags(tags) == {"nvidia.com/gpu": "2"}
+    assert node_labels(group)[DEVICE_PLUGIN_CONFIG_LABEL] == group.name
+    assert tags[f"k8s.io/cluster-autoscaler/node-template/label/{DEVICE_PLUGIN_CONFIG_LABEL}"] == group.name
+
+
+def test_mig_group_advertises_only_mig_devices_to_the_autoscaler() -> None:
+    group = stage_config(mig()).cluster.gpu_node_groups[0]
+    assert resource_tags(autoscaler_tags(group, cluster_name="c")) == {"nvidia.com/mig-3g.40gb": "16"}
+    # Its nodes never get allocatable nvidia.com/gpu, so they must not look like GPU nodes to the autoscaler.
+    assert ACCELERATOR_LABEL not in node_labels(group)
+
+
+def test_unshared_groups_keep_whole_gpus_and_no_plugin_config_label() -> None:
+    for group in stage_config(stage_data("prod"), name="prod").cluster.gpu_node_groups:
+        assert resource_tags(autoscaler_tags(group, cluster_name="c")) == {
+            "nvidia.com/gpu": str(group.gpus_per_node)
+        }
+        assert DEVICE_PLUGIN_CONFIG_LABEL not in node_labels(group)
+
+
+def plugin_configs(chart_values: dict[str, Any]) -> dict[str, Any]:
+    return {name: yaml.safe_load(text) for name, text in chart_values["config"]["map"].items()}
+
+
+def test_device_plugin_gets_a_time_slicing_config_per_shared_group() -> None:
+    config = stage_config(time_sliced(replicas=2))
+    chart_values = values(config.cluster.gpu_node_groups)
+    assert chart_values["config"]["default"] == "default"
+    configs = plugin_configs(chart_values)
+    assert configs["default"] == {"version": "v1", "flags": {"migStrategy": "none"}}
+    sliced = configs["a10g-spot"]["sharing"]["timeSlicing"]
+    assert sliced["resources"] == [{"name": "nvidia.com/gpu", "replicas": 2}]
+    assert sliced["failRequestsGreaterThanOne"] is True
+
+
+def test_device_plugin_uses_the_mixed_mig_strategy_on_mig_groups() -> None:
+    config = stage_config(mig())
+    configs = plugin_configs(values(config.cluster.gpu_node_groups))
+    assert configs["a10g-spot"] == {"version": "v1", "flags": {"migStrategy": "mixed"}}
+
+
+def test_device_plugin_values_are_unchanged_without_sharing() -> None:
+    config = stage_config(stage_data("prod"), name="prod")
+    assert "config" not in values(config.cluster.gpu_node_groups)
+
+
+def container_resources(config_data: dict[str, Any]) -> dict[str, Any]:
+    config = stage_config(config_data)
+    charts = charts_for(config)
+    (endpoint,) = charts.endpoints.values()
+    (deployment,) = [item for item in manifests(endpoint) if item["kind"] == "Deployment"]
+    resources: dict[str, Any] = deployment["spec"]["template"]["spec"]["containers"][0]["resources"]
+    return resources
+
+
+def test_pods_request_one_slice_or_one_mig_device() -> None:
+    sliced = container_resources(time_sliced())
+    assert sliced["limits"]["nvidia.com/gpu"] == "1"
+    migged = container_resources(mig())
+    assert migged["limits"]["nvidia.com/mig-3g.40gb"] == "1"
+    assert "nvidia.com/gpu" not in migged["limits"]
+    assert "nvidia.com/gpu" not in migged["requests"]
+
+
+def test_a_slice_gets_the_matching_slice_of_the_node_cpu_and_memory() -> None:
+    config = stage_config(mig())
+    group = config.cluster.gpu_node_groups[0]
+    version = config.models[0].versions[0]
+    sizes = pod_resources(version, [group])
+    slots = sum(advertised_resources(group).values())
+    assert slots == 16
+    assert sizes.cpu <= group.instance.vcpus / slots
+    assert sizes.memory_gib <= group.instance.memory_gib / slots
+
+
+def test_upstream_device_plugin_facts_match_the_pinned_chart_and_the_code() -> None:
+    # Regenerated by tools/nvidia_device_plugin_facts.py from the chart's source at its tag.
+    facts = json.loads((Path(addon.__file__).parent / "nvidia_device_plugin_facts.json").read_text())
+    assert facts["chart_version"] == addon.SOURCE.version
+    assert {"map", "default"} <= set(facts["config_values_keys"])
+    assert facts["config_label"] == DEVICE_PLUGIN_CONFIG_LABEL
+    assert facts["mig_resource_prefix"] == MIG_RESOURCE_PREFIX
+    # The config model's lower bound for replicas is the plugin's.
+    assert GpuSharingConfig.model_fields["replicas"].metadata[0].ge == facts["time_slicing_min_replicas"]
