@@ -28,6 +28,7 @@ READY_PATH = "/filter/ready"  # filter_proxy.server.READY_PATH
 METRICS_PATH = "/filter/metrics"  # filter_proxy.server.METRICS_PATH
 GUARDRAIL_ID_KEY = "GUARDRAIL_ID"
 GUARDRAIL_VERSION_KEY = "GUARDRAIL_VERSION"
+API_KEY_ENV = "API_KEY"  # filter_proxy.server.Settings.api_key
 
 
 def guardrail_config_map_name(model_id: str) -> str:
@@ -47,7 +48,10 @@ def add_filter_sidecar(
     timing: ShutdownTiming,
     metadata: cdk8s.ApiObjectMetadata,
     user: int,
+    api_key: kplus.EnvValue | None = None,
 ) -> kplus.Container:
+    """The proxy container and its code volume. `api_key` (default None: no check) is the model API
+    key the proxy compares before screening, so an unauthenticated caller costs no guardrail call."""
     code = kplus.ConfigMap(
         scope,
         "FilterCode",
@@ -81,6 +85,7 @@ def add_filter_sidecar(
             **{key: kplus.EnvValue.from_value(value) for key, value in env.items()},
             GUARDRAIL_ID_KEY: kplus.EnvValue.from_config_map(guardrail, GUARDRAIL_ID_KEY),
             GUARDRAIL_VERSION_KEY: kplus.EnvValue.from_config_map(guardrail, GUARDRAIL_VERSION_KEY),
+            **({API_KEY_ENV: api_key} if api_key is not None else {}),
         },
         volume_mounts=[kplus.VolumeMount(path=f"{CODE_DIR}/{PACKAGE}", volume=volume, read_only=True)],
         security_context=kplus.ContainerSecurityContextProps(

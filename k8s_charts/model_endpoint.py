@@ -118,7 +118,9 @@ class ModelEndpointChart(cdk8s.Chart):
         api_key_secret: str | None = None,
     ) -> None:
         super().__init__(scope, id_, namespace=MODELS_NAMESPACE, disable_resource_name_hashes=True)
-        self.api_key_secret = api_key_secret
+        self.api_key_secret = (
+            kplus.Secret.from_secret_name(self, "ApiKeySecret", api_key_secret) if api_key_secret else None
+        )
         self.instance = instance_name(model.id, version.name)
         self.pod_labels = pod_labels(model.id, version.name)
         self.selector = selector_labels(model.id, version.name)
@@ -265,13 +267,20 @@ class ModelEndpointChart(cdk8s.Chart):
 
     def _env_variables(self, env: dict[str, str]) -> dict[str, kplus.EnvValue]:
         variables = {key: kplus.EnvValue.from_value(value) for key, value in env.items()}
-        if self.api_key_secret is not None:
-            # A reference only: the value stays in the Secret, out of the manifest and the args.
-            secret = kplus.Secret.from_secret_name(self, "ApiKeySecret", self.api_key_secret)
-            variables[API_KEY_ENV] = kplus.EnvValue.from_secret_value(
-                kplus.SecretValue(secret=secret, key=API_KEY_SECRET_FIELD), optional=False
-            )
+        api_key = self._api_key_env()
+        if api_key is not None:
+            variables[API_KEY_ENV] = api_key
         return variables
+
+    def _api_key_env(self) -> kplus.EnvValue | None:
+        """The API key as a Secret reference (the value stays in the Secret, out of the manifest and
+        the args), for vLLM and for the filter sidecar, which must refuse a bad key before it spends
+        a guardrail call on the prompt."""
+        if self.api_key_secret is None:
+            return None
+        return kplus.EnvValue.from_secret_value(
+            kplus.SecretValue(secret=self.api_key_secret, key=API_KEY_SECRET_FIELD), optional=False
+        )
 
     def _patch_pod_spec(
         self,
@@ -392,6 +401,7 @@ class ModelEndpointChart(cdk8s.Chart):
             timing=timing,
             metadata=metadata,
             user=RUN_AS_USER,
+            api_key=self._api_key_env(),
         )
         cdk8s.ApiObject.of(self.deployment).add_json_patch(*sidecar_patches(index=1, timing=timing))
         return container

@@ -70,6 +70,15 @@ def test_the_sidecar_reads_its_guardrail_from_the_stack_published_config_map(
     assert values["CHECK_OUTPUT"] == "true"
 
 
+def test_the_sidecar_checks_the_same_api_key_as_vllm_before_paying_for_a_guardrail_call(
+    filtered: ModelEndpointChart,
+) -> None:
+    pods = containers(filtered)
+    key = env(pods["vllm"])["VLLM_API_KEY"]
+    assert "secretKeyRef" in key  # a reference, never the value
+    assert env(pods["guardrail-filter"])["API_KEY"] == key
+
+
 def test_the_sidecar_runs_the_repository_proxy_code_on_the_vllm_image(filtered: ModelEndpointChart) -> None:
     pods = containers(filtered)
     sidecar = pods["guardrail-filter"]

@@ -280,3 +280,22 @@ def test_an_unsafe_non_streamed_completion_is_replaced_by_an_error() -> None:
             assert "nerve" not in json.dumps(body)
 
     run(scenario)
+
+
+def test_a_request_without_the_api_key_is_refused_before_any_guardrail_call() -> None:
+    async def scenario() -> None:
+        async with harness(API_KEY="s3cret") as h:
+            body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+            for headers in ({}, {"Authorization": "Bearer wrong"}):
+                async with h.client.post(h.url + CHAT, json=body, headers=headers) as response:
+                    assert response.status == 401
+                    assert (await response.json())["error"]["code"] == "invalid_api_key"
+            assert h.guardrail.calls == []
+            assert h.model.received == []
+            async with h.client.post(
+                h.url + CHAT, json=body, headers={"Authorization": "Bearer s3cret"}
+            ) as response:
+                assert response.status == 200
+            assert [call["source"] for call in h.guardrail.calls] == ["INPUT", "OUTPUT"]
+
+    run(scenario)
