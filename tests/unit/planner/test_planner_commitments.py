@@ -79,6 +79,14 @@ def test_break_even_utilisation_by_hand() -> None:
         assert np.sign(round(on_demand - committed, 9)) == sign
 
 
+def test_usage_exactly_at_break_even_commits_nothing() -> None:
+    # Used 64 % of the hours at 36 % off: every commitment up to $0.64/h costs the same as none, and
+    # on a tie the smaller commitment (no risk) is chosen.
+    usage = np.array([1.0] * 64 + [0.0] * 36)
+    assert optimal_commitment(usage, np.ones(100), 0.36) == 0.0
+    assert optimal_commitment(np.append(usage, 1.0), np.ones(101), 0.36) == pytest.approx(0.64)
+
+
 def test_flat_curve_commits_fully() -> None:
     usage, hours = np.full(168, 3.0), np.ones(168)
     found = recommend(plan="p", discount=0.28, usage=usage, hours=hours, estimate=True)
