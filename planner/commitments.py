@@ -194,10 +194,11 @@ def commitment_section(
         "a commitment used less than that costs more than paying On-Demand.",
     ]
     if span < 24 * 7:
-        lines.append(
+        lines += [
+            "",
             f"**Under a week of usage ({span:.1f} h): the commitment assumes these hours repeat all year;** "
-            "size a real purchase on a week or more (`--shape week` or a week-long trace)."
-        )
+            "size a real purchase on a week or more (`--shape week` or a week-long trace).",
+        ]
     lines += [
         "",
         "| plan | discount | break-even utilisation | commitment $/h | its utilisation | on-demand $ "
