@@ -14,8 +14,10 @@ from tqdm import tqdm
 from config import ConfigError, load_stages
 from config.stage import StageConfig
 from planner.clock import START_FORMATS, StartError, resolve_start
+from planner.commitments import CommitmentRates, CommitmentRatesError, commitment_section, load_rates
 from planner.cost import cost_table, monthly_estimate
 from planner.plan import VersionPlan, expected_requests, plan_stage
+from planner.policies import CONFIGURED
 from planner.prices import PriceError
 from planner.profiles import ProfileError
 from planner.report import PlotPanel, plot, table
@@ -90,7 +92,15 @@ def load_inputs(args: argparse.Namespace) -> tuple[StageConfig, Trace]:
     return stage, trace
 
 
-def render(stage: StageConfig, trace: Trace, plans: list[VersionPlan], seed: int, wall: float) -> str:
+def render(
+    stage: StageConfig,
+    trace: Trace,
+    plans: list[VersionPlan],
+    seed: int,
+    wall: float,
+    rates: CommitmentRates | None = None,
+) -> str:
+    rates = rates or load_rates()
     lines = [f"# Capacity plan: stage {stage.name}", "", f"Trace: {trace.describe()}. Seed {seed}."]
     lines += [f"\n**Trace warning:** {warning}" for warning in trace.warnings]
     shared = trace.shared_prefix_share()
@@ -116,6 +126,8 @@ def render(stage: StageConfig, trace: Trace, plans: list[VersionPlan], seed: int
             table(plan.summaries, plan.model.slo.ttft_p95_seconds),
         ]
         lines += [f"\nNote: {note}" for note in plan.notes]
+        section, _ = commitment_section(results=plan.results, sized_on=CONFIGURED, rates=rates)
+        lines += ["", f"### Savings Plan commitment: {plan.title}", "", section]
     lines += [
         "",
         "## Monthly cost estimate (configured policy)",
@@ -141,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.spot_interruptions_per_node_hour is not None:
         settings = replace(settings, spot_interruptions_per_node_hour=args.spot_interruptions_per_node_hour)
     try:
+        rates = load_rates()
         stage, trace = load_inputs(args)
         for warning in trace.warnings:
             print(f"planner: warning: {warning}", file=sys.stderr)
@@ -158,7 +171,15 @@ def main(argv: list[str] | None = None) -> int:
             bar.total = bar.n
             bar.refresh()
         wall = time.perf_counter() - started
-    except (ConfigError, TraceError, ProfileError, PriceError, ScheduleError, StartError) as error:
+    except (
+        ConfigError,
+        TraceError,
+        ProfileError,
+        PriceError,
+        ScheduleError,
+        StartError,
+        CommitmentRatesError,
+    ) as error:
         print(f"planner: {error}", file=sys.stderr)
         return 2
     if not plans:
@@ -166,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = args.out / stage.name
     out.mkdir(parents=True, exist_ok=True)
-    report = render(stage, trace, plans, args.seed, wall)
+    report = render(stage, trace, plans, args.seed, wall, rates)
     panels = [
         PlotPanel(
             f"{plan.title} (SLO {plan.model.slo.ttft_p95_seconds:g} s)",

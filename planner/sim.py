@@ -178,13 +178,20 @@ class Simulation(ReplicaBatching, ClusterNodes, Controllers):
         node_seconds: dict[str, float] = {group.name: 0.0 for group in setup.groups}
         gpu_seconds = 0.0
         dollars = 0.0
+        start = setup.measure_from_seconds
+        edges = np.append(np.arange(start, horizon, 3600.0), horizon)
+        on_demand: dict[str, np.ndarray] = {}
         for node in self.nodes:
             group = setup.groups[node.group]
             end = horizon if node.terminated_at is None else min(node.terminated_at, horizon)
-            seconds = max(0.0, end - max(node.launched_at, setup.measure_from_seconds))
+            seconds = max(0.0, end - max(node.launched_at, start))
             node_seconds[group.name] += seconds
             gpu_seconds += seconds * group.gpus_per_node
             dollars += seconds / 3600 * group.hourly_price
+            if not group.spot and seconds > 0:
+                overlap = np.minimum(end, edges[1:]) - np.maximum(node.launched_at, edges[:-1])
+                hours = on_demand.setdefault(group.instance_type, np.zeros(edges.size - 1))
+                hours += np.maximum(overlap, 0.0) / 3600
         series = np.asarray(self.series, dtype=np.float64).reshape(-1, 3)
         return SimResult(
             first_token=np.asarray(self.first_token),
@@ -197,6 +204,8 @@ class Simulation(ReplicaBatching, ClusterNodes, Controllers):
             node_seconds=node_seconds,
             gpu_seconds=gpu_seconds,
             dollars=dollars,
+            on_demand_instance_hours=on_demand,
+            hour_lengths=np.diff(edges) / 3600,
             node_launches=self.node_launches,
             spot_interruptions=self.spot_interruptions,
             spot_capacity_failures=self.capacity_failures,

@@ -101,6 +101,10 @@ class SimResult:
     spot_interruptions: int
     events: int = 0
     spot_capacity_failures: int = 0
+    # On-demand node-hours in each hour of the measured window, per instance type, and each hour's
+    # length in hours (the last may be partial): the curve a Savings Plan commitment is sized on.
+    on_demand_instance_hours: dict[str, np.ndarray] = field(default_factory=dict)
+    hour_lengths: np.ndarray = field(default_factory=lambda: np.zeros(0))
     # Seconds from the last change of the desired replica count in the warm-up to its end (None:
     # no change in the warm-up; small values mean the controllers were still moving when measured).
     warmup_settled_seconds: float | None = None
