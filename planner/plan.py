@@ -409,7 +409,7 @@ def plan_stage(
     ):
         queue = manager.Queue()
         futures = [
-            pool.submit(_plan_job_queued, stage, model, version, trace, settings, seed, fit_load, queue)
+            pool.submit(_plan_job, stage, model, version, trace, settings, seed, fit_load, queue.put)
             for model, version in jobs
         ]
         pending = set(futures)
@@ -428,19 +428,6 @@ def _drain(queue: Any, progress: Progress | None) -> None:
             return
         if progress is not None:
             progress(step)
-
-
-def _plan_job_queued(
-    stage: StageConfig,
-    model: ModelConfig,
-    version: ModelVersion,
-    trace: Trace,
-    settings: PlannerSettings,
-    seed: int,
-    fit_load: bool,
-    queue: Any,
-) -> list[VersionPlan]:
-    return _plan_job(stage, model, version, trace, settings, seed, fit_load, queue.put)
 
 
 def _plan_job(
