@@ -17,8 +17,8 @@ from constructs import Construct
 from config import StageConfig
 from config.disaster_recovery import replica_bucket_name, replica_key_alias
 from config.serving import STAGE_BUCKET_SCHEME, ModelVersion
+from constructs_lib.addons.alb_controller import AlbControllerAddon
 from constructs_lib.addons.external_secrets import ExternalSecrets
-from constructs_lib.alb_controller import AlbControllerAddon
 from constructs_lib.edge_web_acl import EdgeWebAcl
 from constructs_lib.model_api_key import ModelApiKey
 from constructs_lib.model_bucket_replication import ModelBucketReplication
