@@ -24,6 +24,7 @@ from constructs_lib.model_api_key import ModelApiKey
 from constructs_lib.model_bucket_replication import ModelBucketReplication
 from constructs_lib.model_reader_role import ModelReaderRole
 from constructs_lib.nag import acknowledge
+from constructs_lib.rotating_key import RotatingRetainedKey
 from k8s_charts.images import docker_hub_mirror
 from k8s_charts.names import MODELS_NAMESPACE, StageValues, instance_name
 from k8s_charts.stage_charts import StageCharts, build_stage_charts
@@ -180,13 +181,10 @@ class ServingStack(Stack):
                 kms.Alias.from_alias_name(self, "ModelBucketKey", self._bucket_key_alias),
                 s3.Bucket.from_bucket_name(self, "ModelBucket", name),
             )
-        key = kms.Key(
+        key = RotatingRetainedKey(
             self,
             "ModelBucketKey",
             description=f"Model weights of stage {config.name}",
-            enable_key_rotation=True,
-            pending_window=Duration.days(30),
-            removal_policy=RemovalPolicy.RETAIN,
         )
         bucket = s3.Bucket(
             self,
