@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from k8s_charts.names import PLACEHOLDERS
+from contract.serving import PLACEHOLDERS
 from tests.k8s_manifests import all_applied_manifests, applied_charts
 from tests.synth import SynthResult
 from tools.gitops_export import export_values, stage_manifests, write_stage
