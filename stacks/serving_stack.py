@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import cdk8s
 from aws_cdk import Duration, RemovalPolicy, Stack, Token
@@ -29,6 +29,7 @@ from contract.kubernetes import MODELS_NAMESPACE, instance_name
 from contract.serving import StageValues
 from k8s_charts.images import docker_hub_mirror
 from k8s_charts.stage_charts import StageCharts, build_stage_charts
+from stacks.cluster_stack import ClusterHandle
 from stacks.serving_guardrails import add_model_guardrails
 
 STAGE_VALUES_CONFIGMAP = "serving-stage-values"
@@ -64,8 +65,8 @@ class ServingStack(Stack):
 
     Props:
         config: the stage (models, ingress, waf, log retention).
-        cluster: the EKS cluster whose kubectl provider applies the charts and the controller.
-        cluster_name: its literal name (Pod Identity associations, controller values).
+        cluster: the EKS cluster: its kubectl provider applies the charts and the controller, its
+            literal name goes into Pod Identity associations and the controller's values.
         vpc: the cluster's VPC (controller values).
         logs_key: the stage's CloudWatch Logs key (WAF log group).
         prometheus_query_url: the AMP query URL KEDA's triggers read.
@@ -77,8 +78,7 @@ class ServingStack(Stack):
         id_: str,
         *,
         config: StageConfig,
-        cluster: eks.Cluster,
-        cluster_name: str,
+        cluster: ClusterHandle,
         vpc: ec2.IVpc,
         logs_key: kms.IKey,
         prometheus_query_url: str,
@@ -107,7 +107,7 @@ class ServingStack(Stack):
             instance_name(model.id, version.name): ModelReaderRole(
                 self,
                 f"Reader-{instance_name(model.id, version.name)}",
-                cluster_name=cluster_name,
+                cluster_name=cluster.name,
                 namespace=MODELS_NAMESPACE,
                 service_account=instance_name(model.id, version.name),
                 bucket=self.model_bucket,
@@ -123,8 +123,8 @@ class ServingStack(Stack):
         self.alb_controller = AlbControllerAddon(
             self,
             "AlbController",
-            cluster=cast(eks.ICluster, cluster),
-            cluster_name=cluster_name,
+            cluster=cluster.cluster,
+            cluster_name=cluster.name,
             vpc=vpc,
             web_acl_arn=self.web_acl.attr_arn,
         )
@@ -137,8 +137,8 @@ class ServingStack(Stack):
             self.external_secrets = ExternalSecrets(
                 self,
                 "ExternalSecrets",
-                cluster=cast(eks.ICluster, cluster),
-                cluster_name=cluster_name,
+                cluster=cluster.cluster,
+                cluster_name=cluster.name,
                 secrets=[self.api_key.secret],
                 secrets_key=self.api_key.key,
             )
@@ -163,7 +163,6 @@ class ServingStack(Stack):
             self,
             config=config,
             cluster=cluster,
-            cluster_name=cluster_name,
             reader_roles=self.reader_roles,
             namespace=self.manifests.get("models-namespace"),
         )
@@ -243,11 +242,10 @@ class ServingStack(Stack):
         )
         return bucket
 
-    def _apply(self, cluster: eks.Cluster, values: StageValues) -> dict[str, eks.KubernetesManifest]:
+    def _apply(self, cluster: ClusterHandle, values: StageValues) -> dict[str, eks.KubernetesManifest]:
         """One manifest resource per chart; every chart waits for the namespace and the controller
         (its webhooks mutate Services and pods in `models`)."""
-        # jsii's generated ICluster protocol lists a member the concrete class lacks in stubs.
-        target = cast(eks.ICluster, cluster)
+        target = cluster.cluster
         manifests: dict[str, eks.KubernetesManifest] = {}
         namespace: eks.KubernetesManifest | None = None
         for name, chart in self.charts.all().items():
