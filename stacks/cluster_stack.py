@@ -25,7 +25,6 @@ from constructs_lib.node_volume_key import NodeVolumeKey
 from constructs_lib.retention import retention
 from constructs_lib.rotating_key import RotatingRetainedKey
 
-KUBERNETES_VERSIONS = {"1.35": eks.KubernetesVersion.V1_35, "1.36": eks.KubernetesVersion.V1_36}
 ALL_CONTROL_PLANE_LOGS = [
     eks.ClusterLoggingTypes.API,
     eks.ClusterLoggingTypes.AUDIT,
@@ -121,7 +120,7 @@ class ClusterStack(Stack):
             self,
             "Cluster",
             cluster_name=self.cluster_name,
-            version=KUBERNETES_VERSIONS[config.cluster.kubernetes_version],
+            version=eks.KubernetesVersion.of(config.cluster.kubernetes_version),
             vpc=vpc,
             vpc_subnets=[private_subnets],
             endpoint_access=endpoint_access,

@@ -23,13 +23,13 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from config import StageConfig
+from config.kubernetes_releases import KUBECTL_VERSION
 from constructs_lib.nag import acknowledge
 from constructs_lib.retention import retention
 from stacks.cluster_stack import ClusterHandle
 
 SCRIPT_DIR = Path(__file__).resolve().parent.parent / "tools" / "smoke_check"
 MODELS_NAMESPACE = "models"
-KUBECTL_VERSION = "v1.36.0"
 BUILD_IMAGE = codebuild.LinuxBuildImage.STANDARD_7_0
 # Model loading dominates: the slowest version's startup budget plus time for the HTTP checks.
 HTTP_CHECK_MINUTES = 15
