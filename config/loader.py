@@ -15,10 +15,10 @@ from pydantic import BaseModel, ValidationError
 
 from config.base import PATTERN_IN_WORDS
 from config.stage import StageConfig
+from config.stages import STAGE_ORDER
 
 CONFIG_DIR = Path(__file__).resolve().parent
 CDK_CONTEXT_FILE = CONFIG_DIR.parent / "cdk.context.json"
-STAGE_ORDER = ("dev", "staging", "prod")
 
 
 class ConfigError(ValueError):
@@ -270,7 +270,7 @@ def load_stage(path: Path, *, cdk_context: dict[str, object] | None = None) -> S
 def load_stages(
     config_dir: Path = CONFIG_DIR, *, cdk_context_file: Path = CDK_CONTEXT_FILE
 ) -> dict[str, StageConfig]:
-    """Every stage file, ordered dev, staging, prod, then any others by name."""
+    """Every stage file, in STAGE_ORDER (config/stages.py), then any others by name."""
     paths = sorted(
         (p for p in config_dir.glob("*.yaml") if p.stem != "pipeline"),
         key=lambda p: (

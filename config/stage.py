@@ -23,8 +23,9 @@ from config.limits import (
 )
 from config.operations import OffHoursConfig, SpotConfig
 from config.platform import ClusterAutoscalerConfig, ImageCacheConfig, ObservabilityConfig
-from config.safety import OVERRIDE_REASON_MIN, PRODUCTION_STAGES, SafetyRule, describe, safety_findings
+from config.safety import OVERRIDE_REASON_MIN, SafetyRule, describe, safety_findings
 from config.serving import IngressConfig, ModelConfig, ModelVersion, WafConfig
+from config.stages import PRODUCTION_STAGES
 from config.subnets import carve, smallest_fitting_prefix
 
 ACCOUNT = re.compile(r"^\d{12}$")
