@@ -24,6 +24,7 @@ from constructs_lib.node_launch_template import NodeLaunchTemplate
 from constructs_lib.node_volume_key import NodeVolumeKey
 from constructs_lib.retention import retention
 from constructs_lib.rotating_key import RotatingRetainedKey
+from contract.kubernetes import NODE_GROUP_LABEL, SYSTEM_NODE_GROUP
 
 ALL_CONTROL_PLANE_LOGS = [
     eks.ClusterLoggingTypes.API,
@@ -180,7 +181,7 @@ class ClusterStack(Stack):
                 id=system_template.launch_template.launch_template_id or "",
                 version=system_template.launch_template.latest_version_number,
             ),
-            labels={"llm-inference/node-group": "system"},
+            labels={NODE_GROUP_LABEL: SYSTEM_NODE_GROUP},
             node_role=self.node_role,
             subnets=private_subnets,
             enable_node_auto_repair=True,

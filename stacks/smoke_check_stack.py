@@ -26,10 +26,10 @@ from config import StageConfig
 from config.kubernetes_releases import KUBECTL_VERSION
 from constructs_lib.nag import acknowledge
 from constructs_lib.retention import retention
+from contract.kubernetes import MODELS_NAMESPACE
 from stacks.cluster_stack import ClusterHandle
 
 SCRIPT_DIR = Path(__file__).resolve().parent.parent / "tools" / "smoke_check"
-MODELS_NAMESPACE = "models"
 BUILD_IMAGE = codebuild.LinuxBuildImage.STANDARD_7_0
 # Model loading dominates: the slowest version's startup budget plus time for the HTTP checks.
 HTTP_CHECK_MINUTES = 15
