@@ -86,6 +86,6 @@ class PlatformStack(Stack):
             ),
         )
         # Which add-ons wait for the Pod Identity agent or a labelled namespace follows from each add-on.
-        addons = [child for child in self.node.children if isinstance(child, HelmAddon)]
+        addons = [node for node in self.node.find_all() if isinstance(node, HelmAddon)]
         wait_for_pod_identity_agent(addons, self.managed_addons.addons["eks-pod-identity-agent"])
         self.namespaces.precede(addons)
