@@ -21,6 +21,8 @@ from planner.policies import CONFIGURED
 from planner.prices import PriceError
 from planner.profiles import ProfileError
 from planner.report import PlotPanel, plot, table
+from planner.routing import RoutingError, parse_policies
+from planner.routing_report import routing_section
 from planner.schedule import ScheduleError
 from planner.settings import PlannerSettings
 from planner.trace import DEFAULT_TRACE, Trace, TraceError, in_zone, load_trace, restart, shape
@@ -54,6 +56,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--spot-capacity-failure-probability",
         type=float,
         help="share of Spot launches that find no capacity (default 0); the autoscaler then falls back",
+    )
+    parser.add_argument(
+        "--routing-policies",
+        help="compare replica selection under the configured autoscaling: all, or a comma-separated list "
+        "of least_outstanding (the ALB's today), round_robin, power_of_two, prefix_affinity",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
@@ -126,6 +133,13 @@ def render(
             table(plan.summaries, plan.model.slo.ttft_p95_seconds),
         ]
         lines += [f"\nNote: {note}" for note in plan.notes]
+        if plan.routing is not None:
+            lines += [
+                "",
+                f"### Replica selection: {plan.title}",
+                "",
+                routing_section(plan.routing, plan.model.slo.ttft_p95_seconds),
+            ]
         section, _ = commitment_section(results=plan.results, sized_on=CONFIGURED, rates=rates)
         lines += ["", f"### Savings Plan commitment: {plan.title}", "", section]
     lines += [
@@ -150,6 +164,12 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 2
         settings = replace(settings, spot_capacity_failure_probability=args.spot_capacity_failure_probability)
+    if args.routing_policies is not None:
+        try:
+            settings = replace(settings, routing_policies=parse_policies(args.routing_policies))
+        except RoutingError as error:
+            print(f"planner: {error}", file=sys.stderr)
+            return 2
     if args.spot_interruptions_per_node_hour is not None:
         settings = replace(settings, spot_interruptions_per_node_hour=args.spot_interruptions_per_node_hour)
     try:

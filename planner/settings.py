@@ -65,3 +65,6 @@ class PlannerSettings:
     fit_load_utilisation: float = 0.6
     # Width of the time bins in the plot and the per-bin TTFT p95 (seconds); 0 = automatic.
     plot_bin_seconds: float = 0.0
+    # Replica-selection policies compared under the configured autoscaling (--routing-policies;
+    # planner.routing). Empty: no comparison, and every run routes as the ALB does.
+    routing_policies: tuple[str, ...] = ()
