@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
@@ -34,7 +35,9 @@ def vllm_block_size() -> int:
 class PrefixCache:
     """Prefix caches of every replica of one simulation, keyed by the pod's serial number."""
 
-    def __init__(self, block_hashes: list[tuple[int, ...]], trace_block_tokens: int, kv_block_tokens: int):
+    def __init__(
+        self, block_hashes: Sequence[tuple[int, ...]], trace_block_tokens: int, kv_block_tokens: int
+    ) -> None:
         self.block_hashes = block_hashes
         self.trace_block_tokens = trace_block_tokens
         self.kv_block_tokens = kv_block_tokens

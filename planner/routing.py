@@ -128,7 +128,8 @@ class Router:
         }[spec.policy]
 
     def _least_outstanding(self, pods: list[Pod], request: int) -> Pod:
-        return min(pods, key=pod_load)
+        pod: Pod = min(pods, key=pod_load)
+        return pod
 
     def _round_robin(self, pods: list[Pod], request: int) -> Pod:
         pod = pods[self.turn % len(pods)]
@@ -138,7 +139,7 @@ class Router:
     def _power_of_two(self, pods: list[Pod], request: int) -> Pod:
         if len(pods) == 1:
             return pods[0]
-        first, second = self.rng.choice(len(pods), size=2, replace=False).tolist()
+        first, second = (int(index) for index in self.rng.choice(len(pods), size=2, replace=False))
         return pods[second] if pod_load(pods[second]) < pod_load(pods[first]) else pods[first]
 
     def _prefix_affinity(self, pods: list[Pod], request: int) -> Pod:

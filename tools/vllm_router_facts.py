@@ -62,9 +62,9 @@ def launcher_flags(router_args_source: str) -> tuple[list[str], list[str]]:
 CACHE_AWARE_KNOBS = ("cache_threshold", "balance_abs_threshold", "balance_rel_threshold", "max_tree_size")
 
 
-def cache_aware_defaults(router_args_source: str) -> dict[str, float]:
+def cache_aware_defaults(router_args_source: str) -> dict[str, int | float]:
     """The `RouterArgs` dataclass defaults of the cache_aware knobs (`2**25` evaluated)."""
-    found: dict[str, float] = {}
+    found: dict[str, int | float] = {}
     for node in ast.walk(ast.parse(router_args_source)):
         if isinstance(node, ast.ClassDef) and node.name == "RouterArgs":
             for stmt in node.body:
@@ -78,9 +78,10 @@ def cache_aware_defaults(router_args_source: str) -> dict[str, float]:
     return {name: found[name] for name in CACHE_AWARE_KNOBS if name in found}
 
 
-def _number(node: ast.expr) -> float:
+def _number(node: ast.expr) -> int | float:
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
-        return _number(node.left) ** _number(node.right)
+        power: int | float = _number(node.left) ** _number(node.right)
+        return power
     value = ast.literal_eval(node)
     if not isinstance(value, int | float):
         raise SystemExit(f"RouterArgs default {ast.unparse(node)} is not a number")
