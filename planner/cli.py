@@ -25,6 +25,7 @@ from planner.routing import RoutingError, parse_policies
 from planner.routing_report import routing_section
 from planner.schedule import ScheduleError
 from planner.settings import PlannerSettings
+from planner.sharing import SharingError, sharing_section
 from planner.trace import DEFAULT_TRACE, Trace, TraceError, in_zone, load_trace, restart, shape
 
 
@@ -61,6 +62,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--routing-policies",
         help="compare replica selection under the configured autoscaling: all, or a comma-separated list "
         "of least_outstanding (the ALB's today), round_robin, power_of_two, prefix_affinity",
+    )
+    parser.add_argument(
+        "--gpu-sharing",
+        help="add the scenario of the versions sharing GPUs: time-slicing:N (2..16 pods per GPU) or "
+        "mig:PROFILE (e.g. mig:3g.40gb), against whole GPUs per version",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
@@ -106,6 +112,7 @@ def render(
     seed: int,
     wall: float,
     rates: CommitmentRates | None = None,
+    sharing: str | None = None,
 ) -> str:
     rates = rates or load_rates()
     lines = [f"# Capacity plan: stage {stage.name}", "", f"Trace: {trace.describe()}. Seed {seed}."]
@@ -142,6 +149,8 @@ def render(
             ]
         section, _ = commitment_section(results=plan.results, sized_on=CONFIGURED, rates=rates)
         lines += ["", f"### Savings Plan commitment: {plan.title}", "", section]
+    if sharing is not None:
+        lines += ["", "## GPU sharing between models (scenario)", "", sharing]
     lines += [
         "",
         "## Monthly cost estimate (configured policy)",
@@ -177,6 +186,20 @@ def main(argv: list[str] | None = None) -> int:
         stage, trace = load_inputs(args)
         for warning in trace.warnings:
             print(f"planner: warning: {warning}", file=sys.stderr)
+        # Analytic and cheap: computed first so a scenario that cannot be planned stops the run early.
+        sharing = (
+            None
+            if args.gpu_sharing is None
+            else sharing_section(
+                stage,
+                trace,
+                args.gpu_sharing,
+                model_ids=args.model,
+                utilisation=settings.sharing_utilisation,
+                window_seconds=settings.oracle_window_seconds,
+                seed=args.seed,
+            )
+        )
         started = time.perf_counter()
         with tqdm(
             total=expected_requests(stage, trace, settings, args.model),
@@ -199,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         ScheduleError,
         StartError,
         CommitmentRatesError,
+        SharingError,
     ) as error:
         print(f"planner: {error}", file=sys.stderr)
         return 2
@@ -207,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = args.out / stage.name
     out.mkdir(parents=True, exist_ok=True)
-    report = render(stage, trace, plans, args.seed, wall, rates)
+    report = render(stage, trace, plans, args.seed, wall, rates, sharing)
     panels = [
         PlotPanel(
             f"{plan.title} (SLO {plan.model.slo.ttft_p95_seconds:g} s)",

@@ -68,3 +68,6 @@ class PlannerSettings:
     # Replica-selection policies compared under the configured autoscaling (--routing-policies;
     # planner.routing). Empty: no comparison, and every run routes as the ALB does.
     routing_policies: tuple[str, ...] = ()
+    # --gpu-sharing scenario (planner.sharing): each version's work per oracle window is sized at this
+    # utilisation, as the warm-up's starting count is (a planning choice).
+    sharing_utilisation: float = 0.7
