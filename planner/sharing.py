@@ -251,7 +251,7 @@ def sharing_section(
         for version in model.versions:
             if version.weight <= 0:
                 continue
-            found = demand_for(
+            pair = demand_for(
                 stage,
                 model,
                 version,
@@ -261,16 +261,16 @@ def sharing_section(
                 window_seconds=window_seconds,
                 seed=seed,
             )
-            by_type.setdefault(found[0].instance_type, []).append(found)
+            by_type.setdefault(pair[0].instance_type, []).append(pair)
     lines = [
         f"Scenario `--gpu-sharing {spec}`: every version's work per {window_seconds:g} s window sized at "
         f"{utilisation:.0%} utilisation (the oracle's sizing, not a replay); whole GPUs per version on "
         "nodes of its own against the versions' slices packed onto shared GPUs of one instance type. "
         "On-demand prices. Interference and memory assumptions: planner/sharing.py.",
     ]
-    for instance_type, found in by_type.items():
-        demands = [demand for demand, _ in found]
-        slice_ = found[0][1]
+    for instance_type, pairs in by_type.items():
+        demands = [demand for demand, _ in pairs]
+        slice_ = pairs[0][1]
         whole = whole_gpus(demands, window_seconds)
         shared = shared_gpus(demands, slice_, window_seconds)
         lines += [
