@@ -1,0 +1,119 @@
+"""GPU sharing between models (planner.sharing): slices, packing and savings, checked by hand."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from config import StageConfig
+from planner import cli
+from planner.sharing import (
+    TIME_SLICING_THROUGHPUT,
+    Demand,
+    SharingError,
+    parse_slice,
+    shared_gpus,
+    sharing_section,
+    whole_gpus,
+)
+from tests.unit.planner.conftest import make_trace
+
+
+def _demand(
+    name: str, work: list[float], *, tp: int = 1, shareable: bool = True, per_node: int = 1
+) -> Demand:
+    return Demand(name, "g5.xlarge", tp, per_node, 1.0, np.asarray(work), shareable, "test")
+
+
+def test_time_slicing_gives_a_share_of_compute_times_the_stated_interference() -> None:
+    slice_ = parse_slice("time-slicing:2", "A10G", 24)
+    assert TIME_SLICING_THROUGHPUT == 0.76  # NVIDIA Technical Blog 2026-03-25: 0.76 vs 1.00 req/s per GPU
+    assert slice_.compute_share == 0.5
+    assert slice_.capacity == pytest.approx(0.38)
+    assert (slice_.memory_gib, slice_.per_gpu) == (12, 2)
+
+
+def test_mig_gives_the_profiles_compute_slices_and_memory_without_interference() -> None:
+    # 3g.40gb on an A100-80GB: 3 of 7 compute slices, 40 GB, 2 devices per GPU (config/mig_profiles.py).
+    slice_ = parse_slice("mig:3g.40gb", "A100-80GB", 80)
+    assert slice_.capacity == pytest.approx(3 / 7)
+    assert (slice_.memory_gib, slice_.per_gpu, slice_.interference) == (40, 2, 1.0)
+    assert parse_slice("mig:1g.10gb", "H100", 80).per_gpu == 7
+
+
+@pytest.mark.parametrize(
+    ("spec", "gpu", "message"),
+    [
+        ("mig:3g.40gb", "A10G", "A10G GPUs have no MIG; allowed on A100-40GB, A100-80GB, H100, H200"),
+        ("mig:3g.20gb", "A100-80GB", "A100-80GB has no MIG profile '3g.20gb'; allowed: 1g.10gb, 1g.20gb"),
+        ("time-slicing:1", "A10G", "time-slicing needs 2 to 16 pods per GPU"),
+        ("mps:2", "A10G", "allowed: time-slicing:N (2..16) or mig:PROFILE"),
+    ],
+)
+def test_scenarios_that_cannot_work_are_refused(spec: str, gpu: str, message: str) -> None:
+    with pytest.raises(SharingError, match=re.escape(message)):
+        parse_slice(spec, gpu, 80)
+
+
+def test_two_light_models_share_one_gpu_and_halve_the_nodes() -> None:
+    # Each model needs 0.3 whole-GPU replicas in each of 60 windows of 60 s.
+    demands = [_demand("a", [0.3] * 60), _demand("b", [0.3] * 60)]
+    whole = whole_gpus(demands, 60.0)
+    # Whole: 1 GPU each (at least one replica), one-GPU nodes: 2 nodes x 1 h = 2 GPU-h, $2.
+    assert whole.peak_nodes == 2
+    assert whole.gpu_hours == pytest.approx(2.0)
+    assert whole.dollars == pytest.approx(2.0)
+    # time-slicing:2: 0.3 / 0.38 -> 1 slice each, 2 slices = 1 GPU = 1 node: 1 GPU-h, half the dollars.
+    shared = shared_gpus(demands, parse_slice("time-slicing:2", "A10G", 24), 60.0)
+    assert shared.peak_nodes == 1
+    assert shared.gpu_hours == pytest.approx(1.0)
+    # MIG 3g.40gb: 0.3 / (3/7) -> 1 device each, 2 per GPU: also 1 node.
+    mig = shared_gpus(demands, parse_slice("mig:3g.40gb", "A100-80GB", 80), 60.0)
+    assert mig.gpu_hours == pytest.approx(1.0)
+
+
+def test_interference_can_make_sharing_cost_more() -> None:
+    # 0.5 replicas each: whole 1 GPU each = 2; time-sliced 0.5 / 0.38 -> 2 slices each = 4 slices = 2 GPUs
+    # (no saving); at 0.9 each: whole 1 each = 2 GPUs, sliced 3 each = 6 slices = 3 GPUs (50 % more).
+    half = [_demand("a", [0.5]), _demand("b", [0.5])]
+    busy = [_demand("a", [0.9]), _demand("b", [0.9])]
+    slice_ = parse_slice("time-slicing:2", "A10G", 24)
+    assert shared_gpus(half, slice_, 3600.0).gpu_hours == whole_gpus(half, 3600.0).gpu_hours == 2.0
+    assert shared_gpus(busy, slice_, 3600.0).gpu_hours == 3.0
+    # MIG has no interference: 0.9 / (3/7) -> 3 devices each = 6 = 3 GPUs too (3g is 3/7, not 1/2).
+    assert shared_gpus(busy, parse_slice("mig:3g.40gb", "A100-80GB", 80), 3600.0).gpu_hours == 3.0
+
+
+def test_versions_that_cannot_share_keep_whole_gpus_on_nodes_of_their_own() -> None:
+    # A 4-GPU tensor-parallel version on 4-GPU nodes needing 1.5 replicas: 2 replicas = 8 GPUs = 2 nodes;
+    # two light versions' slices (1 each) pack onto 1 GPU = 1 more 4-GPU node.
+    demands = [
+        _demand("big", [1.5], tp=4, shareable=False, per_node=4),
+        _demand("a", [0.1], per_node=4),
+        _demand("b", [0.1], per_node=4),
+    ]
+    whole = whole_gpus(demands, 3600.0)
+    shared = shared_gpus(demands, parse_slice("time-slicing:2", "A10G", 24), 3600.0)
+    assert whole.peak_nodes == 2 + 1 + 1
+    assert shared.peak_nodes == 2 + 1
+    assert whole.gpu_hours - shared.gpu_hours == pytest.approx(4.0)
+
+
+def test_report_section_names_each_versions_fit(stages: dict[str, StageConfig]) -> None:
+    trace = make_trace([float(i) for i in range(0, 3600, 60)], [500] * 60, [100] * 60, duration=3600)
+    text = sharing_section(
+        stages["prod"], trace, "time-slicing:2", model_ids=None, utilisation=0.7, window_seconds=60, seed=1
+    )
+    # The 70B runs tensor-parallel on 4 GPUs: it cannot share.
+    assert "| llama-3-1-70b/v1 |" in text
+    assert "gpus_per_replica 4: no tensor parallelism across shared GPUs" in text
+    # Full-precision 8B weights (about 15 GiB) do not fit half of an A10G's 24 GiB.
+    assert "weights leave no KV cache in 12 GiB" in text
+    assert "| whole GPUs (today) |" in text
+
+
+def test_cli_refuses_mig_on_a_gpu_without_it(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--stage", "dev", "--gpu-sharing", "mig:3g.40gb", "--no-progress"]) == 2
+    assert "A10G GPUs have no MIG" in capsys.readouterr().err
