@@ -121,7 +121,8 @@ def render(
     if shared is not None:
         lines.append(
             f"\nPrefix blocks already seen in an earlier request: {shared:.0%} (block hashes kept; the "
-            "simulator does not model prefix-cache hits, so prefill work is an upper bound)."
+            "policy tables do not model prefix-cache hits, so prefill work is an upper bound there; "
+            "the replica-selection tables of --routing-policies do)."
         )
     if trace.is_synthetic:
         lines.append("**SYNTHETIC traffic: the trace was shaped; figures are not a replay of real load.**")
