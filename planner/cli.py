@@ -64,6 +64,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "of least_outstanding (the ALB's today), round_robin, power_of_two, prefix_affinity",
     )
     parser.add_argument(
+        "--prefix-cache-bound",
+        choices=["free", "capacity"],
+        default="free",
+        help="with --routing-policies: each replica's prefix cache holds its free KV (default, a lower "
+        "bound on hits) or its whole KV cache (an upper bound)",
+    )
+    parser.add_argument(
         "--gpu-sharing",
         help="add the scenario of the versions sharing GPUs: time-slicing:N (2..16 pods per GPU) or "
         "mig:PROFILE (e.g. mig:3g.40gb), against whole GPUs per version",
@@ -176,7 +183,11 @@ def main(argv: list[str] | None = None) -> int:
         settings = replace(settings, spot_capacity_failure_probability=args.spot_capacity_failure_probability)
     if args.routing_policies is not None:
         try:
-            settings = replace(settings, routing_policies=parse_policies(args.routing_policies))
+            settings = replace(
+                settings,
+                routing_policies=parse_policies(args.routing_policies),
+                prefix_cache_bound=args.prefix_cache_bound,
+            )
         except RoutingError as error:
             print(f"planner: {error}", file=sys.stderr)
             return 2

@@ -176,6 +176,7 @@ def plan_version(
             slo_seconds=slo,
             slo_quantile=settings.slo_quantile,
             simulate=lambda setup, trace, warmup: simulate(setup, trace, progress, warmup),
+            cache_bound=settings.prefix_cache_bound,
         )
     return VersionPlan(
         model=model,

@@ -93,8 +93,10 @@ class ReplicaBatching(SimState):
             if cache is None:
                 tokens += prompt[request]
             else:
-                free = profile.kv_capacity_tokens - pod.kv_used
-                tokens += prompt[request] - cache.admit(pod.serial, request, prompt[request], free)
+                hit = cache.admit(
+                    pod.serial, request, prompt[request], profile.kv_capacity_tokens, pod.kv_used
+                )
+                tokens += prompt[request] - hit
             offsets.append(profile.prefill_seconds(tokens))
             self.admitted[request] = now
         if pod.busy_since is None:

@@ -78,6 +78,7 @@ class RoutingSpec:
     policy: str = LEAST_OUTSTANDING
     # Model each replica's prefix cache (needs the trace's block ids and prefix caching on).
     prefix_cache: bool = False
+    cache_bound: str = "free"  # planner.prefix_cache.CACHE_BOUNDS
     trace_block_tokens: int = 512
     kv_block_tokens: int = 16
     cache_threshold: float = 0.3
@@ -87,7 +88,13 @@ class RoutingSpec:
 
     @classmethod
     def for_policy(
-        cls, policy: str, *, prefix_cache: bool, trace_block_tokens: int, kv_block_tokens: int
+        cls,
+        policy: str,
+        *,
+        prefix_cache: bool,
+        trace_block_tokens: int,
+        kv_block_tokens: int,
+        cache_bound: str = "free",
     ) -> RoutingSpec:
         if policy not in ROUTING_POLICIES:
             raise RoutingError(f"routing policy {policy!r}; allowed: {', '.join(ROUTING_POLICIES)}")
@@ -96,6 +103,7 @@ class RoutingSpec:
         return cls(
             policy=policy,
             prefix_cache=prefix_cache,
+            cache_bound=cache_bound,
             trace_block_tokens=trace_block_tokens,
             kv_block_tokens=kv_block_tokens,
             cache_threshold=float(knobs["cache_threshold"]),

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from config.serving import ModelVersion
-from planner.prefix_cache import vllm_block_size
+from planner.prefix_cache import FREE, vllm_block_size
 from planner.readers import MOONCAKE_BLOCK_TOKENS
 from planner.report import PolicySummary, summarise
 from planner.routing import LEAST_OUTSTANDING, RoutingSpec
@@ -61,6 +61,7 @@ def compare_routing(
     slo_seconds: float,
     slo_quantile: float,
     simulate: Simulate,
+    cache_bound: str = FREE,
 ) -> RoutingComparison:
     has_blocks = extended.block_hashes is not None
     enabled = version.engine.enable_prefix_caching
@@ -69,7 +70,11 @@ def compare_routing(
         reason = (
             f"prefix cache modelled per replica: trace blocks of {MOONCAKE_BLOCK_TOKENS} tokens, hits in "
             f"vLLM blocks of {vllm_block_size()} tokens (config/vllm_facts), LRU bounded by the replica's "
-            "free KV cache"
+            + (
+                "free KV cache (a lower bound on hits; --prefix-cache-bound capacity: the upper bound)"
+                if cache_bound == FREE
+                else "whole KV cache (an upper bound on hits; --prefix-cache-bound free: the lower bound)"
+            )
         )
     elif has_blocks:
         reason = "the version has enable_prefix_caching off: no prefix-cache hits are modelled"
@@ -87,6 +92,7 @@ def compare_routing(
             prefix_cache=modelled,
             trace_block_tokens=MOONCAKE_BLOCK_TOKENS,
             kv_block_tokens=vllm_block_size(),
+            cache_bound=cache_bound,
         )
         result = simulate(replace(setup, routing=spec), trace, warmup_requests)
         summary = summarise(policy, result, measured_trace, slo_seconds, slo_quantile)

@@ -95,7 +95,10 @@ class Simulation(ReplicaBatching, ClusterNodes, Controllers):
             self.router = Router(setup.routing, hashes, setup.seed)
             if setup.routing.prefix_cache and hashes is not None:
                 self.prefix_cache = PrefixCache(
-                    hashes, setup.routing.trace_block_tokens, setup.routing.kv_block_tokens
+                    hashes,
+                    setup.routing.trace_block_tokens,
+                    setup.routing.kv_block_tokens,
+                    setup.routing.cache_bound,
                 )
 
     # The event loop.

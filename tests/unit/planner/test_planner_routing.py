@@ -78,27 +78,36 @@ def test_cli_refuses_an_unknown_routing_policy(capsys: pytest.CaptureFixture[str
 
 def test_prefix_hit_counts_leading_blocks_up_to_the_first_miss() -> None:
     cache = PrefixCache([(1, 2, 3), (1, 2, 9, 3), (1, 2, 3)], trace_block_tokens=BLOCK, kv_block_tokens=16)
-    assert cache.admit(0, 0, 1500, free_kv_tokens=10**6) == 0  # cold replica
+    assert cache.admit(0, 0, 1500, 10**6, 0) == 0  # cold replica
     # Blocks 1 and 2 lead, 9 misses: block 3 after it does not count (vLLM's hash chain).
-    assert cache.admit(0, 1, 2000, free_kv_tokens=10**6) == 2 * BLOCK
+    assert cache.admit(0, 1, 2000, 10**6, 0) == 2 * BLOCK
     # Every block cached: capped below the prompt's last token, in whole 16-token KV blocks:
     # (1500 - 1) // 16 * 16 = 1488 < 3 x 512.
-    assert cache.admit(0, 2, 1500, free_kv_tokens=10**6) == 1488
+    assert cache.admit(0, 2, 1500, 10**6, 0) == 1488
     assert cache.cached_tokens == [0, 2 * BLOCK, 1488]
     # Another replica has its own cache.
-    assert cache.admit(1, 2, 1500, free_kv_tokens=10**6) == 0
+    assert cache.admit(1, 2, 1500, 10**6, 0) == 0
 
 
 def test_prefix_cache_is_bounded_by_the_replicas_free_kv() -> None:
     hashes = [(1, 2), (3, 4), (1, 2)]
     roomy = PrefixCache(hashes, trace_block_tokens=BLOCK, kv_block_tokens=16)
-    roomy.admit(0, 0, 1024, free_kv_tokens=2 * BLOCK)
-    roomy.admit(0, 1, 1024, free_kv_tokens=2 * BLOCK)  # own 2 blocks + 2 free: all 4 stay
-    assert roomy.admit(0, 2, 1024, free_kv_tokens=0) == 1008  # (1024 - 1) // 16 * 16
+    # admit(..., KV capacity, KV reserved in flight including this request)
+    roomy.admit(0, 0, 1024, 4 * BLOCK, 2 * BLOCK)
+    roomy.admit(0, 1, 1024, 4 * BLOCK, 2 * BLOCK)  # own 2 blocks + 2 free: all 4 stay
+    assert roomy.admit(0, 2, 1024, 4 * BLOCK, 4 * BLOCK) == 1008  # (1024 - 1) // 16 * 16
     tight = PrefixCache(hashes, trace_block_tokens=BLOCK, kv_block_tokens=16)
-    tight.admit(0, 0, 1024, free_kv_tokens=2 * BLOCK)
-    tight.admit(0, 1, 1024, free_kv_tokens=BLOCK - 1)  # own 2 blocks + 0 whole free: 1 and 2 evicted
-    assert tight.admit(0, 2, 1024, free_kv_tokens=0) == 0
+    tight.admit(0, 0, 1024, 4 * BLOCK, 2 * BLOCK)
+    # Another request holds 2 blocks' worth too: own 2 blocks + 0 whole free, so 1 and 2 are evicted.
+    tight.admit(0, 1, 1024, 4 * BLOCK, 4 * BLOCK)
+    assert tight.admit(0, 2, 1024, 4 * BLOCK, 4 * BLOCK) == 0
+    # Bounded by the whole KV cache instead (the upper bound), the same sequence keeps all 4 blocks.
+    whole = PrefixCache(hashes, trace_block_tokens=BLOCK, kv_block_tokens=16, bound="capacity")
+    whole.admit(0, 0, 1024, 4 * BLOCK, 2 * BLOCK)
+    whole.admit(0, 1, 1024, 4 * BLOCK, 4 * BLOCK)
+    assert whole.admit(0, 2, 1024, 4 * BLOCK, 4 * BLOCK) == 1008
+    with pytest.raises(ValueError, match="prefix cache bound 'all'; allowed: free, capacity"):
+        PrefixCache(hashes, trace_block_tokens=BLOCK, kv_block_tokens=16, bound="all")
 
 
 # The router's choices, by hand.
