@@ -8,16 +8,19 @@ import numpy as np
 import pytest
 
 from config import StageConfig
+from config.serving import Quantization
 from planner import cli
 from planner.sharing import (
     TIME_SLICING_THROUGHPUT,
     Demand,
     SharingError,
+    demand_for,
     parse_slice,
     shared_gpus,
     sharing_section,
     whole_gpus,
 )
+from planner.trace import DEFAULT_TRACE, load_trace, thinned
 from tests.unit.planner.conftest import make_trace
 
 
@@ -117,3 +120,40 @@ def test_report_section_names_each_versions_fit(stages: dict[str, StageConfig]) 
 def test_cli_refuses_mig_on_a_gpu_without_it(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["--stage", "dev", "--gpu-sharing", "mig:3g.40gb", "--no-progress"]) == 2
     assert "A10G GPUs have no MIG" in capsys.readouterr().err
+
+
+def test_quantised_staging_versions_share_a10gs_on_light_traffic(stages: dict[str, StageConfig]) -> None:
+    """The README's example: staging's v1 and v2 with AWQ weights (5.7 GiB) on a tenth of the bundled
+    trace. Whole: v1 and v2 on one g5.2xlarge each all hour; time-slicing:2 packs their slices."""
+    staging = stages["staging"]
+    models = [
+        model.model_copy(
+            update={
+                "versions": [
+                    version.model_copy(
+                        update={
+                            "weights_gib": 5.7,
+                            "engine": version.engine.model_copy(update={"quantization": Quantization.AWQ}),
+                        }
+                    )
+                    for version in model.versions
+                ]
+            }
+        )
+        for model in staging.models
+    ]
+    quantised = staging.model_copy(update={"models": models})
+    trace = thinned(load_trace(DEFAULT_TRACE), 0.1, 1)
+    demands = [
+        demand_for(
+            quantised, model, version, trace, "time-slicing:2", utilisation=0.7, window_seconds=60, seed=1
+        )[0]
+        for model in quantised.models
+        for version in model.versions
+    ]
+    assert all(demand.shareable for demand in demands)
+    whole = whole_gpus(demands, 60)
+    shared = shared_gpus(demands, parse_slice("time-slicing:2", "A10G", 24), 60)
+    assert whole.gpu_hours == pytest.approx(2.0)  # never more than one replica each: 2 nodes all hour
+    assert shared.gpu_hours == pytest.approx(1.6, abs=0.05)
+    assert 1 - shared.dollars / whole.dollars == pytest.approx(0.17, abs=0.01)
