@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -317,3 +319,24 @@ def test_comparison_with_block_ids_reports_hit_rates_and_keeps_warmup_ids_apart(
     assert least is not None
     assert affinity > least
     assert "prefix hit rate" in routing_table(comparison, 2.0)
+
+
+def test_cli_report_shows_the_policies_side_by_side_on_a_mooncake_trace(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    lines = []
+    for index in range(240):
+        conversation = int(rng.integers(0, 6))
+        blocks = [conversation * 100 + k for k in range(4)] + [10_000 + index]
+        record = {"timestamp": index * 2500, "input_length": 2300, "output_length": 40, "hash_ids": blocks}
+        lines.append(json.dumps(record))
+    trace = tmp_path / "trace.jsonl"
+    trace.write_text("\n".join(lines) + "\n")
+    argv = ["--stage", "dev", "--trace", str(trace), "--routing-policies", "all", "--workers", "1"]
+    assert cli.main([*argv, "--gpu-sharing", "time-slicing:2", "--no-progress", "--out", str(tmp_path)]) == 0
+    report = (tmp_path / "dev" / "report.md").read_text()
+    section = report[report.index("### Replica selection: llama-3-1-8b/v1") :]
+    for policy in ROUTING_POLICIES:
+        assert f"\n| {policy} |" in section
+    assert "prefix cache modelled per replica" in section
+    assert "## GPU sharing between models (scenario)" in report
+    assert "| time-slicing x2 (interference 0.76, estimate) |" in report
