@@ -16,6 +16,7 @@ from config.stage import StageConfig
 from planner.clock import START_FORMATS, StartError, resolve_start
 from planner.commitments import CommitmentRates, CommitmentRatesError, commitment_section, load_rates
 from planner.cost import cost_table, monthly_estimate
+from planner.gpu_slices import SharingError
 from planner.plan import VersionPlan, expected_requests, plan_stage
 from planner.policies import CONFIGURED
 from planner.prices import PriceError
@@ -25,7 +26,7 @@ from planner.routing import RoutingError, parse_policies
 from planner.routing_report import routing_section
 from planner.schedule import ScheduleError
 from planner.settings import PlannerSettings
-from planner.sharing import SharingError, sharing_section
+from planner.sharing import sharing_section
 from planner.trace import DEFAULT_TRACE, Trace, TraceError, in_zone, load_trace, restart, shape
 
 

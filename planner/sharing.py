@@ -9,13 +9,10 @@ replay: each model version's work per window, in whole-GPU replicas at ``utilisa
   ``ceil(work / that)`` slices (at least one); the slices of all co-located versions on one instance
   type are packed onto GPUs (``slices per GPU``), and the GPUs onto nodes.
 
-Slices (config/gpu_sharing.py, docs/gpu-sharing.md):
-
-* ``time-slicing:N``: N pods per GPU, each with 1/N of its memory (``gpu_memory_utilization`` 1/N,
-  the largest fraction the config accepts for N) and 1/N of its time under load, times the
-  interference factor TIME_SLICING_THROUGHPUT below.
-* ``mig:PROFILE``: the profile's compute slices of the GPU's 7 (``3g.40gb`` = 3/7 of the SMs) and its
-  memory (40 GB), no interference (hardware partitioning); devices per GPU from config/mig_profiles.py.
+Slices: planner.gpu_slices (time-slicing:N at 1/N of the time x the interference factor, with
+``gpu_memory_utilization`` 1/N here, the largest fraction the config accepts for N; mig:PROFILE at the
+profile's compute slices and memory, no interference). A stage whose config already shares GPUs is
+simulated on its slices by every policy (planner.policies); this scenario is for what-ifs.
 
 A version shares only with ``gpus_per_replica`` 1 (no tensor parallelism across shared GPUs, as the
 config refuses) and when its weights leave a slice room for at least one ``max_model_len`` request
@@ -33,84 +30,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from config.catalog import GPU_INSTANCE_TYPES
-from config.mig_profiles import MIG_PROFILES, PROFILE, mig_profile_memory_gb
 from config.serving import ModelConfig, ModelVersion
 from config.stage import StageConfig
+from planner.gpu_slices import Slice, parse_slice, slice_profile
 from planner.policies import group_specs, service_seconds
 from planner.prices import hourly_price
 from planner.profiles import ProfileError, replica_profile
 from planner.trace import Trace, thin
-
-# Time-slicing's throughput against hardware partitioning under load: NVIDIA's benchmark of a voice
-# pipeline (ASR and TTS models sharing an A100 beside an LLM, 50 concurrent users) measured about
-# 0.76 requests/s per GPU with time-slicing against about 1.00 with MIG ("Maximize AI Infrastructure
-# Throughput by Consolidating Underutilized GPU Workloads", NVIDIA Technical Blog, 2026-03-25). One
-# published measurement, not of two vLLM replicas: an estimate, stated wherever it is used.
-TIME_SLICING_THROUGHPUT = 0.76
-MIG_COMPUTE_SLICES = 7  # A100/H100/H200: a GPU has 7 compute slices ("1g" = one; MIG user guide)
-
-
-class SharingError(ValueError):
-    """A --gpu-sharing scenario that cannot be planned."""
-
-
-@dataclass(frozen=True)
-class Slice:
-    """What one replica gets of a GPU."""
-
-    label: str
-    compute_share: float
-    memory_gib: float  # the slice's memory (vLLM's gpu_memory_utilization applies within it)
-    interference: float  # throughput factor under contention (1: none)
-    per_gpu: int
-
-    @property
-    def capacity(self) -> float:
-        """A slice's throughput in whole-GPU replicas."""
-        return self.compute_share * self.interference
-
-
-def parse_slice(spec: str, gpu_model: str, gpu_memory_gib: float) -> Slice:
-    """``time-slicing:N`` (2..16) or ``mig:PROFILE`` on a GPU model."""
-    mode, _, argument = spec.partition(":")
-    if mode == "time-slicing":
-        try:
-            replicas = int(argument)
-        except ValueError:
-            replicas = 0
-        if not 2 <= replicas <= 16:
-            raise SharingError(
-                f"--gpu-sharing {spec!r}: time-slicing needs 2 to 16 pods per GPU, e.g. time-slicing:2"
-            )
-        return Slice(
-            f"time-slicing x{replicas} (interference {TIME_SLICING_THROUGHPUT:g}, estimate)",
-            1 / replicas,
-            gpu_memory_gib / replicas,
-            TIME_SLICING_THROUGHPUT,
-            replicas,
-        )
-    if mode == "mig":
-        profiles = MIG_PROFILES.get(gpu_model)
-        if profiles is None:
-            raise SharingError(
-                f"--gpu-sharing {spec!r}: {gpu_model} GPUs have no MIG; allowed on "
-                f"{', '.join(sorted(MIG_PROFILES))} (p4d, p4de, p5), or time-slicing:N"
-            )
-        if argument not in profiles:
-            raise SharingError(
-                f"--gpu-sharing {spec!r}: {gpu_model} has no MIG profile {argument!r}; allowed: "
-                f"{', '.join(profiles)}"
-            )
-        match = PROFILE.match(argument)
-        assert match is not None  # every key of MIG_PROFILES is a profile name
-        return Slice(
-            f"MIG {argument} (no interference)",
-            int(match["slices"]) / MIG_COMPUTE_SLICES,
-            float(mig_profile_memory_gb(argument)),
-            1.0,
-            profiles[argument],
-        )
-    raise SharingError(f"--gpu-sharing {spec!r}: allowed: time-slicing:N (2..16) or mig:PROFILE")
 
 
 @dataclass(frozen=True)
@@ -191,7 +117,7 @@ def demand_for(
     group = group_specs(stage, version)[0]
     instance = GPU_INSTANCE_TYPES[group.instance_type]
     slice_ = parse_slice(spec, instance.gpu_model, instance.gpu_memory_gib)
-    profile = replica_profile(version, group.instance_type)
+    profile = replica_profile(version, group.instance_type)  # whole GPU: the work is in whole-GPU replicas
     version_trace = thin(trace, version.weight / 100, seed + 7919)
     windows = max(1, math.ceil(version_trace.duration_seconds / window_seconds))
     index = np.minimum((version_trace.arrival // window_seconds).astype(np.int64), windows - 1)
@@ -218,11 +144,10 @@ def _fits(
         return False, f"gpus_per_replica {version.gpus_per_replica}: no tensor parallelism across shared GPUs"
     # vLLM's gpu_memory_utilization is a share of the memory it sees: the whole GPU under time-slicing
     # (so at most the slice's share), the MIG device under MIG (the engine's own setting within it).
-    share = slice_.memory_gib / gpu_memory_gib
-    utilisation = share if slice_.interference < 1 else share * version.engine.gpu_memory_utilization
-    engine = version.engine.model_copy(update={"gpu_memory_utilization": utilisation})
+    # Under time-slicing the version would get the largest memory fraction the config accepts (1/N).
+    utilisation = slice_.memory_gib / gpu_memory_gib if slice_.time_sliced else None
     try:
-        profile = replica_profile(version.model_copy(update={"engine": engine}), instance_type)
+        profile = slice_profile(version, instance_type, slice_, memory_utilisation=utilisation)
     except ProfileError:
         return False, f"weights leave no KV cache in {slice_.memory_gib:g} GiB"
     if profile.kv_capacity_tokens < version.engine.max_model_len:

@@ -10,17 +10,12 @@ import pytest
 from config import StageConfig
 from config.serving import Quantization
 from planner import cli
-from planner.sharing import (
-    TIME_SLICING_THROUGHPUT,
-    Demand,
-    SharingError,
-    demand_for,
-    parse_slice,
-    shared_gpus,
-    sharing_section,
-    whole_gpus,
-)
+from planner.gpu_slices import TIME_SLICING_THROUGHPUT, SharingError, parse_slice
+from planner.policies import group_specs, profile_for
+from planner.profiles import replica_profile
+from planner.sharing import Demand, demand_for, shared_gpus, sharing_section, whole_gpus
 from planner.trace import DEFAULT_TRACE, load_trace, thinned
+from tests.unit.charts.helpers import stage_config, stage_data
 from tests.unit.planner.conftest import make_trace
 
 
@@ -157,3 +152,50 @@ def test_quantised_staging_versions_share_a10gs_on_light_traffic(stages: dict[st
     assert whole.gpu_hours == pytest.approx(2.0)  # never more than one replica each: 2 nodes all hour
     assert shared.gpu_hours == pytest.approx(1.6, abs=0.05)
     assert 1 - shared.dollars / whole.dollars == pytest.approx(0.17, abs=0.01)
+
+
+# A stage whose config shares GPUs is simulated on its slices (validated configs, as the config tests build).
+
+
+def test_a_time_sliced_stage_packs_slices_per_node_and_slows_each_replica() -> None:
+    data = stage_data()
+    data["cluster"]["gpu_node_groups"][0]["sharing"] = {"mode": "time-slicing", "replicas": 2}
+    version_data = data["models"][0]["versions"][0]
+    version_data["gpu_share"] = {"fraction": 0.5}
+    version_data["engine"]["gpu_memory_utilization"] = 0.48
+    stage = stage_config(data)
+    version = stage.models[0].versions[0]
+    spec = group_specs(stage, version)[0]
+    assert spec.replicas_per_node == 2  # g5.xlarge: 1 GPU x 2 slices (was 1 whole-GPU replica)
+    profile = profile_for(stage, version)
+    whole = replica_profile(version, spec.instance_type)  # at the version's 0.48 of the GPU's memory
+    # Every time divided by 0.5 x 0.76 = 0.38; the KV cache is the one 0.48 of the GPU leaves.
+    assert profile.step_seconds == pytest.approx(whole.step_seconds / 0.38)
+    assert profile.prefill_per_token_seconds == pytest.approx(whole.prefill_per_token_seconds / 0.38)
+    assert profile.kv_capacity_tokens == whole.kv_capacity_tokens
+    assert "time-slicing x2" in profile.description
+
+
+def test_a_mig_stage_runs_each_replica_on_its_device() -> None:
+    data = stage_data()
+    group = data["cluster"]["gpu_node_groups"][0]
+    group.update(instance_types=["p4de.24xlarge"], sharing={"mode": "mig", "mig_profile": "3g.40gb"})
+    data["models"][0]["versions"][0]["gpu_share"] = {"mig_profile": "3g.40gb"}
+    stage = stage_config(data)
+    version = stage.models[0].versions[0]
+    spec = group_specs(stage, version)[0]
+    assert spec.replicas_per_node == 16  # 8 A100-80GB x 2 devices of 3g.40gb
+    profile = profile_for(stage, version)
+    whole = replica_profile(version, spec.instance_type)
+    assert profile.step_seconds == pytest.approx(whole.step_seconds * 7 / 3)
+    # gpu_memory_utilization 0.9 of the 40 GB device, not of the 80 GB GPU: a smaller KV cache.
+    assert profile.kv_capacity_tokens < whole.kv_capacity_tokens / 2
+
+
+def test_whole_gpu_stages_are_planned_as_before(stages: dict[str, StageConfig]) -> None:
+    for stage in stages.values():
+        for model in stage.models:
+            for version in model.versions:
+                spec = group_specs(stage, version)[0]
+                assert spec.replicas_per_node == spec.gpus_per_node // version.gpus_per_replica
+                assert profile_for(stage, version) == replica_profile(version, spec.instance_type)
