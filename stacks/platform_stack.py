@@ -15,6 +15,7 @@ from config import StageConfig
 from constructs_lib.addons.cluster_autoscaler import ClusterAutoscaler
 from constructs_lib.addons.dcgm_exporter import DcgmExporter
 from constructs_lib.addons.eks_managed import EksManagedAddons
+from constructs_lib.addons.envoy_gateway import EnvoyAiGateway
 from constructs_lib.addons.fluent_bit import FluentBit
 from constructs_lib.addons.keda import Keda
 from constructs_lib.addons.kube_state_metrics import KubeStateMetrics
@@ -87,6 +88,21 @@ class PlatformStack(Stack):
                 if config.image_cache.docker_hub_secret_name
                 else ""
             ),
+        )
+        # `model` routing only: the gateway controllers the serving stack's Gateway and routes need.
+        self.envoy_ai_gateway = (
+            EnvoyAiGateway(
+                self,
+                "EnvoyAiGateway",
+                cluster=target,
+                image_mirror=(
+                    docker_hub_mirror(account=self.account, region=self.region, url_suffix=self.url_suffix)
+                    if config.image_cache.docker_hub_secret_name
+                    else ""
+                ),
+            )
+            if config.ingress.routing_mode == "model" and config.models
+            else None
         )
         # Pod Identity credentials need the agent; charts with roles wait for it.
         agent = self.managed_addons.addons["eks-pod-identity-agent"]

@@ -24,6 +24,9 @@ PASSED_THROUGH = {
     # The chart merges this over its default collector configuration (values.yaml: "Base collector
     # configuration. Supports templating."); components are the collector's, not the chart's.
     ("opentelemetry-collector", "config"),
+    # templates/envoy-gateway-config.yaml merges this over the chart's default EnvoyGateway config
+    # and writes it whole into the controller's ConfigMap; its keys are the EnvoyGateway API's.
+    ("gateway-helm", "config.envoyGateway"),
 }
 """Subtrees a chart passes through as data, where keys the chart does not list are valid."""
 
