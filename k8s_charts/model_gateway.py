@@ -41,7 +41,7 @@ from k8s_charts.vllm_args import VLLM_PORT
 
 ENVOY_GATEWAY_NAMESPACE = "envoy-gateway-system"  # the controller's (chart default)
 GATEWAY_CLASS = "envoy-gateway"  # created with the controller (constructs_lib/addons/envoy_gateway.py)
-GATEWAY_NAME = "models"
+GATEWAY_NAME = "model-gateway"
 ENVOY_SERVICE = "model-gateway"
 """The Envoy data plane's Service: EnvoyProxy spec.provider.kubernetes.envoyService.name."""
 LISTENER_PORT = 8080

@@ -3,8 +3,10 @@ requests the gateway answers with a 5xx. One rule group of its own, rule namespa
 
 Envoy's Prometheus output (`/stats/prometheus` on port 19001, scraped by the ``model-gateway`` job)
 tags `http.<prefix>.downstream_rq_5xx` as ``envoy_http_downstream_rq_xx{envoy_response_code_class="5"}``
-(Envoy's default tag extraction, response code class). It counts both the gateway's own errors
-(no healthy backend: 503; upstream reset: 503; timeout: 504) and 5xx answers of vLLM it passes on.
+(Envoy's default tag extraction, source/common/config/well_known_names.cc: `_rq_(\\d)xx$` is
+the response code class, `http.(<stat_prefix>.)` the connection manager prefix). It counts both
+the gateway's own errors (no healthy backend or upstream reset: 503; timeout: 504) and 5xx answers
+of vLLM it passes on.
 """
 
 from __future__ import annotations
@@ -14,7 +16,12 @@ from typing import Any
 from observability.contract import MODELS_NAMESPACE
 
 GROUP = "llm-inference-gateway"
-REQUESTS = f'envoy_http_downstream_rq_xx{{namespace="{MODELS_NAMESPACE}", job="model-gateway"}}'
+# Envoy Gateway's own listeners (stats: eg-stats-http, bootstrap.yaml.tpl; readiness, which the ALB
+# health-checks: eg-ready-http, listener_ready.go) would dilute the ratio: counted out.
+REQUESTS = (
+    f'envoy_http_downstream_rq_xx{{namespace="{MODELS_NAMESPACE}", job="model-gateway", '
+    'envoy_http_conn_manager_prefix!~"eg-.*"}'
+)
 ERROR_RATIO = 0.05
 """5% of requests answered 5xx for 5 minutes: far above a healthy service's error rate."""
 MIN_REQUESTS_PER_SECOND = 0.1
