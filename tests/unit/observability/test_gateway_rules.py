@@ -10,6 +10,7 @@ import promql_parser
 import yaml
 
 from observability.gateway_rules import gateway_alerting_rules
+from tests.unit.observability.test_docs import DOC
 from observability.scrape_config import gateway_job
 from tests.unit.observability.promtool import promtool
 
@@ -63,3 +64,9 @@ def test_the_alert_fires_on_a_tenth_of_5xx_and_not_on_one_percent(tmp_path: Path
         [promtool(), "test", "rules", str(test_file)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_alert_has_a_runbook_section() -> None:
+    (rule,) = gateway_alerting_rules(runbook_base_url=RUNBOOK)["groups"][0]["rules"]
+    assert f"### {rule['alert']}" in DOC.read_text().splitlines()
+    assert rule["annotations"]["runbook_url"] == f"{RUNBOOK}#{rule['alert'].lower()}"
