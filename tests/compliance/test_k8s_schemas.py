@@ -31,7 +31,9 @@ CUSTOM_RESOURCE_SCHEMAS = {
     ("gateway.networking.k8s.io/v1", "GatewayClass"): SCHEMAS / "gatewayapi-gatewayclass-v1.json",
     ("gateway.envoyproxy.io/v1alpha1", "EnvoyProxy"): SCHEMAS / "eg-envoyproxy-v1alpha1.json",
     ("gateway.envoyproxy.io/v1alpha1", "Backend"): SCHEMAS / "eg-backend-v1alpha1.json",
-    ("gateway.envoyproxy.io/v1alpha1", "ClientTrafficPolicy"): SCHEMAS / "eg-clienttrafficpolicy-v1alpha1.json",
+    ("gateway.envoyproxy.io/v1alpha1", "ClientTrafficPolicy"): (
+        SCHEMAS / "eg-clienttrafficpolicy-v1alpha1.json"
+    ),
     ("aigateway.envoyproxy.io/v1beta1", "AIGatewayRoute"): SCHEMAS / "aigw-aigatewayroute-v1beta1.json",
     ("aigateway.envoyproxy.io/v1beta1", "AIServiceBackend"): SCHEMAS / "aigw-aiservicebackend-v1beta1.json",
 }

@@ -10,9 +10,9 @@ import promql_parser
 import yaml
 
 from observability.gateway_rules import gateway_alerting_rules
-from tests.unit.observability.test_docs import DOC
 from observability.scrape_config import gateway_job
 from tests.unit.observability.promtool import promtool
+from tests.unit.observability.test_docs import DOC
 
 RUNBOOK = "https://example.com/docs/observability.md"
 
