@@ -29,6 +29,8 @@ PASSED_THROUGH = {
     ("gateway-helm", "config.envoyGateway"),
 }
 """Subtrees a chart passes through as data, where keys the chart does not list are valid."""
+EMPTY_VALUES = {"ai-gateway-crds-helm"}
+"""Charts whose values file sets nothing (v1.1.0: a licence header only); the project sets no key."""
 
 
 def unknown_keys(values: Any, kinds: dict[str, str], *, chart: str, prefix: str = "") -> list[str]:
@@ -95,7 +97,7 @@ def test_facts_record_their_source(source: Any) -> None:
     assert facts["source"]["ref"] == source.ref
     assert facts["source"]["path"] == source.path
     assert len(facts["source"]["sha256"]) == 64
-    assert facts["keys"]
+    assert facts["keys"] or source.chart in EMPTY_VALUES
 
 
 def test_no_stale_facts() -> None:
