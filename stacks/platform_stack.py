@@ -49,7 +49,8 @@ class PlatformStack(Stack):
         # jsii's generated ICluster protocol lists a member the concrete class lacks in stubs.
         target = cast(eks.ICluster, cluster)
         # Namespaces with their Pod Security labels, before any chart creates them unlabelled.
-        self.namespaces = PlatformNamespaces(self, "Namespaces", cluster=target)
+        model_routing = config.ingress.routing_mode == "model" and bool(config.models)
+        self.namespaces = PlatformNamespaces(self, "Namespaces", cluster=target, model_routing=model_routing)
         self.managed_addons = EksManagedAddons(
             self, "ManagedAddons", cluster=target, versions=config.cluster.addon_versions
         )
@@ -101,9 +102,13 @@ class PlatformStack(Stack):
                     else ""
                 ),
             )
-            if config.ingress.routing_mode == "model" and config.models
+            if model_routing
             else None
         )
+        if self.envoy_ai_gateway is not None:
+            gateway = self.envoy_ai_gateway
+            for release in (gateway.envoy_gateway, gateway.ai_gateway_crds, gateway.ai_gateway):
+                release.node.add_dependency(self.namespaces.manifest)
         # Pod Identity credentials need the agent; charts with roles wait for it.
         agent = self.managed_addons.addons["eks-pod-identity-agent"]
         for addon in (self.cluster_autoscaler, self.keda, self.fluent_bit, self.otel_collector):

@@ -22,7 +22,6 @@ from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
 
 from constructs_lib.addons.helm import SYSTEM_NODES, HelmSource, helm_release
-from constructs_lib.addons.namespaces import namespace_manifest
 from k8s_charts.images import docker_hub_image
 from k8s_charts.model_gateway import ENVOY_GATEWAY_NAMESPACE, GATEWAY_CLASS
 from k8s_charts.names import MODELS_NAMESPACE
@@ -56,7 +55,9 @@ AI_GATEWAY_SOURCE = HelmSource(
 AI_GATEWAY_EXTENSION_HOST = f"ai-gateway-controller.{AI_GATEWAY_NAMESPACE}.svc.cluster.local"
 AI_GATEWAY_EXTENSION_PORT = 1063
 REPLICAS = 2
-NAMESPACES = (ENVOY_GATEWAY_NAMESPACE, AI_GATEWAY_NAMESPACE)
+# Both controllers' pods pass `restricted` (the charts' default security contexts at these versions:
+# non-root 65532, no capabilities, RuntimeDefault seccomp); created by constructs_lib/addons/namespaces.py.
+NAMESPACES = {ENVOY_GATEWAY_NAMESPACE: "restricted", AI_GATEWAY_NAMESPACE: "restricted"}
 
 
 def envoy_gateway_values(*, image_mirror: str = "") -> dict[str, Any]:
@@ -129,22 +130,14 @@ def gateway_class() -> dict[str, Any]:
 
 class EnvoyAiGateway(Construct):
     """Exposes ``envoy_gateway``, ``ai_gateway_crds``, ``ai_gateway`` (Helm releases) and
-    ``gateway_class`` (the GatewayClass the serving stack's Gateway names).
+    ``gateway_class`` (the GatewayClass the serving stack's Gateway names). Its charts must depend on
+    the platform's namespaces (``NAMESPACES``, labelled there).
 
     :param image_mirror: the stage's Docker Hub pull-through cache prefix. Default: none.
     """
 
     def __init__(self, scope: Construct, id_: str, *, cluster: eks.ICluster, image_mirror: str = "") -> None:
         super().__init__(scope, id_)
-        # Both controllers' pods pass `restricted` (the charts' default security contexts at these
-        # versions: non-root 65532, no capabilities, RuntimeDefault seccomp).
-        self.namespaces = eks.KubernetesManifest(
-            self,
-            "Namespaces",
-            cluster=cluster,
-            manifest=[namespace_manifest(name, "restricted") for name in NAMESPACES],
-            overwrite=True,
-        )
         self.envoy_gateway = helm_release(
             self,
             "EnvoyGateway",
@@ -162,8 +155,6 @@ class EnvoyAiGateway(Construct):
             source=AI_GATEWAY_SOURCE,
             values=ai_gateway_values(image_mirror=image_mirror),
         )
-        self.envoy_gateway.node.add_dependency(self.namespaces)
-        self.ai_gateway_crds.node.add_dependency(self.namespaces)
         # AI Gateway's controller watches Envoy Gateway's resources and its own CRDs.
         self.ai_gateway_crds.node.add_dependency(self.envoy_gateway)
         self.ai_gateway.node.add_dependency(self.ai_gateway_crds)
