@@ -45,7 +45,7 @@ class HelmSource:
     release: str
 
 
-def helm_release(
+def _helm_release(
     scope: Construct,
     id_: str,
     *,
@@ -120,7 +120,7 @@ class HelmAddon(Construct):
         :param chart_id: the release's construct id. Default: ``Chart``; ``Default`` keeps the logical
             id of a release that was created directly under this add-on's id before.
         """
-        self.chart = helm_release(
+        self.chart = _helm_release(
             self,
             chart_id,
             cluster=cluster,
