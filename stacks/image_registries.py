@@ -74,7 +74,8 @@ REGISTRIES: dict[str, RegistryBlobs] = {
     "public.ecr.aws": RegistryBlobs(
         s3_buckets=(),
         served_by="not S3: CloudFront (d2glxqk2uabbnd.cloudfront.net, d5l0dvt14r5h8.cloudfront.net)",
-        source="AWS News blog 'Amazon ECR Public' ('ECR Public caches image layers in Amazon CloudFront'); "
+        source="AWS News blog 'Amazon ECR Public: A New Public Container Registry' ('ECR Public caches "
+        "image layers in Amazon CloudFront'); "
         "EKS Anywhere docs, domains to allow, quoted in github.com/docker/sbx-releases issue 525 "
         "(403 from d2glxqk2uabbnd.cloudfront.net when blocked)",
     ),
@@ -88,7 +89,9 @@ REGISTRIES: dict[str, RegistryBlobs] = {
     "nvcr.io": RegistryBlobs(
         s3_buckets=(),
         served_by="unknown: no NVIDIA document names the host or bucket nvcr.io blobs come from",
-        source="searched NGC user guides and GPU Operator air-gapped/proxy guides: none lists blob hosts",
+        source="searched the NGC user guides and the GPU Operator air-gapped and proxy guides: none lists "
+        "blob hosts. ECR pull-through cache cannot front it (CreatePullThroughCacheRule "
+        "upstreamRegistryUrl lists ecr, ecr-public, docker-hub, ghcr.io, gitlab, k8s, azurecr, quay)",
         verified=False,
     ),
 }
