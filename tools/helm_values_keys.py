@@ -172,9 +172,10 @@ def with_references(kinds: dict[str, str], references: set[str]) -> dict[str, st
     return merged
 
 
-IMAGE_LEAVES = frozenset({"registry", "repository", "imageRegistry"})
+IMAGE_LEAVES = frozenset({"registry", "repository", "imageRegistry", "image"})
 """Leaf names that say where a chart's images come from (``image.repository``, ``image.registry``,
-``global.imageRegistry``, external-secrets' ``global.repository``)."""
+``global.imageRegistry``, external-secrets' ``global.repository``, and a full reference in a string
+``image``, as gateway-helm's ``global.images.ratelimit.image``)."""
 
 
 def image_defaults(values: Any, prefix: str = "") -> dict[str, str]:
