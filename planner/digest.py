@@ -22,7 +22,7 @@ from planner.trace import DEFAULT_TRACE, in_zone, load_trace, restart, shape
 
 # (name, stage, shape spec, local start, settings overrides): small enough for a unit test, chosen to
 # pass through off-hours, Spot notices and capacity failures, the oracle search and a fitted re-plan.
-CASES: tuple[tuple[str, str, str, str, dict[str, float]], ...] = (
+CASES: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
     (
         "prod-night-spot",
         "prod",
