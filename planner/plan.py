@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from queue import Empty
 from typing import Any
@@ -22,6 +23,7 @@ from planner.policies import (
     common_start_replicas,
     hpa_variants,
     oracle_setup,
+    profile_for,
     service_seconds,
     static_setup,
 )
@@ -32,6 +34,20 @@ from planner.sim import SimResult, SimSetup, Simulation
 from planner.trace import Trace, thin, thinned, with_warmup
 
 Progress = Callable[[int], object]
+# Starts one simulation (setup, extended trace, warm-up requests) and returns its future result: at
+# once in this process, or queued on a process pool so that every simulation of every plan shares it.
+Runner = Callable[[SimSetup, Trace, int], "Future[SimResult]"]
+
+
+def serial_runner(progress: Progress | None) -> Runner:
+    """Run each simulation when it is asked for, in this process."""
+
+    def run(setup: SimSetup, trace: Trace, warmup_requests: int) -> Future[SimResult]:
+        future: Future[SimResult] = Future()
+        future.set_result(simulate(setup, trace, progress, warmup_requests))
+        return future
+
+    return run
 
 
 @dataclass
@@ -111,7 +127,15 @@ def plan_version(
     settings: PlannerSettings,
     seed: int,
     progress: Progress | None = None,
+    runner: Runner | None = None,
 ) -> VersionPlan:
+    """Every policy on one version's share of the trace.
+
+    Simulations go through ``runner`` (default: one after another in this process). The HPA variants
+    and the oracle search's first sizing do not depend on each other, so all are started before any
+    result is awaited; with a pool they run side by side. The results do not depend on the runner.
+    """
+    runner = runner or serial_runner(progress)
     version_trace = thin(trace, version.weight / 100, seed + 7919)
     extended, warmup_requests = with_warmup(version_trace, settings.warmup_seconds)
     configured = base_setup(stage, model, version, extended, settings, seed)
@@ -127,23 +151,18 @@ def plan_version(
     runs: list[PolicyRun] = hpa_variants(stage, version, base, settings)
     results: dict[str, SimResult] = {}
     summaries: list[PolicySummary] = []
+    started = {run.name: runner(run.setup, extended, warmup_requests) for run in runs}
+    oracle = _OracleSearch(
+        base, extended, version_trace, warmup_requests, settings, model.autoscaling.max_replicas, slo, runner
+    )
+    oracle.start_first()
     for run in runs:
-        results[run.name] = simulate(run.setup, extended, progress, warmup_requests)
+        results[run.name] = started.pop(run.name).result()
         summaries.append(summarise(run.name, results[run.name], version_trace, slo, settings.slo_quantile))
     target = min(settings.slo_quantile, summaries[0].slo_attainment)
-    search = _search_oracle(
-        base,
-        extended,
-        version_trace,
-        warmup_requests,
-        settings,
-        model.autoscaling.max_replicas,
-        slo,
-        target,
-        progress,
-    )
+    search = oracle.run(target)
     static = static_setup(base, extended, search.slo_utilisation, settings, model.autoscaling.max_replicas)
-    results[STATIC_PEAK] = simulate(static, extended, progress, warmup_requests)
+    results[STATIC_PEAK] = runner(static, extended, warmup_requests).result()
     summaries.append(summarise(STATIC_PEAK, results[STATIC_PEAK], version_trace, slo, settings.slo_quantile))
     results[ORACLE] = search.result
     summaries.append(search.summary)
@@ -299,56 +318,80 @@ class OracleSearch:
     slo_reachable: bool
 
 
-def _search_oracle(
-    base: SimSetup,
-    extended: Trace,
-    trace: Trace,
-    warmup_requests: int,
-    settings: PlannerSettings,
-    max_replicas: int,
-    slo: float,
-    target_attainment: float,
-    progress: Progress | None,
-) -> OracleSearch:
+class _OracleSearch:
     """Oracle sizings searched by bisection over the utilisations (attainment falls as they rise).
 
-    The oracle kept is the cheapest one reaching ``target_attainment`` (the SLO's share, or the
+    The oracle kept is the cheapest one reaching the target attainment (the SLO's share, or the
     configured policy's attainment when that is lower, so that an SLO out of reach still leaves a
     like-for-like lower bound). Static peak is sized with the highest utilisation meeting the SLO.
+    Sizings whose replica schedules come out equal (e.g. all capped at max_replicas) are simulated
+    once: the simulation depends on the setup alone.
     """
-    levels = sorted(settings.oracle_utilisations, reverse=True)
-    tried: dict[int, tuple[SimResult, PolicySummary]] = {}
 
-    def attempt(index: int) -> PolicySummary:
-        if index not in tried:
-            setup = oracle_setup(base, extended, levels[index], settings, max_replicas)
-            result = simulate(setup, extended, progress, warmup_requests)
-            summary = summarise(ORACLE, result, trace, slo, settings.slo_quantile)
-            summary.notes.append(f"sized at {levels[index]:.0%} replica utilisation")
-            tried[index] = (result, summary)
-        return tried[index][1]
+    def __init__(
+        self,
+        base: SimSetup,
+        extended: Trace,
+        trace: Trace,
+        warmup_requests: int,
+        settings: PlannerSettings,
+        max_replicas: int,
+        slo: float,
+        runner: Runner,
+    ) -> None:
+        self.base, self.extended, self.trace = base, extended, trace
+        self.warmup_requests, self.settings = warmup_requests, settings
+        self.max_replicas, self.slo, self.runner = max_replicas, slo, runner
+        self.levels = sorted(settings.oracle_utilisations, reverse=True)
+        self.started: dict[int, Future[SimResult]] = {}
+        self.by_schedule: dict[tuple[tuple[float, int], ...], Future[SimResult]] = {}
+        self.tried: dict[int, tuple[SimResult, PolicySummary]] = {}
 
-    def most_aggressive_reaching(threshold: float) -> int | None:
-        low, high, found = 0, len(levels) - 1, None
+    def start(self, index: int) -> Future[SimResult]:
+        if index not in self.started:
+            setup = oracle_setup(
+                self.base, self.extended, self.levels[index], self.settings, self.max_replicas
+            )
+            schedule = setup.autoscaling.oracle_schedule
+            if schedule not in self.by_schedule:
+                self.by_schedule[schedule] = self.runner(setup, self.extended, self.warmup_requests)
+            self.started[index] = self.by_schedule[schedule]
+        return self.started[index]
+
+    def start_first(self) -> None:
+        """The SLO bisection's first probe depends on nothing else: start it early."""
+        self.start((len(self.levels) - 1) // 2)
+
+    def attempt(self, index: int) -> PolicySummary:
+        if index not in self.tried:
+            result = self.start(index).result()
+            summary = summarise(ORACLE, result, self.trace, self.slo, self.settings.slo_quantile)
+            summary.notes.append(f"sized at {self.levels[index]:.0%} replica utilisation")
+            self.tried[index] = (result, summary)
+        return self.tried[index][1]
+
+    def most_aggressive_reaching(self, threshold: float) -> int | None:
+        low, high, found = 0, len(self.levels) - 1, None
         while low <= high:
             middle = (low + high) // 2
-            if attempt(middle).slo_attainment >= threshold - 1e-9:
+            if self.attempt(middle).slo_attainment >= threshold - 1e-9:
                 found, high = middle, middle - 1
             else:
                 low = middle + 1
         return found
 
-    slo_index = most_aggressive_reaching(settings.slo_quantile)
-    target_index = (
-        slo_index
-        if target_attainment >= settings.slo_quantile
-        else most_aggressive_reaching(target_attainment)
-    )
-    if target_index is None:
-        target_index = max(tried, key=lambda index: tried[index][1].slo_attainment)
-    result, summary = tried[target_index]
-    slo_utilisation = levels[slo_index if slo_index is not None else -1]
-    return OracleSearch(result, summary, levels[target_index], slo_utilisation, slo_index is not None)
+    def run(self, target_attainment: float) -> OracleSearch:
+        quantile = self.settings.slo_quantile
+        slo_index = self.most_aggressive_reaching(quantile)
+        target_index = (
+            slo_index if target_attainment >= quantile else self.most_aggressive_reaching(target_attainment)
+        )
+        if target_index is None:
+            target_index = max(self.tried, key=lambda index: self.tried[index][1].slo_attainment)
+        result, summary = self.tried[target_index]
+        levels = self.levels
+        slo_utilisation = levels[slo_index if slo_index is not None else -1]
+        return OracleSearch(result, summary, levels[target_index], slo_utilisation, slo_index is not None)
 
 
 def runs_per_version(settings: PlannerSettings) -> int:
@@ -386,38 +429,48 @@ def plan_stage(
     """Every version's comparison; with ``fit_load``, a capacity-short version is compared again at
     the rate its max_replicas can carry (labelled SYNTHETIC), so the policies are ranked on something.
 
-    With ``workers`` > 1 the versions are planned in parallel processes (each is independent and
-    seeded, so the result is the same as in one process); progress comes back through a queue.
+    With ``workers`` > 1 every simulation of every plan (versions, their fitted re-plans, policies,
+    oracle sizings) is queued on one pool of processes, so the cores stay busy until the last one;
+    each simulation is independent and seeded, so the result is the same as in one process. Progress
+    comes back through a queue.
     """
     jobs = [
-        (model, version)
+        (model, version, factor)
         for model in stage.models
         if not model_ids or model.id in model_ids
         for version in model.versions
         if version.weight > 0
+        for factor in _job_factors(stage, model, version, trace, settings, seed, fit_load)
     ]
-    if workers <= 1 or len(jobs) <= 1:
+    if workers <= 1:
         return [
-            plan
-            for model, version in jobs
-            for plan in _plan_job(stage, model, version, trace, settings, seed, fit_load, progress)
+            _plan_job(stage, model, version, trace, settings, seed, factor, serial_runner(progress))
+            for model, version, factor in jobs
         ]
     context = multiprocessing.get_context("fork")
     with (
         context.Manager() as manager,
-        ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context) as pool,
+        ProcessPoolExecutor(workers, mp_context=context) as pool,
     ):
         queue = manager.Queue()
-        futures = [
-            pool.submit(_plan_job, stage, model, version, trace, settings, seed, fit_load, queue.put)
-            for model, version in jobs
-        ]
-        pending = set(futures)
-        while pending:
-            _, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+        # Fork every worker now, before the planning threads below exist (the pool forks lazily, and
+        # forking a process that runs threads can copy a lock held by one of them).
+        list(pool.map(time.sleep, [0.05] * workers))
+
+        def runner(setup: SimSetup, extended: Trace, warmup_requests: int) -> Future[SimResult]:
+            return pool.submit(simulate, setup, extended, queue.put, warmup_requests)
+
+        with ThreadPoolExecutor(len(jobs)) as threads:
+            futures = [
+                threads.submit(_plan_job, stage, model, version, trace, settings, seed, factor, runner)
+                for model, version, factor in jobs
+            ]
+            pending = set(futures)
+            while pending:
+                _, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                _drain(queue, progress)
             _drain(queue, progress)
-        _drain(queue, progress)
-        return [plan for future in futures for plan in future.result()]
+            return [future.result() for future in futures]
 
 
 def _drain(queue: Any, progress: Progress | None) -> None:
@@ -430,7 +483,7 @@ def _drain(queue: Any, progress: Progress | None) -> None:
             progress(step)
 
 
-def _plan_job(
+def _job_factors(
     stage: StageConfig,
     model: ModelConfig,
     version: ModelVersion,
@@ -438,14 +491,29 @@ def _plan_job(
     settings: PlannerSettings,
     seed: int,
     fit_load: bool,
-    progress: Progress | None,
-) -> list[VersionPlan]:
-    plan = plan_version(stage, model, version, trace, settings, seed, progress)
-    if not (fit_load and plan.capacity_short):
-        return [plan]
-    found = capacity(plan.trace, plan.profile, settings, model.autoscaling.max_replicas)
-    factor = found.fitting_share
+) -> list[float | None]:
+    """The version's plan (None), and with ``fit_load`` the share of the trace a capacity-short version
+    is compared again on. Known before any simulation: capacity is a property of the trace and profile."""
+    if not fit_load:
+        return [None]
+    version_trace = thin(trace, version.weight / 100, seed + 7919)
+    found = capacity(version_trace, profile_for(stage, version), settings, model.autoscaling.max_replicas)
+    return [None, found.fitting_share] if found.short else [None]
+
+
+def _plan_job(
+    stage: StageConfig,
+    model: ModelConfig,
+    version: ModelVersion,
+    trace: Trace,
+    settings: PlannerSettings,
+    seed: int,
+    factor: float | None,
+    runner: Runner,
+) -> VersionPlan:
+    if factor is None:
+        return plan_version(stage, model, version, trace, settings, seed, runner=runner)
     fitted = plan_version(
-        stage, model, version, thinned(trace, factor, seed + 104729), settings, seed, progress
+        stage, model, version, thinned(trace, factor, seed + 104729), settings, seed, runner=runner
     )
-    return [plan, replace(fitted, load_factor=factor)]
+    return replace(fitted, load_factor=factor)
