@@ -8,8 +8,9 @@ planner.sim composes them and runs the loop.
 
 from __future__ import annotations
 
-import heapq
+from array import array
 from enum import IntEnum
+from heapq import heappush
 
 import numpy as np
 
@@ -43,13 +44,14 @@ class SimState:
 
     setup: SimSetup
     profile: ReplicaProfile
-    arrival: list[float]
-    prompt: list[int]
-    output: list[int]
-    first_token: list[float]
-    admitted: list[float]
-    finished: list[float]
-    outcome: list[int]
+    # Per-request columns, indexed by the request's position in the trace.
+    arrival: array[float]
+    prompt: array[int]
+    output: array[int]
+    first_token: array[float]
+    admitted: array[float]
+    finished: array[float]
+    outcome: array[int]
     events: list[Event]
     sequence: int
     nodes: list[Node]
@@ -77,7 +79,7 @@ class SimState:
 
     def push(self, time: float, kind: EventKind, subject: object = None, version: int = 0) -> None:
         self.sequence += 1
-        heapq.heappush(self.events, (time, kind, self.sequence, subject, version))
+        heappush(self.events, (time, kind, self.sequence, subject, version))
 
     # Implemented by the parts (planner.replica, planner.cluster, planner.controllers).
 
