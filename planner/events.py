@@ -74,6 +74,9 @@ class SimState:
     capacity_failures: int
     node_launches: int
     spot_interruptions: int
+    # Anything that depends on a group being Spot (beyond its price) adds 1 here: Simulation.repriced
+    # relies on it to give the all-on-demand variant without running it again.
+    spot_draws: int
     event_count: int
     oracle: bool
 

@@ -16,6 +16,8 @@ import numpy as np
 from config.serving import ModelConfig, ModelVersion
 from config.stage import StageConfig
 from planner.policies import (
+    CONFIGURED,
+    CONFIGURED_ON_DEMAND,
     ORACLE,
     STATIC_PEAK,
     PolicyRun,
@@ -30,21 +32,25 @@ from planner.policies import (
 from planner.profiles import ReplicaProfile
 from planner.report import PolicySummary, fill_gap_closed, summarise
 from planner.settings import PlannerSettings
-from planner.sim import SimResult, SimSetup, Simulation
+from planner.sim import GroupSpec, SimResult, SimSetup, Simulation
 from planner.trace import Trace, thin, thinned, with_warmup
 
 Progress = Callable[[int], object]
-# Starts one simulation (setup, extended trace, warm-up requests) and returns its future result: at
-# once in this process, or queued on a process pool so that every simulation of every plan shares it.
-Runner = Callable[[SimSetup, Trace, int], "Future[SimResult]"]
+# Starts one simulation (setup, extended trace, warm-up requests, and node groups to price it on as
+# well) and returns its future results: at once in this process, or queued on a process pool so that
+# every simulation of every plan shares it.
+Simulated = tuple[SimResult, SimResult | None]
+Runner = Callable[[SimSetup, Trace, int, "tuple[GroupSpec, ...] | None"], "Future[Simulated]"]
 
 
 def serial_runner(progress: Progress | None) -> Runner:
     """Run each simulation when it is asked for, in this process."""
 
-    def run(setup: SimSetup, trace: Trace, warmup_requests: int) -> Future[SimResult]:
-        future: Future[SimResult] = Future()
-        future.set_result(simulate(setup, trace, progress, warmup_requests))
+    def run(
+        setup: SimSetup, trace: Trace, warmup_requests: int, reprice_as: tuple[GroupSpec, ...] | None
+    ) -> Future[Simulated]:
+        future: Future[Simulated] = Future()
+        future.set_result(simulate_repriced(setup, trace, progress, warmup_requests, reprice_as))
         return future
 
     return run
@@ -82,8 +88,30 @@ def simulate(
     setup: SimSetup, trace: Trace, progress: Progress | None = None, warmup_requests: int = 0
 ) -> SimResult:
     """Run one setup; with a warm-up, return only the measured requests and times (from the end of it)."""
+    return simulate_repriced(setup, trace, progress, warmup_requests, None)[0]
+
+
+def simulate_repriced(
+    setup: SimSetup,
+    trace: Trace,
+    progress: Progress | None,
+    warmup_requests: int,
+    reprice_as: tuple[GroupSpec, ...] | None,
+) -> Simulated:
+    """Run one setup; also its result on the node groups ``reprice_as`` (the all-on-demand variant)
+    when the run did not depend on being Spot (Simulation.repriced), else None for that one."""
     holder = _ProgressAdapter(progress) if progress else None
-    result = Simulation(setup, trace.arrival, trace.prompt_tokens, trace.output_tokens).run(holder)
+    simulation = Simulation(setup, trace.arrival, trace.prompt_tokens, trace.output_tokens)
+    result = simulation.run(holder)
+    other = None if reprice_as is None else simulation.repriced(reprice_as)
+    finished = [
+        None if found is None else _measured_only(found, setup, warmup_requests) for found in (result, other)
+    ]
+    assert finished[0] is not None
+    return finished[0], finished[1]
+
+
+def _measured_only(result: SimResult, setup: SimSetup, warmup_requests: int) -> SimResult:
     result.warmup_settled_seconds = settled_before(result, setup.measure_from_seconds)
     return measured(result, warmup_requests, setup.measure_from_seconds)
 
@@ -151,18 +179,34 @@ def plan_version(
     runs: list[PolicyRun] = hpa_variants(stage, version, base, settings)
     results: dict[str, SimResult] = {}
     summaries: list[PolicySummary] = []
-    started = {run.name: runner(run.setup, extended, warmup_requests) for run in runs}
+    # The all-on-demand variant comes from the configured run, priced on-demand, when that run never
+    # depended on Spot (no interruption or capacity draw in the horizon); else it is simulated.
+    on_demand = {run.name: run.setup.groups for run in runs}.get(CONFIGURED_ON_DEMAND)
+    started = {
+        run.name: runner(run.setup, extended, warmup_requests, on_demand if run.name == CONFIGURED else None)
+        for run in runs
+        if run.name != CONFIGURED_ON_DEMAND
+    }
     oracle = _OracleSearch(
         base, extended, version_trace, warmup_requests, settings, model.autoscaling.max_replicas, slo, runner
     )
     oracle.start_first()
     for run in runs:
-        results[run.name] = started.pop(run.name).result()
+        if run.name == CONFIGURED_ON_DEMAND:
+            derived = started[CONFIGURED].result()[1]
+            found = (
+                derived
+                if derived is not None
+                else runner(run.setup, extended, warmup_requests, None).result()[0]
+            )
+        else:
+            found = started[run.name].result()[0]
+        results[run.name] = found
         summaries.append(summarise(run.name, results[run.name], version_trace, slo, settings.slo_quantile))
     target = min(settings.slo_quantile, summaries[0].slo_attainment)
     search = oracle.run(target)
     static = static_setup(base, extended, search.slo_utilisation, settings, model.autoscaling.max_replicas)
-    results[STATIC_PEAK] = runner(static, extended, warmup_requests).result()
+    results[STATIC_PEAK] = runner(static, extended, warmup_requests, None).result()[0]
     summaries.append(summarise(STATIC_PEAK, results[STATIC_PEAK], version_trace, slo, settings.slo_quantile))
     results[ORACLE] = search.result
     summaries.append(search.summary)
@@ -343,18 +387,18 @@ class _OracleSearch:
         self.warmup_requests, self.settings = warmup_requests, settings
         self.max_replicas, self.slo, self.runner = max_replicas, slo, runner
         self.levels = sorted(settings.oracle_utilisations, reverse=True)
-        self.started: dict[int, Future[SimResult]] = {}
-        self.by_schedule: dict[tuple[tuple[float, int], ...], Future[SimResult]] = {}
+        self.started: dict[int, Future[Simulated]] = {}
+        self.by_schedule: dict[tuple[tuple[float, int], ...], Future[Simulated]] = {}
         self.tried: dict[int, tuple[SimResult, PolicySummary]] = {}
 
-    def start(self, index: int) -> Future[SimResult]:
+    def start(self, index: int) -> Future[Simulated]:
         if index not in self.started:
             setup = oracle_setup(
                 self.base, self.extended, self.levels[index], self.settings, self.max_replicas
             )
             schedule = setup.autoscaling.oracle_schedule
             if schedule not in self.by_schedule:
-                self.by_schedule[schedule] = self.runner(setup, self.extended, self.warmup_requests)
+                self.by_schedule[schedule] = self.runner(setup, self.extended, self.warmup_requests, None)
             self.started[index] = self.by_schedule[schedule]
         return self.started[index]
 
@@ -364,7 +408,7 @@ class _OracleSearch:
 
     def attempt(self, index: int) -> PolicySummary:
         if index not in self.tried:
-            result = self.start(index).result()
+            result = self.start(index).result()[0]
             summary = summarise(ORACLE, result, self.trace, self.slo, self.settings.slo_quantile)
             summary.notes.append(f"sized at {self.levels[index]:.0%} replica utilisation")
             self.tried[index] = (result, summary)
@@ -457,8 +501,10 @@ def plan_stage(
         # forking a process that runs threads can copy a lock held by one of them).
         list(pool.map(time.sleep, [0.05] * workers))
 
-        def runner(setup: SimSetup, extended: Trace, warmup_requests: int) -> Future[SimResult]:
-            return pool.submit(simulate, setup, extended, queue.put, warmup_requests)
+        def runner(
+            setup: SimSetup, extended: Trace, warmup_requests: int, reprice_as: tuple[GroupSpec, ...] | None
+        ) -> Future[Simulated]:
+            return pool.submit(simulate_repriced, setup, extended, queue.put, warmup_requests, reprice_as)
 
         with ThreadPoolExecutor(len(jobs)) as threads:
             futures = [

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from dataclasses import replace
 from heapq import heappop
 
 import numpy as np
@@ -77,6 +78,9 @@ class Simulation(ReplicaBatching, ClusterNodes, Controllers):
         self.capacity_failures = 0
         self.node_launches = 0
         self.spot_interruptions = 0
+        # Spot-only randomness that reached the run (a notice inside the horizon, a capacity draw).
+        # While it is 0 the run is also the all-on-demand run's, priced differently (see repriced).
+        self.spot_draws = 0
         self.event_count = 0
         self.oracle = setup.autoscaling.kind == "oracle"
         if self.oracle:
@@ -184,8 +188,24 @@ class Simulation(ReplicaBatching, ClusterNodes, Controllers):
             self.routable.append(pod)
         self._record_series(0.0)
 
+    def repriced(self, groups: tuple[GroupSpec, ...]) -> SimResult | None:
+        """The finished run's result on the same node groups with other prices and capacity types, or
+        None when the run depended on being Spot (a notice or capacity draw reached it).
+
+        Without such a draw nothing in the run read whether a group is Spot except its price, so an
+        all-on-demand run would take every decision this one took, event by event.
+        """
+        if self.spot_draws or len(groups) != len(self.setup.groups):
+            return None
+        for ours, theirs in zip(self.setup.groups, groups, strict=True):
+            if replace(ours, spot=theirs.spot, hourly_price=theirs.hourly_price) != theirs:
+                return None
+        return self._result_for(replace(self.setup, groups=groups))
+
     def _result(self) -> SimResult:
-        setup = self.setup
+        return self._result_for(self.setup)
+
+    def _result_for(self, setup: SimSetup) -> SimResult:
         horizon = setup.horizon_seconds
         node_seconds: dict[str, float] = {group.name: 0.0 for group in setup.groups}
         gpu_seconds = 0.0
