@@ -120,7 +120,7 @@ def main() -> None:
         waiter.join()
     done.set()
     load_after = os.getloadavg()
-    print(f"python -m planner {' '.join(planner_args)}   (both started together)")
+    print(f".venv/bin/python -m planner {' '.join(planner_args)}   (both started together)")
     print(
         f"load average before {load_before[0]:.1f} {load_before[1]:.1f} {load_before[2]:.1f}; "
         f"after {load_after[0]:.1f} {load_after[1]:.1f} {load_after[2]:.1f}"
