@@ -32,9 +32,9 @@ def test_requests_arriving_during_a_prefill_share_the_next_pass_and_the_batch() 
     sim = run([0.0, 0.05, 0.05], [100, 100, 100], [3, 3, 5])
     # A's prefill runs 0 -> 0.11. B and C share the next pass, first come first served: first tokens
     # at 0.11 + 0.01 + 0.1 = 0.22 and + 0.1 more = 0.32, when the pass ends.
-    assert sim.first_token == pytest.approx([0.11, 0.22, 0.32])
+    assert list(sim.first_token) == pytest.approx([0.11, 0.22, 0.32])
     # Batch of three: 13 ms steps; A and B need 2 steps (0.346); C 2 more alone at 11 ms (0.368).
-    assert sim.finished == pytest.approx([0.346, 0.346, 0.368])
+    assert list(sim.finished) == pytest.approx([0.346, 0.346, 0.368])
 
 
 def test_arrival_joins_at_the_next_step_boundary() -> None:
