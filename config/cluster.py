@@ -19,6 +19,7 @@ from config.base import (
 )
 from config.catalog import ARM_FAMILY, GPU_INSTANCE_TYPES, SYSTEM_INSTANCE_TYPES, GpuInstanceType
 from config.gpu_sharing import GpuSharingConfig
+from config.limits import KUBERNETES_LABEL_VALUE_MAX
 
 SUPPORTED_KUBERNETES_VERSIONS = ("1.35", "1.36")
 REQUIRED_ADDONS = ("vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent", "aws-ebs-csi-driver")
@@ -154,10 +155,10 @@ class GpuNodeGroupConfig(NodeGroupSizing):
                 raise ValueError(
                     f"label {key!r} uses a reserved prefix; not allowed: {RESERVED_LABEL_PREFIXES}"
                 )
-            if len(label) > 63 or not KUBERNETES_LABEL_VALUE.match(label):
+            if len(label) > KUBERNETES_LABEL_VALUE_MAX or not KUBERNETES_LABEL_VALUE.match(label):
                 raise ValueError(
                     f"label {key}={label!r} is not a valid Kubernetes label value "
-                    "(63 characters of letters, digits, '-', '_', '.')"
+                    f"({KUBERNETES_LABEL_VALUE_MAX} characters of letters, digits, '-', '_', '.')"
                 )
         return value
 

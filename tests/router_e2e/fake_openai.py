@@ -56,10 +56,6 @@ class FakeVllm:
         self.server.shutdown()
         self.server.server_close()
 
-    def completions_served(self) -> int:
-        with self.lock:
-            return self.requests["/v1/chat/completions"] + self.requests["/v1/completions"]
-
     def metrics_text(self) -> str:
         labels = f'model_name="{self.served_model_name}",engine="0"'
         with self.lock:
