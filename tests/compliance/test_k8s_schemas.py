@@ -16,8 +16,8 @@ import kubernetes_validate
 import pytest
 from kubernetes_validate.utils import all_versions, major_minor
 
-from tests.k8s_manifests import all_applied_manifests
 from tests.synth import SynthResult
+from tests.templates import all_applied_manifests
 
 KUBERNETES_VERSION = "1.36"
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"

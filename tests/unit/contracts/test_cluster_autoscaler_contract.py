@@ -19,7 +19,7 @@ from typing import Any
 
 from constructs_lib.addons.cluster_autoscaler import discovery_tags
 from tests.synth import SynthResult
-from tests.unit.stacks.cfn import helm_releases, resources
+from tests.templates import helm_releases, resources
 
 GPU_LABEL = "k8s.amazonaws.com/accelerator"
 TAG_PREFIX = "k8s.io/cluster-autoscaler"

@@ -9,7 +9,7 @@ from typing import Any
 from constructs_lib.addons import dcgm_exporter, fluent_bit, node_exporter
 from constructs_lib.addons.namespaces import PLATFORM_NAMESPACES
 from tests.synth import SynthResult
-from tests.unit.stacks.cfn import helm_releases, manifests, resources
+from tests.templates import helm_releases, manifests, resources
 
 EKS_OWNED = {"kube-system"}
 LEVELS = {"privileged", "baseline", "restricted"}
