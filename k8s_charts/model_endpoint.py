@@ -12,27 +12,26 @@ from constructs import Construct
 from config.cluster import GpuNodeGroupConfig
 from config.gpu_sharing import requested_resource
 from config.serving import ModelConfig, ModelVersion, ScalingRules
-from k8s_charts.api_object import api_object
-from k8s_charts.filter_sidecar import FILTER_PORT, FILTER_PORT_NAME, add_filter_sidecar, sidecar_patches
-from k8s_charts.images import docker_hub_image
-from k8s_charts.names import (
-    API_KEY_ENV,
-    API_KEY_SECRET_FIELD,
+from contract.kubernetes import (
     GPU_RESOURCE,
     KEDA_AUTHENTICATION,
     METRICS_SCRAPER_NAMESPACE_LABEL,
     MODELS_NAMESPACE,
     NODE_GROUP_LABEL,
-    SERVER_KEEP_ALIVE_SECONDS,
-    StageValues,
+    OBSERVABILITY_NAMESPACE,
     instance_name,
     pod_labels,
     selector_labels,
 )
+from contract.serving import API_KEY_ENV, API_KEY_SECRET_FIELD, StageValues
+from contract.telemetry import OTLP_GRPC_PORT
+from k8s_charts.api_object import api_object
+from k8s_charts.filter_sidecar import FILTER_PORT, FILTER_PORT_NAME, add_filter_sidecar, sidecar_patches
+from k8s_charts.images import docker_hub_image
+from k8s_charts.keep_alive import SERVER_KEEP_ALIVE_SECONDS
 from k8s_charts.pod_resources import pod_resources, streamer_memory_limit_bytes
 from k8s_charts.shutdown import ShutdownTiming, shutdown_timing
 from k8s_charts.vllm_args import VLLM_COMMAND, VLLM_IMAGE, VLLM_PORT, loads_from_s3, vllm_args
-from observability.contract import OBSERVABILITY_NAMESPACE, OTLP_GRPC_PORT
 
 # Restricted Pod Security: a fixed non-root identity outside the range image users commonly take.
 RUN_AS_USER = 10001

@@ -9,13 +9,10 @@ import cdk8s
 from constructs import Construct
 
 from config.serving import IngressConfig, ModelConfig
+from contract.kubernetes import MODELS_NAMESPACE, instance_name
+from contract.serving import StageValues
 from k8s_charts.api_object import api_object
-from k8s_charts.names import (
-    ALB_IDLE_TIMEOUT_SECONDS,
-    MODELS_NAMESPACE,
-    StageValues,
-    instance_name,
-)
+from k8s_charts.keep_alive import ALB_IDLE_TIMEOUT_SECONDS
 from k8s_charts.shutdown import shutdown_timing
 from k8s_charts.vllm_args import VLLM_PORT
 

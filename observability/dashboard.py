@@ -12,10 +12,11 @@ import sys
 from typing import Any
 
 from config import StageConfig, load_stages
-from observability.contract import MODEL_ID_POD_LABEL, SPOT_INTERRUPTION_TAINT_KEY, prom_label
+from contract.kubernetes import MODEL_ID_LABEL, SPOT_INTERRUPTION_TAINT_KEY
+from contract.telemetry import prom_label
 
 MODEL = 'model_id=~"$model_id"'
-POD_MODEL_LABEL = f"label_{prom_label(MODEL_ID_POD_LABEL)}"
+POD_MODEL_LABEL = f"label_{prom_label(MODEL_ID_LABEL)}"
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 GPU_NODES = 'kube_node_labels{label_llm_inference_gpu_model!=""}'
 

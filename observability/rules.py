@@ -12,23 +12,23 @@ from typing import Any
 
 from config.platform import ObservabilityConfig
 from config.serving import ModelConfig
-from observability import slo
-from observability.contract import (
-    MODEL_ID_POD_LABEL,
-    MODEL_VERSION_POD_LABEL,
+from contract.kubernetes import (
+    MODEL_ID_LABEL,
+    MODEL_VERSION_LABEL,
     MODELS_NAMESPACE,
     OBSERVABILITY_NAMESPACE,
     SPOT_INTERRUPTION_TAINT_KEY,
-    prom_label,
 )
+from contract.telemetry import prom_label
+from observability import slo
 
 Rule = dict[str, Any]
 BY_MODEL = "namespace, model_id, model_version"
 MODELS = f'namespace="{MODELS_NAMESPACE}"'
 API_CALLS = f'{MODELS}, handler=~"/v1/.*"'
 GPU_POD_LABELS = {
-    "model_id": f"label_{prom_label(MODEL_ID_POD_LABEL)}",
-    "model_version": f"label_{prom_label(MODEL_VERSION_POD_LABEL)}",
+    "model_id": f"label_{prom_label(MODEL_ID_LABEL)}",
+    "model_version": f"label_{prom_label(MODEL_VERSION_LABEL)}",
 }
 
 

@@ -24,8 +24,9 @@ from constructs_lib.model_api_key import ModelApiKey
 from constructs_lib.model_bucket_replication import ModelBucketReplication
 from constructs_lib.model_reader_role import ModelReaderRole
 from constructs_lib.nag import acknowledge
+from contract.kubernetes import MODELS_NAMESPACE, instance_name
+from contract.serving import StageValues
 from k8s_charts.images import docker_hub_mirror
-from k8s_charts.names import MODELS_NAMESPACE, StageValues, instance_name
 from k8s_charts.stage_charts import StageCharts, build_stage_charts
 from stacks.serving_guardrails import add_model_guardrails
 

@@ -16,6 +16,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from contract.telemetry import METRICS_NAMESPACE, METRICS_NAMESPACE_ENV, OFFHOURS_SCALER_SERVICE
 from lambdas.common.clients import aws_client, k8s_client
 from lambdas.common.retry import Deadline
 from lambdas.common.settings import SettingsError
@@ -25,10 +26,10 @@ from lambdas.offhours_scaler.records import Change
 from lambdas.offhours_scaler.run import run
 from lambdas.offhours_scaler.settings import ScalerSettings
 
-SERVICE = "offhours-scaler"
+SERVICE = OFFHOURS_SCALER_SERVICE
 logger = Logger(service=SERVICE)
 # Powertools lets an explicit namespace win over the variable: read it here, default ours.
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "LlmInference"), service=SERVICE)
+metrics = Metrics(namespace=os.environ.get(METRICS_NAMESPACE_ENV, METRICS_NAMESPACE), service=SERVICE)
 tracer = Tracer(service=SERVICE)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from contract.kubernetes import MODELS_NAMESPACE
 from lambdas.common.settings import (
     ClusterSettings,
     SettingsError,
@@ -53,7 +54,7 @@ class ScalerSettings:
     def from_env(cls, env: Mapping[str, str]) -> ScalerSettings:
         settings = cls(
             cluster=ClusterSettings.from_env(env),
-            namespace=env.get("MODEL_NAMESPACE", "").strip() or "models",
+            namespace=env.get("MODEL_NAMESPACE", "").strip() or MODELS_NAMESPACE,
             deployments=env_list(env, "DEPLOYMENTS"),
             node_groups=env_list(env, "NODE_GROUPS"),
             floor_replicas=env_int(env, "FLOOR_REPLICAS", 0),

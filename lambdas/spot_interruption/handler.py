@@ -15,16 +15,17 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from contract.telemetry import METRICS_NAMESPACE, METRICS_NAMESPACE_ENV, SPOT_INTERRUPTION_SERVICE
 from lambdas.common.clients import aws_client, k8s_client
 from lambdas.common.settings import SettingsError
 from lambdas.spot_interruption.events import EventRejected, parse_event
 from lambdas.spot_interruption.respond import choose_action, respond
 from lambdas.spot_interruption.settings import SpotSettings
 
-SERVICE = "spot-interruption"
+SERVICE = SPOT_INTERRUPTION_SERVICE
 logger = Logger(service=SERVICE)
 # Powertools lets an explicit namespace win over the variable: read it here, default ours.
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "LlmInference"), service=SERVICE)
+metrics = Metrics(namespace=os.environ.get(METRICS_NAMESPACE_ENV, METRICS_NAMESPACE), service=SERVICE)
 tracer = Tracer(service=SERVICE)
 
 

@@ -21,13 +21,14 @@ from constructs_lib.alarm_actions import EventAlarm
 from constructs_lib.alarmed_dead_letter_queue import AlarmedDeadLetterQueue
 from constructs_lib.cluster_client_function import ClusterClientFunction
 from constructs_lib.nag import acknowledge
+from contract.kubernetes import MODELS_NAMESPACE, instance_name
+from contract.telemetry import METRICS_NAMESPACE, METRICS_NAMESPACE_ENV, OFFHOURS_SCALER_SERVICE
 from lambdas.offhours_scaler.ready_check import SCHEDULE_NAME as READY_CHECK_SCHEDULE
 from lambdas.offhours_scaler.records import RESTORE_TAG
 from stacks.ops import rbac
-from stacks.ops.metrics import METRICS_NAMESPACE, function_metric
+from stacks.ops.metrics import function_metric
 
 HANDLER = "lambdas/offhours_scaler/handler.handler"
-SERVICE = "offhours-scaler"  # the handler's Powertools service: the metrics' dimension
 RBAC_NAME = "llm-inference-offhours-scaler"
 ACTIONS = ("scale_down", "scale_up")
 
@@ -41,13 +42,8 @@ LAMBDA_RETRY_ATTEMPTS = 2
 SCHEDULER_RETRY_ATTEMPTS = 3
 
 
-def model_deployment_name(model_id: str, version: str) -> str:
-    """A model version's Deployment (serving contract: the ``app.kubernetes.io/instance`` value)."""
-    return f"{model_id}-{version}"
-
-
 def deployments_in_scope(models: list[ModelConfig]) -> list[str]:
-    return [model_deployment_name(model.id, version.name) for model in models for version in model.versions]
+    return [instance_name(model.id, version.name) for model in models for version in model.versions]
 
 
 class OffHoursScaler(Construct):
@@ -138,7 +134,7 @@ class OffHoursScaler(Construct):
             "ModelsNotReadyAlarm",
             alarm_description=f"{offhours.ready_alarm_minutes} min after an off-hours scale-up, a model "
             "had no ready replica; the check's log line 'model not ready after scale-up' names it.",
-            metric=function_metric(SERVICE, "ModelsNotReady"),
+            metric=function_metric(OFFHOURS_SCALER_SERVICE, "ModelsNotReady"),
             threshold=1,
             evaluation_periods=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -184,8 +180,8 @@ class OffHoursScaler(Construct):
         offhours: OffHoursConfig, models: list[ModelConfig], node_groups: Mapping[str, eks.Nodegroup]
     ) -> dict[str, str]:
         environment = {
-            "MODEL_NAMESPACE": rbac.MODELS_NAMESPACE,
-            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            "MODEL_NAMESPACE": MODELS_NAMESPACE,
+            METRICS_NAMESPACE_ENV: METRICS_NAMESPACE,
             "FLOOR_REPLICAS": str(offhours.floor_replicas),
             "FLOOR_NODES": str(offhours.floor_nodes),
             "RETRY_SECONDS": str(RETRY_SECONDS),

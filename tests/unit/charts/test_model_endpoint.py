@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from contract.serving import PLACEHOLDERS
 from k8s_charts.model_endpoint import DRAIN_SCRIPT, ModelEndpointChart
-from k8s_charts.names import PLACEHOLDERS
 from k8s_charts.shutdown import PROPAGATION_SECONDS, TEARDOWN_SECONDS
 from tests.templates import chart_manifests, of_kind
 from tests.unit.charts.helpers import charts_for, stage_config, stage_data
@@ -368,7 +368,7 @@ def test_server_keep_alive_outlives_the_alb_idle_timeout(dev_chart: ModelEndpoin
 
 
 def test_otlp_traces_go_to_the_collector_over_grpc(dev_chart: ModelEndpointChart) -> None:
-    from observability.contract import OTLP_GRPC_PORT, OTLP_TRACES_ENDPOINT
+    from contract.telemetry import OTLP_GRPC_PORT, OTLP_TRACES_ENDPOINT
 
     args = container(dev_chart)["args"]
     endpoint = args[args.index("--otlp-traces-endpoint") + 1]

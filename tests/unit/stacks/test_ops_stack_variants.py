@@ -15,8 +15,8 @@ import yaml
 from app import cdk_json_context
 from config import parse_stage
 from config.loader import CONFIG_DIR
+from contract.events import SPOT_INTERRUPTION_WARNING
 from stacks.inference_stage import InferenceStage
-from stacks.ops.spot_interruption import SPOT_WARNING
 from tests.templates import resources
 
 
@@ -34,7 +34,10 @@ def variant_ops(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def test_rebalance_rule_is_left_out_when_ignored(variant_ops: dict[str, Any]) -> None:
     (rule,) = list(resources(variant_ops, "AWS::Events::Rule").values())
-    assert rule["Properties"]["EventPattern"] == {"detail-type": [SPOT_WARNING], "source": ["aws.ec2"]}
+    assert rule["Properties"]["EventPattern"] == {
+        "detail-type": [SPOT_INTERRUPTION_WARNING],
+        "source": ["aws.ec2"],
+    }
     (function,) = list(resources(variant_ops, "AWS::Lambda::Function").values())
     assert function["Properties"]["Environment"]["Variables"]["REBALANCE_ACTION"] == "ignore"
 

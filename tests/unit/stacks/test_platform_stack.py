@@ -9,7 +9,7 @@ import pytest
 
 from config import StageConfig
 from config.cluster import REQUIRED_ADDONS, CapacityType
-from observability.contract import OTLP_TRACES_ENDPOINT
+from contract.telemetry import OTLP_TRACES_ENDPOINT
 from tests.synth import SynthResult
 from tests.templates import as_list, helm_releases, manifests, one, render, resources, statements
 

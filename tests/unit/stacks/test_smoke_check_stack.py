@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from stacks.smoke_check_stack import HTTP_CHECK_MINUTES, MODELS_NAMESPACE, trigger_role_path
+from contract.kubernetes import MODELS_NAMESPACE
+from stacks.smoke_check_stack import HTTP_CHECK_MINUTES, trigger_role_path
 from tests.synth import SynthResult
 from tests.templates import as_list, one, render, role_statements
 

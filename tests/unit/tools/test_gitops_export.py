@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from k8s_charts.names import PLACEHOLDERS
+from contract.serving import PLACEHOLDERS
 from tests.synth import SynthResult
 from tests.templates import all_applied_manifests, applied_charts
 from tools.gitops_export import export_values, stage_manifests, write_stage

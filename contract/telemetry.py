@@ -1,0 +1,39 @@
+"""Telemetry names shared by the functions, the alarms, the scrape config, the rules and the charts."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from contract.kubernetes import OBSERVABILITY_NAMESPACE
+
+# Operational functions (Powertools embedded metric format) ----------------------------------------
+
+METRICS_NAMESPACE: Final = "LlmInference"
+"""CloudWatch namespace of the functions' metrics; passed to both as ``METRICS_NAMESPACE_ENV``."""
+METRICS_NAMESPACE_ENV: Final = "POWERTOOLS_METRICS_NAMESPACE"
+SPOT_INTERRUPTION_SERVICE: Final = "spot-interruption"
+"""The Spot interruption function's Powertools service (the ``service`` dimension of its metrics)."""
+OFFHOURS_SCALER_SERVICE: Final = "offhours-scaler"
+"""The off-hours scaler's Powertools service (the ``service`` dimension of its metrics)."""
+
+# Model servers ------------------------------------------------------------------------------------
+
+VLLM_SCRAPE_JOB: Final = "vllm"
+"""The scrape job of the model servers (the ``job`` label of their series)."""
+VLLM_METRICS_PORT_NAME: Final = "http"
+VLLM_METRICS_PATH: Final = "/metrics"
+
+# Traces -------------------------------------------------------------------------------------------
+
+OTEL_COLLECTOR_NAME: Final = "otel-collector"
+OTLP_GRPC_PORT: Final = 4317
+OTLP_HTTP_PORT: Final = 4318
+OTLP_TRACES_ENDPOINT: Final = (
+    f"http://{OTEL_COLLECTOR_NAME}.{OBSERVABILITY_NAMESPACE}.svc.cluster.local:{OTLP_GRPC_PORT}"
+)
+"""What serving passes to vLLM's ``--otlp-traces-endpoint`` (OTLP over gRPC, vLLM's default)."""
+
+
+def prom_label(kubernetes_label: str) -> str:
+    """How Prometheus and kube-state-metrics spell a Kubernetes label as a metric label name."""
+    return "".join(char if char.isalnum() else "_" for char in kubernetes_label)
