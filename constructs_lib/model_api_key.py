@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
-from aws_cdk import aws_kms as kms
+from aws_cdk import RemovalPolicy
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from constructs_lib.nag import acknowledge
+from constructs_lib.rotating_key import RotatingRetainedKey
 
 API_KEY_LENGTH = 64  # letters and digits: ~380 bits, and safe in an HTTP header without quoting
 
@@ -21,13 +21,10 @@ class ModelApiKey(Construct):
 
     def __init__(self, scope: Construct, id_: str, *, description: str) -> None:
         super().__init__(scope, id_)
-        self.key = kms.Key(
+        self.key = RotatingRetainedKey(
             self,
             "Key",
             description=f"Encrypts: {description}",
-            enable_key_rotation=True,
-            pending_window=Duration.days(30),
-            removal_policy=RemovalPolicy.RETAIN,
         )
         self.secret = secretsmanager.Secret(
             self,

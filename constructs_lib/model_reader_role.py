@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from aws_cdk import Stack
-from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from constructs_lib.pod_identity import pod_identity_principal
+from constructs_lib.pod_identity import PodIdentityRole
 
 
-class ModelReaderRole(Construct):
-    """Exposes ``role`` and ``association``.
+class ModelReaderRole(PodIdentityRole):
+    """A ``PodIdentityRole`` whose permissions are one model version's weights. Exposes ``role`` and
+    ``association``; more statements (a guardrail) may be added with ``role.add_to_policy``.
 
     Props:
         cluster_name: the EKS cluster of the pods.
@@ -39,16 +39,17 @@ class ModelReaderRole(Construct):
         prefixes: list[str],
         bucket_key_alias: str | None = None,
     ) -> None:
-        super().__init__(scope, id_)
-        stack = Stack.of(self)
-        self.role = iam.Role(
-            self,
-            "Role",
-            assumed_by=pod_identity_principal(
-                self, cluster_name=cluster_name, namespace=namespace, service_account=service_account
-            ),
+        # Statements go through add_to_policy (a separate policy resource), as they always have, so
+        # guardrails can add theirs to the same policy.
+        super().__init__(
+            scope,
+            id_,
+            cluster_name=cluster_name,
+            namespace=namespace,
+            service_account=service_account,
             description=f"Reads model weights for {namespace}/{service_account}",
         )
+        stack = Stack.of(self)
         self.role.add_to_policy(
             iam.PolicyStatement(
                 sid="ListModelPrefix",
@@ -82,12 +83,4 @@ class ModelReaderRole(Construct):
                     ),
                 },
             )
-        )
-        self.association = eks.CfnPodIdentityAssociation(
-            self,
-            "Association",
-            cluster_name=cluster_name,
-            namespace=namespace,
-            service_account=service_account,
-            role_arn=self.role.role_arn,
         )

@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy, Stack
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from config.disaster_recovery import replica_bucket_name, replica_key_alias, replica_secrets_key_alias
+from constructs_lib.rotating_key import RotatingRetainedKey
 
 
 class ModelReplicaStack(Stack):
@@ -22,23 +22,17 @@ class ModelReplicaStack(Stack):
 
     def __init__(self, scope: Construct, id_: str, *, stage: str, **kwargs: Any) -> None:
         super().__init__(scope, id_, **kwargs)
-        self.replica_key = kms.Key(
+        self.replica_key = RotatingRetainedKey(
             self,
             "ReplicaKey",
             description=f"Replicated model weights of stage {stage}",
             alias=replica_key_alias(stage),
-            enable_key_rotation=True,
-            pending_window=Duration.days(30),
-            removal_policy=RemovalPolicy.RETAIN,
         )
-        self.secrets_replica_key = kms.Key(
+        self.secrets_replica_key = RotatingRetainedKey(
             self,
             "SecretsReplicaKey",
             description=f"Secret replicas of stage {stage}",
             alias=replica_secrets_key_alias(stage),
-            enable_key_rotation=True,
-            pending_window=Duration.days(30),
-            removal_policy=RemovalPolicy.RETAIN,
         )
         access_logs = s3.Bucket(
             self,

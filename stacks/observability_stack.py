@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_aps as aps
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from config import StageConfig
+from constructs_lib.rotating_key import RotatingRetainedKey
 from observability.alertmanager import Topics, alertmanager_definition
 from observability.dashboard import grafana_dashboard
 from observability.guardrail_rules import guardrail_alerting_rules
@@ -49,13 +49,10 @@ class ObservabilityStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id_, **kwargs)
-        self.metrics_key = kms.Key(
+        self.metrics_key = RotatingRetainedKey(
             self,
             "MetricsKey",
             description=f"Managed Prometheus encryption for stage {config.name}",
-            enable_key_rotation=True,
-            pending_window=Duration.days(30),
-            removal_policy=RemovalPolicy.RETAIN,
         )
         topics = alert_routing.alert_topics(self, stage=config.name, observability=config.observability)
         self.alerts_topic, self.pager_topic, self.heartbeat_topic = (

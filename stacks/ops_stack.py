@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
-from aws_cdk import Duration, IgnoreMode, RemovalPolicy, Stack
+from aws_cdk import IgnoreMode, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
@@ -17,6 +17,7 @@ from constructs import Construct
 
 from config import StageConfig
 from constructs_lib.alarm_actions import notify_on_every_alarm
+from constructs_lib.rotating_key import RotatingRetainedKey
 from stacks.cluster_stack import gpu_node_groups_revision
 from stacks.ops.offhours_scaler import OffHoursScaler
 from stacks.ops.spot_interruption import SpotInterruptionHandler
@@ -73,13 +74,10 @@ class OpsStack(Stack):
         # jsii's generated ICluster protocol lists a member the concrete class lacks in stubs.
         cluster_ref = cast(eks.ICluster, cluster)
         # Encrypts both functions' environments and their dead-letter queues.
-        self.key = kms.Key(
+        self.key = RotatingRetainedKey(
             self,
             "OpsKey",
             description=f"Operational functions' environment and dead-letter queues, stage {config.name}",
-            enable_key_rotation=True,
-            pending_window=Duration.days(30),
-            removal_policy=RemovalPolicy.RETAIN,
         )
         # EventBridge writes undeliverable Spot events into the encrypted DLQ (key policy, not IAM).
         self.key.add_to_resource_policy(

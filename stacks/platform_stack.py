@@ -16,6 +16,7 @@ from constructs_lib.addons.cluster_autoscaler import ClusterAutoscaler
 from constructs_lib.addons.dcgm_exporter import DcgmExporter
 from constructs_lib.addons.eks_managed import EksManagedAddons
 from constructs_lib.addons.fluent_bit import FluentBit
+from constructs_lib.addons.helm import HelmAddon, wait_for_pod_identity_agent
 from constructs_lib.addons.keda import Keda
 from constructs_lib.addons.kube_state_metrics import KubeStateMetrics
 from constructs_lib.addons.namespaces import PlatformNamespaces
@@ -88,16 +89,16 @@ class PlatformStack(Stack):
                 else ""
             ),
         )
-        # Pod Identity credentials need the agent; charts with roles wait for it.
-        agent = self.managed_addons.addons["eks-pod-identity-agent"]
-        for addon in (self.cluster_autoscaler, self.keda, self.fluent_bit, self.otel_collector):
-            addon.chart.node.add_dependency(agent)
-        for chart in (
-            self.dcgm_exporter.chart,
-            self.kube_state_metrics.chart,
-            self.node_exporter.chart,
-            self.keda.chart,
-            self.fluent_bit.chart,
-            self.otel_collector.chart,
-        ):
-            chart.node.add_dependency(self.namespaces.manifest)
+        # Which add-ons wait for the Pod Identity agent or a labelled namespace follows from each add-on.
+        addons: list[HelmAddon] = [
+            self.nvidia_device_plugin,
+            self.dcgm_exporter,
+            self.kube_state_metrics,
+            self.node_exporter,
+            self.cluster_autoscaler,
+            self.keda,
+            self.fluent_bit,
+            self.otel_collector,
+        ]
+        wait_for_pod_identity_agent(addons, self.managed_addons.addons["eks-pod-identity-agent"])
+        self.namespaces.precede(addons)

@@ -17,13 +17,14 @@ from constructs import Construct
 from config import StageConfig
 from config.disaster_recovery import replica_bucket_name, replica_key_alias
 from config.serving import STAGE_BUCKET_SCHEME, ModelVersion
+from constructs_lib.addons.alb_controller import AlbControllerAddon
 from constructs_lib.addons.external_secrets import ExternalSecrets
-from constructs_lib.alb_controller import AlbControllerAddon
 from constructs_lib.edge_web_acl import EdgeWebAcl
 from constructs_lib.model_api_key import ModelApiKey
 from constructs_lib.model_bucket_replication import ModelBucketReplication
 from constructs_lib.model_reader_role import ModelReaderRole
 from constructs_lib.nag import acknowledge
+from constructs_lib.rotating_key import RotatingRetainedKey
 from contract.kubernetes import MODELS_NAMESPACE, instance_name
 from contract.serving import StageValues
 from k8s_charts.images import docker_hub_mirror
@@ -181,13 +182,10 @@ class ServingStack(Stack):
                 kms.Alias.from_alias_name(self, "ModelBucketKey", self._bucket_key_alias),
                 s3.Bucket.from_bucket_name(self, "ModelBucket", name),
             )
-        key = kms.Key(
+        key = RotatingRetainedKey(
             self,
             "ModelBucketKey",
             description=f"Model weights of stage {config.name}",
-            enable_key_rotation=True,
-            pending_window=Duration.days(30),
-            removal_policy=RemovalPolicy.RETAIN,
         )
         bucket = s3.Bucket(
             self,

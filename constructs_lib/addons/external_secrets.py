@@ -18,8 +18,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from constructs_lib.addons.helm import SYSTEM_NODES, HelmSource, helm_release
-from constructs_lib.pod_identity import PodIdentityRole
+from constructs_lib.addons.helm import SYSTEM_NODES, HelmAddon, HelmSource
 
 CONTROLLER_SERVICE_ACCOUNT = "external-secrets"
 SOURCE = HelmSource(
@@ -52,7 +51,7 @@ def values() -> dict[str, Any]:
     }
 
 
-class ExternalSecrets(Construct):
+class ExternalSecrets(HelmAddon):
     """Exposes ``chart`` and ``identity``.
 
     :param secrets: the Secrets Manager secrets the controller may read, and nothing else.
@@ -72,9 +71,7 @@ class ExternalSecrets(Construct):
     ) -> None:
         super().__init__(scope, id_)
         region = Stack.of(self).region
-        self.identity = PodIdentityRole(
-            self,
-            "Identity",
+        self._pod_identity(
             cluster_name=cluster_name,
             namespace=SOURCE.namespace,
             service_account=CONTROLLER_SERVICE_ACCOUNT,
@@ -92,6 +89,4 @@ class ExternalSecrets(Construct):
                 ),
             ],
         )
-        self.chart = helm_release(self, "Chart", cluster=cluster, source=SOURCE, values=values())
-        # Pod Identity injects credentials at pod creation: the association must exist first.
-        self.chart.node.add_dependency(self.identity.association)
+        self._install(cluster=cluster, source=SOURCE, values=values())

@@ -1,14 +1,18 @@
-"""A pinned Helm chart and the release that installs it through the cluster's kubectl provider."""
+"""The shape of every add-on: a pinned Helm chart, the release that installs it through the cluster's
+kubectl provider, and at most one Pod Identity role for the add-on's pods."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from aws_cdk import Duration
 from aws_cdk import aws_eks_v2 as eks
-from constructs import Construct
+from aws_cdk import aws_iam as iam
+from constructs import Construct, IConstruct
+
+from constructs_lib.pod_identity import PodIdentityRole
 
 GPU_TAINT_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 """Tolerates the taint every GPU node group carries (constructs_lib.gpu_node_group)."""
@@ -49,11 +53,11 @@ def helm_release(
     cluster: eks.ICluster,
     source: HelmSource,
     values: Mapping[str, Any],
-    timeout_minutes: int = 10,
+    timeout_minutes: int | None = 10,
 ) -> eks.HelmChart:
     """Install ``source`` with ``values``; waits for the release so dependants see it ready.
 
-    :param timeout_minutes: how long Helm may wait. Default: 10.
+    :param timeout_minutes: how long Helm may wait; None leaves Helm's own default (5). Default: 10.
     """
     return eks.HelmChart(
         scope,
@@ -67,5 +71,77 @@ def helm_release(
         create_namespace=True,
         values=dict(values),
         wait=True,
-        timeout=Duration.minutes(timeout_minutes),
+        timeout=Duration.minutes(timeout_minutes) if timeout_minutes is not None else None,
     )
+
+
+class HelmAddon(Construct):
+    """Base of every add-on installed into the cluster as a Helm release.
+
+    Exposes ``chart``, ``source`` and ``identity``: the add-on's Pod Identity role, or None when its pods need
+    no AWS permissions. A subclass calls ``_pod_identity`` (if its pods need AWS) and then
+    ``_install``; the release then waits for the association, and ``wait_for_pod_identity_agent``
+    makes it wait for the agent too, so the list of add-ons that need the agent is never written.
+    """
+
+    chart: eks.HelmChart
+    source: HelmSource
+
+    def __init__(self, scope: Construct, id_: str) -> None:
+        super().__init__(scope, id_)
+        self.identity: PodIdentityRole | None = None
+
+    def _pod_identity(
+        self,
+        *,
+        cluster_name: str,
+        namespace: str,
+        service_account: str,
+        statements: Sequence[iam.PolicyStatement] = (),
+        policy_name: str = "Permissions",
+        managed_policies: Sequence[iam.IManagedPolicy] = (),
+        description: str | None = None,
+        id_: str = "Identity",
+        association_id: str = "Association",
+    ) -> PodIdentityRole:
+        """The add-on's one Pod Identity role (props and defaults as ``PodIdentityRole``'s; construct
+        id ``Identity``)."""
+        assert self.identity is None, "an add-on has one Pod Identity role"
+        self.identity = PodIdentityRole(
+            self,
+            id_,
+            cluster_name=cluster_name,
+            namespace=namespace,
+            service_account=service_account,
+            statements=statements,
+            policy_name=policy_name,
+            managed_policies=managed_policies,
+            description=description,
+            association_id=association_id,
+        )
+        return self.identity
+
+    def _install(
+        self,
+        *,
+        cluster: eks.ICluster,
+        source: HelmSource,
+        values: Mapping[str, Any],
+        timeout_minutes: int | None = 10,
+    ) -> eks.HelmChart:
+        """The release (construct id ``Chart``); with an identity it waits for the association, since
+        Pod Identity injects credentials at pod creation."""
+        self.source = source
+        self.chart = helm_release(
+            self, "Chart", cluster=cluster, source=source, values=values, timeout_minutes=timeout_minutes
+        )
+        if self.identity is not None:
+            self.chart.node.add_dependency(self.identity.association)
+        return self.chart
+
+
+def wait_for_pod_identity_agent(addons: Iterable[HelmAddon], agent: IConstruct) -> None:
+    """Pod Identity credentials need the agent on the node: every add-on with an identity waits for it."""
+    for addon in addons:
+        if addon.identity is not None:
+            addon.chart.node.add_dependency(agent)

@@ -7,7 +7,7 @@ from typing import Any
 from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
 
-from constructs_lib.addons.helm import SYSTEM_NODES, HelmSource, helm_release
+from constructs_lib.addons.helm import SYSTEM_NODES, HelmAddon, HelmSource
 from constructs_lib.gpu_node_group import CAPACITY_TYPE_LABEL, GPU_MODEL_LABEL, NODE_GROUP_LABEL
 from contract.kubernetes import APP_NAME_LABEL, MODEL_ID_LABEL, MODEL_VERSION_LABEL, OBSERVABILITY_NAMESPACE
 from observability.scrape_config import KUBE_STATE_METRICS_APP
@@ -33,9 +33,9 @@ def values() -> dict[str, Any]:
     }
 
 
-class KubeStateMetrics(Construct):
+class KubeStateMetrics(HelmAddon):
     """Exposes ``chart``."""
 
     def __init__(self, scope: Construct, id_: str, *, cluster: eks.ICluster) -> None:
         super().__init__(scope, id_)
-        self.chart = helm_release(self, "Chart", cluster=cluster, source=SOURCE, values=values())
+        self._install(cluster=cluster, source=SOURCE, values=values())

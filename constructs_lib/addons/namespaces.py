@@ -9,12 +9,14 @@ charts whose pods are not all checked against `restricted` (audit and warn still
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
 
 from constructs_lib.addons import external_secrets, keda
+from constructs_lib.addons.helm import HelmAddon
 from contract.kubernetes import LOGGING_NAMESPACE, NODE_MONITORING_NAMESPACE, OBSERVABILITY_NAMESPACE
 from observability.scrape_config import GPU_MONITORING_NAMESPACE
 
@@ -42,7 +44,7 @@ def namespace_manifest(name: str, level: str) -> dict[str, Any]:
 
 
 class PlatformNamespaces(Construct):
-    """Exposes ``manifest``; charts in these namespaces depend on it."""
+    """Exposes ``manifest``; charts in these namespaces depend on it (``precede``)."""
 
     def __init__(self, scope: Construct, id_: str, *, cluster: eks.ICluster) -> None:
         super().__init__(scope, id_)
@@ -53,3 +55,9 @@ class PlatformNamespaces(Construct):
             manifest=[namespace_manifest(name, level) for name, level in PLATFORM_NAMESPACES.items()],
             overwrite=True,
         )
+
+    def precede(self, addons: Iterable[HelmAddon]) -> None:
+        """Every add-on installed into one of these namespaces waits for it to be labelled."""
+        for addon in addons:
+            if addon.source.namespace in PLATFORM_NAMESPACES:
+                addon.chart.node.add_dependency(self.manifest)

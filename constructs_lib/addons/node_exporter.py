@@ -7,7 +7,7 @@ from typing import Any
 from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
 
-from constructs_lib.addons.helm import TOLERATE_EVERYTHING, HelmSource, helm_release
+from constructs_lib.addons.helm import TOLERATE_EVERYTHING, HelmAddon, HelmSource
 from contract.kubernetes import NODE_MONITORING_NAMESPACE
 from observability.scrape_config import NODE_EXPORTER_APP
 
@@ -29,9 +29,9 @@ def values() -> dict[str, Any]:
     }
 
 
-class NodeExporter(Construct):
+class NodeExporter(HelmAddon):
     """Exposes ``chart``."""
 
     def __init__(self, scope: Construct, id_: str, *, cluster: eks.ICluster) -> None:
         super().__init__(scope, id_)
-        self.chart = helm_release(self, "Chart", cluster=cluster, source=SOURCE, values=values())
+        self._install(cluster=cluster, source=SOURCE, values=values())

@@ -19,7 +19,7 @@ from constructs import Construct
 
 from config.cluster import GpuNodeGroupConfig
 from config.gpu_sharing import GPU_RESOURCE, SharingMode
-from constructs_lib.addons.helm import GPU_TAINT_TOLERATION, HelmSource, gpu_nodes_only, helm_release
+from constructs_lib.addons.helm import GPU_TAINT_TOLERATION, HelmAddon, HelmSource, gpu_nodes_only
 
 SOURCE = HelmSource(
     chart="nvidia-device-plugin",
@@ -78,7 +78,7 @@ def values(gpu_node_groups: Sequence[GpuNodeGroupConfig] = ()) -> dict[str, Any]
     }
 
 
-class NvidiaDevicePlugin(Construct):
+class NvidiaDevicePlugin(HelmAddon):
     """Exposes ``chart``.
 
     :param gpu_node_groups: the stage's GPU node groups; shared ones get a plugin config. Default: none.
@@ -93,6 +93,4 @@ class NvidiaDevicePlugin(Construct):
         gpu_node_groups: Sequence[GpuNodeGroupConfig] = (),
     ) -> None:
         super().__init__(scope, id_)
-        self.chart = helm_release(
-            self, "Chart", cluster=cluster, source=SOURCE, values=values(gpu_node_groups)
-        )
+        self._install(cluster=cluster, source=SOURCE, values=values(gpu_node_groups))

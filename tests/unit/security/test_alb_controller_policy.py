@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from constructs_lib.alb_controller import POLICY_FILE, controller_values
-from constructs_lib.alb_controller.scoped_policy import (
+from constructs_lib.addons.alb_controller import POLICY_FILE, controller_values
+from constructs_lib.addons.alb_controller.scoped_policy import (
     CONTROLLER_LOAD_BALANCERS,
     LISTENER_ACTIONS,
     scoped_policy,

@@ -7,7 +7,7 @@ from typing import Any
 
 from aws_cdk.assertions import Match
 
-from constructs_lib.alb_controller import CHART_REPOSITORY, CHART_VERSION, POLICY_FILE
+from constructs_lib.addons.alb_controller import POLICY_FILE, SOURCE
 from stacks.serving_stack import model_prefixes
 from tests.synth import SynthResult
 from tests.templates import applied_charts, one, render, resources
@@ -289,8 +289,8 @@ def test_load_balancer_controller_release_and_pod_identity(synth: SynthResult, s
         "Custom::AWSCDK-EKS-HelmChart",
         {
             "Chart": "aws-load-balancer-controller",
-            "Repository": CHART_REPOSITORY,
-            "Version": CHART_VERSION,
+            "Repository": SOURCE.repository,
+            "Version": SOURCE.version,
             "Namespace": "kube-system",
         },
     )

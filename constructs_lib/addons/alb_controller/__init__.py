@@ -1,4 +1,4 @@
-"""The AWS Load Balancer Controller: Helm release plus its own EKS Pod Identity role.
+"""The AWS Load Balancer Controller: Helm release plus its EKS Pod Identity role.
 
 iam_policy_v2.8.2.json is the controller's published policy for v2.8.2
 (github.com/kubernetes-sigs/aws-load-balancer-controller/blob/v2.8.2/docs/install/iam_policy.json),
@@ -17,16 +17,20 @@ from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from constructs_lib.alb_controller.scoped_policy import BROAD, scoped_policy
+from constructs_lib.addons.alb_controller.scoped_policy import BROAD, scoped_policy
+from constructs_lib.addons.helm import SYSTEM_NODES, HelmAddon, HelmSource
 from constructs_lib.nag import acknowledge
-from constructs_lib.pod_identity import pod_identity_principal
 
 CONTROLLER_VERSION = "v2.8.2"
-CHART_VERSION = "1.8.2"  # the eks-charts release that ships controller v2.8.2
-CHART_REPOSITORY = "https://aws.github.io/eks-charts"
-NAMESPACE = "kube-system"
+SOURCE = HelmSource(
+    chart="aws-load-balancer-controller",
+    repository="https://aws.github.io/eks-charts",
+    version="1.8.2",  # the eks-charts release that ships CONTROLLER_VERSION
+    namespace="kube-system",
+    release="aws-load-balancer-controller",
+)
 SERVICE_ACCOUNT = "aws-load-balancer-controller"
-POLICY_FILE = Path(__file__).with_name("iam_policy_v2.8.2.json")
+POLICY_FILE = Path(__file__).with_name(f"iam_policy_{CONTROLLER_VERSION}.json")
 # Resource wildcards of the published policy (it names the aws partition literally).
 POLICY_WILDCARDS = (
     "*",
@@ -61,12 +65,12 @@ def controller_values(*, cluster_name: str, region: str, vpc_id: str) -> dict[st
         "enableWaf": False,
         "enableShield": False,
         "podDisruptionBudget": {"maxUnavailable": 1},
-        "nodeSelector": {"llm-inference/node-group": "system"},
+        "nodeSelector": SYSTEM_NODES,
     }
 
 
-class AlbControllerAddon(Construct):
-    """Exposes ``role`` and ``chart``.
+class AlbControllerAddon(HelmAddon):
+    """Exposes ``chart`` and ``identity``.
 
     Props:
         cluster: the cluster to install into (its kubectl provider applies the release).
@@ -86,47 +90,34 @@ class AlbControllerAddon(Construct):
         web_acl_arn: str,
     ) -> None:
         super().__init__(scope, id_)
-        document = iam.PolicyDocument.from_json(
-            scoped_policy(json.loads(POLICY_FILE.read_text()), vpc_arn=vpc.vpc_arn, web_acl_arn=web_acl_arn)
+        document = scoped_policy(
+            json.loads(POLICY_FILE.read_text()), vpc_arn=vpc.vpc_arn, web_acl_arn=web_acl_arn
         )
-        self.role = iam.Role(
-            self,
-            "Role",
-            assumed_by=pod_identity_principal(
-                self, cluster_name=cluster_name, namespace=NAMESPACE, service_account=SERVICE_ACCOUNT
-            ),
+        identity = self._pod_identity(
+            # The ids the role and association had before this add-on took the common shape
+            # ("Default" is left out of logical ids), so CloudFormation keeps both.
+            id_="Default",
+            association_id="PodIdentity",
+            cluster_name=cluster_name,
+            namespace=SOURCE.namespace,
+            service_account=SERVICE_ACCOUNT,
             description=f"AWS Load Balancer Controller of {cluster_name}",
-            inline_policies={"LoadBalancerController": document},
+            policy_name="LoadBalancerController",
+            statements=[iam.PolicyStatement.from_json(statement) for statement in document["Statement"]],
         )
         acknowledge(
-            self.role,
+            identity.role,
             *(f"AwsSolutions-IAM5[Resource::{resource}]" for resource in POLICY_WILDCARDS),
             reason="The controller's published policy, narrowed in scoped_policy.py (security groups of "
             "this VPC, k8s-* load balancers, this web ACL; no WAF Classic or Shield). Still broad: "
             + "; ".join(BROAD)
             + ".",
         )
-        association = eks.CfnPodIdentityAssociation(
-            self,
-            "PodIdentity",
-            cluster_name=cluster_name,
-            namespace=NAMESPACE,
-            service_account=SERVICE_ACCOUNT,
-            role_arn=self.role.role_arn,
-        )
-        self.chart = eks.HelmChart(
-            self,
-            "Chart",
+        self._install(
             cluster=cluster,
-            chart="aws-load-balancer-controller",
-            repository=CHART_REPOSITORY,
-            version=CHART_VERSION,
-            namespace=NAMESPACE,
-            release="aws-load-balancer-controller",
+            source=SOURCE,
             values=controller_values(
                 cluster_name=cluster_name, region=cluster.stack.region, vpc_id=vpc.vpc_id
             ),
-            wait=True,
+            timeout_minutes=None,  # Helm's default, as this release has always had
         )
-        # Credentials must exist before the controller's first pod asks for them.
-        self.chart.node.add_dependency(association)
