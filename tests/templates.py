@@ -5,7 +5,8 @@ session fixtures `synth` and `pipeline_synth` (tests/conftest.py); where a fine-
 better, tests use CDK's own `Template`/`Match` (`synth.template(stage, stack)`).
 
 `render` turns a CloudFormation value into text, so Helm values, manifests, build specs and ARNs can
-be parsed and compared: references become ``<Ref:X>``, ``<GetAtt:X.Y>`` or ``<Output:Name>``.
+be parsed and compared: references become ``<Ref:X>``, ``<GetAtt:X.Y>`` or ``<Output:Name>``;
+``Fn::Sub`` keeps its ``${...}`` placeholders.
 """
 
 from __future__ import annotations
@@ -43,6 +44,12 @@ def render(value: Any) -> str:
             return f"<GetAtt:{'.'.join(argument)}>"
         if function == "Fn::GetStackOutput":
             return f"<Output:{argument['OutputName']}>"
+        if function == "Fn::Sub":
+            # ${AWS::AccountId} and the like stay as written; a variable map's values are rendered.
+            template, variables = (argument, {}) if isinstance(argument, str) else argument
+            for name, variable in variables.items():
+                template = template.replace(f"${{{name}}}", render(variable))
+            return str(template)
     raise AssertionError(f"cannot render {value!r}")
 
 
