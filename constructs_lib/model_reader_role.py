@@ -39,8 +39,8 @@ class ModelReaderRole(PodIdentityRole):
         prefixes: list[str],
         bucket_key_alias: str | None = None,
     ) -> None:
-        # Statements go through add_to_policy (a separate policy resource), as they always have, so
-        # guardrails can add theirs to the same policy.
+        # Statements are added below with add_to_policy (the role's default policy resource), where
+        # a guardrail adds its own too (stacks/serving_guardrails.py).
         super().__init__(
             scope,
             id_,

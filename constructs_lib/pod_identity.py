@@ -12,7 +12,7 @@ from constructs import Construct
 POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
 
 
-def pod_identity_principal(
+def _pod_identity_principal(
     scope: Construct, *, cluster_name: str, namespace: str, service_account: str
 ) -> iam.IPrincipal:
     """EKS Pod Identity, only for one service account of one cluster in this account.
@@ -67,7 +67,7 @@ class PodIdentityRole(Construct):
             self,
             "Role",
             description=description or f"Pod Identity role of {namespace}/{service_account}",
-            assumed_by=pod_identity_principal(
+            assumed_by=_pod_identity_principal(
                 self, cluster_name=cluster_name, namespace=namespace, service_account=service_account
             ),
             inline_policies=(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from contract.kubernetes import OBSERVABILITY_NAMESPACE
+from contract.kubernetes import GPU_MODEL_LABEL, OBSERVABILITY_NAMESPACE
 
 # Operational functions (Powertools embedded metric format) ----------------------------------------
 
@@ -37,3 +37,12 @@ OTLP_TRACES_ENDPOINT: Final = (
 def prom_label(kubernetes_label: str) -> str:
     """How Prometheus and kube-state-metrics spell a Kubernetes label as a metric label name."""
     return "".join(char if char.isalnum() else "_" for char in kubernetes_label)
+
+
+def ksm_label(kubernetes_label: str) -> str:
+    """How kube-state-metrics names a Kubernetes label (``kube_pod_labels``, ``kube_node_labels``)."""
+    return f"label_{prom_label(kubernetes_label)}"
+
+
+GPU_NODES: Final = f'kube_node_labels{{{ksm_label(GPU_MODEL_LABEL)}!=""}}'
+"""PromQL: the series of every GPU node (only GPU node groups carry the GPU model label)."""

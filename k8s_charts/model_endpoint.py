@@ -13,7 +13,8 @@ from config.cluster import GpuNodeGroupConfig
 from config.gpu_sharing import requested_resource
 from config.serving import ModelConfig, ModelVersion, ScalingRules
 from contract.kubernetes import (
-    GPU_RESOURCE,
+    GPU_TAINT_KEY,
+    GPU_TAINT_VALUE,
     KEDA_AUTHENTICATION,
     METRICS_SCRAPER_NAMESPACE_LABEL,
     MODELS_NAMESPACE,
@@ -343,7 +344,14 @@ class ModelEndpointChart(cdk8s.Chart):
             cdk8s.JsonPatch.add(f"{pod}/securityContext/seccompProfile", {"type": "RuntimeDefault"}),
             cdk8s.JsonPatch.add(
                 f"{pod}/tolerations",
-                [{"key": GPU_RESOURCE, "operator": "Equal", "value": "true", "effect": "NoSchedule"}],
+                [
+                    {
+                        "key": GPU_TAINT_KEY,
+                        "operator": "Equal",
+                        "value": GPU_TAINT_VALUE,
+                        "effect": "NoSchedule",
+                    }
+                ],
             ),
             cdk8s.JsonPatch.add(
                 f"{pod}/affinity",

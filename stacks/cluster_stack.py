@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, cast
 
 from aws_cdk import RemovalPolicy, Stack
@@ -22,8 +24,8 @@ from constructs_lib.node_launch_template import NodeLaunchTemplate
 from constructs_lib.node_volume_key import NodeVolumeKey
 from constructs_lib.retention import retention
 from constructs_lib.rotating_key import RotatingRetainedKey
+from contract.kubernetes import NODE_GROUP_LABEL, SYSTEM_NODE_GROUP
 
-KUBERNETES_VERSIONS = {"1.35": eks.KubernetesVersion.V1_35, "1.36": eks.KubernetesVersion.V1_36}
 ALL_CONTROL_PLANE_LOGS = [
     eks.ClusterLoggingTypes.API,
     eks.ClusterLoggingTypes.AUDIT,
@@ -68,9 +70,25 @@ def gpu_node_groups_revision(config: StageConfig, groups: list[GpuNodeGroupConfi
     )
 
 
+@dataclass(frozen=True)
+class ClusterHandle:
+    """What the other stacks of a stage need of the cluster (``ClusterStack.handle``).
+
+    ``cluster``: the cluster as ``eks.ICluster`` (kubectl provider, ARN, endpoint); ``name``: its
+    literal name, for what must know it at synth time (Pod Identity associations, autoscaler
+    discovery tags, the Lambdas' tokens); ``security_group_id``: the cluster security group;
+    ``gpu_node_groups``: the GPU node groups by config name.
+    """
+
+    cluster: eks.ICluster
+    name: str
+    security_group_id: str
+    gpu_node_groups: Mapping[str, eks.Nodegroup]
+
+
 class ClusterStack(Stack):
-    """Exposes ``cluster``, ``cluster_name``, ``secrets_key``, ``node_volume_key``, ``node_role``,
-    ``control_plane_logs`` and ``gpu_node_groups``.
+    """Exposes ``handle`` (a ``ClusterHandle``, what other stacks take), ``cluster``, ``cluster_name``,
+    ``secrets_key``, ``node_volume_key``, ``node_role``, ``control_plane_logs`` and ``gpu_node_groups``.
 
     :param logs_key: the stage's CloudWatch Logs key (control-plane and kubectl provider logs).
     """
@@ -103,7 +121,7 @@ class ClusterStack(Stack):
             self,
             "Cluster",
             cluster_name=self.cluster_name,
-            version=KUBERNETES_VERSIONS[config.cluster.kubernetes_version],
+            version=eks.KubernetesVersion.of(config.cluster.kubernetes_version),
             vpc=vpc,
             vpc_subnets=[private_subnets],
             endpoint_access=endpoint_access,
@@ -163,7 +181,7 @@ class ClusterStack(Stack):
                 id=system_template.launch_template.launch_template_id or "",
                 version=system_template.launch_template.latest_version_number,
             ),
-            labels={"llm-inference/node-group": "system"},
+            labels={NODE_GROUP_LABEL: SYSTEM_NODE_GROUP},
             node_role=self.node_role,
             subnets=private_subnets,
             enable_node_auto_repair=True,
@@ -190,6 +208,12 @@ class ClusterStack(Stack):
                 operator_secret_name=config.image_cache.docker_hub_secret_name,
                 pullers=[self.node_role],
             )
+        self.handle = ClusterHandle(
+            cluster=cluster,
+            name=self.cluster_name,
+            security_group_id=self.cluster.cluster_security_group_id,
+            gpu_node_groups=self.gpu_node_groups,
+        )
         self._acknowledge_findings()
 
     def _encrypt_logs(self, config: StageConfig, logs_key: kms.IKey) -> None:

@@ -8,7 +8,6 @@ import yaml
 from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_aps as aps
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
@@ -21,6 +20,7 @@ from observability.rules import alerting_rules, recording_rules
 from observability.scrape_config import scrape_config_blob
 from observability.slo import slo_recording_rules
 from stacks import alert_routing
+from stacks.cluster_stack import ClusterHandle
 
 APS_PRINCIPAL = "aps.amazonaws.com"
 CLOUDWATCH_PRINCIPAL = "cloudwatch.amazonaws.com"
@@ -45,7 +45,7 @@ class ObservabilityStack(Stack):
         *,
         config: StageConfig,
         vpc: ec2.IVpc,
-        cluster: eks.Cluster,
+        cluster: ClusterHandle,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id_, **kwargs)
@@ -112,7 +112,7 @@ class ObservabilityStack(Stack):
         self._scraper(config, vpc=vpc, cluster=cluster)
         self.grafana_dashboard = grafana_dashboard(config)
 
-    def _scraper(self, config: StageConfig, *, vpc: ec2.IVpc, cluster: eks.Cluster) -> None:
+    def _scraper(self, config: StageConfig, *, vpc: ec2.IVpc, cluster: ClusterHandle) -> None:
         """The AMP managed scraper, writing to the CMK-encrypted workspace through a role configuration.
 
         AMP's guide ("Creating scraper for workspaces enabled with customer managed keys") has a
@@ -165,11 +165,11 @@ class ObservabilityStack(Stack):
             alias=f"llm-inference-{config.name}",
             source=aps.CfnScraper.SourceProperty(
                 eks_configuration=aps.CfnScraper.EksConfigurationProperty(
-                    cluster_arn=cluster.cluster_arn,
+                    cluster_arn=cluster.cluster.cluster_arn,
                     # The edge subnets: the model pods' NetworkPolicy admits them, not the pod range.
                     subnet_ids=[subnet.subnet_id for subnet in vpc.isolated_subnets],
                     # The cluster security group admits its members, so the scraper reaches pods.
-                    security_group_ids=[cluster.cluster_security_group_id],
+                    security_group_ids=[cluster.security_group_id],
                 )
             ),
             destination=aps.CfnScraper.DestinationProperty(

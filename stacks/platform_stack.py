@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 
 from aws_cdk import Stack
 from aws_cdk import aws_aps as aps
-from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
@@ -24,7 +22,7 @@ from constructs_lib.addons.node_exporter import NodeExporter
 from constructs_lib.addons.nvidia_device_plugin import NvidiaDevicePlugin
 from constructs_lib.addons.otel_collector import OtelCollector
 from k8s_charts.images import docker_hub_mirror
-from stacks.cluster_stack import cluster_name_for, gpu_node_groups_revision
+from stacks.cluster_stack import ClusterHandle, gpu_node_groups_revision
 
 
 class PlatformStack(Stack):
@@ -39,15 +37,13 @@ class PlatformStack(Stack):
         id_: str,
         *,
         config: StageConfig,
-        cluster: eks.Cluster,
-        gpu_node_groups: Mapping[str, eks.Nodegroup],
+        cluster: ClusterHandle,
         logs_key: kms.IKey,
         workspace: aps.CfnWorkspace,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id_, **kwargs)
-        # jsii's generated ICluster protocol lists a member the concrete class lacks in stubs.
-        target = cast(eks.ICluster, cluster)
+        target = cluster.cluster
         # Namespaces with their Pod Security labels, before any chart creates them unlabelled.
         self.namespaces = PlatformNamespaces(self, "Namespaces", cluster=target)
         self.managed_addons = EksManagedAddons(
@@ -63,11 +59,11 @@ class PlatformStack(Stack):
             self,
             "ClusterAutoscaler",
             cluster=target,
-            cluster_name=cluster_name_for(config.name),
+            cluster_name=cluster.name,
             kubernetes_version=config.cluster.kubernetes_version,
             settings=config.cluster_autoscaler,
             gpu_groups=list(config.cluster.gpu_node_groups),
-            nodegroups=gpu_node_groups,
+            nodegroups=cluster.gpu_node_groups,
             nodegroups_revision=gpu_node_groups_revision(config, list(config.cluster.gpu_node_groups)),
         )
         self.keda = Keda(self, "Keda", cluster=target, workspace=workspace)

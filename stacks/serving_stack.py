@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import cdk8s
 from aws_cdk import Duration, RemovalPolicy, Stack, Token
@@ -26,12 +26,12 @@ from constructs_lib.model_reader_role import ModelReaderRole
 from constructs_lib.nag import acknowledge
 from constructs_lib.rotating_key import RotatingRetainedKey
 from contract.kubernetes import MODELS_NAMESPACE, instance_name
-from contract.serving import StageValues
+from contract.serving import STAGE_VALUES_CONFIG_MAP, StageValues, stage_values_data
 from k8s_charts.images import docker_hub_mirror
 from k8s_charts.stage_charts import StageCharts, build_stage_charts
+from stacks.cluster_stack import ClusterHandle
 from stacks.serving_guardrails import add_model_guardrails
 
-STAGE_VALUES_CONFIGMAP = "serving-stage-values"
 # A generous ceiling on the request body one prompt can need: a token is rarely more than a few
 # characters, a character at most 6 bytes once JSON-escaped (\uXXXX); plus room for the rest of
 # the request (sampling parameters, tools, chat roles).
@@ -64,8 +64,8 @@ class ServingStack(Stack):
 
     Props:
         config: the stage (models, ingress, waf, log retention).
-        cluster: the EKS cluster whose kubectl provider applies the charts and the controller.
-        cluster_name: its literal name (Pod Identity associations, controller values).
+        cluster: the EKS cluster: its kubectl provider applies the charts and the controller, its
+            literal name goes into Pod Identity associations and the controller's values.
         vpc: the cluster's VPC (controller values).
         logs_key: the stage's CloudWatch Logs key (WAF log group).
         prometheus_query_url: the AMP query URL KEDA's triggers read.
@@ -77,8 +77,7 @@ class ServingStack(Stack):
         id_: str,
         *,
         config: StageConfig,
-        cluster: eks.Cluster,
-        cluster_name: str,
+        cluster: ClusterHandle,
         vpc: ec2.IVpc,
         logs_key: kms.IKey,
         prometheus_query_url: str,
@@ -107,7 +106,7 @@ class ServingStack(Stack):
             instance_name(model.id, version.name): ModelReaderRole(
                 self,
                 f"Reader-{instance_name(model.id, version.name)}",
-                cluster_name=cluster_name,
+                cluster_name=cluster.name,
                 namespace=MODELS_NAMESPACE,
                 service_account=instance_name(model.id, version.name),
                 bucket=self.model_bucket,
@@ -123,8 +122,8 @@ class ServingStack(Stack):
         self.alb_controller = AlbControllerAddon(
             self,
             "AlbController",
-            cluster=cast(eks.ICluster, cluster),
-            cluster_name=cluster_name,
+            cluster=cluster.cluster,
+            cluster_name=cluster.name,
             vpc=vpc,
             web_acl_arn=self.web_acl.attr_arn,
         )
@@ -137,8 +136,8 @@ class ServingStack(Stack):
             self.external_secrets = ExternalSecrets(
                 self,
                 "ExternalSecrets",
-                cluster=cast(eks.ICluster, cluster),
-                cluster_name=cluster_name,
+                cluster=cluster.cluster,
+                cluster_name=cluster.name,
                 secrets=[self.api_key.secret],
                 secrets_key=self.api_key.key,
             )
@@ -163,7 +162,6 @@ class ServingStack(Stack):
             self,
             config=config,
             cluster=cluster,
-            cluster_name=cluster_name,
             reader_roles=self.reader_roles,
             namespace=self.manifests.get("models-namespace"),
         )
@@ -243,11 +241,10 @@ class ServingStack(Stack):
         )
         return bucket
 
-    def _apply(self, cluster: eks.Cluster, values: StageValues) -> dict[str, eks.KubernetesManifest]:
+    def _apply(self, cluster: ClusterHandle, values: StageValues) -> dict[str, eks.KubernetesManifest]:
         """One manifest resource per chart; every chart waits for the namespace and the controller
         (its webhooks mutate Services and pods in `models`)."""
-        # jsii's generated ICluster protocol lists a member the concrete class lacks in stubs.
-        target = cast(eks.ICluster, cluster)
+        target = cluster.cluster
         manifests: dict[str, eks.KubernetesManifest] = {}
         namespace: eks.KubernetesManifest | None = None
         for name, chart in self.charts.all().items():
@@ -270,16 +267,8 @@ class ServingStack(Stack):
                 {
                     "apiVersion": "v1",
                     "kind": "ConfigMap",
-                    "metadata": {"name": STAGE_VALUES_CONFIGMAP, "namespace": MODELS_NAMESPACE},
-                    "data": {
-                        "MODEL_BUCKET_NAME": values.model_bucket_name,
-                        "PROMETHEUS_QUERY_URL": values.prometheus_query_url,
-                        "ACCESS_LOGS_BUCKET_NAME": values.access_logs_bucket_name,
-                        "WEB_ACL_ARN": values.web_acl_arn,
-                        "AWS_REGION": values.region,
-                        "API_KEY_SECRET_ARN": values.api_key_secret_arn,
-                        "DOCKER_HUB_MIRROR": values.docker_hub_mirror,
-                    },
+                    "metadata": {"name": STAGE_VALUES_CONFIG_MAP, "namespace": MODELS_NAMESPACE},
+                    "data": stage_values_data(values),
                 }
             ],
         )

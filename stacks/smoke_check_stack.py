@@ -23,12 +23,13 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from config import StageConfig
+from config.kubernetes_releases import KUBECTL_VERSION
 from constructs_lib.nag import acknowledge
 from constructs_lib.retention import retention
 from contract.kubernetes import MODELS_NAMESPACE
+from stacks.cluster_stack import ClusterHandle
 
 SCRIPT_DIR = Path(__file__).resolve().parent.parent / "tools" / "smoke_check"
-KUBECTL_VERSION = "v1.36.0"
 BUILD_IMAGE = codebuild.LinuxBuildImage.STANDARD_7_0
 # Model loading dominates: the slowest version's startup budget plus time for the HTTP checks.
 HTTP_CHECK_MINUTES = 15
@@ -61,8 +62,7 @@ class SmokeCheckStack(Stack):
         *,
         config: StageConfig,
         vpc: ec2.IVpc,
-        cluster: eks.Cluster,
-        cluster_name: str,
+        cluster: ClusterHandle,
         logs_key: kms.IKey,
         trusted_account: str | None = None,
         api_key_secret: secretsmanager.ISecret | None = None,
@@ -96,7 +96,7 @@ class SmokeCheckStack(Stack):
         ec2.CfnSecurityGroupIngress(
             self,
             "ClusterApiIngress",
-            group_id=cluster.cluster_security_group_id,
+            group_id=cluster.security_group_id,
             source_security_group_id=security_group.security_group_id,
             ip_protocol="tcp",
             from_port=443,
@@ -130,7 +130,7 @@ class SmokeCheckStack(Stack):
                     "version": "0.2",
                     "env": {
                         "variables": {
-                            "CLUSTER_NAME": cluster_name,
+                            "CLUSTER_NAME": cluster.name,
                             "NAMESPACE": MODELS_NAMESPACE,
                             "MODEL_IDS": " ".join(model.id for model in config.models),
                             "ROLLOUT_TIMEOUT": f"{startup_minutes}m" if startup_minutes else "5m",
@@ -158,7 +158,7 @@ class SmokeCheckStack(Stack):
         assert project_role is not None  # a Project without an explicit role always creates one
         # update-kubeconfig reads the endpoint and CA; Kubernetes rights come from the access entry.
         project_role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["eks:DescribeCluster"], resources=[cluster.cluster_arn])
+            iam.PolicyStatement(actions=["eks:DescribeCluster"], resources=[cluster.cluster.cluster_arn])
         )
         if api_key_secret is not None:
             # Not grant_read: that edits the key's policy in the serving stack and makes a cycle.
@@ -183,8 +183,7 @@ class SmokeCheckStack(Stack):
         self.access_entry = eks.AccessEntry(
             self,
             "AccessEntry",
-            # jsii's generated ICluster protocol lists a member the concrete class lacks in stubs.
-            cluster=cast(eks.ICluster, cluster),
+            cluster=cluster.cluster,
             principal=project_role.role_arn,
             access_policies=[
                 eks.AccessPolicy.from_access_policy_name(

@@ -11,15 +11,16 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from config.cluster import CapacityType, GpuNodeGroupConfig
+from config.kubernetes_releases import RELEASES
 from config.platform import ClusterAutoscalerConfig
 from constructs_lib.addons.arns import scoped_arn
 from constructs_lib.addons.helm import SYSTEM_NODES, HelmAddon, HelmSource
 from constructs_lib.gpu_node_group import (
     AUTOSCALER_TAG_PREFIX,
-    NODE_GROUP_LABEL,
     NODE_GROUPS_REVISION_ANNOTATION,
 )
 from constructs_lib.nag import acknowledge
+from contract.kubernetes import NODE_GROUP_LABEL
 
 SERVICE_ACCOUNT = "cluster-autoscaler"
 SOURCE = HelmSource(
@@ -29,8 +30,6 @@ SOURCE = HelmSource(
     namespace="kube-system",
     release="cluster-autoscaler",
 )
-IMAGE_TAGS = {"1.35": "v1.35.0", "1.36": "v1.36.0"}
-"""The autoscaler's minor version must match the cluster's; the chart default is not trusted for it."""
 
 SPOT_PRIORITY = 50
 ON_DEMAND_PRIORITY = 10
@@ -115,7 +114,7 @@ def values(
         "awsRegion": region,
         "autoDiscovery": {"clusterName": cluster_name, "tags": discovery_tags(cluster_name)},
         "fullnameOverride": "cluster-autoscaler",
-        "image": {"tag": IMAGE_TAGS[kubernetes_version]},
+        "image": {"tag": RELEASES[kubernetes_version].autoscaler_image_tag},
         "rbac": {"serviceAccount": {"create": True, "name": SERVICE_ACCOUNT}},
         "nodeSelector": SYSTEM_NODES,
         "priorityClassName": "system-cluster-critical",

@@ -8,8 +8,15 @@ from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
 
 from constructs_lib.addons.helm import SYSTEM_NODES, HelmAddon, HelmSource
-from constructs_lib.gpu_node_group import CAPACITY_TYPE_LABEL, GPU_MODEL_LABEL, NODE_GROUP_LABEL
-from contract.kubernetes import APP_NAME_LABEL, MODEL_ID_LABEL, MODEL_VERSION_LABEL, OBSERVABILITY_NAMESPACE
+from contract.kubernetes import (
+    APP_NAME_LABEL,
+    CAPACITY_TYPE_LABEL,
+    GPU_MODEL_LABEL,
+    MODEL_ID_LABEL,
+    MODEL_VERSION_LABEL,
+    NODE_GROUP_LABEL,
+    OBSERVABILITY_NAMESPACE,
+)
 from observability.scrape_config import KUBE_STATE_METRICS_APP
 
 SOURCE = HelmSource(

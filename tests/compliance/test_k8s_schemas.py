@@ -16,10 +16,11 @@ import kubernetes_validate
 import pytest
 from kubernetes_validate.utils import all_versions, major_minor
 
+from config.kubernetes_releases import TOOLING_RELEASE
 from tests.synth import SynthResult
 from tests.templates import all_applied_manifests
 
-KUBERNETES_VERSION = "1.36"
+KUBERNETES_VERSION = TOOLING_RELEASE
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
 # The External Secrets schemas come from tools/crd_schema.py (source and version in their $comment).
 CUSTOM_RESOURCE_SCHEMAS = {

@@ -7,8 +7,8 @@ from typing import Any, cast
 
 import aws_cdk as cdk
 
-from constructs_lib.gpu_node_group import GPU_TAINT_KEY
 from constructs_lib.node_volume_key import AUTOSCALING_SERVICE_LINKED_ROLE
+from contract.kubernetes import GPU_TAINT_KEY
 from tests.synth import SynthResult
 from tests.templates import as_list, render
 
