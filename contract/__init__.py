@@ -9,5 +9,6 @@ no CDK, cdk8s, boto3 or pydantic imports, only typed constants and small pure fu
 - ``contract.kubernetes``: namespaces, labels, taints, node groups, per-model-version names, KEDA.
 - ``contract.serving``: the serving ConfigMaps (stage values, guardrail) and the model API key Secret.
 - ``contract.events``: EventBridge sources and detail-types the functions are invoked by.
+- ``contract.functions``: the environment variables CDK sets on the functions and they read.
 - ``contract.telemetry``: Powertools service names, the CloudWatch namespace, scrape and OTLP names.
 """

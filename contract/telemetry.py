@@ -20,7 +20,6 @@ OFFHOURS_SCALER_SERVICE: Final = "offhours-scaler"
 
 VLLM_SCRAPE_JOB: Final = "vllm"
 """The scrape job of the model servers (the ``job`` label of their series)."""
-VLLM_METRICS_PORT_NAME: Final = "http"
 VLLM_METRICS_PATH: Final = "/metrics"
 
 # Traces -------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from contract.kubernetes import (
     MODELS_NAMESPACE,
     NODE_GROUP_LABEL,
     OBSERVABILITY_NAMESPACE,
+    VLLM_PORT_NAME,
     instance_name,
     pod_labels,
     selector_labels,
@@ -144,9 +145,9 @@ class ModelEndpointChart(cdk8s.Chart):
                 "selector": self.selector,
                 "ports": [
                     {
-                        "name": "http",
+                        "name": VLLM_PORT_NAME,
                         "port": VLLM_PORT,
-                        "targetPort": FILTER_PORT_NAME if filtered else "http",
+                        "targetPort": FILTER_PORT_NAME if filtered else VLLM_PORT_NAME,
                         "protocol": "TCP",
                     }
                 ],
@@ -296,7 +297,7 @@ class ModelEndpointChart(cdk8s.Chart):
         container = f"{pod}/containers/0"
         # Patches on a typed cdk8s object are re-serialised through its L1 types, which read
         # IntOrString and Quantity values from a `value` key; plain strings would be dropped.
-        http_get = {"path": "/health", "port": _typed("http")}
+        http_get = {"path": "/health", "port": _typed(VLLM_PORT_NAME)}
         # A shared GPU is one time slice (nvidia.com/gpu) or one MIG device (nvidia.com/mig-<profile>).
         gpu_resource = requested_resource(version)
         gpus = _typed("1" if version.gpu_share else str(version.gpus_per_replica))
@@ -315,7 +316,8 @@ class ModelEndpointChart(cdk8s.Chart):
                 },
             ),
             cdk8s.JsonPatch.replace(
-                f"{container}/ports", [{"name": "http", "containerPort": VLLM_PORT, "protocol": "TCP"}]
+                f"{container}/ports",
+                [{"name": VLLM_PORT_NAME, "containerPort": VLLM_PORT, "protocol": "TCP"}],
             ),
             cdk8s.JsonPatch.add(
                 f"{container}/startupProbe",

@@ -332,7 +332,7 @@ def _serving_alerts(models: list[ModelConfig], observability: ObservabilityConfi
             f"increase(kube_pod_container_status_restarts_total{{{MODELS}}}[15m]) > 0)",
             for_="10m",
             severity="warning",
-            summary="{{ $labels.pod }} in models: {{ $labels.reason }}",
+            summary=f"{{{{ $labels.pod }}}} in {MODELS_NAMESPACE}: {{{{ $labels.reason }}}}",
             description="A model container keeps restarting (CrashLoopBackOff, or OOMKilled and restarted "
             "within 15 minutes).",
         ),

@@ -15,8 +15,9 @@ from contract.kubernetes import (
     NODE_MONITORING_NAMESPACE,
     OBSERVABILITY_NAMESPACE,
     VLLM_APP_NAME,
+    VLLM_PORT_NAME,
 )
-from contract.telemetry import VLLM_METRICS_PATH, VLLM_METRICS_PORT_NAME, VLLM_SCRAPE_JOB, prom_label
+from contract.telemetry import VLLM_METRICS_PATH, VLLM_SCRAPE_JOB, prom_label
 
 GPU_MONITORING_NAMESPACE = "gpu-monitoring"
 DCGM_EXPORTER_APP = "dcgm-exporter"
@@ -67,9 +68,7 @@ def _pod_job(name: str, *, namespace: str, app: str, port_name: str) -> Job:
 
 def vllm_job() -> Job:
     """vLLM replicas; pod labels become ``model_id``/``model_version`` (the serving contract)."""
-    job = _pod_job(
-        VLLM_SCRAPE_JOB, namespace=MODELS_NAMESPACE, app=VLLM_APP_NAME, port_name=VLLM_METRICS_PORT_NAME
-    )
+    job = _pod_job(VLLM_SCRAPE_JOB, namespace=MODELS_NAMESPACE, app=VLLM_APP_NAME, port_name=VLLM_PORT_NAME)
     job["metrics_path"] = VLLM_METRICS_PATH
     job["relabel_configs"] += [
         _copy(_pod_label(MODEL_ID_LABEL), "model_id"),

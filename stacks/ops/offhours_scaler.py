@@ -21,6 +21,19 @@ from constructs_lib.alarm_actions import EventAlarm
 from constructs_lib.alarmed_dead_letter_queue import AlarmedDeadLetterQueue
 from constructs_lib.cluster_client_function import ClusterClientFunction
 from constructs_lib.nag import acknowledge
+from contract.functions import (
+    DEAD_LETTER_QUEUE_ARN_ENV,
+    DEPLOYMENTS_ENV,
+    FLOOR_NODES_ENV,
+    FLOOR_REPLICAS_ENV,
+    MODEL_NAMESPACE_ENV,
+    NODE_GROUPS_ENV,
+    OFF_HOURS_PER_NIGHT_ENV,
+    READY_CHECK_MINUTES_ENV,
+    READY_CHECK_ROLE_ARN_ENV,
+    READY_CHECK_SCHEDULE_GROUP_ENV,
+    RETRY_SECONDS_ENV,
+)
 from contract.kubernetes import MODELS_NAMESPACE, instance_name
 from contract.telemetry import METRICS_NAMESPACE, METRICS_NAMESPACE_ENV, OFFHOURS_SCALER_SERVICE
 from lambdas.offhours_scaler.ready_check import SCHEDULE_NAME as READY_CHECK_SCHEDULE
@@ -104,10 +117,10 @@ class OffHoursScaler(Construct):
             environment={
                 **self._environment(offhours, models, node_groups),
                 "NODE_GROUPS_REVISION": node_groups_revision,
-                "READY_CHECK_MINUTES": str(offhours.ready_alarm_minutes),
-                "READY_CHECK_SCHEDULE_GROUP": self.ready_checks.schedule_group_name,
-                "READY_CHECK_ROLE_ARN": scheduler_role.role_arn,
-                "DEAD_LETTER_QUEUE_ARN": dlq.queue.queue_arn,
+                READY_CHECK_MINUTES_ENV: str(offhours.ready_alarm_minutes),
+                READY_CHECK_SCHEDULE_GROUP_ENV: self.ready_checks.schedule_group_name,
+                READY_CHECK_ROLE_ARN_ENV: scheduler_role.role_arn,
+                DEAD_LETTER_QUEUE_ARN_ENV: dlq.queue.queue_arn,
             },
             environment_key=key,
             logs_key=logs_key,
@@ -180,22 +193,22 @@ class OffHoursScaler(Construct):
         offhours: OffHoursConfig, models: list[ModelConfig], node_groups: Mapping[str, eks.Nodegroup]
     ) -> dict[str, str]:
         environment = {
-            "MODEL_NAMESPACE": MODELS_NAMESPACE,
+            MODEL_NAMESPACE_ENV: MODELS_NAMESPACE,
             METRICS_NAMESPACE_ENV: METRICS_NAMESPACE,
-            "FLOOR_REPLICAS": str(offhours.floor_replicas),
-            "FLOOR_NODES": str(offhours.floor_nodes),
-            "RETRY_SECONDS": str(RETRY_SECONDS),
+            FLOOR_REPLICAS_ENV: str(offhours.floor_replicas),
+            FLOOR_NODES_ENV: str(offhours.floor_nodes),
+            RETRY_SECONDS_ENV: str(RETRY_SECONDS),
         }
         deployments = deployments_in_scope(models)
         if deployments:
-            environment["DEPLOYMENTS"] = ",".join(deployments)
+            environment[DEPLOYMENTS_ENV] = ",".join(deployments)
         if node_groups:
             # Physical names: EKS generates them, so they are resolved at deploy time.
-            environment["NODE_GROUPS"] = Fn.join(
+            environment[NODE_GROUPS_ENV] = Fn.join(
                 ",", [group.nodegroup_name for group in node_groups.values()]
             )
         if offhours.hours_off_per_night is not None:
-            environment["OFF_HOURS_PER_NIGHT"] = str(offhours.hours_off_per_night)
+            environment[OFF_HOURS_PER_NIGHT_ENV] = str(offhours.hours_off_per_night)
         return environment
 
     def _grant_ready_check_booking(self, role: iam.IRole, scheduler_role: iam.IRole) -> None:

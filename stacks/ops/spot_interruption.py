@@ -19,6 +19,7 @@ from constructs_lib.alarmed_dead_letter_queue import AlarmedDeadLetterQueue
 from constructs_lib.cluster_client_function import ClusterClientFunction
 from constructs_lib.nag import acknowledge
 from contract.events import EC2_SOURCE, REBALANCE_RECOMMENDATION, SPOT_INTERRUPTION_WARNING
+from contract.functions import REBALANCE_ACTION_ENV
 from contract.telemetry import METRICS_NAMESPACE, METRICS_NAMESPACE_ENV, SPOT_INTERRUPTION_SERVICE
 from stacks.ops import rbac
 from stacks.ops.metrics import PERIOD, function_metric
@@ -67,7 +68,7 @@ class SpotInterruptionHandler(Construct):
             description="Cordons, taints and drains a node on an EC2 Spot interruption warning",
             kubernetes_group=rbac.SPOT_INTERRUPTION_GROUP,
             environment={
-                "REBALANCE_ACTION": spot.rebalance_action.value,
+                REBALANCE_ACTION_ENV: spot.rebalance_action.value,
                 METRICS_NAMESPACE_ENV: METRICS_NAMESPACE,
             },
             environment_key=key,

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from contract.kubernetes import KEDA_AUTHENTICATION, NODE_GROUP_LABEL
 from contract.serving import PLACEHOLDERS
 from k8s_charts.model_endpoint import DRAIN_SCRIPT, ModelEndpointChart
 from k8s_charts.shutdown import PROPAGATION_SECONDS, TEARDOWN_SECONDS
@@ -95,7 +96,7 @@ def test_gpu_toleration_and_node_group_affinity(prod_70b_chart: ModelEndpointCha
         {
             "matchExpressions": [
                 {
-                    "key": "llm-inference/node-group",
+                    "key": NODE_GROUP_LABEL,
                     "operator": "In",
                     "values": ["l40s-x4-spot", "l40s-x4-ondemand"],
                 }
@@ -290,7 +291,7 @@ def test_scaled_object_follows_the_autoscaling_contract(dev_chart: ModelEndpoint
                 # KEDA v2.18.1 prometheus_scaler.go: default true returns 0 for an empty result.
                 "ignoreNullValues": "false",
             },
-            "authenticationRef": {"kind": "ClusterTriggerAuthentication", "name": "keda-aws-amp"},
+            "authenticationRef": {"kind": "ClusterTriggerAuthentication", "name": KEDA_AUTHENTICATION},
         }
     ]
 

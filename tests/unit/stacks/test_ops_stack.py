@@ -12,7 +12,8 @@ import pytest
 from config.operations import RebalanceAction
 from constructs_lib.powertools_layer import POWERTOOLS_LAYER_VERSION
 from contract.events import REBALANCE_RECOMMENDATION, SPOT_INTERRUPTION_WARNING
-from contract.telemetry import METRICS_NAMESPACE
+from contract.kubernetes import NODE_GROUP_LABEL
+from contract.telemetry import METRICS_NAMESPACE, OFFHOURS_SCALER_SERVICE, SPOT_INTERRUPTION_SERVICE
 from lambdas.offhours_scaler.records import RESTORE_TAG
 from stacks.ops import rbac
 from stacks.ops.offhours_scaler import deployments_in_scope
@@ -228,8 +229,8 @@ def test_metrics_namespace_is_set_where_the_alarms_look(synth: SynthResult, stag
 def test_rejected_spot_events_raise_an_alarm(synth: SynthResult, stage: str) -> None:
     alarms = resources(synth.templates[stage]["Ops"], "AWS::CloudWatch::Alarm")
     (alarm,) = [a["Properties"] for lid, a in alarms.items() if "RejectedEventsAlarm" in lid]
-    assert (alarm["Namespace"], alarm["MetricName"]) == ("LlmInference", "RejectedEvents")
-    assert alarm["Dimensions"] == [{"Name": "service", "Value": "spot-interruption"}]
+    assert (alarm["Namespace"], alarm["MetricName"]) == (METRICS_NAMESPACE, "RejectedEvents")
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": SPOT_INTERRUPTION_SERVICE}]
     assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
     assert alarm["TreatMissingData"] == "notBreaching"
 
@@ -248,7 +249,7 @@ def test_drain_incomplete_alarm_watches_failed_and_pending_pods(synth: SynthResu
         assert stat["Metric"] == {
             "Namespace": METRICS_NAMESPACE,
             "MetricName": f"Pods_{metric_id}",
-            "Dimensions": [{"Name": "service", "Value": "spot-interruption"}],
+            "Dimensions": [{"Name": "service", "Value": SPOT_INTERRUPTION_SERVICE}],
         }
         assert stat["Stat"] == "Sum"
     assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
@@ -272,7 +273,7 @@ def test_scaler_environment_names_the_deployments_and_node_groups_in_scope(
     references = names["Fn::Join"][1] if "Fn::Join" in names else [names]
     groups = [_imported(synth, stage, ref) for ref in references]
     assert {attribute for _, _, attribute in groups} == {"NodegroupName"}
-    assert [group["Properties"]["Labels"]["llm-inference/node-group"] for _, group, _ in groups] == [
+    assert [group["Properties"]["Labels"][NODE_GROUP_LABEL] for _, group, _ in groups] == [
         group.name for group in config.offhours_node_groups
     ]
 
@@ -329,7 +330,7 @@ def test_scaler_role_is_scoped_to_the_node_groups_in_scope(synth: SynthResult, s
         resources = resources if isinstance(resources, list) else [resources]
         groups = [_imported(synth, stage, resource) for resource in resources]
         assert {attribute for _, _, attribute in groups} == {"Arn"}, action
-        assert sorted(g["Properties"]["Labels"]["llm-inference/node-group"] for _, g, _ in groups) == sorted(
+        assert sorted(g["Properties"]["Labels"][NODE_GROUP_LABEL] for _, g, _ in groups) == sorted(
             group.name for group in config.offhours_node_groups
         ), action
     for action in ("eks:TagResource", "eks:UntagResource"):
@@ -515,7 +516,7 @@ def test_not_ready_alarm_fires_on_one_model_without_a_ready_replica(synth: Synth
         if a["Properties"].get("MetricName") == "ModelsNotReady"
     ]
     assert alarm["Namespace"] == METRICS_NAMESPACE
-    assert alarm["Dimensions"] == [{"Name": "service", "Value": "offhours-scaler"}]
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": OFFHOURS_SCALER_SERVICE}]
     assert (alarm["Statistic"], alarm["Period"]) == ("Sum", 300)
     assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
     assert alarm["EvaluationPeriods"] == 1

@@ -9,6 +9,7 @@ import pytest
 
 from config import StageConfig
 from config.cluster import REQUIRED_ADDONS, CapacityType
+from contract.kubernetes import KEDA_AUTHENTICATION, NODE_GROUP_LABEL
 from contract.telemetry import OTLP_TRACES_ENDPOINT
 from tests.synth import SynthResult
 from tests.templates import as_list, helm_releases, manifests, one, render, resources, statements
@@ -120,7 +121,7 @@ def test_cluster_autoscaler_scale_down_settings_come_from_config(
     assert args["scale-down-delay-after-add"] == f"{settings.scale_down_delay_after_add_minutes}m"
     assert args["scan-interval"] == f"{settings.scan_interval_seconds}s"
     ignored = {value for key, value in args.items() if key.startswith("balancing-ignore-label")}
-    assert "llm-inference/node-group" in ignored
+    assert NODE_GROUP_LABEL in ignored
     assert "llm-inference/capacity-type" not in ignored  # Spot and on-demand must not balance together
 
 
@@ -220,7 +221,7 @@ def test_keda_queries_only_the_stage_workspace(template: dict[str, Any]) -> None
 def test_keda_cluster_trigger_authentication_uses_pod_identity(template: dict[str, Any]) -> None:
     (auth,) = [m for m in manifests(template) if m["kind"] == "ClusterTriggerAuthentication"]
     assert auth["apiVersion"] == "keda.sh/v1alpha1"
-    assert auth["metadata"]["name"] == "keda-aws-amp"
+    assert auth["metadata"]["name"] == KEDA_AUTHENTICATION
     assert auth["spec"] == {"podIdentity": {"provider": "aws"}}
     (resource,) = [
         r
