@@ -8,8 +8,6 @@ does. Every request path is recorded so a test can show what the router asked fo
 from __future__ import annotations
 
 import json
-import ssl
-import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -43,12 +41,7 @@ class PodApiFake:
         self.paths: list[str] = []
         self.tls = make_tls_material()
         self.stopping = threading.Event()
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        with tempfile.TemporaryDirectory() as tmp:
-            cert, key = Path(tmp, "cert.pem"), Path(tmp, "key.pem")
-            cert.write_bytes(self.tls.server_cert_pem)
-            key.write_bytes(self.tls.server_key_pem)
-            context.load_cert_chain(cert, key)
+        context = self.tls.server_context()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
