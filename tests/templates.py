@@ -5,13 +5,14 @@ session fixtures `synth` and `pipeline_synth` (tests/conftest.py); where a fine-
 better, tests use CDK's own `Template`/`Match` (`synth.template(stage, stack)`).
 
 `render` turns a CloudFormation value into text, so Helm values, manifests, build specs and ARNs can
-be parsed and compared: references become ``<Ref:X>``, ``<GetAtt:X.Y>`` or ``<Output:Name>``;
-``Fn::Sub`` keeps its ``${...}`` placeholders.
+be parsed and compared: references become ``<Ref:X>``, ``<GetAtt:X.Y>`` or ``<Output:Name>``, also
+inside ``Fn::Sub``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import cdk8s
@@ -45,12 +46,16 @@ def render(value: Any) -> str:
         if function == "Fn::GetStackOutput":
             return f"<Output:{argument['OutputName']}>"
         if function == "Fn::Sub":
-            # ${AWS::AccountId} and the like stay as written; a variable map's values are rendered.
             template, variables = (argument, {}) if isinstance(argument, str) else argument
-            for name, variable in variables.items():
-                template = template.replace(f"${{{name}}}", render(variable))
-            return str(template)
+            return re.sub(r"\$\{([^}!][^}]*)\}", lambda m: _sub_reference(m.group(1), variables), template)
     raise AssertionError(f"cannot render {value!r}")
+
+
+def _sub_reference(name: str, variables: dict[str, Any]) -> str:
+    """A ``${name}`` of Fn::Sub: a variable of its map, else a Ref (``X``) or a GetAtt (``X.Y``)."""
+    if name in variables:
+        return render(variables[name])
+    return f"<GetAtt:{name}>" if "." in name else f"<Ref:{name}>"
 
 
 def referenced_id(value: Any) -> str:

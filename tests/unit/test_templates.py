@@ -16,14 +16,14 @@ def test_render_spells_references_joins_and_subs() -> None:
                 {"Ref": "AWS::Partition"},
                 {"Fn::GetAtt": ["Bucket", "Arn"]},
                 {"Fn::GetStackOutput": {"OutputName": "Out", "StackName": "s"}},
-                {"Fn::Sub": "role/${AWS::AccountId}"},
+                {"Fn::Sub": "role/${AWS::AccountId}/${Key.Arn}/${!Literal}"},
                 {"Fn::Sub": ["${Name}-x", {"Name": {"Ref": "Thing"}}]},
             ],
         ]
     }
-    assert (
-        render(value)
-        == "arn:<Ref:AWS::Partition>:<GetAtt:Bucket.Arn>:<Output:Out>:role/${AWS::AccountId}:<Ref:Thing>-x"
+    assert render(value) == (
+        "arn:<Ref:AWS::Partition>:<GetAtt:Bucket.Arn>:<Output:Out>"
+        ":role/<Ref:AWS::AccountId>/<GetAtt:Key.Arn>/${!Literal}:<Ref:Thing>-x"
     )
 
 
