@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.k8s_fake.certs import make_tls_material
+from tests.router_e2e.quiet_handler import QuietHandler
 
 TOKEN = "router-discovery-test-token"
 
@@ -82,12 +83,7 @@ class PodApiFake:
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 fake.paths.append(self.path)
                 if self.headers.get("Authorization") != f"Bearer {TOKEN}":
@@ -113,13 +109,5 @@ class PodApiFake:
                         "items": fake.pods,
                     },
                 )
-
-            def _json(self, status: int, payload: dict[str, Any]) -> None:
-                body = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
 
         return Handler
