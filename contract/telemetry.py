@@ -15,6 +15,17 @@ SPOT_INTERRUPTION_SERVICE: Final = "spot-interruption"
 """The Spot interruption function's Powertools service (the ``service`` dimension of its metrics)."""
 OFFHOURS_SCALER_SERVICE: Final = "offhours-scaler"
 """The off-hours scaler's Powertools service (the ``service`` dimension of its metrics)."""
+# Metrics the functions emit and OpsStack alarms on.
+REJECTED_EVENTS_METRIC: Final = "RejectedEvents"
+"""Both functions: an event rejected as malformed, unexpected or stale."""
+MODELS_NOT_READY_METRIC: Final = "ModelsNotReady"
+"""Off-hours scaler: model versions not Ready when the booked readiness check ran."""
+
+
+def pods_metric(outcome: str) -> str:
+    """Spot function: pods of a drained node by outcome (``evicted``, ``failed``, ``pending``, ...)."""
+    return f"Pods_{outcome}"
+
 
 # Model servers ------------------------------------------------------------------------------------
 

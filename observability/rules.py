@@ -269,7 +269,7 @@ def _serving_alerts(models: list[ModelConfig], observability: ObservabilityConfi
         for version in model.versions:
             labels = {"model_id": model.id, "model_version": version.name}
             deployment = _deployment(model, version.name)
-            # KEDA names the HPA it manages keda-hpa-<ScaledObject name>; the ScaledObject is the instance.
+            # The HPA KEDA manages for the version's ScaledObject (contract.kubernetes.keda_hpa_name).
             hpa = (
                 f'namespace="{MODELS_NAMESPACE}", '
                 f'horizontalpodautoscaler="{keda_hpa_name(model.id, version.name)}"'

@@ -86,15 +86,6 @@ class PlatformStack(Stack):
             ),
         )
         # Which add-ons wait for the Pod Identity agent or a labelled namespace follows from each add-on.
-        addons: list[HelmAddon] = [
-            self.nvidia_device_plugin,
-            self.dcgm_exporter,
-            self.kube_state_metrics,
-            self.node_exporter,
-            self.cluster_autoscaler,
-            self.keda,
-            self.fluent_bit,
-            self.otel_collector,
-        ]
+        addons = [node for node in self.node.find_all() if isinstance(node, HelmAddon)]
         wait_for_pod_identity_agent(addons, self.managed_addons.addons["eks-pod-identity-agent"])
         self.namespaces.precede(addons)

@@ -147,7 +147,7 @@ class ClusterAutoscaler(HelmAddon):
         nodegroups: Mapping[str, eks.INodegroup],
         nodegroups_revision: str = "",
     ) -> None:
-        super().__init__(scope, id_)
+        super().__init__(scope, id_, source=SOURCE)
         stack = Stack.of(self)
         asg_arn, asg_nag = scoped_arn(
             stack, service="autoscaling", resource="autoScalingGroup:*:autoScalingGroupName/*"
@@ -157,7 +157,6 @@ class ClusterAutoscaler(HelmAddon):
         )
         identity = self._pod_identity(
             cluster_name=cluster.cluster_name,
-            namespace=SOURCE.namespace,
             service_account=SERVICE_ACCOUNT,
             statements=[
                 iam.PolicyStatement(
@@ -196,7 +195,6 @@ class ClusterAutoscaler(HelmAddon):
         names = {name: nodegroup.nodegroup_name for name, nodegroup in nodegroups.items()}
         self._install(
             cluster=cluster,
-            source=SOURCE,
             values=values(
                 cluster_name=cluster_name,
                 region=stack.region,

@@ -69,11 +69,10 @@ class ExternalSecrets(HelmAddon):
         secrets: Sequence[secretsmanager.ISecret],
         secrets_key: kms.IKey,
     ) -> None:
-        super().__init__(scope, id_)
+        super().__init__(scope, id_, source=SOURCE)
         region = Stack.of(self).region
         self._pod_identity(
             cluster_name=cluster_name,
-            namespace=SOURCE.namespace,
             service_account=CONTROLLER_SERVICE_ACCOUNT,
             statements=[
                 iam.PolicyStatement(
@@ -89,4 +88,4 @@ class ExternalSecrets(HelmAddon):
                 ),
             ],
         )
-        self._install(cluster=cluster, source=SOURCE, values=values())
+        self._install(cluster=cluster, values=values())

@@ -68,7 +68,7 @@ class FluentBit(HelmAddon):
         logs_key: kms.IKey,
         retention_days: int,
     ) -> None:
-        super().__init__(scope, id_)
+        super().__init__(scope, id_, source=SOURCE)
         stack = Stack.of(self)
         self.log_group = logs.LogGroup(
             self,
@@ -79,7 +79,6 @@ class FluentBit(HelmAddon):
         )
         identity = self._pod_identity(
             cluster_name=cluster.cluster_name,
-            namespace=SOURCE.namespace,
             service_account=SERVICE_ACCOUNT,
             statements=[
                 iam.PolicyStatement(
@@ -96,7 +95,6 @@ class FluentBit(HelmAddon):
         )
         self._install(
             cluster=cluster,
-            source=SOURCE,
             values=values(region=stack.region, log_group_name=self.log_group.log_group_name),
         )
 

@@ -75,64 +75,44 @@ def helm_release(
 
 
 class HelmAddon(Construct):
-    """Base of every add-on installed into the cluster as a Helm release.
+    """Base of every add-on installed into the cluster as a Helm release of ``source``.
 
-    Exposes ``chart``, ``source`` and ``identity``: the add-on's Pod Identity role, or None when its pods need
-    no AWS permissions. A subclass calls ``_pod_identity`` (if its pods need AWS) and then
+    Exposes ``source``, ``chart`` and ``identity``: the add-on's Pod Identity role, or None when its
+    pods need no AWS permissions. A subclass calls ``_pod_identity`` (if its pods need AWS) and then
     ``_install``; the release then waits for the association, and ``wait_for_pod_identity_agent``
     makes it wait for the agent too, so the list of add-ons that need the agent is never written.
     """
 
     chart: eks.HelmChart
-    source: HelmSource
 
-    def __init__(self, scope: Construct, id_: str) -> None:
+    def __init__(self, scope: Construct, id_: str, *, source: HelmSource) -> None:
         super().__init__(scope, id_)
+        self.source = source
         self.identity: PodIdentityRole | None = None
 
     def _pod_identity(
-        self,
-        *,
-        cluster_name: str,
-        namespace: str,
-        service_account: str,
-        statements: Sequence[iam.PolicyStatement] = (),
-        policy_name: str = "Permissions",
-        managed_policies: Sequence[iam.IManagedPolicy] = (),
-        description: str | None = None,
-        id_: str = "Identity",
-        association_id: str = "Association",
+        self, *, cluster_name: str, service_account: str, statements: Sequence[iam.PolicyStatement]
     ) -> PodIdentityRole:
-        """The add-on's one Pod Identity role (props and defaults as ``PodIdentityRole``'s; construct
-        id ``Identity``)."""
+        """The add-on's one Pod Identity role (construct id ``Identity``), for ``service_account`` in
+        the release's namespace."""
         assert self.identity is None, "an add-on has one Pod Identity role"
         self.identity = PodIdentityRole(
             self,
-            id_,
+            "Identity",
             cluster_name=cluster_name,
-            namespace=namespace,
+            namespace=self.source.namespace,
             service_account=service_account,
             statements=statements,
-            policy_name=policy_name,
-            managed_policies=managed_policies,
-            description=description,
-            association_id=association_id,
         )
         return self.identity
 
     def _install(
-        self,
-        *,
-        cluster: eks.ICluster,
-        source: HelmSource,
-        values: Mapping[str, Any],
-        timeout_minutes: int | None = 10,
+        self, *, cluster: eks.ICluster, values: Mapping[str, Any], timeout_minutes: int | None = 10
     ) -> eks.HelmChart:
         """The release (construct id ``Chart``); with an identity it waits for the association, since
         Pod Identity injects credentials at pod creation."""
-        self.source = source
         self.chart = helm_release(
-            self, "Chart", cluster=cluster, source=source, values=values, timeout_minutes=timeout_minutes
+            self, "Chart", cluster=cluster, source=self.source, values=values, timeout_minutes=timeout_minutes
         )
         if self.identity is not None:
             self.chart.node.add_dependency(self.identity.association)

@@ -51,10 +51,9 @@ class Keda(HelmAddon):
     def __init__(
         self, scope: Construct, id_: str, *, cluster: eks.ICluster, workspace: aps.CfnWorkspace
     ) -> None:
-        super().__init__(scope, id_)
+        super().__init__(scope, id_, source=SOURCE)
         self._pod_identity(
             cluster_name=cluster.cluster_name,
-            namespace=SOURCE.namespace,
             service_account=OPERATOR_SERVICE_ACCOUNT,
             statements=[
                 iam.PolicyStatement(
@@ -64,7 +63,7 @@ class Keda(HelmAddon):
                 )
             ],
         )
-        self._install(cluster=cluster, source=SOURCE, values=values())
+        self._install(cluster=cluster, values=values())
         self.trigger_authentication = eks.KubernetesManifest(
             self,
             "ClusterTriggerAuthentication",

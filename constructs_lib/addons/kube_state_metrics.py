@@ -44,5 +44,5 @@ class KubeStateMetrics(HelmAddon):
     """Exposes ``chart``."""
 
     def __init__(self, scope: Construct, id_: str, *, cluster: eks.ICluster) -> None:
-        super().__init__(scope, id_)
-        self._install(cluster=cluster, source=SOURCE, values=values())
+        super().__init__(scope, id_, source=SOURCE)
+        self._install(cluster=cluster, values=values())

@@ -93,5 +93,5 @@ class NvidiaDevicePlugin(HelmAddon):
         cluster: eks.ICluster,
         gpu_node_groups: Sequence[GpuNodeGroupConfig] = (),
     ) -> None:
-        super().__init__(scope, id_)
-        self._install(cluster=cluster, source=SOURCE, values=values(gpu_node_groups))
+        super().__init__(scope, id_, source=SOURCE)
+        self._install(cluster=cluster, values=values(gpu_node_groups))

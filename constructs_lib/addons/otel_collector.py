@@ -99,10 +99,9 @@ class OtelCollector(HelmAddon):
         sampling_ratio: float,
         image_mirror: str = "",
     ) -> None:
-        super().__init__(scope, id_)
+        super().__init__(scope, id_, source=SOURCE)
         identity = self._pod_identity(
             cluster_name=cluster.cluster_name,
-            namespace=SOURCE.namespace,
             service_account=OTEL_COLLECTOR_NAME,
             statements=[iam.PolicyStatement(sid="SendTraces", actions=XRAY_ACTIONS, resources=["*"])],
         )
@@ -114,7 +113,6 @@ class OtelCollector(HelmAddon):
         )
         self._install(
             cluster=cluster,
-            source=SOURCE,
             values=values(
                 region=Stack.of(self).region, sampling_ratio=sampling_ratio, image_mirror=image_mirror
             ),

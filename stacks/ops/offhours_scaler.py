@@ -35,7 +35,12 @@ from contract.functions import (
     RETRY_SECONDS_ENV,
 )
 from contract.kubernetes import MODELS_NAMESPACE, instance_name
-from contract.telemetry import METRICS_NAMESPACE, METRICS_NAMESPACE_ENV, OFFHOURS_SCALER_SERVICE
+from contract.telemetry import (
+    METRICS_NAMESPACE,
+    METRICS_NAMESPACE_ENV,
+    MODELS_NOT_READY_METRIC,
+    OFFHOURS_SCALER_SERVICE,
+)
 from lambdas.offhours_scaler.ready_check import SCHEDULE_NAME as READY_CHECK_SCHEDULE
 from lambdas.offhours_scaler.records import RESTORE_TAG
 from stacks.ops import rbac
@@ -147,7 +152,7 @@ class OffHoursScaler(Construct):
             "ModelsNotReadyAlarm",
             alarm_description=f"{offhours.ready_alarm_minutes} min after an off-hours scale-up, a model "
             "had no ready replica; the check's log line 'model not ready after scale-up' names it.",
-            metric=function_metric(OFFHOURS_SCALER_SERVICE, "ModelsNotReady"),
+            metric=function_metric(OFFHOURS_SCALER_SERVICE, MODELS_NOT_READY_METRIC),
             threshold=1,
             evaluation_periods=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,

@@ -20,7 +20,13 @@ from constructs_lib.cluster_client_function import ClusterClientFunction
 from constructs_lib.nag import acknowledge
 from contract.events import EC2_SOURCE, REBALANCE_RECOMMENDATION, SPOT_INTERRUPTION_WARNING
 from contract.functions import REBALANCE_ACTION_ENV
-from contract.telemetry import METRICS_NAMESPACE, METRICS_NAMESPACE_ENV, SPOT_INTERRUPTION_SERVICE
+from contract.telemetry import (
+    METRICS_NAMESPACE,
+    METRICS_NAMESPACE_ENV,
+    REJECTED_EVENTS_METRIC,
+    SPOT_INTERRUPTION_SERVICE,
+    pods_metric,
+)
 from stacks.ops import rbac
 from stacks.ops.metrics import PERIOD, function_metric
 
@@ -112,8 +118,8 @@ class SpotInterruptionHandler(Construct):
             metric=cloudwatch.MathExpression(
                 expression="failed + pending",
                 using_metrics={
-                    "failed": function_metric(SPOT_INTERRUPTION_SERVICE, "Pods_failed"),
-                    "pending": function_metric(SPOT_INTERRUPTION_SERVICE, "Pods_pending"),
+                    "failed": function_metric(SPOT_INTERRUPTION_SERVICE, pods_metric("failed")),
+                    "pending": function_metric(SPOT_INTERRUPTION_SERVICE, pods_metric("pending")),
                 },
                 period=PERIOD,
             ),
@@ -129,7 +135,7 @@ class SpotInterruptionHandler(Construct):
             "RejectedEventsAlarm",
             alarm_description="The Spot interruption handler rejected an event (malformed, or its "
             "deadline already passed): that node was not drained. See the 'event rejected' log line.",
-            metric=function_metric(SPOT_INTERRUPTION_SERVICE, "RejectedEvents"),
+            metric=function_metric(SPOT_INTERRUPTION_SERVICE, REJECTED_EVENTS_METRIC),
             threshold=1,
             evaluation_periods=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,

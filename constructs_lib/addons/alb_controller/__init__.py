@@ -20,6 +20,7 @@ from constructs import Construct
 from constructs_lib.addons.alb_controller.scoped_policy import BROAD, scoped_policy
 from constructs_lib.addons.helm import SYSTEM_NODES, HelmAddon, HelmSource
 from constructs_lib.nag import acknowledge
+from constructs_lib.pod_identity import PodIdentityRole
 
 CONTROLLER_VERSION = "v2.8.2"
 SOURCE = HelmSource(
@@ -89,14 +90,15 @@ class AlbControllerAddon(HelmAddon):
         vpc: ec2.IVpc,
         web_acl_arn: str,
     ) -> None:
-        super().__init__(scope, id_)
+        super().__init__(scope, id_, source=SOURCE)
         document = scoped_policy(
             json.loads(POLICY_FILE.read_text()), vpc_arn=vpc.vpc_arn, web_acl_arn=web_acl_arn
         )
-        identity = self._pod_identity(
-            # The ids the role and association had before this add-on took the common shape
-            # ("Default" is left out of logical ids), so CloudFormation keeps both.
-            id_="Default",
+        # The ids the role and association had before this add-on took the common shape ("Default"
+        # is left out of logical ids), so CloudFormation keeps both.
+        identity = self.identity = PodIdentityRole(
+            self,
+            "Default",
             association_id="PodIdentity",
             cluster_name=cluster_name,
             namespace=SOURCE.namespace,
@@ -115,7 +117,6 @@ class AlbControllerAddon(HelmAddon):
         )
         self._install(
             cluster=cluster,
-            source=SOURCE,
             values=controller_values(
                 cluster_name=cluster_name, region=cluster.stack.region, vpc_id=vpc.vpc_id
             ),
