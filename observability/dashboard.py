@@ -21,6 +21,7 @@ from contract.kubernetes import (
     SPOT_INTERRUPTION_TAINT_KEY,
 )
 from contract.telemetry import GPU_NODES, ksm_label
+from observability.gateway_rules import REQUESTS as GATEWAY_REQUESTS
 
 MODEL = 'model_id=~"$model_id"'
 POD_MODEL_LABEL = ksm_label(MODEL_ID_LABEL)
@@ -203,6 +204,17 @@ CLUSTER_PANELS: list[tuple[str, str, list[tuple[str, str]]]] = [
                 "interrupted nodes",
                 "count(max_over_time(kube_node_spec_taint"
                 f'{{key="{SPOT_INTERRUPTION_TAINT_KEY}"}}[1h])) or vector(0)',
+            )
+        ],
+    ),
+    (
+        # `model` routing only (k8s_charts/model_gateway.py); empty in stages without the gateway.
+        "Model gateway requests by status class",
+        "reqps",
+        [
+            (
+                "{{envoy_response_code_class}}xx",
+                f"sum by (envoy_response_code_class) (rate({GATEWAY_REQUESTS}[5m]))",
             )
         ],
     ),

@@ -34,7 +34,9 @@ class ReplicaBatching(SimState):
         if not self.routable:
             self.outcome[request] = int(Outcome.DROPPED_NO_REPLICA)
             return
-        pod = min(self.routable, key=_pod_load)
+        # Routing hook: None is the ALB's least outstanding requests (planner.routing for the others).
+        router = self.router
+        pod = min(self.routable, key=_pod_load) if router is None else router.choose(self.routable, request)
         was_empty = not pod.waiting
         pod.waiting.append(request)
         if pod.phase == Pod.IDLE:
@@ -69,6 +71,7 @@ class ReplicaBatching(SimState):
         offsets: list[float] = []
         tokens = 0
         running = len(pod.running)
+        cache = self.prefix_cache
         while waiting:
             request = waiting[0]
             if now - arrival[request] > timeout:
@@ -86,7 +89,14 @@ class ReplicaBatching(SimState):
             waiting.popleft()
             batch.append(request)
             pod.kv_used += need
-            tokens += prompt[request]
+            # Prefix-cache hook: the prompt's leading blocks cached on this replica skip prefill.
+            if cache is None:
+                tokens += prompt[request]
+            else:
+                hit = cache.admit(
+                    pod.serial, request, prompt[request], profile.kv_capacity_tokens, pod.kv_used
+                )
+                tokens += prompt[request] - hit
             offsets.append(profile.prefill_seconds(tokens))
             self.admitted[request] = now
         if pod.busy_since is None:

@@ -8,6 +8,7 @@ import numpy as np
 
 from planner.hpa import HpaSpec
 from planner.profiles import ReplicaProfile
+from planner.routing import RoutingSpec
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,9 @@ class SimSetup:
     seed: int = 0
     # Costs and the time series count from here (the warm-up before it is not measured).
     measure_from_seconds: float = 0.0
+    # Replica selection and prefix caches (planner.routing); None: the ALB's least outstanding
+    # requests, no prefix cache (the default path, unchanged).
+    routing: RoutingSpec | None = None
 
     @property
     def cold_start_seconds(self) -> float:
@@ -109,3 +113,5 @@ class SimResult:
     # no change in the warm-up; small values mean the controllers were still moving when measured).
     warmup_settled_seconds: float | None = None
     notes: list[str] = field(default_factory=list)
+    # Prompt tokens each request found in its replica's prefix cache (None: prefix cache not modelled).
+    cached_tokens: np.ndarray | None = None

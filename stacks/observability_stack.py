@@ -15,6 +15,7 @@ from config import StageConfig
 from constructs_lib.rotating_key import RotatingRetainedKey
 from observability.alertmanager import Topics, alertmanager_definition
 from observability.dashboard import grafana_dashboard
+from observability.gateway_rules import gateway_alerting_rules
 from observability.guardrail_rules import guardrail_alerting_rules
 from observability.rules import alerting_rules, recording_rules
 from observability.scrape_config import scrape_config_blob
@@ -107,6 +108,8 @@ class ObservabilityStack(Stack):
                     "guardrails",
                     guardrail_alerting_rules(runbook_base_url=config.observability.runbook_base_url),
                 ),
+                # `model` routing (observability/gateway_rules.py): silent where no gateway runs.
+                ("gateway", gateway_alerting_rules(runbook_base_url=config.observability.runbook_base_url)),
             )
         }
         self._scraper(config, vpc=vpc, cluster=cluster)

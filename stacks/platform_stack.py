@@ -13,6 +13,7 @@ from config import StageConfig
 from constructs_lib.addons.cluster_autoscaler import ClusterAutoscaler
 from constructs_lib.addons.dcgm_exporter import DcgmExporter
 from constructs_lib.addons.eks_managed import EksManagedAddons
+from constructs_lib.addons.envoy_gateway import EnvoyAiGateway
 from constructs_lib.addons.fluent_bit import FluentBit
 from constructs_lib.addons.helm import HelmAddon, wait_for_pod_identity_agent
 from constructs_lib.addons.keda import Keda
@@ -45,7 +46,8 @@ class PlatformStack(Stack):
         super().__init__(scope, id_, **kwargs)
         target = cluster.cluster
         # Namespaces with their Pod Security labels, before any chart creates them unlabelled.
-        self.namespaces = PlatformNamespaces(self, "Namespaces", cluster=target)
+        model_routing = config.ingress.routing_mode == "model" and bool(config.models)
+        self.namespaces = PlatformNamespaces(self, "Namespaces", cluster=target, model_routing=model_routing)
         self.managed_addons = EksManagedAddons(
             self, "ManagedAddons", cluster=target, versions=config.cluster.addon_versions
         )
@@ -84,6 +86,21 @@ class PlatformStack(Stack):
                 if config.image_cache.docker_hub_secret_name
                 else ""
             ),
+        )
+        # `model` routing only: the gateway controllers the serving stack's Gateway and routes need.
+        self.envoy_ai_gateway = (
+            EnvoyAiGateway(
+                self,
+                "EnvoyAiGateway",
+                cluster=target,
+                image_mirror=(
+                    docker_hub_mirror(account=self.account, region=self.region, url_suffix=self.url_suffix)
+                    if config.image_cache.docker_hub_secret_name
+                    else ""
+                ),
+            )
+            if model_routing
+            else None
         )
         # Which add-ons wait for the Pod Identity agent or a labelled namespace follows from each add-on.
         addons = [node for node in self.node.find_all() if isinstance(node, HelmAddon)]

@@ -45,7 +45,7 @@ class HelmSource:
     release: str
 
 
-def helm_release(
+def _helm_release(
     scope: Construct,
     id_: str,
     *,
@@ -107,12 +107,26 @@ class HelmAddon(Construct):
         return self.identity
 
     def _install(
-        self, *, cluster: eks.ICluster, values: Mapping[str, Any], timeout_minutes: int | None = 10
+        self,
+        *,
+        cluster: eks.ICluster,
+        values: Mapping[str, Any],
+        timeout_minutes: int | None = 10,
+        chart_id: str = "Chart",
     ) -> eks.HelmChart:
-        """The release (construct id ``Chart``); with an identity it waits for the association, since
-        Pod Identity injects credentials at pod creation."""
-        self.chart = helm_release(
-            self, "Chart", cluster=cluster, source=self.source, values=values, timeout_minutes=timeout_minutes
+        """The release; with an identity it waits for the association, since Pod Identity injects
+        credentials at pod creation.
+
+        :param chart_id: the release's construct id. Default: ``Chart``; ``Default`` keeps the logical
+            id of a release that was created directly under this add-on's id before.
+        """
+        self.chart = _helm_release(
+            self,
+            chart_id,
+            cluster=cluster,
+            source=self.source,
+            values=values,
+            timeout_minutes=timeout_minutes,
         )
         if self.identity is not None:
             self.chart.node.add_dependency(self.identity.association)

@@ -15,7 +15,7 @@ from typing import Any
 from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
 
-from constructs_lib.addons import external_secrets, keda
+from constructs_lib.addons import envoy_gateway, external_secrets, keda
 from constructs_lib.addons.helm import HelmAddon
 from contract.kubernetes import LOGGING_NAMESPACE, NODE_MONITORING_NAMESPACE, OBSERVABILITY_NAMESPACE
 from observability.scrape_config import GPU_MONITORING_NAMESPACE
@@ -44,20 +44,28 @@ def namespace_manifest(name: str, level: str) -> dict[str, Any]:
 
 
 class PlatformNamespaces(Construct):
-    """Exposes ``manifest``; charts in these namespaces depend on it (``precede``)."""
+    """Exposes ``manifest`` and ``levels`` (namespace -> Pod Security level); add-ons installed into
+    these namespaces depend on it (``precede``).
 
-    def __init__(self, scope: Construct, id_: str, *, cluster: eks.ICluster) -> None:
+    :param model_routing: also the Envoy Gateway and AI Gateway namespaces (``ingress.routing: model``).
+        Default: False.
+    """
+
+    def __init__(
+        self, scope: Construct, id_: str, *, cluster: eks.ICluster, model_routing: bool = False
+    ) -> None:
         super().__init__(scope, id_)
+        self.levels = PLATFORM_NAMESPACES | (envoy_gateway.NAMESPACES if model_routing else {})
         self.manifest = eks.KubernetesManifest(
             self,
             "Manifest",
             cluster=cluster,
-            manifest=[namespace_manifest(name, level) for name, level in PLATFORM_NAMESPACES.items()],
+            manifest=[namespace_manifest(name, level) for name, level in self.levels.items()],
             overwrite=True,
         )
 
     def precede(self, addons: Iterable[HelmAddon]) -> None:
         """Every add-on installed into one of these namespaces waits for it to be labelled."""
         for addon in addons:
-            if addon.source.namespace in PLATFORM_NAMESPACES:
+            if addon.source.namespace in self.levels:
                 addon.chart.node.add_dependency(self.manifest)

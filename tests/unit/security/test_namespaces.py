@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from constructs_lib.addons import dcgm_exporter, fluent_bit, node_exporter
+from constructs_lib.addons import dcgm_exporter, envoy_gateway, fluent_bit, node_exporter
 from constructs_lib.addons.namespaces import PLATFORM_NAMESPACES
 from tests.synth import SynthResult
 from tests.templates import helm_releases, manifests, manifests_by_id
@@ -57,5 +57,5 @@ def test_charts_wait_for_their_labelled_namespace(synth: SynthResult, stage: str
         if "Namespace" in {item["kind"] for item in items}
     ]
     for chart, release in helm_releases(template).items():
-        if release["Namespace"] in PLATFORM_NAMESPACES:
+        if release["Namespace"] in PLATFORM_NAMESPACES or release["Namespace"] in envoy_gateway.NAMESPACES:
             assert namespace_id in release["DependsOn"], chart
