@@ -10,7 +10,7 @@ from aws_cdk.assertions import Match
 from constructs_lib.addons.alb_controller import POLICY_FILE, SOURCE
 from stacks.serving_stack import model_prefixes
 from tests.synth import SynthResult
-from tests.templates import applied_charts, one, render, resources
+from tests.templates import applied_charts, as_list, one, render, resources
 
 READ_PREFIXES = tuple(
     f"{service}:{verb}"
@@ -113,9 +113,6 @@ def test_access_log_bucket_uses_sse_s3_and_admits_alb_log_delivery(synth: SynthR
 
 
 def permissions(document: dict[str, Any]) -> set[tuple[str, str, str, str]]:
-    def as_list(value: Any) -> list[Any]:
-        return value if isinstance(value, list) else [value]
-
     return {
         (
             statement["Effect"],
