@@ -245,12 +245,6 @@ def read_yaml_document(path: Path) -> tuple[object, yaml.Node | None, str]:
     return data, root, source
 
 
-def read_yaml(path: Path) -> tuple[object, str]:
-    """The parsed file (duplicate keys refused) and the name error messages call it."""
-    data, _, source = read_yaml_document(path)
-    return data, source
-
-
 def read_cdk_context(path: Path = CDK_CONTEXT_FILE) -> dict[str, object] | None:
     """The committed CDK context (cached AZ lookups), or None when there is no such file."""
     if not path.exists():

@@ -101,10 +101,6 @@ class SourceConfig(Strict):
             )
         return self
 
-    @property
-    def uses_codecommit(self) -> bool:
-        return self.codecommit_repository is not None
-
 
 class PipelineStageConfig(Strict):
     name: DnsLabel = Field(description="A stage file config/<name>.yaml.")

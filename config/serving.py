@@ -214,10 +214,6 @@ class ModelVersion(Strict):
         return self
 
     @property
-    def from_hugging_face(self) -> bool:
-        return not (self.from_stage_bucket or self.source.startswith("s3://"))
-
-    @property
     def tensor_parallel_size(self) -> int:
         return self.gpus_per_replica
 

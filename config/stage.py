@@ -355,10 +355,6 @@ class StageConfig(Strict):
         return warnings
 
     @property
-    def is_environment_agnostic(self) -> bool:
-        return self.account is None
-
-    @property
     def offhours_models(self) -> list[ModelConfig]:
         wanted = self.offhours.models
         return [model for model in self.models if wanted is None or model.id in wanted]

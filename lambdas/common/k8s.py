@@ -251,11 +251,6 @@ class K8sClient:
     def get_deployment(self, namespace: str, name: str) -> JsonObject:
         return self.request("GET", _deployment_path(namespace, name))
 
-    def list_deployments(self, namespace: str, *, label_selector: str = "") -> list[JsonObject]:
-        query = {"labelSelector": label_selector} if label_selector else None
-        path = f"/apis/apps/v1/namespaces/{quote(namespace, safe='')}/deployments"
-        return _items(self.request("GET", path, query=query))
-
     def patch_deployment(self, namespace: str, name: str, patch: JsonObject) -> JsonObject:
         return self.request("PATCH", _deployment_path(namespace, name), body=patch, content_type=MERGE_PATCH)
 

@@ -17,8 +17,8 @@ import pytest
 from kubernetes_validate.utils import all_versions, major_minor
 
 from config.kubernetes_releases import TOOLING_RELEASE
-from tests.k8s_manifests import all_applied_manifests
 from tests.synth import SynthResult
+from tests.templates import all_applied_manifests
 
 KUBERNETES_VERSION = TOOLING_RELEASE
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"

@@ -10,7 +10,8 @@ from contract.kubernetes import KEDA_AUTHENTICATION, NODE_GROUP_LABEL
 from contract.serving import PLACEHOLDERS
 from k8s_charts.model_endpoint import DRAIN_SCRIPT, ModelEndpointChart
 from k8s_charts.shutdown import PROPAGATION_SECONDS, TEARDOWN_SECONDS
-from tests.unit.charts.helpers import charts_for, manifests, of_kind, stage_config, stage_data
+from tests.templates import chart_manifests, of_kind
+from tests.unit.charts.helpers import charts_for, stage_config, stage_data
 
 EXPECTED_LABELS = {
     "app.kubernetes.io/name": "vllm",
@@ -44,7 +45,7 @@ def container(chart: ModelEndpointChart) -> dict[str, Any]:
 
 
 def test_every_object_is_in_namespace_models_with_the_contract_labels(dev_chart: ModelEndpointChart) -> None:
-    for manifest in manifests(dev_chart):
+    for manifest in chart_manifests(dev_chart):
         assert manifest["metadata"]["namespace"] == "models", manifest["kind"]
         assert manifest["metadata"]["labels"] == EXPECTED_LABELS, manifest["kind"]
         assert manifest["metadata"]["name"] == "llama-3-1-8b-v1", manifest["kind"]
@@ -330,7 +331,7 @@ def test_kv_cache_trigger_only_when_configured(
 def test_exactly_one_autoscaler_per_deployment() -> None:
     for stage in ("dev", "staging", "prod"):
         for chart in charts_for(stage_config(stage_data(stage), stage)).endpoints.values():
-            kinds = [manifest["kind"] for manifest in manifests(chart)]
+            kinds = [manifest["kind"] for manifest in chart_manifests(chart)]
             assert kinds.count("ScaledObject") == 1
             assert "HorizontalPodAutoscaler" not in kinds
 

@@ -16,7 +16,8 @@ from k8s_charts.filter_sidecar import FILTER_PORT
 from k8s_charts.model_gateway import ModelGatewayChart
 from k8s_charts.vllm_args import VLLM_PORT
 from tests.compliance.test_k8s_schemas import validate
-from tests.unit.charts.helpers import charts_for, manifests, of_kind, stage_config, stage_data
+from tests.templates import chart_manifests, of_kind
+from tests.unit.charts.helpers import charts_for, stage_config, stage_data
 
 ALB = "alb.ingress.kubernetes.io"
 
@@ -89,7 +90,7 @@ def test_only_model_mode_has_a_gateway() -> None:
 
 def test_one_rule_per_model_matches_the_body_model_and_splits_by_the_config_weights() -> None:
     config = stage_config(_model_stage(), "staging")
-    routes = {m["metadata"]["name"]: m for m in manifests(_gateway()) if m["kind"] == "AIGatewayRoute"}
+    routes = {m["metadata"]["name"]: m for m in chart_manifests(_gateway()) if m["kind"] == "AIGatewayRoute"}
     assert set(routes) == {model.id for model in config.models}
     for model in config.models:
         (rule,) = routes[model.id]["spec"]["rules"]
@@ -112,7 +113,7 @@ def test_one_rule_per_model_matches_the_body_model_and_splits_by_the_config_weig
 
 
 def test_each_version_is_an_openai_backend_reaching_its_own_service() -> None:
-    objects = manifests(_gateway())
+    objects = chart_manifests(_gateway())
     backends = {m["metadata"]["name"]: m for m in objects if m["kind"] == "Backend"}
     service_backends = {m["metadata"]["name"]: m for m in objects if m["kind"] == "AIServiceBackend"}
     assert set(backends) == set(service_backends)
@@ -205,7 +206,7 @@ def test_the_gateway_policy_admits_only_the_alb_and_scraper_subnets() -> None:
 
 
 def test_every_gateway_object_and_the_gateway_class_validate_against_the_pinned_crds() -> None:
-    objects = [*manifests(_gateway()), gateway_class()]
+    objects = [*chart_manifests(_gateway()), gateway_class()]
     assert {m["kind"] for m in objects} >= {
         "EnvoyProxy",
         "Gateway",
@@ -221,7 +222,7 @@ def test_every_gateway_object_and_the_gateway_class_validate_against_the_pinned_
 
 @pytest.mark.parametrize("kind", ["AIGatewayRoute", "EnvoyProxy", "Backend"])
 def test_the_schemas_reject_an_unknown_field(kind: str) -> None:
-    manifest = json.loads(json.dumps(next(m for m in manifests(_gateway()) if m["kind"] == kind)))
+    manifest = json.loads(json.dumps(next(m for m in chart_manifests(_gateway()) if m["kind"] == kind)))
     manifest["spec"]["unknownField"] = 1
     with pytest.raises(jsonschema.ValidationError):
         validate(manifest)

@@ -8,7 +8,8 @@ from typing import Any
 from contract.serving import PLACEHOLDERS
 from k8s_charts.model_endpoint import ModelEndpointChart
 from k8s_charts.model_ingress import ModelIngressChart
-from tests.unit.charts.helpers import charts_for, of_kind, stage_config, stage_data
+from tests.templates import of_kind
+from tests.unit.charts.helpers import charts_for, stage_config, stage_data
 
 ALB = "alb.ingress.kubernetes.io"
 

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import aws_cdk as cdk
 from aws_cdk.assertions import Template
 
 from constructs_lib.rotating_key import RotatingRetainedKey
+from tests.templates import one, resources
 
 
-def _template(**props: str) -> dict[str, dict]:  # type: ignore[type-arg]
+def _template(**props: str) -> dict[str, Any]:
     stack = cdk.Stack(cdk.App(), "Test")
     RotatingRetainedKey(stack, "SomeKey", description="test", **props)
-    return Template.from_stack(stack).to_json()["Resources"]  # type: ignore[no-any-return]
+    template: dict[str, Any] = dict(Template.from_stack(stack).to_json())
+    return template
 
 
 def test_key_rotates_waits_30_days_and_is_retained() -> None:
-    (key,) = [r for r in _template().values() if r["Type"] == "AWS::KMS::Key"]
+    _, key = one(_template(), "AWS::KMS::Key")
     assert key["Properties"]["EnableKeyRotation"] is True
     assert key["Properties"]["PendingWindowInDays"] == 30
     assert key["Properties"]["Description"] == "test"
@@ -26,13 +30,10 @@ def test_logical_id_is_that_of_a_plain_key_with_the_same_id() -> None:
     """Keys created with kms.Key before the construct existed must keep their logical ids."""
     plain = cdk.Stack(cdk.App(), "Test")
     cdk.aws_kms.Key(plain, "SomeKey")
-    assert set(_template()) == set(Template.from_stack(plain).to_json()["Resources"])
+    assert set(_template()["Resources"]) == set(Template.from_stack(plain).to_json()["Resources"])
 
 
 def test_alias_is_created_only_when_given() -> None:
-    assert [
-        r["Properties"]["AliasName"]
-        for r in _template(alias="alias/x").values()
-        if r["Type"] == "AWS::KMS::Alias"
-    ] == ["alias/x"]
-    assert not [r for r in _template().values() if r["Type"] == "AWS::KMS::Alias"]
+    aliases = resources(_template(alias="alias/x"), "AWS::KMS::Alias").values()
+    assert [alias["Properties"]["AliasName"] for alias in aliases] == ["alias/x"]
+    assert resources(_template(), "AWS::KMS::Alias") == {}

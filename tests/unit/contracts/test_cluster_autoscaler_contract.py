@@ -20,7 +20,7 @@ from typing import Any
 from constructs_lib.addons.cluster_autoscaler import discovery_tags
 from contract.kubernetes import NODE_GROUP_LABEL
 from tests.synth import SynthResult
-from tests.unit.stacks.cfn import helm_releases, resources
+from tests.templates import helm_releases, resources
 
 GPU_LABEL = "k8s.amazonaws.com/accelerator"
 TAG_PREFIX = "k8s.io/cluster-autoscaler"

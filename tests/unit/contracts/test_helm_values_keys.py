@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.synth import SynthResult
-from tests.unit.stacks.cfn import helm_releases
+from tests.templates import helm_releases
 from tools.helm_values_keys import FACTS_DIR, SOURCES, facts_file, key_kinds
 
 PASSED_THROUGH = {

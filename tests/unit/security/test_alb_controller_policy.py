@@ -12,7 +12,7 @@ from constructs_lib.addons.alb_controller.scoped_policy import (
     scoped_policy,
 )
 from tests.synth import SynthResult
-from tests.unit.stacks.cfn import helm_releases, resources
+from tests.templates import helm_releases, resources
 
 READ_VERBS = ("Describe", "Get", "List")
 VPC = "arn:aws:ec2:us-west-2:1:vpc/vpc-1"

@@ -12,11 +12,18 @@ from config.vllm_support import facts_for
 from constructs_lib.addons import external_secrets
 from contract.serving import API_KEY_ENV, API_KEY_SECRET, API_KEY_SECRET_FIELD, API_KEY_SECRET_STORE
 from k8s_charts.model_ingress import FORWARDED_PATHS
-from tests.k8s_manifests import all_applied_manifests, applied_charts
 from tests.synth import SynthResult
-from tests.unit.charts.helpers import charts_for, manifests, stage_config, stage_data
+from tests.templates import (
+    all_applied_manifests,
+    applied_charts,
+    chart_manifests,
+    helm_releases,
+    render,
+    resources,
+    statements,
+)
+from tests.unit.charts.helpers import charts_for, stage_config, stage_data
 from tests.unit.config.test_stage_config import assert_rejected_naming
-from tests.unit.stacks.cfn import helm_releases, render, resources, statements
 from tests.unit.tools.test_smoke_check_scripts import CURL, SMOKE_CHECK, run
 from tools.gitops_export import stage_manifests
 
@@ -106,7 +113,7 @@ def test_a_stage_without_auth_gets_no_key_and_no_sync() -> None:
     charts = charts_for(stage_config(data))
     assert charts.api_key is None
     for chart in charts.endpoints.values():
-        (deployment,) = [item for item in manifests(chart) if item["kind"] == "Deployment"]
+        (deployment,) = [item for item in chart_manifests(chart) if item["kind"] == "Deployment"]
         names = {item["name"] for item in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
         assert API_KEY_ENV not in names
 

@@ -9,7 +9,7 @@ from typing import Any
 from stacks.cluster_stack import cluster_name_for, control_plane_log_group_name
 from stacks.smoke_check_stack import SMOKE_STEP_TAG
 from tests.synth import PipelineSynthResult, SynthResult
-from tests.unit.stacks.cfn import resources
+from tests.templates import resources
 
 
 def cluster_template(synth: SynthResult, stage: str) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from k8s_charts.images import docker_hub_mirror
 from stacks import image_registries
 from stacks.image_registries import REGISTRIES, registry_entry, registry_host, s3_bucket_patterns
 from tests.synth import SynthResult
-from tests.unit.stacks.cfn import helm_releases, manifests, resources
+from tests.templates import helm_releases, manifests, resources
 from tools.gitops_export import stage_manifests
 from tools.helm_values_keys import IMAGE_LEAVES, facts_file
 

@@ -3,13 +3,12 @@ before the charts that use it; privileged agents are alone in their namespaces."
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from constructs_lib.addons import dcgm_exporter, envoy_gateway, fluent_bit, node_exporter
 from constructs_lib.addons.namespaces import PLATFORM_NAMESPACES
 from tests.synth import SynthResult
-from tests.unit.stacks.cfn import helm_releases, manifests, resources
+from tests.templates import helm_releases, manifests, manifests_by_id
 
 EKS_OWNED = {"kube-system"}
 LEVELS = {"privileged", "baseline", "restricted"}
@@ -54,9 +53,8 @@ def test_charts_wait_for_their_labelled_namespace(synth: SynthResult, stage: str
     template = synth.templates[stage]["Platform"]
     (namespace_id,) = [
         logical_id
-        for logical_id, resource in resources(template, "Custom::AWSCDK-EKS-KubernetesResource").items()
-        if '"kind":"Namespace"'
-        in json.dumps(resource["Properties"]["Manifest"]).replace(" ", "").replace("\\", "")
+        for logical_id, items in manifests_by_id(template).items()
+        if "Namespace" in {item["kind"] for item in items}
     ]
     for chart, release in helm_releases(template).items():
         if release["Namespace"] in PLATFORM_NAMESPACES or release["Namespace"] in envoy_gateway.NAMESPACES:

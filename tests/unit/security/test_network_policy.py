@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 
 from config.subnets import EDGE, PRIVATE, PUBLIC, load_balancer_source_cidrs, subnet_cidrs
-from tests.k8s_manifests import all_applied_manifests, applied_charts
 from tests.synth import SynthResult
-from tests.unit.stacks.cfn import resources
+from tests.templates import all_applied_manifests, applied_charts, resources
 
 
 def subnets_by_group(synth: SynthResult, stage: str) -> dict[str, list[dict[str, Any]]]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from stacks.cluster_stack import cluster_name_for
 from tests.synth import SynthResult
-from tests.unit.stacks.cfn import resources
+from tests.templates import resources
 
 POD_IDENTITY = "pods.eks.amazonaws.com"
 

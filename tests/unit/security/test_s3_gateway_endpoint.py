@@ -24,7 +24,7 @@ from config import StageConfig
 from stacks import image_registries, network_stack
 from stacks.network_stack import model_source_buckets, s3_endpoint_statements
 from tests.synth import PipelineSynthResult, SynthResult
-from tests.unit.stacks.cfn import render, resources
+from tests.templates import as_list, render, resources
 
 # Upstream facts, each checked at its source (2026-11-29) and pinned here:
 # - ECR image layers: "arn:aws:s3:::prod-region-starport-layer-bucket/*", read with s3:GetObject.
@@ -76,10 +76,6 @@ def s3_policy(synth: SynthResult, stage: str) -> dict[str, dict[str, Any]]:
 
 def account_of(config: StageConfig) -> object:
     return config.account or {"Ref": "AWS::AccountId"}
-
-
-def as_list(value: str | list[str]) -> list[str]:
-    return [value] if isinstance(value, str) else value
 
 
 def test_bucket_name_patterns_are_the_verified_ones() -> None:
@@ -145,21 +141,11 @@ def test_the_only_write_is_cloudformations_response_bucket(synth: SynthResult, s
             assert "aws:ResourceAccount" in statement["Condition"]["StringEquals"], sid
 
 
-def render_sub(value: Any) -> str:
-    """`render`, plus the `Fn::Sub` the synthesizer writes for an env-agnostic account."""
-    if isinstance(value, dict) and list(value) == ["Fn::Sub"] and isinstance(value["Fn::Sub"], str):
-        return re.sub(r"\$\{([^}]+)\}", r"<Ref:\1>", value["Fn::Sub"])
-    if isinstance(value, dict) and list(value) == ["Fn::Join"]:
-        separator, parts = value["Fn::Join"]
-        return str(separator).join(render_sub(part) for part in parts)
-    return render(value)
-
-
 def smoke_check_source_bucket(templates: dict[str, dict[str, Any]]) -> re.Match[str]:
     (project,) = resources(templates["SmokeCheck"], "AWS::CodeBuild::Project").values()
     source = project["Properties"]["Source"]
     assert source["Type"] == "S3"
-    bucket = render_sub(source["Location"]).split("/", 1)[0]
+    bucket = render(source["Location"]).split("/", 1)[0]
     match = CDK_ASSETS_BUCKET.match(bucket)
     assert match, bucket
     return match

@@ -10,7 +10,7 @@ import pytest
 from constructs_lib.edge_web_acl import greater_than_regex
 from stacks.serving_stack import BODY_BYTES_PER_TOKEN, BODY_OVERHEAD_BYTES, max_request_body_bytes
 from tests.synth import SynthResult
-from tests.unit.stacks.cfn import resources
+from tests.templates import resources
 
 
 @pytest.mark.parametrize("limit", [0, 9, 10, 99, 100, 524288, 589824, 999999, 1000000, 4096000])

@@ -10,7 +10,7 @@ import aws_cdk as cdk
 from constructs_lib.node_volume_key import AUTOSCALING_SERVICE_LINKED_ROLE
 from contract.kubernetes import GPU_TAINT_KEY, NODE_GROUP_LABEL
 from tests.synth import SynthResult
-from tests.unit.stacks.cfn import as_list, render
+from tests.templates import as_list, render
 
 CONTROL_PLANE_LOGS = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 

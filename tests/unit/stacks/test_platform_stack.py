@@ -12,7 +12,7 @@ from config.cluster import REQUIRED_ADDONS, CapacityType
 from contract.kubernetes import KEDA_AUTHENTICATION, NODE_GROUP_LABEL
 from contract.telemetry import OTLP_TRACES_ENDPOINT
 from tests.synth import SynthResult
-from tests.unit.stacks.cfn import as_list, helm_releases, manifests, render, resources, statements
+from tests.templates import as_list, helm_releases, manifests, one, render, resources, statements
 
 EXPECTED_CHARTS = {
     # chart: (repository, pinned version, namespace)
@@ -69,11 +69,6 @@ def releases(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
 @pytest.fixture
 def config(synth: SynthResult, stage: str) -> StageConfig:
     return synth.configs[stage]
-
-
-def _role(template: dict[str, Any], prefix: str) -> dict[str, Any]:
-    (role,) = [r for lid, r in resources(template, "AWS::IAM::Role").items() if lid.startswith(prefix)]
-    return role
 
 
 def test_every_chart_comes_from_its_repository_at_an_exact_version(
@@ -175,7 +170,9 @@ def test_priority_expander_prefers_spot_gpu_groups_then_on_demand(
 def test_cluster_autoscaler_role_scales_only_groups_tagged_for_this_cluster(
     template: dict[str, Any], config: StageConfig
 ) -> None:
-    by_sid = {s["Sid"]: s for s in statements(_role(template, "ClusterAutoscalerIdentityRole"))}
+    by_sid = {
+        s["Sid"]: s for s in statements(one(template, "AWS::IAM::Role", "ClusterAutoscalerIdentityRole")[1])
+    }
     scale = by_sid["ScaleOnlyThisClustersGroups"]
     assert sorted(as_list(scale["Action"])) == [
         "autoscaling:SetDesiredCapacity",
@@ -229,7 +226,7 @@ def test_charts_create_the_service_accounts_their_roles_are_bound_to(
 
 
 def test_keda_queries_only_the_stage_workspace(template: dict[str, Any]) -> None:
-    (statement,) = statements(_role(template, "KedaIdentityRole"))
+    (statement,) = statements(one(template, "AWS::IAM::Role", "KedaIdentityRole")[1])
     assert statement["Action"] == "aps:QueryMetrics"
     assert render(statement["Resource"]) == "<Output:PublishOutputFnGetAttWorkspaceArn54313B3F>"
 
@@ -262,7 +259,7 @@ def test_container_logs_go_to_an_encrypted_group_with_configured_retention(
     # 3.x line (chart 0.2.0) is built on Fluent Bit 4.2.2, which has them.
     tag = tuple(int(part) for part in values["image"]["tag"].split("."))
     assert tag >= (2, 32, 5)
-    (statement,) = statements(_role(template, "FluentBitIdentityRole"))
+    (statement,) = statements(one(template, "AWS::IAM::Role", "FluentBitIdentityRole")[1])
     assert {render(r).split(":log-stream")[0] for r in statement["Resource"]} == {f"<GetAtt:{group_id}.Arn>"}
 
 

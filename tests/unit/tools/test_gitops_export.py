@@ -9,8 +9,8 @@ from typing import Any
 import yaml
 
 from contract.serving import PLACEHOLDERS, STAGE_VALUES_CONFIG_MAP
-from tests.k8s_manifests import all_applied_manifests, applied_charts
 from tests.synth import SynthResult
+from tests.templates import all_applied_manifests, applied_charts
 from tools.gitops_export import export_values, stage_manifests, write_stage
 
 
