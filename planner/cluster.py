@@ -34,7 +34,7 @@ class ClusterNodes(SimState):
             self.push(now + setup.spot_failure_detect_seconds, EventKind.LAUNCH_FAILED, node)
             return node
         if not ready:
-            self.push(now + setup.node_provision_seconds, EventKind.NODE_READY, node)
+            self.push(now + setup.startup.node_seconds(self.startup_rng), EventKind.NODE_READY, node)
         if spot and setup.spot_rate_per_node_second > 0:
             notice_at = now + float(self.rng.exponential(1.0 / setup.spot_rate_per_node_second))
             if notice_at < setup.horizon_seconds:
@@ -88,9 +88,13 @@ class ClusterNodes(SimState):
         node.pods.append(pod)
         node.empty_since = None
         pod.state = PodState.STARTING
-        startup = setup.model_load_seconds + (0.0 if node.image_pulled else setup.image_pull_seconds)
-        node.image_pulled = True
-        pod.ready_at = now + startup
+        if not node.image_pulled:
+            # The first pod on a node pulls the image; later ones wait for the same pull if it is
+            # still running (the kubelet pulls an image once per node).
+            node.image_pulled = True
+            node.image_ready_at = now + setup.startup.pull_seconds(self.startup_rng)
+        started = max(now, node.image_ready_at)
+        pod.ready_at = started + setup.startup.serving_seconds(self.startup_rng)
         self.push(pod.ready_at, EventKind.POD_READY, pod)
 
     def _pod_ready(self, now: float, pod: object, _: int) -> None:

@@ -31,6 +31,7 @@ class Node:
         "failed",
         "group",
         "image_pulled",
+        "image_ready_at",
         "launched_at",
         "pods",
         "ready",
@@ -44,6 +45,7 @@ class Node:
         self.terminated_at: float | None = None
         self.ready = ready
         self.image_pulled = ready
+        self.image_ready_at = launched_at
         self.pods: list[Pod] = []
         self.cordoned = False
         self.removing = False  # forced off by the off-hours scaler: drained, then terminated

@@ -68,6 +68,7 @@ class SimState:
     series: list[tuple[float, int, int]]
     rng: np.random.Generator
     capacity_rng: np.random.Generator
+    startup_rng: np.random.Generator
     backoff_until: dict[int, float]
     capacity_failures: int
     node_launches: int

@@ -69,6 +69,8 @@ class Simulation(ReplicaBatching, ClusterNodes, Controllers):
         self.rng = np.random.default_rng(setup.seed)
         # A separate stream, so that turning capacity failures on leaves the interruption draws as they were.
         self.capacity_rng = np.random.default_rng([setup.seed, 1])
+        # The scale-up chain's draws (planner/startup.py) have their own stream too.
+        self.startup_rng = np.random.default_rng([setup.seed, 2])
         self.backoff_until = {}
         self.capacity_failures = 0
         self.node_launches = 0

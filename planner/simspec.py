@@ -8,6 +8,7 @@ import numpy as np
 
 from planner.hpa import HpaSpec
 from planner.profiles import ReplicaProfile
+from planner.startup import StartupChain
 
 
 @dataclass(frozen=True)
@@ -53,9 +54,8 @@ class SimSetup:
     ca_scan_seconds: float
     ca_unneeded_seconds: float
     ca_delay_after_add_seconds: float
-    node_provision_seconds: float
-    image_pull_seconds: float
-    model_load_seconds: float
+    # Launch -> node Ready -> GPUs -> image -> /health -> probes -> ALB healthy (planner/startup.py).
+    startup: StartupChain
     spot_rate_per_node_second: float
     spot_notice_seconds: float
     request_timeout_seconds: float
@@ -82,7 +82,7 @@ class SimSetup:
 
     @property
     def cold_start_seconds(self) -> float:
-        return self.node_provision_seconds + self.image_pull_seconds + self.model_load_seconds
+        return self.startup.expected_cold_start_seconds
 
 
 @dataclass
