@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 
 from planner.entities import Node, Outcome, Pod, PodState
@@ -39,6 +40,9 @@ class ClusterNodes(SimState):
             notice_at = now + float(self.rng.exponential(1.0 / setup.spot_rate_per_node_second))
             if notice_at < setup.horizon_seconds:
                 self.push(notice_at, EventKind.SPOT_NOTICE, node)
+                lead = setup.spot_rebalance_lead_seconds
+                if lead > 0 and setup.spot_rebalance_action != "ignore":
+                    self.push(max(now, notice_at - lead), EventKind.SPOT_REBALANCE, node)
         return node
 
     def _launch_failed(self, now: float, node: object, _: int) -> None:
@@ -191,6 +195,8 @@ class ClusterNodes(SimState):
             while needed > 0 and self._group_size(index) < group.max_size:
                 self._launch(index, now)
                 needed -= group.replicas_per_node
+                if self.last_scale_up != now:
+                    self.scale_up_times.append(now)
                 self.last_scale_up = now
 
     def _ca_scan(self, now: float, _: object, __: int) -> None:
@@ -206,8 +212,8 @@ class ClusterNodes(SimState):
         if self.oracle:
             return
         self._provision(now)
-        if now - self.last_scale_up < setup.ca_delay_after_add_seconds:
-            return
+        if now - self._last_cluster_scale_up(now) < setup.ca_delay_after_add_seconds:
+            return  # isScaleDownInCooldown: any scale-up in the cluster, not only this group's
         for node in self.nodes:
             if node.terminated_at is not None or not node.ready or node.pods or node.empty_since is None:
                 continue
@@ -216,6 +222,27 @@ class ClusterNodes(SimState):
                 and self._group_size(node.group) > self.group_min[node.group]
             ):
                 node.terminated_at = now
+
+    def _last_cluster_scale_up(self, now: float) -> float:
+        """The Cluster Autoscaler's lastScaleUpTime: ours or the other versions' in the cluster."""
+        others = self.setup.cluster_scale_ups
+        index = bisect.bisect_right(others, now)
+        return max(self.last_scale_up, others[index - 1] if index else -math.inf)
+
+    def _spot_rebalance(self, now: float, node: object, _: int) -> None:
+        """lambdas/spot_interruption on a rebalance recommendation: cordon (and taint), or drain too."""
+        assert isinstance(node, Node)
+        if node.terminated_at is not None:
+            return
+        node.cordoned = True
+        if self.setup.spot_rebalance_action != "drain":
+            return
+        for pod in list(node.pods):
+            if pod.state == PodState.READY:
+                self._drain(pod, now)
+            elif pod.state == PodState.STARTING:
+                self._gone(pod, now)
+        self._reconcile(now)
 
     def _spot_notice(self, now: float, node: object, _: int) -> None:
         assert isinstance(node, Node)

@@ -33,6 +33,7 @@ class EventKind(IntEnum):
     CA_SCAN = 10
     KILL = 11
     LAUNCH_FAILED = 12
+    SPOT_REBALANCE = 13
 
 
 Event = tuple[float, EventKind, int, object, int]  # time, kind, sequence, subject, version
@@ -64,6 +65,7 @@ class SimState:
     group_min: list[int]
     replica_min: int
     last_scale_up: float
+    scale_up_times: list[float]
     scrapes: list[tuple[float, int, list[float], list[float], int]]
     series: list[tuple[float, int, int]]
     rng: np.random.Generator

@@ -111,18 +111,12 @@ def plan_version(
     settings: PlannerSettings,
     seed: int,
     progress: Progress | None = None,
+    cluster_scale_ups: tuple[float, ...] = (),
 ) -> VersionPlan:
-    version_trace = thin(trace, version.weight / 100, seed + 7919)
-    extended, warmup_requests = with_warmup(version_trace, settings.warmup_seconds)
-    configured = base_setup(stage, model, version, extended, settings, seed)
-    start_replicas = common_start_replicas(
-        version_trace, configured.profile, settings.warmup_seconds, settings.start_utilisation
+    version_trace, extended, warmup_requests, base, start_replicas = configured_run(
+        stage, model, version, trace, settings, seed
     )
-    base = replace(
-        configured,
-        measure_from_seconds=extended.duration_seconds - version_trace.duration_seconds,
-        initial_replicas=start_replicas,
-    )
+    base = replace(base, cluster_scale_ups=cluster_scale_ups)
     slo = model.slo.ttft_p95_seconds
     runs: list[PolicyRun] = hpa_variants(stage, version, base, settings)
     results: dict[str, SimResult] = {}
@@ -172,6 +166,58 @@ def plan_version(
         offhours=measured_switches(base.offhours, base.measure_from_seconds),
         capacity_short=capacity(version_trace, base.profile, settings, model.autoscaling.max_replicas).short,
     )
+
+
+def configured_run(
+    stage: StageConfig,
+    model: ModelConfig,
+    version: ModelVersion,
+    trace: Trace,
+    settings: PlannerSettings,
+    seed: int,
+) -> tuple[Trace, Trace, int, SimSetup, int]:
+    """The version's share of the trace, it with the warm-up head, that head's size, the configured
+    policy's setup (measured after the warm-up, from the common start) and the common start count."""
+    version_trace = thin(trace, version.weight / 100, seed + 7919)
+    extended, warmup_requests = with_warmup(version_trace, settings.warmup_seconds)
+    configured = base_setup(stage, model, version, extended, settings, seed)
+    start_replicas = common_start_replicas(
+        version_trace, configured.profile, settings.warmup_seconds, settings.start_utilisation
+    )
+    base = replace(
+        configured,
+        measure_from_seconds=extended.duration_seconds - version_trace.duration_seconds,
+        initial_replicas=start_replicas,
+    )
+    return version_trace, extended, warmup_requests, base, start_replicas
+
+
+def cluster_scale_ups(
+    stage: StageConfig,
+    jobs: list[tuple[ModelConfig, ModelVersion]],
+    trace: Trace,
+    settings: PlannerSettings,
+    seed: int,
+) -> dict[tuple[str, str], tuple[float, ...]]:
+    """For each version, when the Cluster Autoscaler scaled up for the stage's other versions.
+
+    The autoscaler's lastScaleUpTime is one value for the cluster, so a scale-up for any model holds off
+    every node group's scale-down for scale-down-delay-after-add. A first pass runs each version's
+    configured policy (what the other models really run) and records its scale-ups; each version is
+    then planned against the others' (a first-order coupling: this version's own scale-downs do not
+    feed back into theirs). Every run shares the warm-up clock, so the times line up.
+    """
+    if len(jobs) < 2:
+        return {}
+    own: dict[tuple[str, str], tuple[float, ...]] = {}
+    for model, version in jobs:
+        _, extended, _, base, _ = configured_run(stage, model, version, trace, settings, seed)
+        result = Simulation(base, extended.arrival, extended.prompt_tokens, extended.output_tokens).run()
+        own[(model.id, version.name)] = result.scale_up_times
+    return {
+        key: tuple(sorted(time for other, times in own.items() if other != key for time in times))
+        for key in own
+    }
 
 
 def warmup_note(
@@ -396,11 +442,22 @@ def plan_stage(
         for version in model.versions
         if version.weight > 0
     ]
+    others = cluster_scale_ups(stage, jobs, trace, settings, seed)
     if workers <= 1 or len(jobs) <= 1:
         return [
             plan
             for model, version in jobs
-            for plan in _plan_job(stage, model, version, trace, settings, seed, fit_load, progress)
+            for plan in _plan_job(
+                stage,
+                model,
+                version,
+                trace,
+                settings,
+                seed,
+                fit_load,
+                progress,
+                others.get((model.id, version.name), ()),
+            )
         ]
     context = multiprocessing.get_context("fork")
     with (
@@ -409,7 +466,18 @@ def plan_stage(
     ):
         queue = manager.Queue()
         futures = [
-            pool.submit(_plan_job, stage, model, version, trace, settings, seed, fit_load, queue.put)
+            pool.submit(
+                _plan_job,
+                stage,
+                model,
+                version,
+                trace,
+                settings,
+                seed,
+                fit_load,
+                queue.put,
+                others.get((model.id, version.name), ()),
+            )
             for model, version in jobs
         ]
         pending = set(futures)
@@ -439,13 +507,15 @@ def _plan_job(
     seed: int,
     fit_load: bool,
     progress: Progress | None,
+    scale_ups: tuple[float, ...] = (),
 ) -> list[VersionPlan]:
-    plan = plan_version(stage, model, version, trace, settings, seed, progress)
+    plan = plan_version(stage, model, version, trace, settings, seed, progress, scale_ups)
     if not (fit_load and plan.capacity_short):
         return [plan]
     found = capacity(plan.trace, plan.profile, settings, model.autoscaling.max_replicas)
     factor = found.fitting_share
+    # The other models keep their recorded traffic, so their scale-ups stay as they were.
     fitted = plan_version(
-        stage, model, version, thinned(trace, factor, seed + 104729), settings, seed, progress
+        stage, model, version, thinned(trace, factor, seed + 104729), settings, seed, progress, scale_ups
     )
     return [plan, replace(fitted, load_factor=factor)]

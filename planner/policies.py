@@ -201,6 +201,8 @@ def base_setup(
         spot_rate_per_node_second=settings.spot_interruptions_per_node_hour / 3600,
         spot_notice_seconds=settings.spot_notice_seconds,
         spot_capacity_failure_probability=settings.spot_capacity_failure_probability,
+        spot_rebalance_lead_seconds=settings.spot_rebalance_lead_seconds,
+        spot_rebalance_action=stage.spot.rebalance_action.value,
         spot_failure_detect_seconds=settings.spot_failure_detect_seconds,
         ca_backoff_seconds=settings.ca_backoff_seconds,
         request_timeout_seconds=settings.request_timeout_seconds,

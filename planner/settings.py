@@ -58,6 +58,12 @@ class PlannerSettings:
     # Share of Spot node launches that find no capacity. AWS publishes no such rate (the Spot placement
     # score is relative), so the default is 0; set it to stress-test the fallback to on-demand groups.
     spot_capacity_failure_probability: float = 0.0
+    # EC2 rebalance recommendation lead before the two-minute notice. "The signal can arrive sooner than
+    # the two-minute Spot Instance interruption notice" but "can arrive along with" it (EC2 User Guide,
+    # "EC2 instance rebalance recommendations"); AWS publishes no lead-time distribution, so the default
+    # is the documented lower bound, 0 (the recommendation adds nothing to the notice). Set it to see
+    # what the stage's spot.rebalance_action (lambdas/spot_interruption) does with an early signal.
+    spot_rebalance_lead_seconds: float = 0.0
     # From the failed launch to the Cluster Autoscaler seeing the ASG's unfulfillable placeholder
     # (cloudprovider/aws placeholderUnfulfillableStatus): one ASG refresh, estimate.
     spot_failure_detect_seconds: float = 60.0

@@ -64,6 +64,7 @@ class Simulation(ReplicaBatching, ClusterNodes, Controllers):
         self.group_min = [group.min_size for group in setup.groups]
         self.replica_min = setup.autoscaling.hpa.min_replicas if setup.autoscaling.hpa else 0
         self.last_scale_up = -math.inf
+        self.scale_up_times: list[float] = []
         self.scrapes: list[tuple[float, int, list[float], list[float], int]] = []
         self.series: list[tuple[float, int, int]] = []
         self.rng = np.random.default_rng(setup.seed)
@@ -112,6 +113,7 @@ class Simulation(ReplicaBatching, ClusterNodes, Controllers):
             EventKind.CA_SCAN: self._ca_scan,
             EventKind.KILL: self._kill,
             EventKind.LAUNCH_FAILED: self._launch_failed,
+            EventKind.SPOT_REBALANCE: self._spot_rebalance,
         }
         update = getattr(progress, "update", None)
         reported = 0
@@ -212,4 +214,5 @@ class Simulation(ReplicaBatching, ClusterNodes, Controllers):
             spot_interruptions=self.spot_interruptions,
             spot_capacity_failures=self.capacity_failures,
             events=self.event_count,
+            scale_up_times=tuple(self.scale_up_times),
         )

@@ -67,6 +67,16 @@ class SimSetup:
     spot_capacity_failure_probability: float = 0.0
     spot_failure_detect_seconds: float = 60.0
     ca_backoff_seconds: float = 300.0
+    # Cluster Autoscaler scale-ups elsewhere in the cluster (the stage's other model versions), in this
+    # run's clock: lastScaleUpTime is one value for the whole cluster, so each of them also holds off
+    # scale-down for scale-down-delay-after-add (isScaleDownInCooldown, core/static_autoscaler.go,
+    # cluster-autoscaler-1.36.0; --scale-down-delay-type-local defaults to false and is not set).
+    cluster_scale_ups: tuple[float, ...] = ()
+    # EC2 rebalance recommendation this long before each Spot interruption notice (0: it arrives with
+    # the notice, the case the EC2 docs say can happen) and what lambdas/spot_interruption does with it
+    # (the stage's spot.rebalance_action: ignore, cordon or drain).
+    spot_rebalance_lead_seconds: float = 0.0
+    spot_rebalance_action: str = "cordon"
     # A deleted pod serves what it holds for this long (the chart's pre-stop deadline, 15 s +
     # max_request_seconds, k8s_charts/shutdown.py); what is left then is dropped.
     termination_grace_seconds: float = 120.0
@@ -108,4 +118,6 @@ class SimResult:
     # Seconds from the last change of the desired replica count in the warm-up to its end (None:
     # no change in the warm-up; small values mean the controllers were still moving when measured).
     warmup_settled_seconds: float | None = None
+    # When the Cluster Autoscaler scaled up one of this run's node groups (the run's own clock).
+    scale_up_times: tuple[float, ...] = ()
     notes: list[str] = field(default_factory=list)
