@@ -63,6 +63,8 @@ class Pod:
         "ctx",
         "kv_used",
         "node",
+        "partial",
+        "partial_left",
         "phase",
         "prefill_batch",
         "prefill_offsets",
@@ -75,6 +77,7 @@ class Pod:
         "running",
         "serial",
         "state",
+        "step_decoders",
         "truncated",
         "version",
         "waiting",
@@ -90,12 +93,15 @@ class Pod:
         self.ready_at = 0.0
         self.waiting: deque[int] = deque()
         self.running: list[tuple[int, int]] = []  # (decode count at which it finishes, request)
-        self.prefill_batch: list[int] = []
+        self.prefill_batch: list[tuple[int, int]] = []  # (request, prompt tokens) in the current step
         self.prefill_offsets: list[float] = []
+        self.partial = -1  # the request whose prompt is part computed (chunked prefill), or -1
+        self.partial_left = 0
+        self.step_decoders = 0  # decoding sequences in the current mixed step
         self.prefill_start = 0.0
         self.count = 0
         self.ctx = 0.0
-        self.kv_used = 0
+        self.kv_used = 0.0  # KV tokens held (allocated on demand)
         self.phase = Pod.IDLE
         self.version = 0
         self.run_start = 0.0

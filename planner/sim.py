@@ -49,6 +49,11 @@ class Simulation(ReplicaBatching, ClusterNodes, Controllers):
         self.admitted = [math.nan] * n
         self.finished = [math.nan] * n
         self.outcome = [int(Outcome.IN_FLIGHT)] * n
+        self.steps_left = [-1] * n
+        self.recompute = [0] * n
+        self.admit_seq = [0] * n
+        self.admissions = 0
+        self.preemptions = 0
         self.events: list[Event] = []
         self.sequence = 0
         self.nodes: list[Node] = []
