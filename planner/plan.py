@@ -145,6 +145,7 @@ def plan_version(
     notes = [warmup_note(results, runs, base, start_replicas, settings)]
     notes += capacity_notes(version_trace, base.profile, settings, model.autoscaling.max_replicas, model.id)
     notes += vacuous_notes(summaries)
+    notes += preemption_notes(results)
     if not search.slo_reachable:
         notes.append(
             f"{model.id}: even the oracle at {search.slo_utilisation:.0%} utilisation (max_replicas "
@@ -320,6 +321,17 @@ def capacity_notes(
         "policies at a load this stage can carry: "
         f"--shape thin:{found.fitting_share:g} (SYNTHETIC), "
         f"or raise max_replicas to at least {found.peak_replicas}."
+    ]
+
+
+def preemption_notes(results: dict[str, SimResult]) -> list[str]:
+    """How often a full KV cache made a replica preempt (and later recompute) a running request."""
+    counts = [f"{name} {result.preemptions:,}" for name, result in results.items() if result.preemptions]
+    if not counts:
+        return []
+    return [
+        "KV cache full: running requests preempted and recomputed (vLLM V1, newest first), warm-up "
+        f"included: {'; '.join(counts)}."
     ]
 
 

@@ -10,7 +10,9 @@ first token comes at the end of the step that finishes its prompt.
 
 KV is allocated on demand: a request holds the tokens computed for it (its prompt chunks, then one
 per decode step), not a reservation for its whole output. A waiting request is admitted only if its
-chunk fits; when decoding would overflow the cache, the newest running request is preempted (vLLM's
+whole prompt fits in the free KV (SchedulerConfig.scheduler_reserve_full_isl, True by default in
+v0.33.0; no watermark, SchedulerConfig.watermark = 0.0), though its chunks are allocated step by step;
+when decoding would overflow the cache, the newest running request is preempted (vLLM's
 FCFS policy: ``self.running.pop()``), frees its KV and goes back to the head of the queue, to recompute
 its prompt and the tokens it had generated (preemption by recomputation) when there is room; no new
 request is admitted in a step that preempted. KV is counted in tokens, not 16-token blocks.
@@ -78,8 +80,7 @@ class ReplicaBatching(SimState):
             and was_empty
             and not pod.truncated
             and len(pod.running) < profile.max_num_seqs
-            and pod.kv_used + min(self.prompt[request], profile.max_prefill_tokens)
-            <= profile.kv_capacity_tokens
+            and pod.kv_used + self.prompt[request] <= profile.kv_capacity_tokens
         ):
             self._cut_run(pod, now)
 
@@ -174,7 +175,9 @@ class ReplicaBatching(SimState):
                 continue
             length = self._prefill_length(request)
             take = min(length, budget)
-            if pod.kv_used + take > capacity:
+            # scheduler_reserve_full_isl (default True in v0.33.0): the whole prompt, with any tokens to
+            # recompute, must fit in the free KV before the first chunk is admitted.
+            if pod.kv_used + length > capacity:
                 break
             waiting.popleft()
             if math.isnan(self.admitted[request]):

@@ -220,4 +220,5 @@ class Simulation(ReplicaBatching, ClusterNodes, Controllers):
             spot_capacity_failures=self.capacity_failures,
             events=self.event_count,
             scale_up_times=tuple(self.scale_up_times),
+            preemptions=self.preemptions,
         )

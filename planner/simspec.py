@@ -120,4 +120,6 @@ class SimResult:
     warmup_settled_seconds: float | None = None
     # When the Cluster Autoscaler scaled up one of this run's node groups (the run's own clock).
     scale_up_times: tuple[float, ...] = ()
+    # Requests preempted when a replica's KV cache was full (vLLM recomputes them), warm-up included.
+    preemptions: int = 0
     notes: list[str] = field(default_factory=list)

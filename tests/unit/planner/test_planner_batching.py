@@ -109,3 +109,15 @@ def test_speculative_decoding_divides_the_decode_steps() -> None:
     # ceil(10 / 2.5) = 4 steps of 11 ms after the 0.11 s prefill.
     assert sim.finished[0] == pytest.approx(0.11 + 4 * 0.011)
     assert not math.isnan(sim.first_token[0])
+
+
+def test_a_request_is_admitted_only_when_its_whole_prompt_fits_in_the_free_kv() -> None:
+    # KV 180, budget 64 (scheduler_reserve_full_isl, v0.33.0's default). A's 100-token prompt takes two
+    # chunks (0.074 + 0.046: first token 0.12), then 29 decode steps of 11 ms: done at 0.439, holding at
+    # most 129 tokens. B's first chunk (63 tokens next to A's decode) would fit beside A, but its whole
+    # 100-token prompt does not (100 + 1 + 100 > 180), so B waits for A: admitted at 0.439, first token
+    # 0.12 later.
+    sim = run([0.0, 0.0], [100, 100], [30, 1], kv_capacity_tokens=180, max_prefill_tokens=64)
+    assert sim.finished[0] == pytest.approx(0.439)
+    assert sim.admitted[1] == pytest.approx(0.439)
+    assert sim.first_token[1] == pytest.approx(0.559)
