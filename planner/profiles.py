@@ -3,9 +3,10 @@
 Every number is either cited (``Sourced``) or an estimate that says how it was derived. The replica
 model, used by the simulator:
 
-* prefill pass over prompts totalling L tokens: ``a + prefill_per_token * L`` seconds;
-* decode step with n running sequences holding C context tokens: ``a + b * n + c * C`` seconds,
-  yielding ``tokens_per_step`` tokens per sequence (1, or more with speculative decoding);
+* engine step with n decoding sequences holding C context tokens and L prompt tokens (chunks):
+  ``a + b * n + c * C + prefill_per_token * L`` seconds (a pure decode step has L = 0), each decoding
+  sequence yielding ``tokens_per_step`` tokens (1, or more with speculative decoding);
+* the per-step token budget (vLLM's max_num_batched_tokens, ``max_prefill_tokens``);
 * KV cache capacity in tokens, ``max_num_seqs`` and ``max_model_len`` as admission limits.
 
 Derivation (roofline, memory-bound decode; Pope et al., "Efficiently Scaling Transformer Inference",
@@ -184,10 +185,6 @@ class ReplicaProfile:
         return (
             self.decode_step_seconds(batch, context_tokens) + self.prefill_per_token_seconds * prompt_tokens
         )
-
-    def prefill_seconds(self, prompt_tokens: int) -> float:
-        """A prefill pass over prompts totalling ``prompt_tokens``."""
-        return self.step_seconds + self.prefill_per_token_seconds * prompt_tokens
 
     def decode_run_seconds(self, steps: int, batch: int, context_tokens: float) -> float:
         """``steps`` decode steps of a fixed batch whose context grows by batch x tokens_per_step a step."""
