@@ -103,7 +103,9 @@ class ReplicaBatching(SimState):
         profile = self.profile
         capacity = profile.kv_capacity_tokens
         per_step = profile.tokens_per_step
-        decoding = len(pod.running)
+        if not pod.running and pod.partial < 0:
+            pod.kv_used = 0.0  # nothing held: no float drift (speculative tokens per step) can block admission
+            pod.ctx = 0.0
         # Decode first: when the running sequences' next tokens do not fit, preempt the newest.
         preempted = False
         while pod.running and pod.kv_used + len(pod.running) * per_step > capacity:
