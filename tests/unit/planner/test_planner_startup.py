@@ -164,3 +164,14 @@ def test_the_chain_takes_its_periods_from_the_chart_and_the_controller_defaults(
         + 7.5
         + 15.0
     )
+
+
+def test_a_missing_chart_constant_is_a_clear_error(tmp_path: Path) -> None:
+    from planner.policies import module_constants
+
+    chart = tmp_path / "chart.py"
+    chart.write_text("STARTUP_PROBE_PERIOD_SECONDS = 10\n", encoding="utf-8")
+    with pytest.raises(
+        ValueError, match=r"chart\.py: no top-level integer constant READINESS_PROBE_PERIOD_SECONDS"
+    ):
+        module_constants(chart, ("STARTUP_PROBE_PERIOD_SECONDS", "READINESS_PROBE_PERIOD_SECONDS"))
