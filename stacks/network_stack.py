@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import RemovalPolicy, Stack, Tags
+from aws_cdk import Fn, RemovalPolicy, Stack, Tags, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
@@ -26,6 +26,29 @@ INTERFACE_ENDPOINTS = {
 ENDPOINT_ACTIONS = {"EcrApi": "ecr:*", "EcrDocker": "ecr:*", "Sts": "sts:*", "Logs": "logs:*", "Ec2": "ec2:*"}
 """What each interface endpoint carries (its endpoint policy allows that service only)."""
 """Services private nodes call on boot and at run time; endpoints keep that traffic off the NAT."""
+
+# What may pass the S3 gateway endpoint besides this account's own buckets (issue #14 item 12). Every
+# same-region S3 request from the VPC takes the endpoint (its prefix-list route outranks the NAT
+# route), so a bucket missing here fails with 403 AccessDenied; other regions go out through the NAT.
+# Each name is pinned in tests/unit/security/test_s3_gateway_endpoint.py with its source.
+ECR_LAYER_BUCKET = "prod-{region}-starport-layer-bucket"
+"""Every ECR image layer: our pull-through cache, EKS add-on images (ECR user guide, vpc-endpoints,
+"Minimum Amazon S3 bucket permissions for Amazon ECR"; presigned by ECR, so no account condition)."""
+K8S_REGISTRY_BUCKET = "prod-registry-k8s-io-{region}"
+"""registry.k8s.io redirects blob pulls from AWS addresses to a public bucket of its own in the region
+(kubernetes/registry.k8s.io cmd/archeio): Cluster Autoscaler and kube-state-metrics images."""
+QUAY_BUCKET = "quayio-production-s3"
+"""quay.io serves AWS clients presigned URLs to this us-east-1 bucket (Quay's CloudFrontedS3Storage;
+OpenShift firewall list "Required to access Quay image content in AWS"): the node exporter image."""
+AL2023_REPO_BUCKET = "al2023-repos-{region}-de612dc2"
+"""The AL2023 package repositories (AWS data perimeter examples). Nothing here runs dnf; kept so a
+package fetch on a node cannot stop it joining, which no test without an account could show."""
+CFN_RESPONSE_BUCKET = "cloudformation-custom-resource-response-{region_without_dashes}"
+"""The kubectl provider's framework Lambda runs in the VPC and PUTs each custom resource's result to
+a presigned URL in this bucket (CloudFormation user guide, VPC endpoints); without it deploys hang."""
+OWN_BUCKET_READS = ("s3:GetObject*", "s3:GetBucket*", "s3:List*")
+"""Reads only: model weights (vLLM's streamer), the smoke check's source and Helm chart assets in the CDK
+assets bucket. Nothing in the VPC writes to this account's buckets."""
 
 
 class NetworkStack(Stack):
@@ -84,7 +107,14 @@ class NetworkStack(Stack):
             traffic_type=ec2.FlowLogTrafficType.ALL,
         )
 
-        self.vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3)
+        s3_endpoint = self.vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3)
+        for statement in s3_endpoint_statements(
+            account=self.account,
+            region=self.region,
+            partition=self.partition,
+            model_source_buckets=model_source_buckets(config),
+        ):
+            s3_endpoint.add_to_policy(statement)
         for name, service in INTERFACE_ENDPOINTS.items():
             endpoint = self.vpc.add_interface_endpoint(
                 name,
@@ -109,3 +139,79 @@ class NetworkStack(Stack):
             reason="Interface endpoint security groups allow only HTTPS from the VPC CIDR; the rule "
             "cannot read the CIDR because it is a reference to the VPC resource.",
         )
+
+
+def model_source_buckets(config: StageConfig) -> list[str]:
+    """Buckets named by `s3://` model sources (weights or draft models) outside the stage's own bucket."""
+    sources = []
+    for model in config.models:
+        for version in model.versions:
+            sources.append(version.source)
+            if version.engine.speculative is not None and version.engine.speculative.draft_model:
+                sources.append(version.engine.speculative.draft_model)
+    return sorted(
+        {source.removeprefix("s3://").split("/", 1)[0] for source in sources if source.startswith("s3://")}
+    )
+
+
+def s3_endpoint_statements(
+    *, account: str, region: str, partition: str, model_source_buckets: list[str]
+) -> list[iam.PolicyStatement]:
+    """The S3 gateway endpoint's policy. Gateway endpoint policies name the principal `*`; what a caller
+    may do is still its role's business. The endpoint only bounds where S3 traffic may go: this
+    account's buckets (read-only), the public buckets images and packages
+    come from (read-only), and CloudFormation's response bucket (write, via its presigned URLs)."""
+
+    def bucket(pattern: str) -> str:
+        name = pattern.format(region=region, region_without_dashes=_without_dashes(region))
+        return f"arn:{partition}:s3:::{name}/*"
+
+    statements = [
+        iam.PolicyStatement(
+            sid="OwnAccountBucketsReadOnly",
+            principals=[iam.AnyPrincipal()],
+            actions=list(OWN_BUCKET_READS),
+            resources=["*"],
+            # The bucket owner, not the caller: a service's presigned URL is signed by its own
+            # principal, and foreign principals are already kept out by the buckets' policies.
+            conditions={"StringEquals": {"aws:ResourceAccount": account}},
+        ),
+        iam.PolicyStatement(
+            sid="PublicImageLayersAndPackages",
+            principals=[iam.AnyPrincipal()],
+            actions=["s3:GetObject"],
+            resources=[
+                bucket(pattern)
+                for pattern in (ECR_LAYER_BUCKET, K8S_REGISTRY_BUCKET, QUAY_BUCKET, AL2023_REPO_BUCKET)
+            ],
+        ),
+        iam.PolicyStatement(
+            sid="CloudFormationCustomResourceResponses",
+            principals=[iam.AnyPrincipal()],
+            actions=["s3:PutObject"],
+            resources=[bucket(CFN_RESPONSE_BUCKET)],
+        ),
+    ]
+    if model_source_buckets:
+        # A configured `s3://` source may live in another account; its own bucket policy decides.
+        statements.append(
+            iam.PolicyStatement(
+                sid="ConfiguredModelSourcesReadOnly",
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:GetObject", "s3:ListBucket"],
+                resources=[
+                    arn
+                    for name in model_source_buckets
+                    for arn in (f"arn:{partition}:s3:::{name}", f"arn:{partition}:s3:::{name}/*")
+                ],
+                conditions={"StringEquals": {"aws:PrincipalAccount": account}},
+            )
+        )
+    return statements
+
+
+def _without_dashes(region: str) -> str:
+    """`us-west-2` -> `uswest2`; a deploy-time region (env-agnostic stage) through Fn::Split/Join."""
+    if Token.is_unresolved(region):
+        return Fn.join("", Fn.split("-", region))
+    return region.replace("-", "")
