@@ -104,7 +104,8 @@ class ReplicaBatching(SimState):
         capacity = profile.kv_capacity_tokens
         per_step = profile.tokens_per_step
         if not pod.running and pod.partial < 0:
-            pod.kv_used = 0.0  # nothing held: no float drift (speculative tokens per step) can block admission
+            # Nothing held: no float drift (speculative tokens per step) can block admission.
+            pod.kv_used = 0.0
             pod.ctx = 0.0
         # Decode first: when the running sequences' next tokens do not fit, preempt the newest.
         preempted = False
