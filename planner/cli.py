@@ -16,13 +16,17 @@ from config.stage import StageConfig
 from planner.clock import START_FORMATS, StartError, resolve_start
 from planner.commitments import CommitmentRates, CommitmentRatesError, commitment_section, load_rates
 from planner.cost import cost_table, monthly_estimate
+from planner.gpu_slices import SharingError
 from planner.plan import VersionPlan, expected_requests, plan_stage
 from planner.policies import CONFIGURED
 from planner.prices import PriceError
 from planner.profiles import ProfileError
 from planner.report import PlotPanel, plot, table
+from planner.routing import RoutingError, parse_policies
+from planner.routing_report import routing_section
 from planner.schedule import ScheduleError
 from planner.settings import PlannerSettings
+from planner.sharing import sharing_section
 from planner.trace import DEFAULT_TRACE, Trace, TraceError, in_zone, load_trace, restart, shape
 
 
@@ -65,6 +69,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--fixed-startup",
         action="store_true",
         help="every scale-up step at its median instead of seeded draws (planner/startup.py)",
+    )
+    parser.add_argument(
+        "--routing-policies",
+        help="compare replica selection under the configured autoscaling: all, or a comma-separated list "
+        "of least_outstanding (the ALB's today), round_robin, power_of_two, prefix_affinity",
+    )
+    parser.add_argument(
+        "--prefix-cache-bound",
+        choices=["free", "capacity"],
+        default="free",
+        help="with --routing-policies: each replica's prefix cache holds its free KV (default, a lower "
+        "bound on hits) or its whole KV cache (an upper bound)",
+    )
+    parser.add_argument(
+        "--gpu-sharing",
+        help="add the scenario of the versions sharing GPUs: time-slicing:N (2..16 pods per GPU) or "
+        "mig:PROFILE (e.g. mig:3g.40gb), against whole GPUs per version",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
@@ -110,6 +131,7 @@ def render(
     seed: int,
     wall: float,
     rates: CommitmentRates | None = None,
+    sharing: str | None = None,
 ) -> str:
     rates = rates or load_rates()
     lines = [f"# Capacity plan: stage {stage.name}", "", f"Trace: {trace.describe()}. Seed {seed}."]
@@ -118,7 +140,8 @@ def render(
     if shared is not None:
         lines.append(
             f"\nPrefix blocks already seen in an earlier request: {shared:.0%} (block hashes kept; the "
-            "simulator does not model prefix-cache hits, so prefill work is an upper bound)."
+            "policy tables do not model prefix-cache hits, so prefill work is an upper bound there; "
+            "the replica-selection tables of --routing-policies do)."
         )
     if trace.is_synthetic:
         lines.append("**SYNTHETIC traffic: the trace was shaped; figures are not a replay of real load.**")
@@ -137,8 +160,17 @@ def render(
             table(plan.summaries, plan.model.slo.ttft_p95_seconds),
         ]
         lines += [f"\nNote: {note}" for note in plan.notes]
+        if plan.routing is not None:
+            lines += [
+                "",
+                f"### Replica selection: {plan.title}",
+                "",
+                routing_section(plan.routing, plan.model.slo.ttft_p95_seconds),
+            ]
         section, _ = commitment_section(results=plan.results, sized_on=CONFIGURED, rates=rates)
         lines += ["", f"### Savings Plan commitment: {plan.title}", "", section]
+    if sharing is not None:
+        lines += ["", "## GPU sharing between models (scenario)", "", sharing]
     lines += [
         "",
         "## Monthly cost estimate (configured policy)",
@@ -161,6 +193,16 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 2
         settings = replace(settings, spot_capacity_failure_probability=args.spot_capacity_failure_probability)
+    if args.routing_policies is not None:
+        try:
+            settings = replace(
+                settings,
+                routing_policies=parse_policies(args.routing_policies),
+                prefix_cache_bound=args.prefix_cache_bound,
+            )
+        except RoutingError as error:
+            print(f"planner: {error}", file=sys.stderr)
+            return 2
     if args.spot_interruptions_per_node_hour is not None:
         settings = replace(settings, spot_interruptions_per_node_hour=args.spot_interruptions_per_node_hour)
     if args.spot_rebalance_lead_minutes is not None:
@@ -179,6 +221,20 @@ def main(argv: list[str] | None = None) -> int:
         stage, trace = load_inputs(args)
         for warning in trace.warnings:
             print(f"planner: warning: {warning}", file=sys.stderr)
+        # Analytic and cheap: computed first so a scenario that cannot be planned stops the run early.
+        sharing = (
+            None
+            if args.gpu_sharing is None
+            else sharing_section(
+                stage,
+                trace,
+                args.gpu_sharing,
+                model_ids=args.model,
+                utilisation=settings.sharing_utilisation,
+                window_seconds=settings.oracle_window_seconds,
+                seed=args.seed,
+            )
+        )
         started = time.perf_counter()
         with tqdm(
             total=expected_requests(stage, trace, settings, args.model),
@@ -201,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         ScheduleError,
         StartError,
         CommitmentRatesError,
+        SharingError,
     ) as error:
         print(f"planner: {error}", file=sys.stderr)
         return 2
@@ -209,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = args.out / stage.name
     out.mkdir(parents=True, exist_ok=True)
-    report = render(stage, trace, plans, args.seed, wall, rates)
+    report = render(stage, trace, plans, args.seed, wall, rates, sharing)
     panels = [
         PlotPanel(
             f"{plan.title} (SLO {plan.model.slo.ttft_p95_seconds:g} s)",

@@ -67,7 +67,6 @@ class Pod:
         "partial_left",
         "phase",
         "prefill_batch",
-        "prefill_offsets",
         "prefill_start",
         "ready_at",
         "run_ctx",
@@ -94,7 +93,6 @@ class Pod:
         self.waiting: deque[int] = deque()
         self.running: list[tuple[int, int]] = []  # (decode count at which it finishes, request)
         self.prefill_batch: list[tuple[int, int]] = []  # (request, prompt tokens) in the current step
-        self.prefill_offsets: list[float] = []
         self.partial = -1  # the request whose prompt is part computed (chunked prefill), or -1
         self.partial_left = 0
         self.step_decoders = 0  # decoding sequences in the current mixed step

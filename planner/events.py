@@ -15,7 +15,9 @@ import numpy as np
 
 from planner.entities import Node, Outcome, Pod
 from planner.hpa import HpaState
+from planner.prefix_cache import PrefixCache
 from planner.profiles import ReplicaProfile
+from planner.routing import Router
 from planner.simspec import SimSetup
 
 
@@ -77,6 +79,8 @@ class SimState:
     spot_interruptions: int
     event_count: int
     oracle: bool
+    router: Router | None
+    prefix_cache: PrefixCache | None
 
     def push(self, time: float, kind: EventKind, subject: object = None, version: int = 0) -> None:
         self.sequence += 1

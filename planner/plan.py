@@ -27,6 +27,7 @@ from planner.policies import (
 )
 from planner.profiles import ReplicaProfile
 from planner.report import PolicySummary, fill_gap_closed, summarise
+from planner.routing_report import RoutingComparison, compare_routing
 from planner.settings import PlannerSettings
 from planner.sim import SimResult, SimSetup, Simulation
 from planner.trace import Trace, thin, thinned, with_warmup
@@ -51,6 +52,8 @@ class VersionPlan:
     # Set on the extra comparison run at a load the stage can carry: the trace's rate factor.
     load_factor: float | None = None
     capacity_short: bool = False
+    # --routing-policies: the configured policy under each replica-selection policy (planner.routing).
+    routing: RoutingComparison | None = None
 
     @property
     def title(self) -> str:
@@ -67,7 +70,9 @@ def simulate(
 ) -> SimResult:
     """Run one setup; with a warm-up, return only the measured requests and times (from the end of it)."""
     holder = _ProgressAdapter(progress) if progress else None
-    result = Simulation(setup, trace.arrival, trace.prompt_tokens, trace.output_tokens).run(holder)
+    # Block ids only reach a simulation that routes with a RoutingSpec (the default path ignores them).
+    hashes = trace.block_hashes if setup.routing is not None else None
+    result = Simulation(setup, trace.arrival, trace.prompt_tokens, trace.output_tokens, hashes).run(holder)
     result.warmup_settled_seconds = settled_before(result, setup.measure_from_seconds)
     return measured(result, warmup_requests, setup.measure_from_seconds)
 
@@ -95,6 +100,7 @@ def measured(result: SimResult, warmup_requests: int, warmup_seconds: float) -> 
         series_time=result.series_time[keep] - warmup_seconds,
         series_desired=result.series_desired[keep],
         series_ready=result.series_ready[keep],
+        cached_tokens=None if result.cached_tokens is None else result.cached_tokens[warmup_requests:],
     )
 
 
@@ -153,6 +159,20 @@ def plan_version(
             "the oracle row matches the configured policy's attainment "
             f"({summaries[0].slo_attainment:.1%}) instead"
         )
+    routing = None
+    if settings.routing_policies:
+        routing = compare_routing(
+            policies=settings.routing_policies,
+            setup=runs[0].setup,
+            version=version,
+            extended=extended,
+            measured_trace=version_trace,
+            warmup_requests=warmup_requests,
+            slo_seconds=slo,
+            slo_quantile=settings.slo_quantile,
+            simulate=lambda setup, trace, warmup: simulate(setup, trace, progress, warmup),
+            cache_bound=settings.prefix_cache_bound,
+        )
     return VersionPlan(
         model=model,
         version=version,
@@ -166,6 +186,7 @@ def plan_version(
         notes=notes,
         offhours=measured_switches(base.offhours, base.measure_from_seconds),
         capacity_short=capacity(version_trace, base.profile, settings, model.autoscaling.max_replicas).short,
+        routing=routing,
     )
 
 
@@ -413,7 +434,7 @@ def runs_per_version(settings: PlannerSettings) -> int:
     """Simulations per version at most: up to 3 HPA variants, static peak, and the oracle's two
     bisections over the utilisation levels (the progress bar's total; the bar ends at the true count)."""
     bisection = math.ceil(math.log2(len(settings.oracle_utilisations) + 1))
-    return 3 + 1 + 2 * bisection
+    return 3 + 1 + 2 * bisection + len(settings.routing_policies)
 
 
 def expected_requests(

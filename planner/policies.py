@@ -22,6 +22,7 @@ from config.cluster import CapacityType
 from config.serving import ModelConfig, ModelVersion, ScalingRules
 from config.stage import StageConfig
 from k8s_charts.shutdown import shutdown_timing
+from planner.gpu_slices import configured_slice, slice_profile
 from planner.hpa import HpaSpec, Policy, Rules
 from planner.prices import hourly_price
 from planner.profiles import ReplicaProfile, replica_profile
@@ -135,13 +136,20 @@ def group_specs(
         group = stage.cluster.gpu_node_group(name)
         assert group is not None  # the stage validator guarantees it
         spot = group.capacity_type.value == "spot" and not all_on_demand
+        # GPU sharing hook (planner.gpu_slices): a shared group's node holds slices, not whole GPUs.
+        slice_ = configured_slice(group, version)
+        per_node = (
+            group.gpus_per_node // version.gpus_per_replica
+            if slice_ is None
+            else group.gpus_per_node * slice_.per_gpu
+        )
         specs.append(
             GroupSpec(
                 name=group.name,
                 instance_type=group.instance_types[0],
                 spot=spot,
                 gpus_per_node=group.gpus_per_node,
-                replicas_per_node=group.gpus_per_node // version.gpus_per_replica,
+                replicas_per_node=per_node,
                 min_size=group.min_size,
                 max_size=group.max_size,
                 hourly_price=hourly_price(group.instance_types[0], spot),
@@ -156,8 +164,13 @@ def group_specs(
 
 
 def profile_for(stage: StageConfig, version: ModelVersion) -> ReplicaProfile:
-    """The profile on the version's preferred node group (its first-priority instance type)."""
+    """The profile on the version's preferred node group (its first-priority instance type); on a
+    shared group, on the version's slice of a GPU (planner.gpu_slices)."""
     first = group_specs(stage, version)[0]
+    group = stage.cluster.gpu_node_group(first.name)
+    slice_ = None if group is None else configured_slice(group, version)
+    if slice_ is not None:
+        return slice_profile(version, first.instance_type, slice_)
     return replica_profile(version, first.instance_type)
 
 

@@ -70,7 +70,9 @@ class ReplicaBatching(SimState):
         if not self.routable:
             self.outcome[request] = int(Outcome.DROPPED_NO_REPLICA)
             return
-        pod = min(self.routable, key=_pod_load)
+        # Routing hook: None is the ALB's least outstanding requests (planner.routing for the others).
+        router = self.router
+        pod = min(self.routable, key=_pod_load) if router is None else router.choose(self.routable, request)
         was_empty = not pod.waiting
         pod.waiting.append(request)
         if pod.phase == Pod.IDLE:
@@ -164,6 +166,7 @@ class ReplicaBatching(SimState):
         waiting = pod.waiting
         timeout = self.setup.request_timeout_seconds
         seqs = len(pod.running) + (1 if pod.partial >= 0 else 0)
+        cache = self.prefix_cache
         tokens = 0
         while (
             waiting
@@ -177,7 +180,6 @@ class ReplicaBatching(SimState):
                 self.outcome[request] = int(Outcome.DROPPED_TIMEOUT)
                 continue
             length = self._prefill_length(request)
-            take = min(length, budget)
             # scheduler_reserve_full_isl (default True in v0.33.0): the whole prompt, with any tokens to
             # recompute, must fit in the free KV before the first chunk is admitted.
             if pod.kv_used + length > capacity:
@@ -189,14 +191,23 @@ class ReplicaBatching(SimState):
                 self.steps_left[request] = profile.decode_steps(self.output[request])
             self.admissions += 1
             self.admit_seq[request] = self.admissions
+            # Prefix-cache hook: the prompt's leading blocks cached on this replica are held from the start
+            # and skip prefill (at least one token is always computed).
+            hit = 0
+            if cache is not None:
+                hit = cache.admit(
+                    pod.serial, request, self.prompt[request], capacity, int(pod.kv_used + length)
+                )
+            compute = length - hit
+            take = min(compute, budget)
             chunks.append((request, take))
-            pod.kv_used += take
+            pod.kv_used += hit + take
             budget -= take
             tokens += take
             seqs += 1
-            if take < length:
+            if take < compute:
                 pod.partial = request
-                pod.partial_left = length - take
+                pod.partial_left = compute - take
         return tokens
 
     def _preempt_newest(self, pod: Pod) -> None:

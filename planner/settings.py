@@ -100,3 +100,12 @@ class PlannerSettings:
     fit_load_utilisation: float = 0.6
     # Width of the time bins in the plot and the per-bin TTFT p95 (seconds); 0 = automatic.
     plot_bin_seconds: float = 0.0
+    # Replica-selection policies compared under the configured autoscaling (--routing-policies;
+    # planner.routing). Empty: no comparison, and every run routes as the ALB does.
+    routing_policies: tuple[str, ...] = ()
+    # What bounds each replica's prefix cache there (--prefix-cache-bound; planner.prefix_cache):
+    # "free" (its free KV: a lower bound on hits) or "capacity" (its whole KV cache: an upper bound).
+    prefix_cache_bound: str = "free"
+    # --gpu-sharing scenario (planner.sharing): each version's work per oracle window is sized at this
+    # utilisation, as the warm-up's starting count is (a planning choice).
+    sharing_utilisation: float = 0.7

@@ -18,7 +18,9 @@ from planner.controllers import Controllers
 from planner.entities import Node, Outcome, Pod, PodState
 from planner.events import Event, EventKind
 from planner.hpa import HpaState
+from planner.prefix_cache import PrefixCache
 from planner.replica import ReplicaBatching
+from planner.routing import Router
 from planner.simspec import Autoscaling, GroupSpec, SimResult, SimSetup
 
 __all__ = [
@@ -38,7 +40,14 @@ __all__ = [
 class Simulation(ReplicaBatching, ClusterNodes, Controllers):
     """One run; call :meth:`run` once."""
 
-    def __init__(self, setup: SimSetup, arrival: np.ndarray, prompt: np.ndarray, output: np.ndarray) -> None:
+    def __init__(
+        self,
+        setup: SimSetup,
+        arrival: np.ndarray,
+        prompt: np.ndarray,
+        output: np.ndarray,
+        block_hashes: np.ndarray | None = None,
+    ) -> None:
         self.setup = setup
         self.profile = setup.profile
         self.arrival: list[float] = arrival.tolist()
@@ -85,6 +94,20 @@ class Simulation(ReplicaBatching, ClusterNodes, Controllers):
         self.oracle = setup.autoscaling.kind == "oracle"
         if self.oracle:
             self.group_min = [0] * len(setup.groups)  # the lower bound keeps no idle floor
+        # Routing hook (planner.routing, planner.prefix_cache): without a RoutingSpec both stay None and
+        # replica.py takes the ALB's least-outstanding path with no prefix cache, as before.
+        self.router: Router | None = None
+        self.prefix_cache: PrefixCache | None = None
+        if setup.routing is not None:
+            hashes = None if block_hashes is None else list(block_hashes)
+            self.router = Router(setup.routing, hashes, setup.seed)
+            if setup.routing.prefix_cache and hashes is not None:
+                self.prefix_cache = PrefixCache(
+                    hashes,
+                    setup.routing.trace_block_tokens,
+                    setup.routing.kv_block_tokens,
+                    setup.routing.cache_bound,
+                )
 
     # The event loop.
 
@@ -221,4 +244,7 @@ class Simulation(ReplicaBatching, ClusterNodes, Controllers):
             events=self.event_count,
             scale_up_times=tuple(self.scale_up_times),
             preemptions=self.preemptions,
+            cached_tokens=None
+            if self.prefix_cache is None
+            else np.asarray(self.prefix_cache.cached_tokens, dtype=np.int64),
         )

@@ -8,6 +8,7 @@ import numpy as np
 
 from planner.hpa import HpaSpec
 from planner.profiles import ReplicaProfile
+from planner.routing import RoutingSpec
 from planner.startup import StartupChain
 
 
@@ -89,6 +90,9 @@ class SimSetup:
     seed: int = 0
     # Costs and the time series count from here (the warm-up before it is not measured).
     measure_from_seconds: float = 0.0
+    # Replica selection and prefix caches (planner.routing); None: the ALB's least outstanding
+    # requests, no prefix cache (the default path, unchanged).
+    routing: RoutingSpec | None = None
 
     @property
     def cold_start_seconds(self) -> float:
@@ -123,3 +127,5 @@ class SimResult:
     # Requests preempted when a replica's KV cache was full (vLLM recomputes them), warm-up included.
     preemptions: int = 0
     notes: list[str] = field(default_factory=list)
+    # Prompt tokens each request found in its replica's prefix cache (None: prefix cache not modelled).
+    cached_tokens: np.ndarray | None = None

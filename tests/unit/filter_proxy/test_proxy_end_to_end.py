@@ -75,6 +75,9 @@ async def harness(
                 "UPSTREAM_URL": model_url,
                 "MODEL_ID": "llama",
                 "STREAM_WINDOW_CHARS": "40",
+                # The first call builds botocore's client state, which takes seconds on a busy
+                # 2-core machine; the production default (2 s) would turn that into a 503 here.
+                "GUARDRAIL_TIMEOUT_SECONDS": "30",
                 **env,
             }
         )
