@@ -57,3 +57,28 @@ def test_kv_usage_reads_the_tokens_held_not_a_reservation_for_the_whole_output()
     assert at_15[2] == [pytest.approx((100 + 1353) / 10_000, abs=1 / 10_000)]
     after = next(scrape for scrape in sim.scrapes if scrape[0] == 30.0)
     assert after[2] == [0.0]  # finished at 0.11 + 1999 x 0.011 = 22.1: everything freed
+
+
+def test_prefix_cache_hits_are_held_from_admission_and_skipped_in_the_prompt_chunks() -> None:
+    from dataclasses import replace
+
+    import numpy as np
+
+    from planner.routing import RoutingSpec
+
+    # A and B share their three 512-token prefix blocks. A (1,100-token prompt, 1 output token) computes
+    # its whole prompt: 0.01 + 1.1 = 1.11. B at 2 s finds them cached on the replica, up to the last
+    # full 16-token KV block before its final token: (1100 - 1) // 16 x 16 = 1088 tokens; it computes
+    # the other 12: 0.01 + 0.012, first token at 2.022.
+    spec = RoutingSpec.for_policy(
+        "least_outstanding", prefix_cache=True, trace_block_tokens=512, kv_block_tokens=16
+    )
+    setup = replace(make_setup(make_profile(), horizon=10.0), routing=spec)
+    trace = make_trace([0.0, 2.0], [1100, 1100], [1, 1], duration=10.0)
+    hashes = np.empty(2, dtype=object)
+    hashes[0], hashes[1] = (1, 2, 3), (1, 2, 3)
+    sim = Simulation(setup, trace.arrival, trace.prompt_tokens, trace.output_tokens, hashes)
+    result = sim.run()
+    assert list(result.first_token) == pytest.approx([1.11, 2.022])
+    assert result.cached_tokens is not None
+    assert list(result.cached_tokens) == [0, 1088]
