@@ -303,6 +303,12 @@ class IngressConfig(Strict):
         description="api-key: vLLM requires a bearer key on /v1/* (kept in Secrets Manager); "
         "none: no authentication, only for an internal ALB.",
     )
+    routing: Literal["host", "header", "model"] | None = Field(
+        default=None,
+        description="How a request reaches its model: host <id>.<domain>, header x-model-id, or model "
+        "(the OpenAI body's `model`, read by Envoy AI Gateway behind the ALB; docs/serving.md). "
+        "Default: host when domain is set, header otherwise.",
+    )
 
     @model_validator(mode="after")
     def _authenticated_when_public(self) -> IngressConfig:
@@ -312,6 +318,39 @@ class IngressConfig(Strict):
                 "(an internet-facing API must authenticate its callers)"
             )
         return self
+
+    @model_validator(mode="after")
+    def _routing(self) -> IngressConfig:
+        mode = self.routing_mode
+        if mode == "host" and not self.domain:
+            raise ValueError(
+                "ingress.routing 'host' needs ingress.domain (hosts are <model-id>.<domain>); allowed "
+                "without a domain: 'header' or 'model'"
+            )
+        if mode == "header" and self.domain:
+            raise ValueError(
+                f"ingress.routing 'header' with ingress.domain {self.domain!r}; allowed with a domain: "
+                "'host' (<model-id>.<domain>) or 'model' (one host, <domain>)"
+            )
+        if mode == "model" and self.auth != "api-key":
+            raise ValueError(
+                f"ingress.routing 'model' with ingress.auth {self.auth!r}; allowed: 'api-key' (one "
+                "endpoint reaches every model, and the gateway answers GET /v1/models without a key, "
+                "so vLLM's key check is the only gate)"
+            )
+        if mode == "model" and self.scheme == "internet-facing" and not self.has_tls:
+            raise ValueError(
+                "ingress.routing 'model' with ingress.scheme 'internet-facing' needs ingress.domain and "
+                "ingress.certificate_arn (HTTPS): every model's prompts and the API key cross one listener"
+            )
+        return self
+
+    @property
+    def routing_mode(self) -> Literal["host", "header", "model"]:
+        """The configured mode, or the one a stage had before the field existed."""
+        if self.routing is not None:
+            return self.routing
+        return "host" if self.domain else "header"
 
     @property
     def requires_api_key(self) -> bool:

@@ -15,6 +15,7 @@ from config.serving import ModelConfig, ModelVersion, ScalingRules
 from k8s_charts.api_object import api_object
 from k8s_charts.filter_sidecar import FILTER_PORT, FILTER_PORT_NAME, add_filter_sidecar, sidecar_patches
 from k8s_charts.images import docker_hub_image
+from k8s_charts.model_gateway import ENVOY_POD_LABELS, serving_port
 from k8s_charts.names import (
     API_KEY_ENV,
     API_KEY_SECRET_FIELD,
@@ -104,6 +105,8 @@ class ModelEndpointChart(cdk8s.Chart):
             (config.subnets.load_balancer_source_cidrs); not the VPC, which is also the pod range.
         api_key_secret: the Secret whose `api-key` vLLM requires on /v1/* (env VLLM_API_KEY).
             Default: None, no authentication.
+        admit_gateway: admit the Envoy AI Gateway pods (`model` routing, k8s_charts/model_gateway.py)
+            on the port the Service targets. Default: False.
     """
 
     def __init__(
@@ -117,6 +120,7 @@ class ModelEndpointChart(cdk8s.Chart):
         values: StageValues,
         source_cidrs: list[str],
         api_key_secret: str | None = None,
+        admit_gateway: bool = False,
     ) -> None:
         super().__init__(scope, id_, namespace=MODELS_NAMESPACE, disable_resource_name_hashes=True)
         self.api_key_secret = (
@@ -170,6 +174,12 @@ class ModelEndpointChart(cdk8s.Chart):
         self.network_policy = self._network_policy(
             source_cidrs, metadata, extra_ports=[FILTER_PORT] if filtered else []
         )
+        if admit_gateway:
+            gateway_rule = {
+                "from": [{"podSelector": {"matchLabels": ENVOY_POD_LABELS}}],
+                "ports": [{"protocol": "TCP", "port": serving_port(model)}],
+            }
+            self.network_policy.add_json_patch(cdk8s.JsonPatch.add("/spec/ingress/-", gateway_rule))
         self.scaled_object = self._scaled_object(model, version, values, metadata)
 
     def _deployment(

@@ -12,6 +12,7 @@ from config.serving import ModelVersion
 from config.subnets import load_balancer_source_cidrs
 from k8s_charts.api_key import ApiKeyChart
 from k8s_charts.model_endpoint import ModelEndpointChart
+from k8s_charts.model_gateway import ModelGatewayChart
 from k8s_charts.model_ingress import ModelIngressChart
 from k8s_charts.models_namespace import ModelsNamespaceChart
 from k8s_charts.names import API_KEY_SECRET, StageValues, instance_name
@@ -23,6 +24,7 @@ class StageCharts:
     api_key: ApiKeyChart | None  # None when the stage's ingress has no authentication
     endpoints: dict[str, ModelEndpointChart]  # by instance name, <model-id>-<version>
     ingress: ModelIngressChart | None  # None when the stage serves no model
+    gateway: ModelGatewayChart | None = None  # only with ingress.routing `model` and a model
 
     def all(self) -> dict[str, cdk8s.Chart]:
         """Every chart by its file name, in apply order (namespace first)."""
@@ -30,6 +32,8 @@ class StageCharts:
         if self.api_key is not None:
             charts["api-key"] = self.api_key
         charts.update({f"model-{name}": chart for name, chart in self.endpoints.items()})
+        if self.gateway is not None:
+            charts["model-gateway"] = self.gateway
         if self.ingress is not None:
             charts["ingress"] = self.ingress
         return charts
@@ -47,6 +51,7 @@ def build_stage_charts(app: cdk8s.App, *, config: StageConfig, values: StageValu
     )
     namespace = ModelsNamespaceChart(app, "models-namespace")
     requires_api_key = config.ingress.requires_api_key
+    model_routing = config.ingress.routing_mode == "model"
     api_key = ApiKeyChart(app, "api-key", values=values) if requires_api_key else None
     endpoints = {
         instance_name(model.id, version.name): ModelEndpointChart(
@@ -58,6 +63,7 @@ def build_stage_charts(app: cdk8s.App, *, config: StageConfig, values: StageValu
             values=values,
             source_cidrs=source_cidrs,
             api_key_secret=API_KEY_SECRET if requires_api_key else None,
+            admit_gateway=model_routing,
         )
         for model in config.models
         for version in model.versions
@@ -73,4 +79,11 @@ def build_stage_charts(app: cdk8s.App, *, config: StageConfig, values: StageValu
             stage=config.name,
             vpc_cidr=vpc_cidr,
         )
-    return StageCharts(namespace=namespace, api_key=api_key, endpoints=endpoints, ingress=ingress)
+    gateway = None
+    if config.models and model_routing:
+        gateway = ModelGatewayChart(
+            app, "model-gateway", models=list(config.models), values=values, source_cidrs=source_cidrs
+        )
+    return StageCharts(
+        namespace=namespace, api_key=api_key, endpoints=endpoints, ingress=ingress, gateway=gateway
+    )

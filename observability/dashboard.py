@@ -13,6 +13,7 @@ from typing import Any
 
 from config import StageConfig, load_stages
 from observability.contract import MODEL_ID_POD_LABEL, SPOT_INTERRUPTION_TAINT_KEY, prom_label
+from observability.gateway_rules import REQUESTS as GATEWAY_REQUESTS
 
 MODEL = 'model_id=~"$model_id"'
 POD_MODEL_LABEL = f"label_{prom_label(MODEL_ID_POD_LABEL)}"
@@ -193,6 +194,17 @@ CLUSTER_PANELS: list[tuple[str, str, list[tuple[str, str]]]] = [
                 "interrupted nodes",
                 "count(max_over_time(kube_node_spec_taint"
                 f'{{key="{SPOT_INTERRUPTION_TAINT_KEY}"}}[1h])) or vector(0)',
+            )
+        ],
+    ),
+    (
+        # `model` routing only (k8s_charts/model_gateway.py); empty in stages without the gateway.
+        "Model gateway requests by status class",
+        "reqps",
+        [
+            (
+                "{{envoy_response_code_class}}xx",
+                f"sum by (envoy_response_code_class) (rate({GATEWAY_REQUESTS}[5m]))",
             )
         ],
     ),

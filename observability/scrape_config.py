@@ -96,6 +96,25 @@ def guardrail_filter_job() -> Job:
     return job
 
 
+GATEWAY_APP = "envoy"  # Envoy Gateway labels its proxy pods app.kubernetes.io/name=envoy
+GATEWAY_METRICS_PORT_NAME = "metrics"  # Envoy Gateway proxy container port 19001 (EnvoyStatsPort)
+GATEWAY_METRICS_PATH = "/stats/prometheus"  # Envoy Gateway bootstrap.yaml.tpl
+
+
+def gateway_job() -> Job:
+    """The Envoy AI Gateway data plane of `model` routing (k8s_charts/model_gateway.py); finds no pod
+    in stages without it."""
+    job = _pod_job(
+        "model-gateway", namespace=MODELS_NAMESPACE, app=GATEWAY_APP, port_name=GATEWAY_METRICS_PORT_NAME
+    )
+    job["metrics_path"] = GATEWAY_METRICS_PATH
+    job["relabel_configs"] += [
+        _copy("__meta_kubernetes_namespace", "namespace"),
+        _copy("__meta_kubernetes_pod_name", "pod"),
+    ]
+    return job
+
+
 def dcgm_job() -> Job:
     """DCGM exporter (one pod per GPU node); ``node`` says which node's GPUs a series describes.
 
@@ -172,6 +191,7 @@ def scrape_config(*, scrape_interval_seconds: int) -> dict[str, Any]:
         "scrape_configs": [
             vllm_job(),
             guardrail_filter_job(),
+            gateway_job(),
             dcgm_job(),
             kube_state_metrics_job(),
             node_exporter_job(),

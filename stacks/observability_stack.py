@@ -16,6 +16,7 @@ from constructs import Construct
 from config import StageConfig
 from observability.alertmanager import Topics, alertmanager_definition
 from observability.dashboard import grafana_dashboard
+from observability.gateway_rules import gateway_alerting_rules
 from observability.guardrail_rules import guardrail_alerting_rules
 from observability.rules import alerting_rules, recording_rules
 from observability.scrape_config import scrape_config_blob
@@ -110,6 +111,8 @@ class ObservabilityStack(Stack):
                     "guardrails",
                     guardrail_alerting_rules(runbook_base_url=config.observability.runbook_base_url),
                 ),
+                # `model` routing (observability/gateway_rules.py): silent where no gateway runs.
+                ("gateway", gateway_alerting_rules(runbook_base_url=config.observability.runbook_base_url)),
             )
         }
         self._scraper(config, vpc=vpc, cluster=cluster)

@@ -15,6 +15,7 @@ from config import StageConfig
 from constructs_lib.addons.cluster_autoscaler import ClusterAutoscaler
 from constructs_lib.addons.dcgm_exporter import DcgmExporter
 from constructs_lib.addons.eks_managed import EksManagedAddons
+from constructs_lib.addons.envoy_gateway import EnvoyAiGateway
 from constructs_lib.addons.fluent_bit import FluentBit
 from constructs_lib.addons.keda import Keda
 from constructs_lib.addons.kube_state_metrics import KubeStateMetrics
@@ -48,7 +49,8 @@ class PlatformStack(Stack):
         # jsii's generated ICluster protocol lists a member the concrete class lacks in stubs.
         target = cast(eks.ICluster, cluster)
         # Namespaces with their Pod Security labels, before any chart creates them unlabelled.
-        self.namespaces = PlatformNamespaces(self, "Namespaces", cluster=target)
+        model_routing = config.ingress.routing_mode == "model" and bool(config.models)
+        self.namespaces = PlatformNamespaces(self, "Namespaces", cluster=target, model_routing=model_routing)
         self.managed_addons = EksManagedAddons(
             self, "ManagedAddons", cluster=target, versions=config.cluster.addon_versions
         )
@@ -88,6 +90,25 @@ class PlatformStack(Stack):
                 else ""
             ),
         )
+        # `model` routing only: the gateway controllers the serving stack's Gateway and routes need.
+        self.envoy_ai_gateway = (
+            EnvoyAiGateway(
+                self,
+                "EnvoyAiGateway",
+                cluster=target,
+                image_mirror=(
+                    docker_hub_mirror(account=self.account, region=self.region, url_suffix=self.url_suffix)
+                    if config.image_cache.docker_hub_secret_name
+                    else ""
+                ),
+            )
+            if model_routing
+            else None
+        )
+        if self.envoy_ai_gateway is not None:
+            gateway = self.envoy_ai_gateway
+            for release in (gateway.envoy_gateway, gateway.ai_gateway_crds, gateway.ai_gateway):
+                release.node.add_dependency(self.namespaces.manifest)
         # Pod Identity credentials need the agent; charts with roles wait for it.
         agent = self.managed_addons.addons["eks-pod-identity-agent"]
         for addon in (self.cluster_autoscaler, self.keda, self.fluent_bit, self.otel_collector):

@@ -96,6 +96,24 @@ SOURCES = (
         "2942cdce0d98bd257822c64520779a05c25df2c2",
         "stable/aws-for-fluent-bit/values.yaml",
     ),
+    # Envoy Gateway releases its chart from values.tmpl.yaml (image placeholders filled at release).
+    ChartSource(
+        "gateway-helm", "v1.8.3", "envoyproxy/gateway", "v1.8.3", "charts/gateway-helm/values.tmpl.yaml"
+    ),
+    ChartSource(
+        "ai-gateway-crds-helm",
+        "v1.1.0",
+        "envoyproxy/ai-gateway",
+        "v1.1.0",
+        "manifests/charts/ai-gateway-crds-helm/values.yaml",
+    ),
+    ChartSource(
+        "ai-gateway-helm",
+        "v1.1.0",
+        "envoyproxy/ai-gateway",
+        "v1.1.0",
+        "manifests/charts/ai-gateway-helm/values.yaml",
+    ),
     ChartSource(
         "aws-load-balancer-controller",
         "1.8.2",

@@ -14,7 +14,7 @@ from typing import Any
 from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
 
-from constructs_lib.addons import external_secrets, keda
+from constructs_lib.addons import envoy_gateway, external_secrets, keda
 from observability.contract import LOGGING_NAMESPACE, NODE_MONITORING_NAMESPACE, OBSERVABILITY_NAMESPACE
 from observability.scrape_config import GPU_MONITORING_NAMESPACE
 
@@ -42,14 +42,21 @@ def namespace_manifest(name: str, level: str) -> dict[str, Any]:
 
 
 class PlatformNamespaces(Construct):
-    """Exposes ``manifest``; charts in these namespaces depend on it."""
+    """Exposes ``manifest``; charts in these namespaces depend on it.
 
-    def __init__(self, scope: Construct, id_: str, *, cluster: eks.ICluster) -> None:
+    :param model_routing: also the Envoy Gateway and AI Gateway namespaces (``ingress.routing: model``).
+        Default: False.
+    """
+
+    def __init__(
+        self, scope: Construct, id_: str, *, cluster: eks.ICluster, model_routing: bool = False
+    ) -> None:
         super().__init__(scope, id_)
+        namespaces = PLATFORM_NAMESPACES | (envoy_gateway.NAMESPACES if model_routing else {})
         self.manifest = eks.KubernetesManifest(
             self,
             "Manifest",
             cluster=cluster,
-            manifest=[namespace_manifest(name, level) for name, level in PLATFORM_NAMESPACES.items()],
+            manifest=[namespace_manifest(name, level) for name, level in namespaces.items()],
             overwrite=True,
         )

@@ -26,6 +26,16 @@ CUSTOM_RESOURCE_SCHEMAS = {
     ("keda.sh/v1alpha1", "ScaledObject"): SCHEMAS / "keda-scaledobject-v1alpha1.json",
     ("external-secrets.io/v1", "SecretStore"): SCHEMAS / "eso-secretstore-v1.json",
     ("external-secrets.io/v1", "ExternalSecret"): SCHEMAS / "eso-externalsecret-v1.json",
+    # `model` routing (tools/gateway_crd_schemas.py, from the pinned Envoy Gateway / AI Gateway charts).
+    ("gateway.networking.k8s.io/v1", "Gateway"): SCHEMAS / "gatewayapi-gateway-v1.json",
+    ("gateway.networking.k8s.io/v1", "GatewayClass"): SCHEMAS / "gatewayapi-gatewayclass-v1.json",
+    ("gateway.envoyproxy.io/v1alpha1", "EnvoyProxy"): SCHEMAS / "eg-envoyproxy-v1alpha1.json",
+    ("gateway.envoyproxy.io/v1alpha1", "Backend"): SCHEMAS / "eg-backend-v1alpha1.json",
+    ("gateway.envoyproxy.io/v1alpha1", "ClientTrafficPolicy"): (
+        SCHEMAS / "eg-clienttrafficpolicy-v1alpha1.json"
+    ),
+    ("aigateway.envoyproxy.io/v1beta1", "AIGatewayRoute"): SCHEMAS / "aigw-aigatewayroute-v1beta1.json",
+    ("aigateway.envoyproxy.io/v1beta1", "AIServiceBackend"): SCHEMAS / "aigw-aiservicebackend-v1beta1.json",
 }
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from constructs_lib.addons import dcgm_exporter, fluent_bit, node_exporter
+from constructs_lib.addons import dcgm_exporter, envoy_gateway, fluent_bit, node_exporter
 from constructs_lib.addons.namespaces import PLATFORM_NAMESPACES
 from tests.synth import SynthResult
 from tests.unit.stacks.cfn import helm_releases, manifests, resources
@@ -59,5 +59,5 @@ def test_charts_wait_for_their_labelled_namespace(synth: SynthResult, stage: str
         in json.dumps(resource["Properties"]["Manifest"]).replace(" ", "").replace("\\", "")
     ]
     for chart, release in helm_releases(template).items():
-        if release["Namespace"] in PLATFORM_NAMESPACES:
+        if release["Namespace"] in PLATFORM_NAMESPACES or release["Namespace"] in envoy_gateway.NAMESPACES:
             assert namespace_id in release["DependsOn"], chart

@@ -69,7 +69,9 @@ def test_model_pods_admit_http_only_from_edge_sources(synth: SynthResult, stage:
     )
     policies = [m for m in all_applied_manifests(synth, stage) if m["kind"] == "NetworkPolicy"]
     model_policies = [p for p in policies if p["metadata"]["name"] != "default-deny"]
-    assert len(model_policies) == sum(len(model.versions) for model in config.models)
+    # One per model version, plus the gateway's in `model` routing (its pods take the ALB's traffic).
+    gateway = 1 if config.ingress.routing_mode == "model" else 0
+    assert len(model_policies) == sum(len(model.versions) for model in config.models) + gateway
     for policy in model_policies:
         cidrs = [
             peer["ipBlock"]["cidr"]

@@ -32,7 +32,17 @@ EXPECTED_CHARTS = {
         "node-monitoring",
     ),
 }
-EXACT_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
+# Only in stages with `ingress.routing: model`; Envoy's OCI charts carry a "v" in their versions.
+MODEL_ROUTING_CHARTS = {
+    "gateway-helm": ("oci://docker.io/envoyproxy/gateway-helm", "v1.8.3", "envoy-gateway-system"),
+    "ai-gateway-crds-helm": (
+        "oci://docker.io/envoyproxy/ai-gateway-crds-helm",
+        "v1.1.0",
+        "envoy-ai-gateway-system",
+    ),
+    "ai-gateway-helm": ("oci://docker.io/envoyproxy/ai-gateway-helm", "v1.1.0", "envoy-ai-gateway-system"),
+}
+EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+$")
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 GPU_AFFINITY_TERM = {"matchExpressions": [{"key": "llm-inference/gpu-model", "operator": "Exists"}]}
 # Which service account each Pod Identity role belongs to, and the chart that creates it.
@@ -66,10 +76,13 @@ def _role(template: dict[str, Any], prefix: str) -> dict[str, Any]:
 
 
 def test_every_chart_comes_from_its_repository_at_an_exact_version(
-    releases: dict[str, dict[str, Any]],
+    releases: dict[str, dict[str, Any]], config: StageConfig
 ) -> None:
-    assert set(releases) == set(EXPECTED_CHARTS)
-    for chart, (repository, version, namespace) in EXPECTED_CHARTS.items():
+    expected = dict(EXPECTED_CHARTS)
+    if config.ingress.routing_mode == "model":
+        expected |= MODEL_ROUTING_CHARTS
+    assert set(releases) == set(expected)
+    for chart, (repository, version, namespace) in expected.items():
         release = releases[chart]
         assert release["Repository"] == repository, chart
         assert release["Version"] == version, chart
@@ -292,3 +305,41 @@ def test_charts_with_aws_roles_wait_for_the_pod_identity_agent(releases: dict[st
         depends = releases[chart]["DependsOn"]
         assert any(dep.startswith("ManagedAddonsekspodidentityagent") for dep in depends), chart
         assert any("IdentityAssociation" in dep for dep in depends), chart
+
+
+def test_the_gateway_controllers_run_redundantly_on_system_nodes_from_the_image_cache(
+    releases: dict[str, dict[str, Any]], config: StageConfig, template: dict[str, Any]
+) -> None:
+    if config.ingress.routing_mode != "model":
+        assert not set(MODEL_ROUTING_CHARTS) & set(releases)
+        return
+    eg = releases["gateway-helm"]["Values"]
+    aigw = releases["ai-gateway-helm"]["Values"]["controller"]
+    assert eg["deployment"]["replicas"] >= 2
+    assert eg["podDisruptionBudget"] == {"minAvailable": 1}
+    assert aigw["replicaCount"] >= 2
+    assert aigw["podDisruptionBudget"] == {"enabled": True, "minAvailable": 1}
+    for node_selector in (eg["deployment"]["pod"]["nodeSelector"], aigw["nodeSelector"]):
+        assert node_selector == {"llm-inference/node-group": "system"}
+    # The proxy runs beside the Gateway in `models` (the Ingress names its Service there).
+    kubernetes = eg["config"]["envoyGateway"]["provider"]["kubernetes"]
+    assert kubernetes == {
+        "deploy": {"type": "GatewayNamespace"},
+        "watch": {"type": "Namespaces", "namespaces": ["models"]},
+    }
+    images = [
+        f"{eg['deployment']['envoyGateway']['image']['repository']}:{eg['deployment']['envoyGateway']['image']['tag']}",
+        f"{aigw['image']['repository']}:{aigw['image']['tag']}",
+    ]
+    for image in images:
+        assert "/docker-hub/envoyproxy/" in image, image
+        assert image.endswith((":v1.8.3", ":v1.1.0")), image
+    namespaces = [
+        m
+        for m in manifests(template)
+        if m["kind"] == "Namespace" and m["metadata"]["name"].startswith("envoy-")
+    ]
+    assert {m["metadata"]["name"] for m in namespaces} == {"envoy-gateway-system", "envoy-ai-gateway-system"}
+    assert all(
+        m["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted" for m in namespaces
+    )

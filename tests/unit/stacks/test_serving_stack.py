@@ -333,5 +333,6 @@ def test_one_chart_per_model_version_plus_namespace_api_key_and_ingress(
     config = synth.configs[stage]
     expected = ["models-namespace", "api-key"]
     expected += [f"model-{model.id}-{version.name}" for model in config.models for version in model.versions]
+    expected += ["model-gateway"] if config.ingress.routing_mode == "model" else []
     expected += ["ingress"]
     assert list(applied_charts(synth, stage)) == expected
