@@ -99,9 +99,18 @@ def probe_periods() -> tuple[int, int]:
 
 
 def startup_chain(
-    node_provision_seconds: float, weights_gib: float, settings: PlannerSettings
+    node_provision_seconds: float,
+    weights_gib: float,
+    settings: PlannerSettings,
+    alb_targets_pods: bool = True,
 ) -> StartupChain:
-    """The scale-up chain of one version: medians and spreads from settings, periods from the chart."""
+    """The scale-up chain of one version: medians and spreads from settings, periods from the chart.
+
+    ``alb_targets_pods``: the ALB's target groups are the vLLM pods (``host`` and ``header`` routing).
+    With ``model`` routing the ALB targets the gateway's Envoy pods, which route to a vLLM pod once
+    Kubernetes calls it Ready, so a new replica waits for no ALB health check (the gateway's endpoint
+    update, seconds, is not modelled).
+    """
     load = weights_gib / settings.weights_load_gib_per_second + settings.engine_warmup_seconds
     startup_period, readiness_period = probe_periods()
     return StartupChain(
@@ -114,7 +123,7 @@ def startup_chain(
         model_load=Spread(load, load * settings.model_load_p90_ratio),
         startup_probe_period_seconds=startup_period,
         readiness_probe_period_seconds=readiness_period,
-        alb_interval_seconds=settings.alb_healthcheck_interval_seconds,
+        alb_interval_seconds=settings.alb_healthcheck_interval_seconds if alb_targets_pods else 0.0,
         alb_healthy_threshold=settings.alb_healthy_threshold,
         spread=settings.startup_spread,
     )
@@ -210,7 +219,12 @@ def base_setup(
         ca_unneeded_seconds=autoscaler.scale_down_unneeded_minutes * 60,
         ca_delay_after_add_seconds=autoscaler.scale_down_delay_after_add_minutes * 60,
         ca_new_pod_buffer_seconds=settings.ca_gpu_pod_buffer_seconds,
-        startup=startup_chain(autoscaler.node_provision_minutes * 60, version.weights_gib or 0.0, settings),
+        startup=startup_chain(
+            autoscaler.node_provision_minutes * 60,
+            version.weights_gib or 0.0,
+            settings,
+            alb_targets_pods=stage.ingress.routing_mode != "model",
+        ),
         spot_rate_per_node_second=settings.spot_interruptions_per_node_hour / 3600,
         spot_notice_seconds=settings.spot_notice_seconds,
         spot_capacity_failure_probability=settings.spot_capacity_failure_probability,

@@ -175,3 +175,22 @@ def test_a_missing_chart_constant_is_a_clear_error(tmp_path: Path) -> None:
         ValueError, match=r"chart\.py: no top-level integer constant READINESS_PROBE_PERIOD_SECONDS"
     ):
         module_constants(chart, ("STARTUP_PROBE_PERIOD_SECONDS", "READINESS_PROBE_PERIOD_SECONDS"))
+
+
+def test_with_model_routing_a_new_replica_waits_for_no_alb_health_check(
+    stages: dict[str, StageConfig],
+) -> None:
+    # staging routes by the request's model field through the gateway: the ALB's target group is the
+    # Envoy pods (k8s_charts/model_ingress.py), so a vLLM pod is routable once Kubernetes calls it Ready.
+    from tests.unit.planner.conftest import poisson_trace
+
+    trace = poisson_trace(1.0, 60.0, 1)
+    chains = {}
+    for name in ("staging", "prod"):
+        stage = stages[name]
+        model = stage.models[0]
+        chains[name] = base_setup(stage, model, model.versions[0], trace, PlannerSettings(), 1).startup
+    assert stages["staging"].ingress.routing_mode == "model"
+    assert chains["staging"].alb_interval_seconds == 0.0
+    assert stages["prod"].ingress.routing_mode != "model"
+    assert chains["prod"].alb_interval_seconds == 15.0
