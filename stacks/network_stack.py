@@ -15,6 +15,7 @@ from config.subnets import EDGE, PRIVATE, PUBLIC
 from constructs_lib.logs_key import LogsKey
 from constructs_lib.nag import acknowledge
 from constructs_lib.retention import retention
+from stacks import image_registries
 
 INTERFACE_ENDPOINTS = {
     "EcrApi": ec2.InterfaceVpcEndpointAwsService.ECR,
@@ -30,16 +31,8 @@ ENDPOINT_ACTIONS = {"EcrApi": "ecr:*", "EcrDocker": "ecr:*", "Sts": "sts:*", "Lo
 # What may pass the S3 gateway endpoint besides this account's own buckets (issue #14 item 12). Every
 # same-region S3 request from the VPC takes the endpoint (its prefix-list route outranks the NAT
 # route), so a bucket missing here fails with 403 AccessDenied; other regions go out through the NAT.
-# Each name is pinned in tests/unit/security/test_s3_gateway_endpoint.py with its source.
-ECR_LAYER_BUCKET = "prod-{region}-starport-layer-bucket"
-"""Every ECR image layer: our pull-through cache, EKS add-on images (ECR user guide, vpc-endpoints,
-"Minimum Amazon S3 bucket permissions for Amazon ECR"; presigned by ECR, so no account condition)."""
-K8S_REGISTRY_BUCKET = "prod-registry-k8s-io-{region}"
-"""registry.k8s.io redirects blob pulls from AWS addresses to a public bucket of its own in the region
-(kubernetes/registry.k8s.io cmd/archeio): Cluster Autoscaler and kube-state-metrics images."""
-QUAY_BUCKET = "quayio-production-s3"
-"""quay.io serves AWS clients presigned URLs to this us-east-1 bucket (Quay's CloudFrontedS3Storage;
-OpenShift firewall list "Required to access Quay image content in AWS"): the node exporter image."""
+# Image-layer buckets come from the registry table (stacks/image_registries.py, each entry with its
+# source); tests/unit/security/test_image_registries.py fails on an image from a registry not in it.
 AL2023_REPO_BUCKET = "al2023-repos-{region}-de612dc2"
 """The AL2023 package repositories (AWS data perimeter examples). Nothing here runs dnf; kept so a
 package fetch on a node cannot stop it joining, which no test without an account could show."""
@@ -181,8 +174,7 @@ def s3_endpoint_statements(
             principals=[iam.AnyPrincipal()],
             actions=["s3:GetObject"],
             resources=[
-                bucket(pattern)
-                for pattern in (ECR_LAYER_BUCKET, K8S_REGISTRY_BUCKET, QUAY_BUCKET, AL2023_REPO_BUCKET)
+                bucket(pattern) for pattern in (*image_registries.s3_bucket_patterns(), AL2023_REPO_BUCKET)
             ],
         ),
         iam.PolicyStatement(

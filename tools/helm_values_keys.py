@@ -7,6 +7,11 @@ its templates read (``.Values.a.b``) and its Chart.yaml dependency conditions (`
 that values.yaml leaves out or only mentions in a comment (``# priorityClassName: ""``). The test
 tests/unit/contracts/test_helm_values_keys.py checks every values key the project sets against it.
 
+Each file also keeps ``image_defaults``: the default of every ``registry`` / ``repository`` /
+``imageRegistry`` leaf, so tests/unit/security/test_image_registries.py can tell which registries an
+add-on pulls from at its pinned version (subcharts' own values are not read: a dependency the project
+enables needs its images checked by hand).
+
 The source of each file is the chart's own repository at the commit that released the version
 (``SOURCES``); the file records repository, ref, path and the SHA-256 of the values.yaml it read.
 
@@ -167,6 +172,28 @@ def with_references(kinds: dict[str, str], references: set[str]) -> dict[str, st
     return merged
 
 
+IMAGE_LEAVES = frozenset({"registry", "repository", "imageRegistry", "image"})
+"""Leaf names that say where a chart's images come from (``image.repository``, ``image.registry``,
+``global.imageRegistry``, external-secrets' ``global.repository``, and a full reference in a string
+``image``, as gateway-helm's ``global.images.ratelimit.image``)."""
+
+
+def image_defaults(values: Any, prefix: str = "") -> dict[str, str]:
+    """Every registry/repository leaf of a values document with its default, by key path. The test
+    tests/unit/security/test_image_registries.py overlays the project's values on these to find each
+    add-on's registries."""
+    found: dict[str, str] = {}
+    if not isinstance(values, dict):
+        return found
+    for key, value in values.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            found.update(image_defaults(value, f"{path}."))
+        elif key in IMAGE_LEAVES and isinstance(value, str):
+            found[path] = value
+    return found
+
+
 def facts_file(chart: str, version: str) -> Path:
     return FACTS_DIR / f"{chart}-{version}.json"
 
@@ -184,6 +211,7 @@ def facts_document(
             "sha256": hashlib.sha256(text.encode()).hexdigest(),
         },
         "keys": with_references(key_kinds(yaml.safe_load(text)), referenced_keys(templates, chart_yaml)),
+        "image_defaults": image_defaults(yaml.safe_load(text)),
     }
 
 

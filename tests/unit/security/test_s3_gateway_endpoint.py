@@ -3,7 +3,8 @@ that image layers and packages come from (read-only), and CloudFormation's custo
 
 Who reads or writes S3 from inside the VPC, and why each entry exists:
 - nodes pulling images: ECR (our Docker Hub pull-through cache, EKS add-on images), registry.k8s.io
-  (Cluster Autoscaler, kube-state-metrics) and quay.io (node exporter) redirect layer downloads to S3;
+  (Cluster Autoscaler, kube-state-metrics), quay.io (node exporter) and, for AWS clients, Docker Hub
+  redirect layer downloads to S3 (the full table: stacks/image_registries.py);
 - vLLM pods: the stage's model bucket (this account; the DR replica is in another region, via the NAT);
 - the smoke-check CodeBuild project: its source, a file asset in this account's CDK assets bucket;
 - the kubectl provider (handler and framework Lambdas in the VPC): Helm chart assets, if any, from
@@ -20,7 +21,7 @@ import aws_cdk as cdk
 import pytest
 
 from config import StageConfig
-from stacks import network_stack
+from stacks import image_registries, network_stack
 from stacks.network_stack import model_source_buckets, s3_endpoint_statements
 from tests.synth import PipelineSynthResult, SynthResult
 from tests.unit.stacks.cfn import render, resources
@@ -44,10 +45,15 @@ from tests.unit.stacks.cfn import render, resources
 #   latest/UserGuide/cfn-vpce-bucketnames.html). aws-cdk-lib 2.275 puts the kubectl provider's
 #   framework Lambda in the cluster's private subnets (aws-eks-v2/lib/kubectl-provider.js: Provider
 #   with vpc and vpcSubnets), so its responses take this endpoint.
+# - docker.io: arn:aws:s3:::docker-images-prod/* (docker/hub-feedback issue 1318, rancher/os issue 2032).
+PINNED_REGISTRY_BUCKETS = {
+    "*.dkr.ecr.*.amazonaws.com": ("prod-{region}-starport-layer-bucket",),
+    "registry.k8s.io": ("prod-registry-k8s-io-{region}",),
+    "quay.io": ("quayio-production-s3",),
+    "docker.io": ("docker-images-prod",),
+}
+"""Registries that redirect AWS clients to S3 (stacks/image_registries.py; the others are not S3)."""
 PINNED_PATTERNS = {
-    "ECR_LAYER_BUCKET": "prod-{region}-starport-layer-bucket",
-    "K8S_REGISTRY_BUCKET": "prod-registry-k8s-io-{region}",
-    "QUAY_BUCKET": "quayio-production-s3",
     "AL2023_REPO_BUCKET": "al2023-repos-{region}-de612dc2",
     "CFN_RESPONSE_BUCKET": "cloudformation-custom-resource-response-{region_without_dashes}",
 }
@@ -79,6 +85,9 @@ def as_list(value: str | list[str]) -> list[str]:
 def test_bucket_name_patterns_are_the_verified_ones() -> None:
     for name, pattern in PINNED_PATTERNS.items():
         assert getattr(network_stack, name) == pattern, name
+    assert {
+        host: entry.s3_buckets for host, entry in image_registries.REGISTRIES.items() if entry.s3_buckets
+    } == PINNED_REGISTRY_BUCKETS
 
 
 def test_every_stage_has_exactly_the_three_statements(synth: SynthResult, stage: str) -> None:
@@ -110,6 +119,7 @@ def test_public_buckets_are_the_stage_regions_and_read_only(synth: SynthResult, 
             f"prod-{region}-starport-layer-bucket",
             f"prod-registry-k8s-io-{region}",
             "quayio-production-s3",
+            "docker-images-prod",
             f"al2023-repos-{region}-de612dc2",
         )
     )
