@@ -19,6 +19,7 @@ from config.limits import (
 )
 from config.slo import ModelSlo
 from config.vllm_support import check_engine, check_image_tag
+from contract.kubernetes import instance_name
 
 HF_MODEL_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[\w.\-/=]*)?$")
@@ -259,7 +260,7 @@ class ModelConfig(Strict):
                     f"{KUBERNETES_QUALIFIED_NAME_MAX - len(kind) - 1} characters"
                 )
         for version in self.versions:
-            instance = f"{self.id}-{version.name}"
+            instance = instance_name(self.id, version.name)
             if len(instance) > MAX_INSTANCE_NAME:
                 raise ValueError(
                     f"'{instance}' (<id>-<version>) has {len(instance)} characters; allowed: at most "

@@ -26,6 +26,7 @@ from config.platform import ClusterAutoscalerConfig, ImageCacheConfig, Observabi
 from config.safety import OVERRIDE_REASON_MIN, PRODUCTION_STAGES, SafetyRule, describe, safety_findings
 from config.serving import IngressConfig, ModelConfig, ModelVersion, WafConfig
 from config.subnets import carve, smallest_fitting_prefix
+from contract.kubernetes import instance_name
 
 ACCOUNT = re.compile(r"^\d{12}$")
 REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
@@ -229,7 +230,7 @@ class StageConfig(Strict):
         owners: dict[str, str] = {}
         for model in self.models:
             for version in model.versions:
-                name = f"{model.id}-{version.name}"
+                name = instance_name(model.id, version.name)
                 here = f"models[{model.id}].versions[{version.name}]"
                 if name in owners:
                     raise ValueError(

@@ -15,13 +15,15 @@ from constructs import Construct
 from config.cluster import CapacityType, GpuNodeGroupConfig
 from config.gpu_sharing import SharingMode, advertised_resources
 from constructs_lib.node_launch_template import NodeLaunchTemplate
+from contract.kubernetes import (
+    CAPACITY_TYPE_LABEL,
+    GPU_COUNT_LABEL,
+    GPU_MODEL_LABEL,
+    GPU_TAINT_KEY,
+    GPU_TAINT_VALUE,
+    NODE_GROUP_LABEL,
+)
 
-GPU_TAINT_KEY = "nvidia.com/gpu"
-GPU_TAINT_VALUE = "true"
-NODE_GROUP_LABEL = "llm-inference/node-group"
-GPU_MODEL_LABEL = "llm-inference/gpu-model"
-GPU_COUNT_LABEL = "llm-inference/gpu-count"
-CAPACITY_TYPE_LABEL = "llm-inference/capacity-type"
 AUTOSCALER_TAG_PREFIX = "k8s.io/cluster-autoscaler"
 # The device plugin's config-manager picks the node's sharing config by this label (k8s-device-plugin
 # v0.18.0, cmd/config-manager: DefaultConfigLabel); its value is a key of the chart's config.map.

@@ -6,14 +6,9 @@ from __future__ import annotations
 import cdk8s
 from constructs import Construct
 
+from contract.kubernetes import MODELS_NAMESPACE
+from contract.serving import API_KEY_SECRET, API_KEY_SECRET_FIELD, API_KEY_SECRET_STORE, StageValues
 from k8s_charts.api_object import api_object
-from k8s_charts.names import (
-    API_KEY_SECRET,
-    API_KEY_SECRET_FIELD,
-    API_KEY_SECRET_STORE,
-    MODELS_NAMESPACE,
-    StageValues,
-)
 
 # How soon a rotated key reaches the Secret (each refresh is one GetSecretValue call).
 REFRESH_INTERVAL = "5m"

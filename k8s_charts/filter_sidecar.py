@@ -15,6 +15,7 @@ import cdk8s_plus_36 as kplus
 from constructs import Construct
 
 from config.filtering import FilteringConfig
+from contract.serving import GUARDRAIL_ID_KEY, GUARDRAIL_VERSION_KEY, guardrail_config_map_name
 from k8s_charts.shutdown import ShutdownTiming
 
 FILTER_PORT = 8080
@@ -26,14 +27,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent.parent / PACKAGE
 MODULES = ("__init__.py", "guardrail.py", "openai_body.py", "server.py")
 READY_PATH = "/filter/ready"  # filter_proxy.server.READY_PATH
 METRICS_PATH = "/filter/metrics"  # filter_proxy.server.METRICS_PATH
-GUARDRAIL_ID_KEY = "GUARDRAIL_ID"
-GUARDRAIL_VERSION_KEY = "GUARDRAIL_VERSION"
 API_KEY_ENV = "API_KEY"  # filter_proxy.server.Settings.api_key
-
-
-def guardrail_config_map_name(model_id: str) -> str:
-    """The ConfigMap (namespace models) in which the serving stack publishes the model's guardrail."""
-    return f"{model_id}-guardrail"
 
 
 def add_filter_sidecar(

@@ -12,28 +12,29 @@ from constructs import Construct
 from config.cluster import GpuNodeGroupConfig
 from config.gpu_sharing import requested_resource
 from config.serving import ModelConfig, ModelVersion, ScalingRules
-from k8s_charts.api_object import api_object
-from k8s_charts.filter_sidecar import FILTER_PORT, FILTER_PORT_NAME, add_filter_sidecar, sidecar_patches
-from k8s_charts.images import docker_hub_image
-from k8s_charts.model_gateway import ENVOY_POD_LABELS, serving_port
-from k8s_charts.names import (
-    API_KEY_ENV,
-    API_KEY_SECRET_FIELD,
-    GPU_RESOURCE,
+from contract.kubernetes import (
+    GPU_TAINT_KEY,
+    GPU_TAINT_VALUE,
     KEDA_AUTHENTICATION,
     METRICS_SCRAPER_NAMESPACE_LABEL,
     MODELS_NAMESPACE,
     NODE_GROUP_LABEL,
-    SERVER_KEEP_ALIVE_SECONDS,
-    StageValues,
+    OBSERVABILITY_NAMESPACE,
+    VLLM_PORT_NAME,
     instance_name,
     pod_labels,
     selector_labels,
 )
+from contract.serving import API_KEY_ENV, API_KEY_SECRET_FIELD, StageValues
+from contract.telemetry import OTLP_GRPC_PORT
+from k8s_charts.api_object import api_object
+from k8s_charts.filter_sidecar import FILTER_PORT, FILTER_PORT_NAME, add_filter_sidecar, sidecar_patches
+from k8s_charts.images import docker_hub_image
+from k8s_charts.keep_alive import SERVER_KEEP_ALIVE_SECONDS
+from k8s_charts.model_gateway import ENVOY_POD_LABELS, serving_port
 from k8s_charts.pod_resources import pod_resources, streamer_memory_limit_bytes
 from k8s_charts.shutdown import ShutdownTiming, shutdown_timing
 from k8s_charts.vllm_args import VLLM_COMMAND, VLLM_IMAGE, VLLM_PORT, loads_from_s3, vllm_args
-from observability.contract import OBSERVABILITY_NAMESPACE, OTLP_GRPC_PORT
 
 # Restricted Pod Security: a fixed non-root identity outside the range image users commonly take.
 RUN_AS_USER = 10001
@@ -149,9 +150,9 @@ class ModelEndpointChart(cdk8s.Chart):
                 "selector": self.selector,
                 "ports": [
                     {
-                        "name": "http",
+                        "name": VLLM_PORT_NAME,
                         "port": VLLM_PORT,
-                        "targetPort": FILTER_PORT_NAME if filtered else "http",
+                        "targetPort": FILTER_PORT_NAME if filtered else VLLM_PORT_NAME,
                         "protocol": "TCP",
                     }
                 ],
@@ -307,7 +308,7 @@ class ModelEndpointChart(cdk8s.Chart):
         container = f"{pod}/containers/0"
         # Patches on a typed cdk8s object are re-serialised through its L1 types, which read
         # IntOrString and Quantity values from a `value` key; plain strings would be dropped.
-        http_get = {"path": "/health", "port": _typed("http")}
+        http_get = {"path": "/health", "port": _typed(VLLM_PORT_NAME)}
         # A shared GPU is one time slice (nvidia.com/gpu) or one MIG device (nvidia.com/mig-<profile>).
         gpu_resource = requested_resource(version)
         gpus = _typed("1" if version.gpu_share else str(version.gpus_per_replica))
@@ -326,7 +327,8 @@ class ModelEndpointChart(cdk8s.Chart):
                 },
             ),
             cdk8s.JsonPatch.replace(
-                f"{container}/ports", [{"name": "http", "containerPort": VLLM_PORT, "protocol": "TCP"}]
+                f"{container}/ports",
+                [{"name": VLLM_PORT_NAME, "containerPort": VLLM_PORT, "protocol": "TCP"}],
             ),
             cdk8s.JsonPatch.add(
                 f"{container}/startupProbe",
@@ -360,7 +362,14 @@ class ModelEndpointChart(cdk8s.Chart):
             cdk8s.JsonPatch.add(f"{pod}/securityContext/seccompProfile", {"type": "RuntimeDefault"}),
             cdk8s.JsonPatch.add(
                 f"{pod}/tolerations",
-                [{"key": GPU_RESOURCE, "operator": "Equal", "value": "true", "effect": "NoSchedule"}],
+                [
+                    {
+                        "key": GPU_TAINT_KEY,
+                        "operator": "Equal",
+                        "value": GPU_TAINT_VALUE,
+                        "effect": "NoSchedule",
+                    }
+                ],
             ),
             cdk8s.JsonPatch.add(
                 f"{pod}/affinity",

@@ -25,17 +25,18 @@ import cdk8s
 from constructs import Construct
 
 from config.serving import ModelConfig
-from k8s_charts.api_object import api_object
-from k8s_charts.filter_sidecar import FILTER_PORT
-from k8s_charts.images import docker_hub_image
-from k8s_charts.names import (
-    APP_NAME,
+from contract.kubernetes import (
+    APP_NAME_LABEL,
     METRICS_SCRAPER_NAMESPACE_LABEL,
     MODELS_NAMESPACE,
     NODE_GROUP_LABEL,
-    StageValues,
+    VLLM_APP_NAME,
     instance_name,
 )
+from contract.serving import StageValues
+from k8s_charts.api_object import api_object
+from k8s_charts.filter_sidecar import FILTER_PORT
+from k8s_charts.images import docker_hub_image
 from k8s_charts.shutdown import PROPAGATION_SECONDS
 from k8s_charts.vllm_args import VLLM_PORT
 
@@ -115,7 +116,7 @@ class ModelGatewayChart(cdk8s.Chart):
         source_cidrs: list[str],
     ) -> None:
         super().__init__(scope, id_, namespace=MODELS_NAMESPACE, disable_resource_name_hashes=True)
-        labels = {"app.kubernetes.io/name": "model-gateway"}
+        labels = {APP_NAME_LABEL: "model-gateway"}
         drain = drain_seconds(models)
         self.envoy_proxy = api_object(
             self,
@@ -300,7 +301,7 @@ class ModelGatewayChart(cdk8s.Chart):
                     },
                     # The model pods, on the port their Service targets (vLLM or the filter sidecar).
                     {
-                        "to": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": APP_NAME}}}],
+                        "to": [{"podSelector": {"matchLabels": {APP_NAME_LABEL: VLLM_APP_NAME}}}],
                         "ports": [{"protocol": "TCP", "port": port} for port in served],
                     },
                 ],

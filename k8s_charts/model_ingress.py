@@ -9,17 +9,16 @@ import cdk8s
 from constructs import Construct
 
 from config.serving import IngressConfig, ModelConfig
+from contract.kubernetes import APP_NAME_LABEL, MODELS_NAMESPACE, instance_name
+from contract.serving import StageValues
 from k8s_charts import model_gateway as gateway
 from k8s_charts.api_object import api_object
-from k8s_charts.names import (
-    ALB_IDLE_TIMEOUT_SECONDS,
-    MODELS_NAMESPACE,
-    StageValues,
-    instance_name,
-)
+from k8s_charts.keep_alive import ALB_IDLE_TIMEOUT_SECONDS
 from k8s_charts.shutdown import shutdown_timing
 from k8s_charts.vllm_args import VLLM_PORT
 
+# The Ingress object itself; named like its namespace by choice, not by contract.
+INGRESS_NAME = "models"
 INGRESS_CLASS = "alb"  # created by the AWS Load Balancer Controller's Helm chart
 ANNOTATION = "alb.ingress.kubernetes.io"
 MODEL_ID_HEADER = "x-model-id"
@@ -151,7 +150,7 @@ class ModelIngressChart(cdk8s.Chart):
             api_version="networking.k8s.io/v1",
             kind="Ingress",
             metadata=cdk8s.ApiObjectMetadata(
-                name="models", annotations=self.annotations, labels={"app.kubernetes.io/name": "vllm-ingress"}
+                name=INGRESS_NAME, annotations=self.annotations, labels={APP_NAME_LABEL: "vllm-ingress"}
             ),
             spec=spec,
         )

@@ -10,12 +10,13 @@ from config import StageConfig
 from config.cluster import GpuNodeGroupConfig
 from config.serving import ModelVersion
 from config.subnets import load_balancer_source_cidrs
+from contract.kubernetes import instance_name
+from contract.serving import API_KEY_SECRET, StageValues
 from k8s_charts.api_key import ApiKeyChart
 from k8s_charts.model_endpoint import ModelEndpointChart
 from k8s_charts.model_gateway import ModelGatewayChart
 from k8s_charts.model_ingress import ModelIngressChart
 from k8s_charts.models_namespace import ModelsNamespaceChart
-from k8s_charts.names import API_KEY_SECRET, StageValues, instance_name
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from observability.contract import MODELS_NAMESPACE
+from contract.kubernetes import MODELS_NAMESPACE
 
 GROUP = "llm-inference-gateway"
 # Envoy Gateway's own listeners (stats: eg-stats-http, bootstrap.yaml.tpl; readiness, which the ALB

@@ -7,18 +7,17 @@ from typing import Any
 
 import yaml
 
-from observability.contract import (
+from contract.kubernetes import (
     APP_NAME_LABEL,
-    MODEL_ID_POD_LABEL,
-    MODEL_VERSION_POD_LABEL,
+    MODEL_ID_LABEL,
+    MODEL_VERSION_LABEL,
     MODELS_NAMESPACE,
     NODE_MONITORING_NAMESPACE,
     OBSERVABILITY_NAMESPACE,
     VLLM_APP_NAME,
-    VLLM_METRICS_PATH,
-    VLLM_METRICS_PORT_NAME,
-    prom_label,
+    VLLM_PORT_NAME,
 )
+from contract.telemetry import VLLM_METRICS_PATH, VLLM_SCRAPE_JOB, prom_label
 
 GPU_MONITORING_NAMESPACE = "gpu-monitoring"
 DCGM_EXPORTER_APP = "dcgm-exporter"
@@ -69,11 +68,11 @@ def _pod_job(name: str, *, namespace: str, app: str, port_name: str) -> Job:
 
 def vllm_job() -> Job:
     """vLLM replicas; pod labels become ``model_id``/``model_version`` (the serving contract)."""
-    job = _pod_job("vllm", namespace=MODELS_NAMESPACE, app=VLLM_APP_NAME, port_name=VLLM_METRICS_PORT_NAME)
+    job = _pod_job(VLLM_SCRAPE_JOB, namespace=MODELS_NAMESPACE, app=VLLM_APP_NAME, port_name=VLLM_PORT_NAME)
     job["metrics_path"] = VLLM_METRICS_PATH
     job["relabel_configs"] += [
-        _copy(_pod_label(MODEL_ID_POD_LABEL), "model_id"),
-        _copy(_pod_label(MODEL_VERSION_POD_LABEL), "model_version"),
+        _copy(_pod_label(MODEL_ID_LABEL), "model_id"),
+        _copy(_pod_label(MODEL_VERSION_LABEL), "model_version"),
         _copy("__meta_kubernetes_namespace", "namespace"),
         _copy("__meta_kubernetes_pod_name", "pod"),
         _copy("__meta_kubernetes_pod_node_name", "node"),

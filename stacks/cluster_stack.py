@@ -21,6 +21,7 @@ from constructs_lib.nag import acknowledge
 from constructs_lib.node_launch_template import NodeLaunchTemplate
 from constructs_lib.node_volume_key import NodeVolumeKey
 from constructs_lib.retention import retention
+from contract.kubernetes import NODE_GROUP_LABEL, SYSTEM_NODE_GROUP
 
 KUBERNETES_VERSIONS = {"1.35": eks.KubernetesVersion.V1_35, "1.36": eks.KubernetesVersion.V1_36}
 ALL_CONTROL_PLANE_LOGS = [
@@ -165,7 +166,7 @@ class ClusterStack(Stack):
                 id=system_template.launch_template.launch_template_id or "",
                 version=system_template.launch_template.latest_version_number,
             ),
-            labels={"llm-inference/node-group": "system"},
+            labels={NODE_GROUP_LABEL: SYSTEM_NODE_GROUP},
             node_role=self.node_role,
             subnets=private_subnets,
             enable_node_auto_repair=True,

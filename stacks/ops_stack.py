@@ -24,7 +24,8 @@ from stacks.ops.spot_interruption import SpotInterruptionHandler
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LAMBDA_ASSET_EXCLUDES = [
     "/*",  # everything at the repository root ...
-    "!/lambdas",  # ... except the lambdas/ package, packaged at the asset root
+    "!/lambdas",  # ... except the lambdas/ package, packaged at the asset root,
+    "!/contract",  # ... and the shared names it imports (contract/ is pure Python)
     "tests/",
     "__pycache__/",
     "*.pyc",
@@ -32,12 +33,12 @@ LAMBDA_ASSET_EXCLUDES = [
     ".mypy_cache/",
     ".pytest_cache/",
 ]
-"""gitignore syntax. The asset holds lambdas/** only, so handler strings read
-``lambdas/<function>/handler.handler``."""
+"""gitignore syntax. The asset holds lambdas/** and contract/** at its root, so handler strings read
+``lambdas/<function>/handler.handler`` and ``import contract...`` resolves in the Lambda runtime."""
 
 
 def lambda_code() -> lambda_.Code:
-    """The repository's lambdas/ folder as a plain zip asset (no Docker bundling)."""
+    """The repository's lambdas/ and contract/ folders as a plain zip asset (no Docker bundling)."""
     return lambda_.Code.from_asset(str(REPO_ROOT), exclude=LAMBDA_ASSET_EXCLUDES, ignore_mode=IgnoreMode.GIT)
 
 

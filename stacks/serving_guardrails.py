@@ -13,8 +13,8 @@ from config import StageConfig
 from constructs_lib.model_guardrail import ModelGuardrail
 from constructs_lib.model_reader_role import ModelReaderRole
 from constructs_lib.pod_identity import PodIdentityRole
-from k8s_charts.filter_sidecar import GUARDRAIL_ID_KEY, GUARDRAIL_VERSION_KEY, guardrail_config_map_name
-from k8s_charts.names import MODELS_NAMESPACE, instance_name
+from contract.kubernetes import MODELS_NAMESPACE, instance_name
+from contract.serving import GUARDRAIL_ID_KEY, GUARDRAIL_VERSION_KEY, guardrail_config_map_name
 
 
 def add_model_guardrails(

@@ -24,12 +24,12 @@ from constructs_lib.model_api_key import ModelApiKey
 from constructs_lib.model_bucket_replication import ModelBucketReplication
 from constructs_lib.model_reader_role import ModelReaderRole
 from constructs_lib.nag import acknowledge
+from contract.kubernetes import MODELS_NAMESPACE, instance_name
+from contract.serving import STAGE_VALUES_CONFIG_MAP, StageValues, stage_values_data
 from k8s_charts.images import docker_hub_mirror
-from k8s_charts.names import MODELS_NAMESPACE, StageValues, instance_name
 from k8s_charts.stage_charts import StageCharts, build_stage_charts
 from stacks.serving_guardrails import add_model_guardrails
 
-STAGE_VALUES_CONFIGMAP = "serving-stage-values"
 # A generous ceiling on the request body one prompt can need: a token is rarely more than a few
 # characters, a character at most 6 bytes once JSON-escaped (\uXXXX); plus room for the rest of
 # the request (sampling parameters, tools, chat roles).
@@ -271,16 +271,8 @@ class ServingStack(Stack):
                 {
                     "apiVersion": "v1",
                     "kind": "ConfigMap",
-                    "metadata": {"name": STAGE_VALUES_CONFIGMAP, "namespace": MODELS_NAMESPACE},
-                    "data": {
-                        "MODEL_BUCKET_NAME": values.model_bucket_name,
-                        "PROMETHEUS_QUERY_URL": values.prometheus_query_url,
-                        "ACCESS_LOGS_BUCKET_NAME": values.access_logs_bucket_name,
-                        "WEB_ACL_ARN": values.web_acl_arn,
-                        "AWS_REGION": values.region,
-                        "API_KEY_SECRET_ARN": values.api_key_secret_arn,
-                        "DOCKER_HUB_MIRROR": values.docker_hub_mirror,
-                    },
+                    "metadata": {"name": STAGE_VALUES_CONFIG_MAP, "namespace": MODELS_NAMESPACE},
+                    "data": stage_values_data(values),
                 }
             ],
         )

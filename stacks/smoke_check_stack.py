@@ -25,9 +25,9 @@ from constructs import Construct
 from config import StageConfig
 from constructs_lib.nag import acknowledge
 from constructs_lib.retention import retention
+from contract.kubernetes import MODELS_NAMESPACE
 
 SCRIPT_DIR = Path(__file__).resolve().parent.parent / "tools" / "smoke_check"
-MODELS_NAMESPACE = "models"
 KUBECTL_VERSION = "v1.36.0"
 BUILD_IMAGE = codebuild.LinuxBuildImage.STANDARD_7_0
 # Model loading dominates: the slowest version's startup budget plus time for the HTTP checks.

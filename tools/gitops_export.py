@@ -22,7 +22,7 @@ import cdk8s
 import yaml
 
 from config import StageConfig, load_stages
-from k8s_charts.names import PLACEHOLDERS, StageValues
+from contract.serving import PLACEHOLDERS, StageValues
 from k8s_charts.stage_charts import build_stage_charts
 
 

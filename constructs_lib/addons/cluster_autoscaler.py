@@ -16,11 +16,11 @@ from constructs_lib.addons.arns import scoped_arn
 from constructs_lib.addons.helm import SYSTEM_NODES, HelmSource, helm_release
 from constructs_lib.gpu_node_group import (
     AUTOSCALER_TAG_PREFIX,
-    NODE_GROUP_LABEL,
     NODE_GROUPS_REVISION_ANNOTATION,
 )
 from constructs_lib.nag import acknowledge
 from constructs_lib.pod_identity import PodIdentityRole
+from contract.kubernetes import NODE_GROUP_LABEL
 
 SERVICE_ACCOUNT = "cluster-autoscaler"
 SOURCE = HelmSource(

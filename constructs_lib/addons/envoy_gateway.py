@@ -22,9 +22,9 @@ from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
 
 from constructs_lib.addons.helm import SYSTEM_NODES, HelmSource, helm_release
+from contract.kubernetes import MODELS_NAMESPACE
 from k8s_charts.images import docker_hub_image
 from k8s_charts.model_gateway import ENVOY_GATEWAY_NAMESPACE, GATEWAY_CLASS
-from k8s_charts.names import MODELS_NAMESPACE
 
 VERSION = "v1.8.3"
 AI_GATEWAY_VERSION = "v1.1.0"

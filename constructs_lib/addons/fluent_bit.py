@@ -15,7 +15,7 @@ from constructs_lib.addons.helm import TOLERATE_EVERYTHING, HelmSource, helm_rel
 from constructs_lib.nag import acknowledge
 from constructs_lib.pod_identity import PodIdentityRole
 from constructs_lib.retention import retention
-from observability.contract import LOGGING_NAMESPACE
+from contract.kubernetes import LOGGING_NAMESPACE
 
 SERVICE_ACCOUNT = "aws-for-fluent-bit"
 # Chart 0.2.0 (eks-charts commit 2942cdc) ships AWS for Fluent Bit 3.2.1, built on Fluent Bit 4.2.2,

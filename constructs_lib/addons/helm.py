@@ -10,11 +10,13 @@ from aws_cdk import Duration
 from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
 
-GPU_TAINT_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+from contract.kubernetes import GPU_MODEL_LABEL, GPU_TAINT_KEY, NODE_GROUP_LABEL, SYSTEM_NODE_GROUP
+
+GPU_TAINT_TOLERATION = {"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}
 """Tolerates the taint every GPU node group carries (constructs_lib.gpu_node_group)."""
 TOLERATE_EVERYTHING = [{"operator": "Exists"}]
 """For per-node agents (logs, node metrics) that must run on every node whatever its taints."""
-SYSTEM_NODES = {"llm-inference/node-group": "system"}
+SYSTEM_NODES = {NODE_GROUP_LABEL: SYSTEM_NODE_GROUP}
 """Controllers run on the on-demand system group, never on (possibly Spot) GPU nodes."""
 
 
@@ -23,9 +25,7 @@ def gpu_nodes_only() -> dict[str, Any]:
     return {
         "nodeAffinity": {
             "requiredDuringSchedulingIgnoredDuringExecution": {
-                "nodeSelectorTerms": [
-                    {"matchExpressions": [{"key": "llm-inference/gpu-model", "operator": "Exists"}]}
-                ]
+                "nodeSelectorTerms": [{"matchExpressions": [{"key": GPU_MODEL_LABEL, "operator": "Exists"}]}]
             }
         }
     }

@@ -11,7 +11,7 @@ from constructs import Construct
 
 from constructs_lib.addons.helm import SYSTEM_NODES, HelmSource, helm_release
 from constructs_lib.pod_identity import PodIdentityRole
-from observability.contract import KEDA_CLUSTER_TRIGGER_AUTHENTICATION
+from contract.kubernetes import KEDA_AUTHENTICATION
 
 OPERATOR_SERVICE_ACCOUNT = "keda-operator"
 SOURCE = HelmSource(
@@ -38,7 +38,7 @@ def cluster_trigger_authentication() -> dict[str, Any]:
     return {
         "apiVersion": "keda.sh/v1alpha1",
         "kind": "ClusterTriggerAuthentication",
-        "metadata": {"name": KEDA_CLUSTER_TRIGGER_AUTHENTICATION},
+        "metadata": {"name": KEDA_AUTHENTICATION},
         "spec": {"podIdentity": {"provider": "aws"}},
     }
 

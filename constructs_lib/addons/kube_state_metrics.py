@@ -8,11 +8,13 @@ from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
 
 from constructs_lib.addons.helm import SYSTEM_NODES, HelmSource, helm_release
-from constructs_lib.gpu_node_group import CAPACITY_TYPE_LABEL, GPU_MODEL_LABEL, NODE_GROUP_LABEL
-from observability.contract import (
+from contract.kubernetes import (
     APP_NAME_LABEL,
-    MODEL_ID_POD_LABEL,
-    MODEL_VERSION_POD_LABEL,
+    CAPACITY_TYPE_LABEL,
+    GPU_MODEL_LABEL,
+    MODEL_ID_LABEL,
+    MODEL_VERSION_LABEL,
+    NODE_GROUP_LABEL,
     OBSERVABILITY_NAMESPACE,
 )
 from observability.scrape_config import KUBE_STATE_METRICS_APP
@@ -24,7 +26,7 @@ SOURCE = HelmSource(
     namespace=OBSERVABILITY_NAMESPACE,
     release=KUBE_STATE_METRICS_APP,
 )
-POD_LABELS = (APP_NAME_LABEL, MODEL_ID_POD_LABEL, MODEL_VERSION_POD_LABEL)
+POD_LABELS = (APP_NAME_LABEL, MODEL_ID_LABEL, MODEL_VERSION_LABEL)
 NODE_LABELS = (GPU_MODEL_LABEL, NODE_GROUP_LABEL, CAPACITY_TYPE_LABEL)
 
 

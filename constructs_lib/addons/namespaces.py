@@ -15,7 +15,7 @@ from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
 
 from constructs_lib.addons import envoy_gateway, external_secrets, keda
-from observability.contract import LOGGING_NAMESPACE, NODE_MONITORING_NAMESPACE, OBSERVABILITY_NAMESPACE
+from contract.kubernetes import LOGGING_NAMESPACE, NODE_MONITORING_NAMESPACE, OBSERVABILITY_NAMESPACE
 from observability.scrape_config import GPU_MONITORING_NAMESPACE
 
 PSS_LABEL = "pod-security.kubernetes.io"

@@ -8,7 +8,7 @@ from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
 
 from constructs_lib.addons.helm import TOLERATE_EVERYTHING, HelmSource, helm_release
-from observability.contract import NODE_MONITORING_NAMESPACE
+from contract.kubernetes import NODE_MONITORING_NAMESPACE
 from observability.scrape_config import NODE_EXPORTER_APP
 
 SOURCE = HelmSource(

@@ -18,8 +18,9 @@ from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
 
 from config.cluster import GpuNodeGroupConfig
-from config.gpu_sharing import GPU_RESOURCE, SharingMode
+from config.gpu_sharing import SharingMode
 from constructs_lib.addons.helm import GPU_TAINT_TOLERATION, HelmSource, gpu_nodes_only, helm_release
+from contract.kubernetes import GPU_RESOURCE
 
 SOURCE = HelmSource(
     chart="nvidia-device-plugin",

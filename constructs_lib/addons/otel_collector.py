@@ -12,13 +12,9 @@ from constructs import Construct
 from constructs_lib.addons.helm import SYSTEM_NODES, HelmSource, helm_release
 from constructs_lib.nag import acknowledge
 from constructs_lib.pod_identity import PodIdentityRole
+from contract.kubernetes import OBSERVABILITY_NAMESPACE
+from contract.telemetry import OTEL_COLLECTOR_NAME, OTLP_GRPC_PORT, OTLP_HTTP_PORT
 from k8s_charts.images import docker_hub_image
-from observability.contract import (
-    OBSERVABILITY_NAMESPACE,
-    OTEL_COLLECTOR_NAME,
-    OTLP_GRPC_PORT,
-    OTLP_HTTP_PORT,
-)
 
 SOURCE = HelmSource(
     chart="opentelemetry-collector",

@@ -20,6 +20,7 @@ from constructs import Construct
 from constructs_lib.alb_controller.scoped_policy import BROAD, scoped_policy
 from constructs_lib.nag import acknowledge
 from constructs_lib.pod_identity import pod_identity_principal
+from contract.kubernetes import NODE_GROUP_LABEL, SYSTEM_NODE_GROUP
 
 CONTROLLER_VERSION = "v2.8.2"
 CHART_VERSION = "1.8.2"  # the eks-charts release that ships controller v2.8.2
@@ -61,7 +62,7 @@ def controller_values(*, cluster_name: str, region: str, vpc_id: str) -> dict[st
         "enableWaf": False,
         "enableShield": False,
         "podDisruptionBudget": {"maxUnavailable": 1},
-        "nodeSelector": {"llm-inference/node-group": "system"},
+        "nodeSelector": {NODE_GROUP_LABEL: SYSTEM_NODE_GROUP},
     }
 
 

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from urllib.parse import quote, urlencode, urlsplit
 
 # The error classes are re-exported so callers import everything Kubernetes from one module.
+from contract.functions import CLUSTER_CA_DATA_ENV
 from lambdas.common.errors import (
     ConflictError,
     ForbiddenError,
@@ -77,11 +78,11 @@ def ssl_context_from_ca_data(ca_data: str) -> ssl.SSLContext:
     try:
         pem = base64.b64decode(ca_data, validate=True).decode("ascii")
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise ValueError("CLUSTER_CA_DATA is not base64-encoded PEM") from exc
+        raise ValueError(f"{CLUSTER_CA_DATA_ENV} is not base64-encoded PEM") from exc
     try:
         context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cadata=pem)
     except ssl.SSLError as exc:
-        raise ValueError(f"CLUSTER_CA_DATA is base64, but not of a PEM certificate ({exc})") from exc
+        raise ValueError(f"{CLUSTER_CA_DATA_ENV} is base64, but not of a PEM certificate ({exc})") from exc
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     return context
 

@@ -10,7 +10,7 @@ import cdk8s
 import yaml
 
 from config import StageConfig, parse_stage
-from k8s_charts.names import PLACEHOLDERS, StageValues
+from contract.serving import PLACEHOLDERS, StageValues
 from k8s_charts.stage_charts import StageCharts, build_stage_charts
 
 CONFIG_DIR = Path(__file__).resolve().parents[3] / "config"

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from k8s_charts.filter_sidecar import FILTER_PORT, MODULES, PACKAGE_DIR, guardrail_config_map_name
+from contract.serving import guardrail_config_map_name
+from k8s_charts.filter_sidecar import FILTER_PORT, MODULES, PACKAGE_DIR
 from k8s_charts.model_endpoint import ModelEndpointChart
 from k8s_charts.shutdown import shutdown_timing
 from k8s_charts.vllm_args import VLLM_PORT

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
+from contract.kubernetes import KEDA_AUTHENTICATION, NODE_GROUP_LABEL
+from contract.serving import PLACEHOLDERS
 from k8s_charts.model_endpoint import DRAIN_SCRIPT, ModelEndpointChart
-from k8s_charts.names import PLACEHOLDERS
 from k8s_charts.shutdown import PROPAGATION_SECONDS, TEARDOWN_SECONDS
 from tests.unit.charts.helpers import charts_for, manifests, of_kind, stage_config, stage_data
 
@@ -94,7 +95,7 @@ def test_gpu_toleration_and_node_group_affinity(prod_70b_chart: ModelEndpointCha
         {
             "matchExpressions": [
                 {
-                    "key": "llm-inference/node-group",
+                    "key": NODE_GROUP_LABEL,
                     "operator": "In",
                     "values": ["l40s-x4-spot", "l40s-x4-ondemand"],
                 }
@@ -289,7 +290,7 @@ def test_scaled_object_follows_the_autoscaling_contract(dev_chart: ModelEndpoint
                 # KEDA v2.18.1 prometheus_scaler.go: default true returns 0 for an empty result.
                 "ignoreNullValues": "false",
             },
-            "authenticationRef": {"kind": "ClusterTriggerAuthentication", "name": "keda-aws-amp"},
+            "authenticationRef": {"kind": "ClusterTriggerAuthentication", "name": KEDA_AUTHENTICATION},
         }
     ]
 
@@ -367,7 +368,7 @@ def test_server_keep_alive_outlives_the_alb_idle_timeout(dev_chart: ModelEndpoin
 
 
 def test_otlp_traces_go_to_the_collector_over_grpc(dev_chart: ModelEndpointChart) -> None:
-    from observability.contract import OTLP_GRPC_PORT, OTLP_TRACES_ENDPOINT
+    from contract.telemetry import OTLP_GRPC_PORT, OTLP_TRACES_ENDPOINT
 
     args = container(dev_chart)["args"]
     endpoint = args[args.index("--otlp-traces-endpoint") + 1]

@@ -10,10 +10,10 @@ import pytest
 
 from config import ConfigError
 from constructs_lib.addons.envoy_gateway import gateway_class
+from contract.kubernetes import instance_name
 from k8s_charts import model_gateway as gw
 from k8s_charts.filter_sidecar import FILTER_PORT
 from k8s_charts.model_gateway import ModelGatewayChart
-from k8s_charts.names import instance_name
 from k8s_charts.vllm_args import VLLM_PORT
 from tests.compliance.test_k8s_schemas import validate
 from tests.unit.charts.helpers import charts_for, manifests, of_kind, stage_config, stage_data

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from contract.serving import PLACEHOLDERS
 from k8s_charts.model_endpoint import ModelEndpointChart
 from k8s_charts.model_ingress import ModelIngressChart
-from k8s_charts.names import PLACEHOLDERS
 from tests.unit.charts.helpers import charts_for, of_kind, stage_config, stage_data
 
 ALB = "alb.ingress.kubernetes.io"

@@ -10,8 +10,8 @@ from typing import Any
 
 from config.vllm_support import facts_for
 from constructs_lib.addons import external_secrets
+from contract.serving import API_KEY_ENV, API_KEY_SECRET, API_KEY_SECRET_FIELD, API_KEY_SECRET_STORE
 from k8s_charts.model_ingress import FORWARDED_PATHS
-from k8s_charts.names import API_KEY_ENV, API_KEY_SECRET, API_KEY_SECRET_FIELD, API_KEY_SECRET_STORE
 from tests.k8s_manifests import all_applied_manifests, applied_charts
 from tests.synth import SynthResult
 from tests.unit.charts.helpers import charts_for, manifests, stage_config, stage_data

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
+from contract.serving import PLACEHOLDERS
 from k8s_charts.images import docker_hub_mirror
-from k8s_charts.names import PLACEHOLDERS
 from stacks import image_registries
 from stacks.image_registries import REGISTRIES, registry_entry, registry_host, s3_bucket_patterns
 from tests.synth import SynthResult

@@ -11,11 +11,12 @@ import pytest
 
 from config.operations import RebalanceAction
 from constructs_lib.powertools_layer import POWERTOOLS_LAYER_VERSION
+from contract.events import REBALANCE_RECOMMENDATION, SPOT_INTERRUPTION_WARNING
+from contract.kubernetes import NODE_GROUP_LABEL
+from contract.telemetry import METRICS_NAMESPACE, OFFHOURS_SCALER_SERVICE, SPOT_INTERRUPTION_SERVICE
 from lambdas.offhours_scaler.records import RESTORE_TAG
 from stacks.ops import rbac
-from stacks.ops.metrics import METRICS_NAMESPACE
 from stacks.ops.offhours_scaler import deployments_in_scope
-from stacks.ops.spot_interruption import REBALANCE_RECOMMENDATION, SPOT_WARNING
 from tests.synth import SynthResult
 from tests.unit.stacks.cfn import resources
 
@@ -104,13 +105,13 @@ def _object(objects: list[dict[str, Any]], kind: str) -> dict[str, Any]:
 def test_event_rules_match_exactly_the_two_ec2_detail_types(synth: SynthResult, stage: str) -> None:
     rules = _of_type(synth, stage, "AWS::Events::Rule").values()
     patterns = sorted(json.dumps(rule["Properties"]["EventPattern"], sort_keys=True) for rule in rules)
-    expected = [SPOT_WARNING]
+    expected = [SPOT_INTERRUPTION_WARNING]
     if synth.configs[stage].spot.rebalance_action is not RebalanceAction.IGNORE:
         expected.append(REBALANCE_RECOMMENDATION)
     assert patterns == sorted(
         json.dumps({"detail-type": [detail], "source": ["aws.ec2"]}, sort_keys=True) for detail in expected
     )
-    assert SPOT_WARNING == "EC2 Spot Instance Interruption Warning"
+    assert SPOT_INTERRUPTION_WARNING == "EC2 Spot Instance Interruption Warning"
     assert REBALANCE_RECOMMENDATION == "EC2 Instance Rebalance Recommendation"
 
 
@@ -241,8 +242,8 @@ def test_metrics_namespace_is_set_where_the_alarms_look(synth: SynthResult, stag
 def test_rejected_spot_events_raise_an_alarm(synth: SynthResult, stage: str) -> None:
     alarms = resources(synth.templates[stage]["Ops"], "AWS::CloudWatch::Alarm")
     (alarm,) = [a["Properties"] for lid, a in alarms.items() if "RejectedEventsAlarm" in lid]
-    assert (alarm["Namespace"], alarm["MetricName"]) == ("LlmInference", "RejectedEvents")
-    assert alarm["Dimensions"] == [{"Name": "service", "Value": "spot-interruption"}]
+    assert (alarm["Namespace"], alarm["MetricName"]) == (METRICS_NAMESPACE, "RejectedEvents")
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": SPOT_INTERRUPTION_SERVICE}]
     assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
     assert alarm["TreatMissingData"] == "notBreaching"
 
@@ -261,7 +262,7 @@ def test_drain_incomplete_alarm_watches_failed_and_pending_pods(synth: SynthResu
         assert stat["Metric"] == {
             "Namespace": METRICS_NAMESPACE,
             "MetricName": f"Pods_{metric_id}",
-            "Dimensions": [{"Name": "service", "Value": "spot-interruption"}],
+            "Dimensions": [{"Name": "service", "Value": SPOT_INTERRUPTION_SERVICE}],
         }
         assert stat["Stat"] == "Sum"
     assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
@@ -285,7 +286,7 @@ def test_scaler_environment_names_the_deployments_and_node_groups_in_scope(
     references = names["Fn::Join"][1] if "Fn::Join" in names else [names]
     groups = [_imported(synth, stage, ref) for ref in references]
     assert {attribute for _, _, attribute in groups} == {"NodegroupName"}
-    assert [group["Properties"]["Labels"]["llm-inference/node-group"] for _, group, _ in groups] == [
+    assert [group["Properties"]["Labels"][NODE_GROUP_LABEL] for _, group, _ in groups] == [
         group.name for group in config.offhours_node_groups
     ]
 
@@ -340,7 +341,7 @@ def test_scaler_role_is_scoped_to_the_node_groups_in_scope(synth: SynthResult, s
         resources = resources if isinstance(resources, list) else [resources]
         groups = [_imported(synth, stage, resource) for resource in resources]
         assert {attribute for _, _, attribute in groups} == {"Arn"}, action
-        assert sorted(g["Properties"]["Labels"]["llm-inference/node-group"] for _, g, _ in groups) == sorted(
+        assert sorted(g["Properties"]["Labels"][NODE_GROUP_LABEL] for _, g, _ in groups) == sorted(
             group.name for group in config.offhours_node_groups
         ), action
     for action in ("eks:TagResource", "eks:UntagResource"):
@@ -524,7 +525,7 @@ def test_not_ready_alarm_fires_on_one_model_without_a_ready_replica(synth: Synth
         if a["Properties"].get("MetricName") == "ModelsNotReady"
     ]
     assert alarm["Namespace"] == METRICS_NAMESPACE
-    assert alarm["Dimensions"] == [{"Name": "service", "Value": "offhours-scaler"}]
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": OFFHOURS_SCALER_SERVICE}]
     assert (alarm["Statistic"], alarm["Period"]) == ("Sum", 300)
     assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
     assert alarm["EvaluationPeriods"] == 1
@@ -593,17 +594,68 @@ def test_eventbridge_may_encrypt_into_the_dead_letter_queue(synth: SynthResult, 
 # The code asset ---------------------------------------------------------------------------------
 
 
-def test_code_asset_holds_only_the_lambdas_package(synth: SynthResult, stage: str) -> None:
+def _asset_dir(synth: SynthResult, stage: str) -> Path:
     _, function = _function(synth, stage, SPOT_HANDLER)
-    asset_hash = function["Code"]["S3Key"].removesuffix(".zip")
-    asset = Path(synth.outdir) / f"asset.{asset_hash}"
+    return Path(synth.outdir) / f"asset.{function['Code']['S3Key'].removesuffix('.zip')}"
+
+
+def test_code_asset_holds_only_the_lambdas_and_contract_packages(synth: SynthResult, stage: str) -> None:
+    asset = _asset_dir(synth, stage)
     files = sorted(str(path.relative_to(asset)) for path in asset.rglob("*") if path.is_file())
     assert files, "empty asset"
-    assert all(name.startswith("lambdas/") and name.endswith(".py") for name in files), files
+    assert all(name.startswith(("lambdas/", "contract/")) and name.endswith(".py") for name in files), files
     assert "lambdas/spot_interruption/handler.py" in files
     assert "lambdas/offhours_scaler/handler.py" in files
     assert "lambdas/__init__.py" in files
+    # The functions import the shared names: the whole contract package travels with them.
+    contract_dir = Path(__file__).resolve().parents[3] / "contract"
+    assert {f"contract/{path.name}" for path in contract_dir.glob("*.py")} <= set(files)
     assert not any("/tests/" in name or "__pycache__" in name for name in files)
+
+
+_IMPORT_FROM_ASSET = """
+import importlib, json, sys
+asset = sys.argv[1]
+sys.path.insert(0, asset)
+for name in ("lambdas.spot_interruption.handler", "lambdas.offhours_scaler.handler"):
+    importlib.import_module(name)
+print(json.dumps({name: getattr(module, "__file__", None) for name, module in sys.modules.items()}))
+"""
+
+
+def test_handlers_import_from_the_asset_alone(synth: SynthResult, tmp_path: Path) -> None:
+    """Everything the handlers import from this repository is in the asset (isolated interpreter:
+    neither the working directory nor PYTHONPATH is on sys.path; site-packages stands for the
+    Lambda runtime's boto3 and the Powertools layer)."""
+    import subprocess
+    import sys
+
+    asset = _asset_dir(synth, "dev").resolve()
+    env = {
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_NAMESPACE": "LlmInferenceTest",
+    }
+    result = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, "-I", "-c", _IMPORT_FROM_ASSET, str(asset)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    modules: dict[str, str | None] = json.loads(result.stdout)
+    repo = Path(__file__).resolve().parents[3]
+    packages = {init.parent.name for init in repo.glob("*/__init__.py")}  # lambdas, contract, config, ...
+    ours = {name: file for name, file in modules.items() if name.split(".")[0] in packages}
+    assert ours, "nothing imported from the repository"
+    outside = {
+        name: file for name, file in ours.items() if not file or asset not in Path(file).resolve().parents
+    }
+    assert not outside, outside
+    assert {"contract.telemetry", "contract.events", "contract.kubernetes"} <= set(ours)
 
 
 def test_deployment_names_follow_the_serving_contract(synth: SynthResult) -> None:

@@ -15,8 +15,8 @@ import yaml
 from app import cdk_json_context
 from config import parse_stage
 from config.loader import CONFIG_DIR
+from contract.events import SPOT_INTERRUPTION_WARNING
 from stacks.inference_stage import InferenceStage
-from stacks.ops.spot_interruption import SPOT_WARNING
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,10 @@ def _types(template: dict[str, Any], type_: str) -> list[dict[str, Any]]:
 
 def test_rebalance_rule_is_left_out_when_ignored(variant_ops: dict[str, Any]) -> None:
     (rule,) = _types(variant_ops, "AWS::Events::Rule")
-    assert rule["Properties"]["EventPattern"] == {"detail-type": [SPOT_WARNING], "source": ["aws.ec2"]}
+    assert rule["Properties"]["EventPattern"] == {
+        "detail-type": [SPOT_INTERRUPTION_WARNING],
+        "source": ["aws.ec2"],
+    }
     (function,) = _types(variant_ops, "AWS::Lambda::Function")
     assert function["Properties"]["Environment"]["Variables"]["REBALANCE_ACTION"] == "ignore"
 

@@ -9,7 +9,8 @@ import pytest
 
 from config import StageConfig
 from config.cluster import REQUIRED_ADDONS, CapacityType
-from observability.contract import OTLP_TRACES_ENDPOINT
+from contract.kubernetes import KEDA_AUTHENTICATION, NODE_GROUP_LABEL
+from contract.telemetry import OTLP_TRACES_ENDPOINT
 from tests.synth import SynthResult
 from tests.unit.stacks.cfn import as_list, helm_releases, manifests, render, resources, statements
 
@@ -138,7 +139,7 @@ def test_cluster_autoscaler_scale_down_settings_come_from_config(
     assert args["scale-down-delay-after-add"] == f"{settings.scale_down_delay_after_add_minutes}m"
     assert args["scan-interval"] == f"{settings.scan_interval_seconds}s"
     ignored = {value for key, value in args.items() if key.startswith("balancing-ignore-label")}
-    assert "llm-inference/node-group" in ignored
+    assert NODE_GROUP_LABEL in ignored
     assert "llm-inference/capacity-type" not in ignored  # Spot and on-demand must not balance together
 
 
@@ -236,7 +237,7 @@ def test_keda_queries_only_the_stage_workspace(template: dict[str, Any]) -> None
 def test_keda_cluster_trigger_authentication_uses_pod_identity(template: dict[str, Any]) -> None:
     (auth,) = [m for m in manifests(template) if m["kind"] == "ClusterTriggerAuthentication"]
     assert auth["apiVersion"] == "keda.sh/v1alpha1"
-    assert auth["metadata"]["name"] == "keda-aws-amp"
+    assert auth["metadata"]["name"] == KEDA_AUTHENTICATION
     assert auth["spec"] == {"podIdentity": {"provider": "aws"}}
     (resource,) = [
         r

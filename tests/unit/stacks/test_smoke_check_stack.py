@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from stacks.smoke_check_stack import HTTP_CHECK_MINUTES, MODELS_NAMESPACE, trigger_role_path
+from contract.kubernetes import MODELS_NAMESPACE
+from stacks.smoke_check_stack import HTTP_CHECK_MINUTES, trigger_role_path
 from tests.synth import SynthResult
 from tests.unit.stacks.cfn import render
 
