@@ -29,6 +29,7 @@ class ClusterNodes(SimState):
             self.node_launches += 1
         spot = setup.groups[group_index].spot
         failing = not ready and spot and setup.spot_capacity_failure_probability > 0
+        self.spot_draws += failing
         if failing and float(self.capacity_rng.random()) < setup.spot_capacity_failure_probability:
             # No Spot capacity: the ASG's launch fails and CA sees an unfulfillable placeholder.
             node.failed = True
@@ -39,6 +40,7 @@ class ClusterNodes(SimState):
         if spot and setup.spot_rate_per_node_second > 0:
             notice_at = now + float(self.rng.exponential(1.0 / setup.spot_rate_per_node_second))
             if notice_at < setup.horizon_seconds:
+                self.spot_draws += 1
                 self.push(notice_at, EventKind.SPOT_NOTICE, node)
                 lead = setup.spot_rebalance_lead_seconds
                 if lead > 0 and setup.spot_rebalance_action != "ignore":

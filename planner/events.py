@@ -8,8 +8,9 @@ planner.sim composes them and runs the loop.
 
 from __future__ import annotations
 
-import heapq
+from array import array
 from enum import IntEnum
+from heapq import heappush
 
 import numpy as np
 
@@ -46,13 +47,14 @@ class SimState:
 
     setup: SimSetup
     profile: ReplicaProfile
-    arrival: list[float]
-    prompt: list[int]
-    output: list[int]
-    first_token: list[float]
-    admitted: list[float]
-    finished: list[float]
-    outcome: list[int]
+    # Per-request columns, indexed by the request's position in the trace.
+    arrival: array[float]
+    prompt: array[int]
+    output: array[int]
+    first_token: array[float]
+    admitted: array[float]
+    finished: array[float]
+    outcome: array[int]
     events: list[Event]
     sequence: int
     nodes: list[Node]
@@ -77,6 +79,9 @@ class SimState:
     capacity_failures: int
     node_launches: int
     spot_interruptions: int
+    # Anything that depends on a group being Spot (beyond its price) adds 1 here: Simulation.repriced
+    # relies on it to give the all-on-demand variant without running it again.
+    spot_draws: int
     event_count: int
     oracle: bool
     router: Router | None
@@ -84,7 +89,7 @@ class SimState:
 
     def push(self, time: float, kind: EventKind, subject: object = None, version: int = 0) -> None:
         self.sequence += 1
-        heapq.heappush(self.events, (time, kind, self.sequence, subject, version))
+        heappush(self.events, (time, kind, self.sequence, subject, version))
 
     # Implemented by the parts (planner.replica, planner.cluster, planner.controllers).
 

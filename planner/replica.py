@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from array import array
 
 from planner.entities import Outcome, Pod
 from planner.events import EventKind, SimState
@@ -37,9 +38,9 @@ class ReplicaBatching(SimState):
     # Per request (set up by planner.sim.Simulation): decode steps still to run, tokens generated before a
     # preemption (recomputed with the prompt on resume), and the admission sequence (the newest is
     # preempted first).
-    steps_left: list[int]
-    recompute: list[int]
-    admit_seq: list[int]
+    steps_left: array[int]
+    recompute: array[int]
+    admit_seq: array[int]
     admissions: int
     preemptions: int
 

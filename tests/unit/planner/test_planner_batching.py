@@ -33,10 +33,10 @@ def test_requests_arriving_during_a_prefill_join_the_next_mixed_step_with_the_de
     # A's prefill runs 0 -> 0.11. B and C arrive meanwhile; the next step is mixed (vLLM V1, decode
     # first): A's first decode token plus both 100-token prompts, one step overhead:
     # 0.01 + 0.001 x 1 + 0.001 x 200 = 0.211 s, so both first tokens at 0.321.
-    assert sim.first_token == pytest.approx([0.11, 0.321, 0.321])
+    assert list(sim.first_token) == pytest.approx([0.11, 0.321, 0.321])
     # Then decode steps of three (13 ms): A's last at 0.334; of two (12 ms): B's last at 0.346; C alone
     # (11 ms) twice more: 0.368.
-    assert sim.finished == pytest.approx([0.334, 0.346, 0.368])
+    assert list(sim.finished) == pytest.approx([0.334, 0.346, 0.368])
 
 
 def test_arrival_joins_at_the_next_step_boundary() -> None:
