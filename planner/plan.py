@@ -600,19 +600,21 @@ def plan_stage(
         # forking a process that runs threads can copy a lock held by one of them).
         list(pool.map(time.sleep, [0.05] * workers))
 
-        def runner(
-            setup: SimSetup, extended: Trace, warmup_requests: int, reprice_as: tuple[GroupSpec, ...] | None
-        ) -> Future[Simulated]:
-            return pool.submit(simulate_repriced, setup, extended, queue.put, warmup_requests, reprice_as)
+        def on_pool(report: Progress | None) -> Runner:
+            def run(
+                setup: SimSetup,
+                extended: Trace,
+                warmup_requests: int,
+                reprice_as: tuple[GroupSpec, ...] | None,
+            ) -> Future[Simulated]:
+                return pool.submit(simulate_repriced, setup, extended, report, warmup_requests, reprice_as)
 
-        def quiet(
-            setup: SimSetup, extended: Trace, warmup_requests: int, reprice_as: tuple[GroupSpec, ...] | None
-        ) -> Future[Simulated]:
-            return pool.submit(simulate_repriced, setup, extended, None, warmup_requests, reprice_as)
+            return run
 
+        runner = on_pool(queue.put)
         # The first pass (each version's configured policy, for the cluster-wide scale-ups) on the pool
         # too; like the serial path it does not count towards the progress bar.
-        others = cluster_scale_ups(stage, versions, trace, settings, seed, quiet)
+        others = cluster_scale_ups(stage, versions, trace, settings, seed, on_pool(None))
         with ThreadPoolExecutor(len(jobs)) as threads:
             futures = [
                 threads.submit(
