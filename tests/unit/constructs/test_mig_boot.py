@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import email
+import subprocess
 from typing import Any
 
 import pytest
@@ -80,6 +81,30 @@ def inline_base64(value: Any) -> Any:
     return value
 
 
+def shell_part(user_data: str) -> str:
+    """The one shell-script part of a MIME multi-part user data, decoded."""
+    message = email.message_from_string(user_data)
+    assert message.is_multipart()
+    parts = [part for part in message.walk() if not part.is_multipart()]
+    assert len(parts) == 1
+    (part,) = parts
+    assert part.get_content_type() == "text/x-shellscript"
+    assert part["Content-Transfer-Encoding"] == "base64"
+    payload = part.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    return payload.decode()
+
+
+def test_user_data_and_layout_script_are_valid_bash() -> None:
+    """bash -n parses without running: a quoting or heredoc slip in the generated text fails here."""
+    group = group_of(mig())
+    user_data = synth_user_data(group)
+    assert user_data is not None
+    for text in (shell_part(user_data), layout_script(group)):
+        result = subprocess.run(["/bin/bash", "-n"], input=text, text=True, capture_output=True, check=False)
+        assert result.returncode == 0, result.stderr
+
+
 @pytest.mark.parametrize(("instance", "profile", "per_gpu"), CASES)
 def test_layout_splits_every_gpu_into_the_profile(instance: str, profile: str, per_gpu: int) -> None:
     group = group_of(mig(profile=profile, share=profile, instance=instance))
@@ -100,15 +125,11 @@ def test_mig_group_launch_template_runs_the_layout_before_kubelet(
     user_data = synth_user_data(group)
     assert user_data is not None
     # EKS merges a managed node group's user data only in MIME multi-part form.
-    message = email.message_from_string(user_data)
-    assert message.is_multipart()
-    (part,) = message.get_payload()
-    assert part.get_content_type() == "text/x-shellscript"
-    assert part["Content-Transfer-Encoding"] == "base64"
-    body = part.get_payload(decode=True).decode()
+    body = shell_part(user_data)
     assert body.startswith("#!/bin/bash\n")
     assert f"-cgi {','.join([profile] * per_gpu)} -C" in body
-    assert f"systemctl enable {UNIT}" in body and f"systemctl start {UNIT}" in body
+    assert f"systemctl enable {UNIT}" in body
+    assert f"systemctl start {UNIT}" in body
     assert f"ExecStart={SCRIPT}" in body
 
 
