@@ -41,6 +41,7 @@ RUN_AS_USER = 10001
 RUN_AS_GROUP = 10001
 CACHE_DIR = "/cache"
 STARTUP_PROBE_PERIOD_SECONDS = 10
+READINESS_PROBE_PERIOD_SECONDS = 5
 POD_IDENTITY_AGENT = "169.254.170.23/32"  # EKS Pod Identity agent on every node (link-local)
 DRAIN_SCRIPT = Path(__file__).with_name("pre_stop_drain.py")
 DRAIN_DIR = "/opt/llm-inference/drain"
@@ -341,7 +342,12 @@ class ModelEndpointChart(cdk8s.Chart):
             ),
             cdk8s.JsonPatch.add(
                 f"{container}/readinessProbe",
-                {"httpGet": http_get, "periodSeconds": 5, "timeoutSeconds": 3, "failureThreshold": 3},
+                {
+                    "httpGet": http_get,
+                    "periodSeconds": READINESS_PROBE_PERIOD_SECONDS,
+                    "timeoutSeconds": 3,
+                    "failureThreshold": 3,
+                },
             ),
             cdk8s.JsonPatch.add(
                 f"{container}/livenessProbe",

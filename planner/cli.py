@@ -60,6 +60,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="share of Spot launches that find no capacity (default 0); the autoscaler then falls back",
     )
     parser.add_argument(
+        "--spot-rebalance-lead-minutes",
+        type=float,
+        help="EC2 rebalance recommendation this long before each Spot notice (default 0: with it); "
+        "the stage's spot.rebalance_action then cordons or drains the node",
+    )
+    parser.add_argument(
+        "--fixed-startup",
+        action="store_true",
+        help="every scale-up step at its median instead of seeded draws (planner/startup.py)",
+    )
+    parser.add_argument(
         "--routing-policies",
         help="compare replica selection under the configured autoscaling: all, or a comma-separated list "
         "of least_outstanding (the ALB's today), round_robin, power_of_two, prefix_affinity",
@@ -194,6 +205,17 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     if args.spot_interruptions_per_node_hour is not None:
         settings = replace(settings, spot_interruptions_per_node_hour=args.spot_interruptions_per_node_hour)
+    if args.spot_rebalance_lead_minutes is not None:
+        if not 0 <= args.spot_rebalance_lead_minutes <= 24 * 60:
+            print(
+                f"planner: --spot-rebalance-lead-minutes {args.spot_rebalance_lead_minutes}: "
+                "must be between 0 and 1440",
+                file=sys.stderr,
+            )
+            return 2
+        settings = replace(settings, spot_rebalance_lead_seconds=args.spot_rebalance_lead_minutes * 60)
+    if args.fixed_startup:
+        settings = replace(settings, startup_spread=False)
     try:
         rates = load_rates()
         stage, trace = load_inputs(args)

@@ -36,6 +36,7 @@ class EventKind(IntEnum):
     CA_SCAN = 10
     KILL = 11
     LAUNCH_FAILED = 12
+    SPOT_REBALANCE = 13
 
 
 Event = tuple[float, EventKind, int, object, int]  # time, kind, sequence, subject, version
@@ -68,10 +69,12 @@ class SimState:
     group_min: list[int]
     replica_min: int
     last_scale_up: float
+    scale_up_times: list[float]
     scrapes: list[tuple[float, int, list[float], list[float], int]]
     series: list[tuple[float, int, int]]
     rng: np.random.Generator
     capacity_rng: np.random.Generator
+    startup_rng: np.random.Generator
     backoff_until: dict[int, float]
     capacity_failures: int
     node_launches: int

@@ -161,6 +161,7 @@ def plan_version(
     settings: PlannerSettings,
     seed: int,
     progress: Progress | None = None,
+    cluster_scale_ups: tuple[float, ...] = (),
     runner: Runner | None = None,
 ) -> VersionPlan:
     """Every policy on one version's share of the trace.
@@ -168,19 +169,13 @@ def plan_version(
     Simulations go through ``runner`` (default: one after another in this process). The HPA variants
     and the oracle search's first sizing do not depend on each other, so all are started before any
     result is awaited; with a pool they run side by side. The results do not depend on the runner.
+    ``cluster_scale_ups``: the other versions' Cluster Autoscaler scale-ups (see cluster_scale_ups).
     """
     runner = runner or serial_runner(progress)
-    version_trace = thin(trace, version.weight / 100, seed + 7919)
-    extended, warmup_requests = with_warmup(version_trace, settings.warmup_seconds)
-    configured = base_setup(stage, model, version, extended, settings, seed)
-    start_replicas = common_start_replicas(
-        version_trace, configured.profile, settings.warmup_seconds, settings.start_utilisation
+    version_trace, extended, warmup_requests, base, start_replicas = configured_run(
+        stage, model, version, trace, settings, seed
     )
-    base = replace(
-        configured,
-        measure_from_seconds=extended.duration_seconds - version_trace.duration_seconds,
-        initial_replicas=start_replicas,
-    )
+    base = replace(base, cluster_scale_ups=cluster_scale_ups)
     slo = model.slo.ttft_p95_seconds
     runs: list[PolicyRun] = hpa_variants(stage, version, base, settings)
     results: dict[str, SimResult] = {}
@@ -220,6 +215,7 @@ def plan_version(
     notes = [warmup_note(results, runs, base, start_replicas, settings)]
     notes += capacity_notes(version_trace, base.profile, settings, model.autoscaling.max_replicas, model.id)
     notes += vacuous_notes(summaries)
+    notes += preemption_notes(results)
     if not search.slo_reachable:
         notes.append(
             f"{model.id}: even the oracle at {search.slo_utilisation:.0%} utilisation (max_replicas "
@@ -256,6 +252,62 @@ def plan_version(
         capacity_short=capacity(version_trace, base.profile, settings, model.autoscaling.max_replicas).short,
         routing=routing,
     )
+
+
+def configured_run(
+    stage: StageConfig,
+    model: ModelConfig,
+    version: ModelVersion,
+    trace: Trace,
+    settings: PlannerSettings,
+    seed: int,
+) -> tuple[Trace, Trace, int, SimSetup, int]:
+    """The version's share of the trace, it with the warm-up head, that head's size, the configured
+    policy's setup (measured after the warm-up, from the common start) and the common start count."""
+    version_trace = thin(trace, version.weight / 100, seed + 7919)
+    extended, warmup_requests = with_warmup(version_trace, settings.warmup_seconds)
+    configured = base_setup(stage, model, version, extended, settings, seed)
+    start_replicas = common_start_replicas(
+        version_trace, configured.profile, settings.warmup_seconds, settings.start_utilisation
+    )
+    base = replace(
+        configured,
+        measure_from_seconds=extended.duration_seconds - version_trace.duration_seconds,
+        initial_replicas=start_replicas,
+    )
+    return version_trace, extended, warmup_requests, base, start_replicas
+
+
+def cluster_scale_ups(
+    stage: StageConfig,
+    jobs: list[tuple[ModelConfig, ModelVersion]],
+    trace: Trace,
+    settings: PlannerSettings,
+    seed: int,
+    runner: Runner | None = None,
+) -> dict[tuple[str, str], tuple[float, ...]]:
+    """For each version, when the Cluster Autoscaler scaled up for the stage's other versions.
+
+    The autoscaler's lastScaleUpTime is one value for the cluster, so a scale-up for any model holds off
+    every node group's scale-down for scale-down-delay-after-add. A first pass runs each version's
+    configured policy (what the other models really run) and records its scale-ups; each version is
+    then planned against the others' (a first-order coupling: this version's own scale-downs do not
+    feed back into theirs). Every run shares the warm-up clock, so the times line up (a result's
+    scale_up_times are not cut to the measured window). The runs go through ``runner`` (default: one
+    after another in this process, no progress), all started before any is awaited.
+    """
+    if len(jobs) < 2:
+        return {}
+    runner = runner or serial_runner(None)
+    started: dict[tuple[str, str], Future[Simulated]] = {}
+    for model, version in jobs:
+        _, extended, warmup_requests, base, _ = configured_run(stage, model, version, trace, settings, seed)
+        started[(model.id, version.name)] = runner(base, extended, warmup_requests, None)
+    own = {key: future.result()[0].scale_up_times for key, future in started.items()}
+    return {
+        key: tuple(sorted(time for other, times in own.items() if other != key for time in times))
+        for key in own
+    }
 
 
 def warmup_note(
@@ -358,6 +410,17 @@ def capacity_notes(
         "policies at a load this stage can carry: "
         f"--shape thin:{found.fitting_share:g} (SYNTHETIC), "
         f"or raise max_replicas to at least {found.peak_replicas}."
+    ]
+
+
+def preemption_notes(results: dict[str, SimResult]) -> list[str]:
+    """How often a full KV cache made a replica preempt (and later recompute) a running request."""
+    counts = [f"{name} {result.preemptions:,}" for name, result in results.items() if result.preemptions]
+    if not counts:
+        return []
+    return [
+        "KV cache full: running requests preempted and recomputed (vLLM V1, newest first), warm-up "
+        f"included: {'; '.join(counts)}."
     ]
 
 
@@ -499,17 +562,32 @@ def plan_stage(
     each simulation is independent and seeded, so the result is the same as in one process. Progress
     comes back through a queue.
     """
-    jobs = [
-        (model, version, factor)
+    versions = [
+        (model, version)
         for model in stage.models
         if not model_ids or model.id in model_ids
         for version in model.versions
         if version.weight > 0
+    ]
+    jobs = [
+        (model, version, factor)
+        for model, version in versions
         for factor in _job_factors(stage, model, version, trace, settings, seed, fit_load)
     ]
     if workers <= 1:
+        others = cluster_scale_ups(stage, versions, trace, settings, seed)
         return [
-            _plan_job(stage, model, version, trace, settings, seed, factor, serial_runner(progress))
+            _plan_job(
+                stage,
+                model,
+                version,
+                trace,
+                settings,
+                seed,
+                factor,
+                serial_runner(progress),
+                others.get((model.id, version.name), ()),
+            )
             for model, version, factor in jobs
         ]
     context = multiprocessing.get_context("fork")
@@ -522,14 +600,35 @@ def plan_stage(
         # forking a process that runs threads can copy a lock held by one of them).
         list(pool.map(time.sleep, [0.05] * workers))
 
-        def runner(
-            setup: SimSetup, extended: Trace, warmup_requests: int, reprice_as: tuple[GroupSpec, ...] | None
-        ) -> Future[Simulated]:
-            return pool.submit(simulate_repriced, setup, extended, queue.put, warmup_requests, reprice_as)
+        def on_pool(report: Progress | None) -> Runner:
+            def run(
+                setup: SimSetup,
+                extended: Trace,
+                warmup_requests: int,
+                reprice_as: tuple[GroupSpec, ...] | None,
+            ) -> Future[Simulated]:
+                return pool.submit(simulate_repriced, setup, extended, report, warmup_requests, reprice_as)
 
+            return run
+
+        runner = on_pool(queue.put)
+        # The first pass (each version's configured policy, for the cluster-wide scale-ups) on the pool
+        # too; like the serial path it does not count towards the progress bar.
+        others = cluster_scale_ups(stage, versions, trace, settings, seed, on_pool(None))
         with ThreadPoolExecutor(len(jobs)) as threads:
             futures = [
-                threads.submit(_plan_job, stage, model, version, trace, settings, seed, factor, runner)
+                threads.submit(
+                    _plan_job,
+                    stage,
+                    model,
+                    version,
+                    trace,
+                    settings,
+                    seed,
+                    factor,
+                    runner,
+                    others.get((model.id, version.name), ()),
+                )
                 for model, version, factor in jobs
             ]
             pending = set(futures)
@@ -577,10 +676,21 @@ def _plan_job(
     seed: int,
     factor: float | None,
     runner: Runner,
+    scale_ups: tuple[float, ...] = (),
 ) -> VersionPlan:
     if factor is None:
-        return plan_version(stage, model, version, trace, settings, seed, runner=runner)
+        return plan_version(
+            stage, model, version, trace, settings, seed, cluster_scale_ups=scale_ups, runner=runner
+        )
+    # The other models keep their recorded traffic, so their scale-ups stay as they were.
     fitted = plan_version(
-        stage, model, version, thinned(trace, factor, seed + 104729), settings, seed, runner=runner
+        stage,
+        model,
+        version,
+        thinned(trace, factor, seed + 104729),
+        settings,
+        seed,
+        cluster_scale_ups=scale_ups,
+        runner=runner,
     )
     return replace(fitted, load_factor=factor)

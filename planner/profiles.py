@@ -3,9 +3,10 @@
 Every number is either cited (``Sourced``) or an estimate that says how it was derived. The replica
 model, used by the simulator:
 
-* prefill pass over prompts totalling L tokens: ``a + prefill_per_token * L`` seconds;
-* decode step with n running sequences holding C context tokens: ``a + b * n + c * C`` seconds,
-  yielding ``tokens_per_step`` tokens per sequence (1, or more with speculative decoding);
+* engine step with n decoding sequences holding C context tokens and L prompt tokens (chunks):
+  ``a + b * n + c * C + prefill_per_token * L`` seconds (a pure decode step has L = 0), each decoding
+  sequence yielding ``tokens_per_step`` tokens (1, or more with speculative decoding);
+* the per-step token budget (vLLM's max_num_batched_tokens, ``max_prefill_tokens``);
 * KV cache capacity in tokens, ``max_num_seqs`` and ``max_model_len`` as admission limits.
 
 Derivation (roofline, memory-bound decode; Pope et al., "Efficiently Scaling Transformer Inference",
@@ -146,6 +147,8 @@ class ReplicaProfile:
     kv_capacity_tokens: int
     max_num_seqs: int
     max_model_len: int
+    # Token budget of one engine step (vLLM's max_num_batched_tokens): decode tokens first, then prompt
+    # chunks (chunked prefill).
     max_prefill_tokens: int
     description: str
 
@@ -177,9 +180,11 @@ class ReplicaProfile:
             + self.per_context_token_seconds * context_tokens
         )
 
-    def prefill_seconds(self, prompt_tokens: int) -> float:
-        """A prefill pass over prompts totalling ``prompt_tokens``."""
-        return self.step_seconds + self.prefill_per_token_seconds * prompt_tokens
+    def mixed_step_seconds(self, batch: int, context_tokens: float, prompt_tokens: int) -> float:
+        """One engine step: ``batch`` decoding sequences plus ``prompt_tokens`` of prompt chunks."""
+        return (
+            self.decode_step_seconds(batch, context_tokens) + self.prefill_per_token_seconds * prompt_tokens
+        )
 
     def decode_run_seconds(self, steps: int, batch: int, context_tokens: float) -> float:
         """``steps`` decode steps of a fixed batch whose context grows by batch x tokens_per_step a step."""
@@ -247,8 +252,24 @@ def _draft_architecture(version: ModelVersion) -> Architecture | None:
     raise ProfileError(f"draft model {speculative.draft_model!r} matches no known architecture")
 
 
+def default_max_num_batched_tokens(gpu_model: str, gpu_memory_gib: float) -> int:
+    """vLLM's per-step token budget when ``--max-num-batched-tokens`` is not set (the OpenAI server).
+
+    EngineArgs.get_batch_defaults in vllm/engine/arg_utils.py of the pinned release (v0.33.0, the
+    wheel whose sha256 config/vllm_facts/v0.33.0.json records): 16384 on GPUs with at least 160 GiB,
+    8192 on GPUs with at least 70 GiB that are not A100s, 2048 otherwise. Chunked prefill is on by
+    default (SchedulerConfig.enable_chunked_prefill = True), so the budget is not raised to
+    max_model_len. Memory is per GPU (current_platform.get_device_total_memory).
+    """
+    if gpu_memory_gib >= 160:
+        return 16384
+    if gpu_memory_gib >= 70 and "a100" not in gpu_model.lower():
+        return 8192
+    return 2048
+
+
 def replica_profile(
-    version: ModelVersion, instance_type: str, max_prefill_tokens: int = 8192
+    version: ModelVersion, instance_type: str, max_prefill_tokens: int | None = None
 ) -> ReplicaProfile:
     """Derive the replica coefficients for a model version on one instance type."""
     instance = GPU_INSTANCE_TYPES.get(instance_type)
@@ -308,6 +329,7 @@ def replica_profile(
         kv_capacity_tokens=kv_tokens,
         max_num_seqs=engine.max_num_seqs,
         max_model_len=engine.max_model_len,
-        max_prefill_tokens=max(max_prefill_tokens, engine.max_model_len),
+        max_prefill_tokens=max_prefill_tokens
+        or default_max_num_batched_tokens(instance.gpu_model, instance.gpu_memory_gib),
         description=f"{name} {engine.quantization.value} TP{tp} on {instance_type} ({instance.gpu_model})",
     )

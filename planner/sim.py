@@ -63,6 +63,13 @@ class Simulation(ReplicaBatching, ClusterNodes, Controllers):
         self.admitted = array("d", unknown)
         self.finished = array("d", unknown)
         self.outcome = array("b", bytes(n))  # Outcome.IN_FLIGHT is 0
+        # The V1 replica's columns (planner.replica): decode steps left (-1 until first admitted), tokens
+        # to recompute after a preemption, and the admission sequence.
+        self.steps_left = array("q", np.full(n, -1, dtype=np.int64).tobytes())
+        self.recompute = array("q", bytes(8 * n))
+        self.admit_seq = array("q", bytes(8 * n))
+        self.admissions = 0
+        self.preemptions = 0
         self.events: list[Event] = []
         self.sequence = 0
         self.nodes: list[Node] = []
@@ -78,11 +85,14 @@ class Simulation(ReplicaBatching, ClusterNodes, Controllers):
         self.group_min = [group.min_size for group in setup.groups]
         self.replica_min = setup.autoscaling.hpa.min_replicas if setup.autoscaling.hpa else 0
         self.last_scale_up = -math.inf
+        self.scale_up_times: list[float] = []
         self.scrapes: list[tuple[float, int, list[float], list[float], int]] = []
         self.series: list[tuple[float, int, int]] = []
         self.rng = np.random.default_rng(setup.seed)
         # A separate stream, so that turning capacity failures on leaves the interruption draws as they were.
         self.capacity_rng = np.random.default_rng([setup.seed, 1])
+        # The scale-up chain's draws (planner/startup.py) have their own stream too.
+        self.startup_rng = np.random.default_rng([setup.seed, 2])
         self.backoff_until = {}
         self.capacity_failures = 0
         self.node_launches = 0
@@ -141,6 +151,7 @@ class Simulation(ReplicaBatching, ClusterNodes, Controllers):
             EventKind.CA_SCAN: self._ca_scan,
             EventKind.KILL: self._kill,
             EventKind.LAUNCH_FAILED: self._launch_failed,
+            EventKind.SPOT_REBALANCE: self._spot_rebalance,
         }
         handlers = [by_kind[kind] for kind in sorted(by_kind)]  # indexed by the kind's value
         arrive = self._arrive
@@ -265,6 +276,8 @@ class Simulation(ReplicaBatching, ClusterNodes, Controllers):
             spot_interruptions=self.spot_interruptions,
             spot_capacity_failures=self.capacity_failures,
             events=self.event_count,
+            scale_up_times=tuple(self.scale_up_times),
+            preemptions=self.preemptions,
             cached_tokens=None
             if self.prefix_cache is None
             else np.asarray(self.prefix_cache.cached_tokens, dtype=np.int64),

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from config import StageConfig
-from planner.plan import plan_version, simulate
+from planner.plan import plan_version, simulate, simulate_repriced
 from planner.policies import base_setup
 from planner.settings import PlannerSettings
 from planner.sim import Outcome
@@ -149,3 +149,32 @@ def test_all_on_demand_priced_from_the_configured_run_equals_simulating_it(
     # With interruptions drawn inside the horizon, the run depended on Spot: it must be simulated.
     stormy = base_setup(stage, model, version, trace, replace(FAST, spot_interruptions_per_node_hour=5.0), 1)
     assert simulate_repriced(stormy, trace, None, 0, on_demand.groups)[1] is None
+
+
+def test_a_run_with_a_spot_rebalance_is_not_repriced_and_a_calm_one_with_the_lead_set_still_is(
+    stages: dict[str, StageConfig],
+) -> None:
+    from planner.policies import group_specs
+    from planner.sim import Simulation
+
+    stage = stages["prod"]
+    model = stage.models[0]
+    version = model.versions[0]
+    trace = poisson_trace(3.0, 1800, seed=12)
+    on_demand = group_specs(stage, version, all_on_demand=True)
+    stormy = replace(FAST, spot_interruptions_per_node_hour=5.0, spot_rebalance_lead_seconds=600.0)
+    setup = replace(base_setup(stage, model, version, trace, stormy, seed=1), spot_rebalance_action="drain")
+    sim = Simulation(setup, trace.arrival, trace.prompt_tokens, trace.output_tokens)
+    sim.run()
+    assert any(node.cordoned for node in sim.nodes), "a rebalance recommendation reached a node"
+    assert sim.spot_draws > 0
+    assert sim.repriced(on_demand) is None
+    # The rebalance settings alone (no notice drawn in the horizon) do not stop the repricing, and it
+    # still equals simulating all on-demand.
+    calm = replace(stormy, spot_interruptions_per_node_hour=0.0)
+    configured = replace(
+        base_setup(stage, model, version, trace, calm, seed=1), spot_rebalance_action="drain"
+    )
+    _, derived = simulate_repriced(configured, trace, None, 0, on_demand)
+    assert derived is not None
+    assert _same(derived, simulate(replace(configured, groups=on_demand), trace))
