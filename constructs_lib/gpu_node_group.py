@@ -14,6 +14,7 @@ from constructs import Construct
 
 from config.cluster import CapacityType, GpuNodeGroupConfig
 from config.gpu_sharing import SharingMode, advertised_resources
+from constructs_lib.mig_boot import mig_user_data
 from constructs_lib.node_launch_template import NodeLaunchTemplate
 from contract.kubernetes import (
     CAPACITY_TYPE_LABEL,
@@ -131,7 +132,12 @@ class GpuNodeGroup(Construct):
     ) -> None:
         super().__init__(scope, id_)
         template = NodeLaunchTemplate(
-            self, "Template", disk_size_gib=group.disk_size_gib, volume_key=volume_key
+            self,
+            "Template",
+            disk_size_gib=group.disk_size_gib,
+            volume_key=volume_key,
+            # MIG groups only: split the GPUs before kubelet, so the device plugin finds MIG devices.
+            user_data=mig_user_data(group),
         )
         self.nodegroup = eks.Nodegroup(
             self,
