@@ -40,6 +40,9 @@ def accelerator(gpu_model: str) -> str:
 
 
 GPU_AMI_TYPE = eks.NodegroupAmiType.AL2023_X86_64_NVIDIA
+GPU_AMI_TYPE_CFN = "AL2023_x86_64_NVIDIA"
+"""GPU_AMI_TYPE as CloudFormation spells it (AWS::EKS::Nodegroup AmiType; the Python enum's value is
+the member name)."""
 REPLACEMENT_INPUTS = ("AmiType", "CapacityType", "ClusterName", "InstanceTypes", "NodeRole", "Subnets")
 """The create-only properties of AWS::EKS::Nodegroup (CloudFormation resource schema) that a GPU
 group sets, besides its generated NodegroupName: changing any of them replaces the group, and the
@@ -143,7 +146,10 @@ class GpuNodeGroup(Construct):
             self,
             "Nodegroup",
             cluster=cluster,
-            ami_type=GPU_AMI_TYPE,
+            # No ami_type here: aws-cdk-lib 2.275's Nodegroup checks it against its own list of GPU
+            # instance classes (aws-eks-v2/lib/private/nodegroup.js isGpuInstanceType), which has no P5,
+            # and refuses the NVIDIA AMI for p5 groups. With a launch template it leaves AmiType unset,
+            # so the property is set on the resource below, the same for every GPU group.
             capacity_type=(
                 eks.CapacityType.SPOT
                 if group.capacity_type is CapacityType.SPOT
@@ -167,3 +173,6 @@ class GpuNodeGroup(Construct):
             enable_node_auto_repair=True,
             max_unavailable=1,
         )
+        cfn_nodegroup = self.nodegroup.node.default_child
+        assert isinstance(cfn_nodegroup, eks.CfnNodegroup)
+        cfn_nodegroup.ami_type = GPU_AMI_TYPE_CFN

@@ -46,8 +46,8 @@ def group_of(data: dict[str, Any]) -> GpuNodeGroupConfig:
     return stage_config(data).cluster.gpu_node_groups[0]
 
 
-def synth_user_data(group: GpuNodeGroupConfig) -> str | None:
-    """The launch template's user data of a GpuNodeGroup built for the group, decoded, or None."""
+def synth(group: GpuNodeGroupConfig) -> Template:
+    """A GpuNodeGroup built for the group, alone in a stack."""
     stack = Stack(App(), "Test")
     vpc = ec2.Vpc.from_vpc_attributes(stack, "Vpc", vpc_id="vpc-1", availability_zones=["eu-west-1a"])
     cluster = eks.Cluster.from_cluster_attributes(stack, "Cluster", cluster_name="c", vpc=vpc)
@@ -61,7 +61,12 @@ def synth_user_data(group: GpuNodeGroupConfig) -> str | None:
         subnets=ec2.SubnetSelection(subnets=[ec2.Subnet.from_subnet_id(stack, "Subnet", "subnet-1")]),
         volume_key=kms.Key(stack, "Key"),
     )
-    templates = Template.from_stack(stack).find_resources("AWS::EC2::LaunchTemplate")
+    return Template.from_stack(stack)
+
+
+def synth_user_data(group: GpuNodeGroupConfig) -> str | None:
+    """The launch template's user data of a GpuNodeGroup built for the group, decoded, or None."""
+    templates = synth(group).find_resources("AWS::EC2::LaunchTemplate")
     (template,) = templates.values()
     user_data = template["Properties"]["LaunchTemplateData"].get("UserData")
     if user_data is None:
@@ -115,9 +120,10 @@ def test_layout_splits_every_gpu_into_the_profile(instance: str, profile: str, p
     assert "nvidia-smi -mig 1" in script
 
 
-# p4d and p4de only: aws-cdk-lib 2.275's Nodegroup refuses p5 with the NVIDIA AMI type (its GPU class
-# list, aws-eks-v2/lib/private/nodegroup.js isGpuInstanceType, has no P5), whatever the sharing mode.
-@pytest.mark.parametrize(("instance", "profile", "per_gpu"), [CASES[0], CASES[2]])
+# Every MIG GPU, p5 included: aws-cdk-lib 2.275's Nodegroup refuses an ami_type for p5 (its GPU class
+# list, aws-eks-v2/lib/private/nodegroup.js isGpuInstanceType, has no P5), so GpuNodeGroup sets AmiType
+# on the resource instead (test_every_gpu_group_gets_the_nvidia_ami below).
+@pytest.mark.parametrize(("instance", "profile", "per_gpu"), CASES)
 def test_mig_group_launch_template_runs_the_layout_before_kubelet(
     instance: str, profile: str, per_gpu: int
 ) -> None:
@@ -147,3 +153,14 @@ def test_groups_without_mig_get_no_user_data(data: dict[str, Any]) -> None:
     for group in stage_config(data).cluster.gpu_node_groups:
         assert mig_layout_name(group) is None
         assert synth_user_data(group) is None
+
+
+@pytest.mark.parametrize("instance", sorted({case[0] for case in CASES}))
+def test_every_gpu_group_gets_the_nvidia_ami(instance: str) -> None:
+    """p5 synthesises (aws-cdk-lib's own AMI check would refuse it) and gets CloudFormation's spelling
+    of the NVIDIA AL2023 AMI type, the one the cfn-lint schema accepts."""
+    profile = next(case[1] for case in CASES if case[0] == instance)
+    template = synth(group_of(mig(profile=profile, share=profile, instance=instance)))
+    (nodegroup,) = template.find_resources("AWS::EKS::Nodegroup").values()
+    assert nodegroup["Properties"]["AmiType"] == "AL2023_x86_64_NVIDIA"
+    assert nodegroup["Properties"]["InstanceTypes"] == [instance]
