@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 
+from aws_cdk import Annotations
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
@@ -176,3 +177,7 @@ class GpuNodeGroup(Construct):
         cfn_nodegroup = self.nodegroup.node.default_child
         assert isinstance(cfn_nodegroup, eks.CfnNodegroup)
         cfn_nodegroup.ami_type = GPU_AMI_TYPE_CFN
+        # The warning says GPU groups without an ami_type stay on AL2; this one's AmiType is set just above.
+        Annotations.of(self.nodegroup).acknowledge_warning(
+            "@aws-cdk/aws-eks:gpuInstancesUseAL2", "AmiType is set on the CfnNodegroup (AL2023 NVIDIA)"
+        )
