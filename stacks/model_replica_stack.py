@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from config.disaster_recovery import replica_bucket_name, replica_key_alias, replica_secrets_key_alias
+from constructs_lib.access_logs_bucket import access_logs_bucket
 from constructs_lib.rotating_key import RotatingRetainedKey
 
 
@@ -34,18 +35,7 @@ class ModelReplicaStack(Stack):
             description=f"Secret replicas of stage {stage}",
             alias=replica_secrets_key_alias(stage),
         )
-        access_logs = s3.Bucket(
-            self,
-            "AccessLogsBucket",
-            # S3 server access logs are delivered only to SSE-S3 buckets.
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            versioned=True,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
-            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365))],
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        access_logs = access_logs_bucket(self)
         self.replica_bucket = s3.Bucket(
             self,
             "ReplicaBucket",

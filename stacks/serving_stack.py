@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import cdk8s
-from aws_cdk import Duration, RemovalPolicy, Stack, Token
+from aws_cdk import RemovalPolicy, Stack, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
@@ -17,6 +17,7 @@ from constructs import Construct
 from config import StageConfig
 from config.disaster_recovery import replica_bucket_name, replica_key_alias
 from config.serving import STAGE_BUCKET_SCHEME, ModelVersion
+from constructs_lib.access_logs_bucket import access_logs_bucket
 from constructs_lib.addons.alb_controller import AlbControllerAddon
 from constructs_lib.addons.external_secrets import ExternalSecrets
 from constructs_lib.edge_web_acl import EdgeWebAcl
@@ -212,17 +213,7 @@ class ServingStack(Stack):
 
     def _access_logs_bucket(self, stage: str) -> s3.Bucket:
         """S3 server access logs and ALB access logs. Both services deliver only to SSE-S3 buckets."""
-        bucket = s3.Bucket(
-            self,
-            "AccessLogsBucket",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            versioned=True,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
-            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365))],
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        bucket = access_logs_bucket(self)
         # Regions older than August 2022 deliver ALB logs as the regional ELB account; newer ones
         # as the log-delivery service principal.
         elb_account = RegionInfo.get(self.region).elbv2_account if self.region else None
