@@ -43,7 +43,8 @@ def accelerator(gpu_model: str) -> str:
 GPU_AMI_TYPE = eks.NodegroupAmiType.AL2023_X86_64_NVIDIA
 GPU_AMI_TYPE_CFN = "AL2023_x86_64_NVIDIA"
 """GPU_AMI_TYPE as CloudFormation spells it (AWS::EKS::Nodegroup AmiType; the Python enum's value is
-the member name)."""
+the member name). replacement_key keeps the enum's spelling: it only feeds the node-groups revision
+hash, which must not change while no group is replaced."""
 REPLACEMENT_INPUTS = ("AmiType", "CapacityType", "ClusterName", "InstanceTypes", "NodeRole", "Subnets")
 """The create-only properties of AWS::EKS::Nodegroup (CloudFormation resource schema) that a GPU
 group sets, besides its generated NodegroupName: changing any of them replaces the group, and the
