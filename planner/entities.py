@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from enum import IntEnum
+from typing import Final
 
 
 class Outcome(IntEnum):
@@ -83,7 +84,9 @@ class Pod:
         "waiting",
     )
 
-    IDLE, PREFILL, DECODE = 0, 1, 2
+    IDLE: Final = 0
+    PREFILL: Final = 1
+    DECODE: Final = 2
 
     def __init__(self, serial: int, created_at: float = 0.0) -> None:
         self.serial = serial

@@ -30,6 +30,8 @@ from heapq import heappush
 from math import isnan
 from operator import attrgetter
 
+from mypy_extensions import mypyc_attr
+
 from planner.entities import Outcome, Pod
 from planner.events import EventKind, SimState
 
@@ -40,6 +42,7 @@ _SERVED, _TIMEOUT = int(Outcome.SERVED), int(Outcome.DROPPED_TIMEOUT)
 _HELD = attrgetter("held")
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class ReplicaBatching(SimState):
     """Requests: routing to the least-loaded ready pod, admission, mixed steps and decode runs.
 
@@ -58,11 +61,9 @@ class ReplicaBatching(SimState):
     preemptions: int
 
     def _drop_all(self, pod: Pod, reason: Outcome) -> None:
-        held = [
-            *pod.waiting,
-            *(request for request, _ in pod.prefill_batch),
-            *(entry[1] for entry in pod.running),
-        ]
+        held = list(pod.waiting)
+        held += [request for request, _ in pod.prefill_batch]
+        held += [request for _, request in pod.running]
         if pod.partial >= 0 and all(request != pod.partial for request, _ in pod.prefill_batch):
             held.append(pod.partial)
         for request in held:
@@ -182,10 +183,8 @@ class ReplicaBatching(SimState):
             pod.run_ctx = ctx
             pod.truncated = False
             self.sequence += 1
-            heappush(
-                self.events,
-                (now + profile.decode_run_seconds(steps, decoding, ctx), _RUN_END, self.sequence, pod, version),
-            )
+            end = now + profile.decode_run_seconds(steps, decoding, ctx)
+            heappush(self.events, (end, _RUN_END, self.sequence, pod, version))
             return
         pod.phase = _IDLE
         self._stop_busy(pod, now)
@@ -269,7 +268,8 @@ class ReplicaBatching(SimState):
             return
         if pod.step_decoders:
             self._advance(pod, 1, pod.step_decoders, now)
-        first_token, prompt, recompute, steps_left = self.first_token, self.prompt, self.recompute, self.steps_left
+        first_token, prompt, recompute = self.first_token, self.prompt, self.recompute
+        steps_left = self.steps_left
         running = pod.running
         for request, _ in pod.prefill_batch:
             if request == pod.partial:

@@ -14,14 +14,13 @@ from dataclasses import replace
 from heapq import heappop
 
 import numpy as np
+from mypy_extensions import mypyc_attr
 
-from planner.cluster import ClusterNodes
 from planner.controllers import Controllers
 from planner.entities import Node, Outcome, Pod, PodState
 from planner.events import Event, EventKind
 from planner.hpa import HpaState
 from planner.prefix_cache import PrefixCache
-from planner.replica import ReplicaBatching
 from planner.routing import Router
 from planner.simspec import Autoscaling, GroupSpec, SimResult, SimSetup
 
@@ -39,7 +38,9 @@ __all__ = [
 ]
 
 
-class Simulation(ReplicaBatching, ClusterNodes, Controllers):
+# Tests subclass it to record what happens (plain Python classes may subclass it when compiled).
+@mypyc_attr(allow_interpreted_subclasses=True)
+class Simulation(Controllers):
     """One run; call :meth:`run` once."""
 
     def __init__(
