@@ -34,7 +34,7 @@ print(json.dumps(case_digest("dev-short")))
 
 
 def test_plain_python_gives_the_recorded_digest() -> None:
-    done = subprocess.run(
+    done = subprocess.run(  # noqa: S603 - our own interpreter and script
         [sys.executable, "-c", PLAIN_DIGEST], cwd=ROOT, capture_output=True, text=True, check=True
     )
     expected = json.loads(GOLDEN.read_text(encoding="utf-8"))["dev-short"]
