@@ -29,17 +29,22 @@ from array import array
 from heapq import heappush
 from math import isnan
 from operator import attrgetter
+from typing import Final
 
 from mypy_extensions import mypyc_attr
 
 from planner.entities import Outcome, Pod
 from planner.events import EventKind, SimState
 
-# Hot-path constants (looked up once, not per step).
-_IDLE, _PREFILL, _DECODE = Pod.IDLE, Pod.PREFILL, Pod.DECODE
-_PREFILL_DONE, _RUN_END = EventKind.PREFILL_DONE, EventKind.RUN_END
-_SERVED, _TIMEOUT = int(Outcome.SERVED), int(Outcome.DROPPED_TIMEOUT)
-_HELD = attrgetter("held")
+# Hot-path constants (looked up once, not per step; Final lets mypyc inline them).
+_IDLE: Final = Pod.IDLE
+_PREFILL: Final = Pod.PREFILL
+_DECODE: Final = Pod.DECODE
+_PREFILL_DONE: Final = EventKind.PREFILL_DONE
+_RUN_END: Final = EventKind.RUN_END
+_SERVED: Final = int(Outcome.SERVED)
+_TIMEOUT: Final = int(Outcome.DROPPED_TIMEOUT)
+_HELD: Final = attrgetter("held")
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
