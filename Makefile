@@ -56,8 +56,7 @@ $(STAMP)/python: requirements-dev.lock
 # The simulator's hot path as C extensions in build/planner-compiled (about 2x the speed; same results).
 # A module mypyc cannot compile leaves the planner in plain Python with a warning, not a failed install;
 # planner/__init__.py ignores a build whose sources have changed since.
-PLANNER_COMPILED := $(addprefix planner/,entities.py events.py profiles.py replica.py cluster.py controllers.py sim.py)
-$(STAMP)/planner-compiled: $(STAMP)/python tools/compile_planner.py $(PLANNER_COMPILED)
+$(STAMP)/planner-compiled: $(STAMP)/python tools/compile_planner.py $(wildcard planner/*.py)
 	$(BIN)/python tools/compile_planner.py || echo "WARNING: planner runs uncompiled (plain Python, slower)"
 	mkdir -p $(STAMP) && touch $@
 
