@@ -12,13 +12,15 @@ envoy_gateway.py), checked against Envoy Gateway v1.8.3 and Envoy AI Gateway v1.
   (schema OpenAI). AI Gateway v1.1.0 allows one InferencePool per rule and no weights between
   pools, so weighted versions need AIServiceBackends (api/v1alpha1/ai_gateway_route.go).
 - Per model: an AIGatewayRoute with one rule matching `x-ai-eg-model` (filled from the body's
-  `model`) to its versions' backends, weighted as in config.
+  `model`) to its versions' backends, weighted as in config, and the HTTPRouteFilter its generated
+  catch-all rule answers with: OpenAI's `model_not_found` error as JSON instead of AI Gateway's text.
 - A NetworkPolicy for the Envoy pods: the ALB and scraper subnets in; DNS, the xDS server and the
   model pods out.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import cdk8s
@@ -55,6 +57,28 @@ XDS_PORT = 18000  # the Envoy Gateway controller's xDS server (chart: deployment
 ENVOY_IMAGE = "envoyproxy/envoy:distroless-v1.38.3"  # Envoy Gateway v1.8.3 DefaultEnvoyProxyImage
 REPLICAS = 2
 MODEL_HEADER = "x-ai-eg-model"  # AI Gateway fills it from the request body's `model`
+# AI Gateway ends each generated HTTPRoute in a rule `route-not-found` whose HTTPRouteFilter, named
+# this prefix + "-" + the AIGatewayRoute's name, answers 404 in plain text; the controller creates that
+# filter only when it is missing and never updates it (internal/controller/ai_gateway_route.go:36,
+# 113-115, 165-184, 331-341 at v1.1.0), so the one this chart applies under that name is the one served.
+ROUTE_NOT_FOUND_FILTER_PREFIX = "ai-eg-route-not-found-response"
+# OpenAI's error for an unknown model. Envoy Gateway makes a direct response's body an Envoy format
+# string (internal/xds/translator/route.go buildXdsDirectResponseAction: body_format), so
+# %REQ(x-ai-eg-model):N% writes the body's `model`, cut to N characters; the format does not
+# JSON-escape it, so a name with `"` or `\` gives that client an unparsable body (still a 404).
+MODEL_NAME_ECHO_MAX = 128
+MODEL_NOT_FOUND_BODY = json.dumps(
+    {
+        "error": {
+            "message": f"The model `%REQ({MODEL_HEADER}):{MODEL_NAME_ECHO_MAX}%` does not exist or you do "
+            "not have access to it.",
+            "type": "invalid_request_error",
+            "param": "model",
+            "code": "model_not_found",
+        }
+    },
+    separators=(",", ":"),
+)
 # Prompts with long contexts, images as data URLs and many-turn chats exceed Envoy Gateway's
 # default 32 KiB; the gateway buffers the whole body before routing (AI Gateway examples/basic).
 REQUEST_BUFFER_LIMIT = "16Mi"
@@ -76,6 +100,11 @@ def drain_seconds(models: list[ModelConfig]) -> int:
     """Envoy keeps draining connections this long: the longest request of any version, after the ALB
     has had time to stop sending new ones."""
     return PROPAGATION_SECONDS + max(v.max_request_seconds for m in models for v in m.versions)
+
+
+def route_not_found_filter_name(route_name: str) -> str:
+    """The HTTPRouteFilter AI Gateway's catch-all rule of AIGatewayRoute `route_name` references."""
+    return f"{ROUTE_NOT_FOUND_FILTER_PREFIX}-{route_name}"
 
 
 def route_rule(model: ModelConfig) -> dict[str, Any]:
@@ -227,6 +256,24 @@ class ModelGatewayChart(cdk8s.Chart):
                         "backendRef": {"name": name, "kind": "Backend", "group": "gateway.envoyproxy.io"},
                     },
                 )
+        # Before the routes: applied first, so the AI Gateway controller finds them and creates none.
+        self.not_found_filters = {
+            model.id: api_object(
+                self,
+                f"RouteNotFound-{model.id}",
+                api_version="gateway.envoyproxy.io/v1alpha1",
+                kind="HTTPRouteFilter",
+                metadata=cdk8s.ApiObjectMetadata(name=route_not_found_filter_name(model.id), labels=labels),
+                spec={
+                    "directResponse": {
+                        "statusCode": 404,
+                        "contentType": "application/json",
+                        "body": {"type": "Inline", "inline": MODEL_NOT_FOUND_BODY},
+                    }
+                },
+            )
+            for model in models
+        }
         self.routes = {
             model.id: api_object(
                 self,

@@ -215,14 +215,44 @@ def test_every_gateway_object_and_the_gateway_class_validate_against_the_pinned_
         "Backend",
         "AIServiceBackend",
         "AIGatewayRoute",
+        "HTTPRouteFilter",
     }
     for manifest in objects:
         validate(manifest)
 
 
-@pytest.mark.parametrize("kind", ["AIGatewayRoute", "EnvoyProxy", "Backend"])
+@pytest.mark.parametrize("kind", ["AIGatewayRoute", "EnvoyProxy", "Backend", "HTTPRouteFilter"])
 def test_the_schemas_reject_an_unknown_field(kind: str) -> None:
     manifest = json.loads(json.dumps(next(m for m in chart_manifests(_gateway()) if m["kind"] == kind)))
     manifest["spec"]["unknownField"] = 1
     with pytest.raises(jsonschema.ValidationError):
         validate(manifest)
+
+
+def test_an_unknown_model_gets_openai_s_json_404_from_the_catch_all_filter_ai_gateway_references() -> None:
+    config = stage_config(_model_stage(), "staging")
+    objects = chart_manifests(_gateway())
+    filters = {m["metadata"]["name"]: m for m in objects if m["kind"] == "HTTPRouteFilter"}
+    # The name AI Gateway v1.1.0 gives the catch-all rule's filter of each AIGatewayRoute.
+    assert set(filters) == {f"ai-eg-route-not-found-response-{model.id}" for model in config.models}
+    for manifest in filters.values():
+        response = manifest["spec"]["directResponse"]
+        assert response["statusCode"] == 404
+        assert response["contentType"] == "application/json"
+        assert response["body"]["type"] == "Inline"
+        # Envoy substitutes the body's model (the header AI Gateway sets) into the format string.
+        sample = response["body"]["inline"].replace("%REQ(x-ai-eg-model):128%", "gpt-x")
+        assert "%" not in sample
+        assert json.loads(sample) == {
+            "error": {
+                "message": "The model `gpt-x` does not exist or you do not have access to it.",
+                "type": "invalid_request_error",
+                "param": "model",
+                "code": "model_not_found",
+            }
+        }
+
+
+def test_the_catch_all_filters_are_applied_before_the_routes_so_the_controller_creates_none() -> None:
+    kinds = [m["kind"] for m in chart_manifests(_gateway())]
+    assert kinds.index("AIGatewayRoute") > max(i for i, kind in enumerate(kinds) if kind == "HTTPRouteFilter")
