@@ -8,9 +8,12 @@ envoy_gateway.py), checked against Envoy Gateway v1.8.3 and Envoy AI Gateway v1.
   Service with a fixed name (the ALB's target), and a drain as long as the longest request.
 - Gateway (HTTP listener) and a ClientTrafficPolicy raising the 32 KiB request buffer: the gateway
   reads the whole body to find `model`.
-- Per model version: an Envoy Gateway Backend (the version's Service by DNS) and an AIServiceBackend
-  (schema OpenAI). AI Gateway v1.1.0 allows one InferencePool per rule and no weights between
-  pools, so weighted versions need AIServiceBackends (api/v1alpha1/ai_gateway_route.go).
+- Per model version: a headless Service (`<instance>-pods`, the ready pods by DNS), an Envoy Gateway
+  Backend naming it (so Envoy sees each pod) and an AIServiceBackend (schema OpenAI). AI Gateway
+  v1.1.0 allows one InferencePool per rule and no weights between pools, so weighted versions need
+  AIServiceBackends (api/v1alpha1/ai_gateway_route.go), and an AIServiceBackend must name a Backend,
+  not a Service (api/v1beta1/ai_service_backend.go:66).
+- A BackendTrafficPolicy on the Gateway: least-request choice of pod, a fixed DNS refresh.
 - Per model: an AIGatewayRoute with one rule matching `x-ai-eg-model` (filled from the body's
   `model`) to its versions' backends, weighted as in config, and the HTTPRouteFilter its generated
   catch-all rule answers with: OpenAI's `model_not_found` error as JSON instead of AI Gateway's text.
@@ -34,6 +37,8 @@ from contract.kubernetes import (
     NODE_GROUP_LABEL,
     VLLM_APP_NAME,
     instance_name,
+    pods_service_name,
+    selector_labels,
 )
 from contract.serving import StageValues
 from k8s_charts.api_object import api_object
@@ -56,6 +61,9 @@ EXTPROC_METRICS_PORT = 1064  # AI Gateway ext_proc sidecar admin port (aigw-admi
 XDS_PORT = 18000  # the Envoy Gateway controller's xDS server (chart: deployment.ports grpc)
 ENVOY_IMAGE = "envoyproxy/envoy:distroless-v1.38.3"  # Envoy Gateway v1.8.3 DefaultEnvoyProxyImage
 REPLICAS = 2
+LOAD_BALANCER = "LeastRequest"  # Envoy Gateway v1.8.3 BackendTrafficPolicy loadBalancer.type
+DNS_REFRESH_SECONDS = 5
+"""How often Envoy re-resolves a version's headless Service (Envoy Gateway's default: 30 s, or the TTL)."""
 MODEL_HEADER = "x-ai-eg-model"  # AI Gateway fills it from the request body's `model`
 # AI Gateway ends each generated HTTPRoute in a rule `route-not-found` whose HTTPRouteFilter, named
 # this prefix + "-" + the AIGatewayRoute's name, answers 404 in plain text; the controller creates that
@@ -100,6 +108,10 @@ def drain_seconds(models: list[ModelConfig]) -> int:
     """Envoy keeps draining connections this long: the longest request of any version, after the ALB
     has had time to stop sending new ones."""
     return PROPAGATION_SECONDS + max(v.max_request_seconds for m in models for v in m.versions)
+
+
+def service_dns_name(service: str) -> str:
+    return f"{service}.{MODELS_NAMESPACE}.svc.cluster.local"
 
 
 def route_not_found_filter_name(route_name: str) -> str:
@@ -221,11 +233,47 @@ class ModelGatewayChart(cdk8s.Chart):
                 "connection": {"bufferLimit": REQUEST_BUFFER_LIMIT},
             },
         )
+        self.backend_traffic_policy = api_object(
+            self,
+            "BackendTrafficPolicy",
+            api_version="gateway.envoyproxy.io/v1alpha1",
+            kind="BackendTrafficPolicy",
+            metadata=cdk8s.ApiObjectMetadata(name=GATEWAY_NAME, labels=labels),
+            spec={
+                # Every route on the Gateway, so every rule AI Gateway generates from our routes.
+                "targetRefs": [
+                    {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": GATEWAY_NAME}
+                ],
+                # Within a version (a locality weighted by its canary weight), the pod with fewer
+                # requests in flight of two picked at random. Envoy Gateway's default is the same
+                # (cluster.go: no loadBalancer -> least_request); set so a default change shows here.
+                "loadBalancer": {"type": LOAD_BALANCER},
+                # A fixed refresh: pods leave the pool within it (plus CoreDNS's cache), before they stop.
+                "dns": {"dnsRefreshRate": f"{DNS_REFRESH_SECONDS}s", "respectDnsTtl": False},
+            },
+        )
+        self.pods_services: dict[str, cdk8s.ApiObject] = {}
         self.backends: dict[str, cdk8s.ApiObject] = {}
         self.service_backends: dict[str, cdk8s.ApiObject] = {}
         for model in models:
             for version in model.versions:
                 name = instance_name(model.id, version.name)
+                pods = pods_service_name(model.id, version.name)
+                port = serving_port(model)
+                self.pods_services[name] = api_object(
+                    self,
+                    f"PodsService-{name}",
+                    api_version="v1",
+                    kind="Service",
+                    metadata=cdk8s.ApiObjectMetadata(name=pods, labels=labels),
+                    spec={
+                        # Headless: its DNS name resolves to each ready pod's address, no VIP.
+                        "clusterIP": "None",
+                        "publishNotReadyAddresses": False,
+                        "selector": selector_labels(model.id, version.name),
+                        "ports": [{"name": "serving", "port": port, "targetPort": port, "protocol": "TCP"}],
+                    },
+                )
                 self.backends[name] = api_object(
                     self,
                     f"Backend-{name}",
@@ -233,16 +281,10 @@ class ModelGatewayChart(cdk8s.Chart):
                     kind="Backend",
                     metadata=cdk8s.ApiObjectMetadata(name=name, labels=labels),
                     spec={
-                        # The version's own Service (k8s_charts/model_endpoint.py); its port maps to
-                        # the filter sidecar when filtering is on.
-                        "endpoints": [
-                            {
-                                "fqdn": {
-                                    "hostname": f"{name}.{MODELS_NAMESPACE}.svc.cluster.local",
-                                    "port": VLLM_PORT,
-                                }
-                            }
-                        ]
+                        # Envoy Gateway makes an FQDN backend a STRICT_DNS cluster: one host per
+                        # address, so one per ready pod. Envoy connects to the pod directly, so the
+                        # port is the pod's: the filter sidecar's when filtering is on.
+                        "endpoints": [{"fqdn": {"hostname": service_dns_name(pods), "port": port}}]
                     },
                 )
                 self.service_backends[name] = api_object(

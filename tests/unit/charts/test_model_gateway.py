@@ -10,12 +10,13 @@ import pytest
 
 from config import ConfigError
 from constructs_lib.addons.envoy_gateway import gateway_class
-from contract.kubernetes import instance_name
+from contract.kubernetes import instance_name, selector_labels
 from k8s_charts import model_gateway as gw
 from k8s_charts.filter_sidecar import FILTER_PORT
 from k8s_charts.model_gateway import ModelGatewayChart
+from k8s_charts.shutdown import PROPAGATION_SECONDS
 from k8s_charts.vllm_args import VLLM_PORT
-from tests.compliance.test_k8s_schemas import validate
+from tests.compliance.test_k8s_schemas import SCHEMAS, validate
 from tests.templates import chart_manifests, of_kind
 from tests.unit.charts.helpers import charts_for, stage_config, stage_data
 
@@ -112,20 +113,84 @@ def test_one_rule_per_model_matches_the_body_model_and_splits_by_the_config_weig
     assert [ref["weight"] for ref in canary] == [90, 10]
 
 
-def test_each_version_is_an_openai_backend_reaching_its_own_service() -> None:
-    objects = chart_manifests(_gateway())
+@pytest.mark.parametrize("filtered", [False, True])
+def test_each_version_is_an_openai_backend_reaching_each_ready_pod_on_its_serving_port(
+    filtered: bool,
+) -> None:
+    data = _model_stage()
+    if filtered:
+        data["models"][0]["filtering"] = {"enabled": True}
+    config = stage_config(data, "staging")
+    objects = chart_manifests(_gateway(data))
     backends = {m["metadata"]["name"]: m for m in objects if m["kind"] == "Backend"}
     service_backends = {m["metadata"]["name"]: m for m in objects if m["kind"] == "AIServiceBackend"}
-    assert set(backends) == set(service_backends)
-    assert backends
-    for name, backend in backends.items():
-        assert backend["spec"]["endpoints"] == [
-            {"fqdn": {"hostname": f"{name}.models.svc.cluster.local", "port": VLLM_PORT}}
+    services = {m["metadata"]["name"]: m for m in objects if m["kind"] == "Service"}
+    versions = [(model, version) for model in config.models for version in model.versions]
+    assert set(backends) == set(service_backends) == {instance_name(m.id, v.name) for m, v in versions}
+    for model, version in versions:
+        name = instance_name(model.id, version.name)
+        port = FILTER_PORT if filtered and model is config.models[0] else VLLM_PORT
+        # Headless (no VIP, so no per-connection kube-proxy choice): DNS answers each ready pod.
+        service = services[f"{name}-pods"]["spec"]
+        assert service["clusterIP"] == "None"
+        assert service["publishNotReadyAddresses"] is False
+        assert service["selector"] == selector_labels(model.id, version.name)
+        assert [(p["port"], p["targetPort"]) for p in service["ports"]] == [(port, port)]
+        # Envoy connects to the pod's address itself, so the port is the pod's (the filter's if on).
+        assert backends[name]["spec"]["endpoints"] == [
+            {"fqdn": {"hostname": f"{name}-pods.models.svc.cluster.local", "port": port}}
         ]
         assert service_backends[name]["spec"] == {
             "schema": {"name": "OpenAI"},
             "backendRef": {"name": name, "kind": "Backend", "group": "gateway.envoyproxy.io"},
         }
+
+
+def test_the_headless_service_selects_exactly_the_version_s_deployment_pods() -> None:
+    config = stage_config(_model_stage(), "staging")
+    charts = charts_for(config)
+    services = {m["metadata"]["name"]: m for m in chart_manifests(charts.gateway) if m["kind"] == "Service"}  # type: ignore[arg-type]
+    for model in config.models:
+        for version in model.versions:
+            name = instance_name(model.id, version.name)
+            deployment = of_kind(charts.endpoints[name], "Deployment")
+            assert (
+                services[f"{name}-pods"]["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+            )
+
+
+def test_ai_gateway_v1_1_0_refuses_a_service_as_an_ai_service_backend() -> None:
+    # Why each version needs a Backend (FQDN of the headless Service), not its Service directly.
+    schema = json.loads((SCHEMAS / "aigw-aiservicebackend-v1beta1.json").read_text())
+    backend_ref = schema["properties"]["spec"]["properties"]["backendRef"]
+    rules = [rule["rule"] for rule in backend_ref["x-kubernetes-validations"]]
+    assert any("self.kind == 'Backend'" in rule and "gateway.envoyproxy.io" in rule for rule in rules)
+
+
+def test_replicas_are_chosen_by_least_request_within_each_weighted_version() -> None:
+    policy = of_kind(_gateway(), "BackendTrafficPolicy")["spec"]
+    assert policy["targetRefs"] == [
+        {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": gw.GATEWAY_NAME}
+    ]
+    assert policy["loadBalancer"] == {"type": "LeastRequest"}
+    assert policy["dns"] == {"dnsRefreshRate": f"{gw.DNS_REFRESH_SECONDS}s", "respectDnsTtl": False}
+    # A deleted pod leaves Envoy's hosts (its refresh + CoreDNS's 5 s record TTL) while its preStop
+    # hook still serves, so no new request reaches a stopping vLLM.
+    coredns_ttl = 5
+    assert gw.DNS_REFRESH_SECONDS + coredns_ttl < PROPAGATION_SECONDS
+
+
+def test_a_pods_service_name_longer_than_a_dns_label_is_refused_only_in_model_mode() -> None:
+    data = _model_stage()
+    data["models"][0]["versions"][0]["name"] = "v" * (57 - len(data["models"][0]["id"]))
+    stage_config(data, "staging")  # <id>-<version> of 58 characters, -pods makes 63
+    data["models"][0]["versions"][0]["name"] += "x"
+    with pytest.raises(
+        ConfigError, match=r"names the Service .*-pods' \(64 characters\); allowed: at most 63"
+    ):
+        stage_config(data, "staging")
+    data["ingress"]["routing"] = "header"
+    stage_config(data, "staging")
 
 
 def test_the_data_plane_is_redundant_on_system_nodes_and_drains_longer_than_any_request() -> None:
@@ -216,12 +281,16 @@ def test_every_gateway_object_and_the_gateway_class_validate_against_the_pinned_
         "AIServiceBackend",
         "AIGatewayRoute",
         "HTTPRouteFilter",
+        "BackendTrafficPolicy",
+        "Service",
     }
     for manifest in objects:
         validate(manifest)
 
 
-@pytest.mark.parametrize("kind", ["AIGatewayRoute", "EnvoyProxy", "Backend", "HTTPRouteFilter"])
+@pytest.mark.parametrize(
+    "kind", ["AIGatewayRoute", "EnvoyProxy", "Backend", "HTTPRouteFilter", "BackendTrafficPolicy", "Service"]
+)
 def test_the_schemas_reject_an_unknown_field(kind: str) -> None:
     manifest = json.loads(json.dumps(next(m for m in chart_manifests(_gateway()) if m["kind"] == kind)))
     manifest["spec"]["unknownField"] = 1
