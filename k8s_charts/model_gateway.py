@@ -13,7 +13,10 @@ envoy_gateway.py), checked against Envoy Gateway v1.8.3 and Envoy AI Gateway v1.
   v1.1.0 allows one InferencePool per rule and no weights between pools, so weighted versions need
   AIServiceBackends (api/v1alpha1/ai_gateway_route.go), and an AIServiceBackend must name a Backend,
   not a Service (api/v1beta1/ai_service_backend.go:66).
-- A BackendTrafficPolicy on the Gateway: least-request choice of pod, a fixed DNS refresh.
+- A BackendTrafficPolicy on the Gateway: least-request choice of pod, a fixed DNS refresh, OpenAI's
+  JSON for the key check's 401.
+- A SecurityPolicy on the Gateway: the API key (`auth: api-key`) checked once, at the edge, on every
+  route including `GET /v1/models`; the model pods do not check it in this mode (stage_charts.py).
 - Per model: an AIGatewayRoute with one rule matching `x-ai-eg-model` (filled from the body's
   `model`) to its versions' backends, weighted as in config, and the HTTPRouteFilter its generated
   catch-all rule answers with: OpenAI's `model_not_found` error as JSON instead of AI Gateway's text.
@@ -61,6 +64,18 @@ EXTPROC_METRICS_PORT = 1064  # AI Gateway ext_proc sidecar admin port (aigw-admi
 XDS_PORT = 18000  # the Envoy Gateway controller's xDS server (chart: deployment.ports grpc)
 ENVOY_IMAGE = "envoyproxy/envoy:distroless-v1.38.3"  # Envoy Gateway v1.8.3 DefaultEnvoyProxyImage
 REPLICAS = 2
+# OpenAI's answer to a missing or wrong key (no `%`: the body is an Envoy format string).
+INVALID_API_KEY_BODY = json.dumps(
+    {
+        "error": {
+            "message": "Incorrect API key provided. Send it as `Authorization: Bearer <key>`.",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "invalid_api_key",
+        }
+    },
+    separators=(",", ":"),
+)
 LOAD_BALANCER = "LeastRequest"  # Envoy Gateway v1.8.3 BackendTrafficPolicy loadBalancer.type
 DNS_REFRESH_SECONDS = 5
 """How often Envoy re-resolves a version's headless Service (Envoy Gateway's default: 30 s, or the TTL)."""
@@ -145,6 +160,8 @@ class ModelGatewayChart(cdk8s.Chart):
     models: the registry (one AIGatewayRoute per model, one backend per version).
     values: deploy-time values (the Docker Hub pull-through cache prefix).
     source_cidrs: the ALB's and the AMP scraper's subnets (config.subnets.load_balancer_source_cidrs).
+    api_key_secret: the Secret (k8s_charts/api_key.py) whose one entry is the key every request on the
+        Gateway must carry as `Authorization: Bearer <key>`.
     """
 
     def __init__(
@@ -155,6 +172,7 @@ class ModelGatewayChart(cdk8s.Chart):
         models: list[ModelConfig],
         values: StageValues,
         source_cidrs: list[str],
+        api_key_secret: str,
     ) -> None:
         super().__init__(scope, id_, namespace=MODELS_NAMESPACE, disable_resource_name_hashes=True)
         labels = {APP_NAME_LABEL: "model-gateway"}
@@ -233,6 +251,28 @@ class ModelGatewayChart(cdk8s.Chart):
                 "connection": {"bufferLimit": REQUEST_BUFFER_LIMIT},
             },
         )
+        self.security_policy = api_object(
+            self,
+            "SecurityPolicy",
+            api_version="gateway.envoyproxy.io/v1alpha1",
+            kind="SecurityPolicy",
+            metadata=cdk8s.ApiObjectMetadata(name=GATEWAY_NAME, labels=labels),
+            spec={
+                # The Gateway: every route on it, AI Gateway's catch-alls included, so also the
+                # `/v1/models` list its ext_proc answers (after this filter: it sorts before ext_proc).
+                "targetRefs": [
+                    {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": GATEWAY_NAME}
+                ],
+                "apiKeyAuth": {
+                    # Each entry of the Secret is a client id -> key; ours has one.
+                    "credentialRefs": [{"group": "", "kind": "Secret", "name": api_key_secret}],
+                    # Envoy's api_key_auth drops a leading "Bearer " from the header's value.
+                    "extractFrom": [{"headers": ["Authorization"]}],
+                    # The key stops here: the model pods no longer check it in this mode.
+                    "sanitize": True,
+                },
+            },
+        )
         self.backend_traffic_policy = api_object(
             self,
             "BackendTrafficPolicy",
@@ -250,6 +290,17 @@ class ModelGatewayChart(cdk8s.Chart):
                 "loadBalancer": {"type": LOAD_BALANCER},
                 # A fixed refresh: pods leave the pool within it (plus CoreDNS's cache), before they stop.
                 "dns": {"dnsRefreshRate": f"{DNS_REFRESH_SECONDS}s", "respectDnsTtl": False},
+                # The key check's own 401 (Envoy-generated, so `Local`) in OpenAI's shape.
+                "responseOverride": [
+                    {
+                        "match": {"statusCodes": [{"type": "Value", "value": 401}]},
+                        "source": "Local",
+                        "response": {
+                            "contentType": "application/json",
+                            "body": {"type": "Inline", "inline": INVALID_API_KEY_BODY},
+                        },
+                    }
+                ],
             },
         )
         self.pods_services: dict[str, cdk8s.ApiObject] = {}

@@ -63,7 +63,8 @@ def build_stage_charts(app: cdk8s.App, *, config: StageConfig, values: StageValu
             node_groups=_node_groups(config, version),
             values=values,
             source_cidrs=source_cidrs,
-            api_key_secret=API_KEY_SECRET if requires_api_key else None,
+            # In `model` mode the gateway checks the key (SecurityPolicy); only it reaches the pods' API.
+            api_key_secret=API_KEY_SECRET if requires_api_key and not model_routing else None,
             admit_gateway=model_routing,
         )
         for model in config.models
@@ -83,7 +84,12 @@ def build_stage_charts(app: cdk8s.App, *, config: StageConfig, values: StageValu
     gateway = None
     if config.models and model_routing:
         gateway = ModelGatewayChart(
-            app, "model-gateway", models=list(config.models), values=values, source_cidrs=source_cidrs
+            app,
+            "model-gateway",
+            models=list(config.models),
+            values=values,
+            source_cidrs=source_cidrs,
+            api_key_secret=API_KEY_SECRET,  # `model` mode requires ingress.auth api-key (config/serving.py)
         )
     return StageCharts(
         namespace=namespace, api_key=api_key, endpoints=endpoints, ingress=ingress, gateway=gateway

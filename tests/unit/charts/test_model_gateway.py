@@ -11,13 +11,16 @@ import pytest
 from config import ConfigError
 from constructs_lib.addons.envoy_gateway import gateway_class
 from contract.kubernetes import instance_name, selector_labels
+from contract.serving import API_KEY_SECRET, API_KEY_SECRET_FIELD
 from k8s_charts import model_gateway as gw
+from k8s_charts.filter_sidecar import API_KEY_ENV as FILTER_API_KEY_ENV
 from k8s_charts.filter_sidecar import FILTER_PORT
 from k8s_charts.model_gateway import ModelGatewayChart
 from k8s_charts.shutdown import PROPAGATION_SECONDS
 from k8s_charts.vllm_args import VLLM_PORT
 from tests.compliance.test_k8s_schemas import SCHEMAS, validate
-from tests.templates import chart_manifests, of_kind
+from tests.synth import SynthResult
+from tests.templates import chart_manifests, of_kind, resources
 from tests.unit.charts.helpers import charts_for, stage_config, stage_data
 
 ALB = "alb.ingress.kubernetes.io"
@@ -282,6 +285,7 @@ def test_every_gateway_object_and_the_gateway_class_validate_against_the_pinned_
         "AIGatewayRoute",
         "HTTPRouteFilter",
         "BackendTrafficPolicy",
+        "SecurityPolicy",
         "Service",
     }
     for manifest in objects:
@@ -289,7 +293,16 @@ def test_every_gateway_object_and_the_gateway_class_validate_against_the_pinned_
 
 
 @pytest.mark.parametrize(
-    "kind", ["AIGatewayRoute", "EnvoyProxy", "Backend", "HTTPRouteFilter", "BackendTrafficPolicy", "Service"]
+    "kind",
+    [
+        "AIGatewayRoute",
+        "EnvoyProxy",
+        "Backend",
+        "HTTPRouteFilter",
+        "BackendTrafficPolicy",
+        "SecurityPolicy",
+        "Service",
+    ],
 )
 def test_the_schemas_reject_an_unknown_field(kind: str) -> None:
     manifest = json.loads(json.dumps(next(m for m in chart_manifests(_gateway()) if m["kind"] == kind)))
@@ -325,3 +338,59 @@ def test_an_unknown_model_gets_openai_s_json_404_from_the_catch_all_filter_ai_ga
 def test_the_catch_all_filters_are_applied_before_the_routes_so_the_controller_creates_none() -> None:
     kinds = [m["kind"] for m in chart_manifests(_gateway())]
     assert kinds.index("AIGatewayRoute") > max(i for i, kind in enumerate(kinds) if kind == "HTTPRouteFilter")
+
+
+def test_every_route_on_the_gateway_checks_the_api_key_from_the_stage_secret() -> None:
+    policy = of_kind(_gateway(), "SecurityPolicy")["spec"]
+    # The Gateway, not a route: AI Gateway's generated routes, their catch-alls and /v1/models.
+    assert policy["targetRefs"] == [
+        {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": gw.GATEWAY_NAME}
+    ]
+    assert policy["apiKeyAuth"] == {
+        "credentialRefs": [{"group": "", "kind": "Secret", "name": API_KEY_SECRET}],
+        "extractFrom": [{"headers": ["Authorization"]}],
+        "sanitize": True,
+    }
+
+
+def test_the_gateway_s_secret_holds_exactly_the_one_key_the_external_secret_syncs() -> None:
+    # Envoy Gateway accepts every entry of a credentialRefs Secret as a key (client id -> key).
+    charts = charts_for(stage_config(_model_stage(), "staging"))
+    (external,) = [m for m in chart_manifests(charts.api_key) if m["kind"] == "ExternalSecret"]  # type: ignore[arg-type]
+    assert external["spec"]["target"]["name"] == API_KEY_SECRET
+    assert [entry["secretKey"] for entry in external["spec"]["data"]] == [API_KEY_SECRET_FIELD]
+    assert "dataFrom" not in external["spec"]
+    assert "template" not in external["spec"]["target"]
+
+
+@pytest.mark.parametrize("filtered", [False, True])
+def test_in_model_mode_the_key_is_checked_once_at_the_gateway_not_again_in_the_pods(filtered: bool) -> None:
+    for routing, pods_check in (("model", False), ("header", True)):
+        data = _model_stage(routing=routing)
+        if filtered:
+            data["models"][0]["filtering"] = {"enabled": True}
+        config = stage_config(data, "staging")
+        model = config.models[0]
+        chart = charts_for(config).endpoints[instance_name(model.id, model.versions[0].name)]
+        containers = of_kind(chart, "Deployment")["spec"]["template"]["spec"]["containers"]
+        env_names = {item["name"] for container in containers for item in container.get("env", [])}
+        assert ("VLLM_API_KEY" in env_names) is pods_check, routing
+        if filtered:
+            assert (FILTER_API_KEY_ENV in env_names) is pods_check, routing
+
+
+def test_a_missing_or_wrong_key_gets_openai_s_json_401_from_the_gateway() -> None:
+    (override,) = of_kind(_gateway(), "BackendTrafficPolicy")["spec"]["responseOverride"]
+    assert override["match"] == {"statusCodes": [{"type": "Value", "value": 401}]}
+    assert override["source"] == "Local"  # only Envoy's own 401s (the key check)
+    assert override["response"]["contentType"] == "application/json"
+    body = override["response"]["body"]["inline"]
+    assert "%" not in body  # an Envoy format string: no operators wanted
+    assert json.loads(body)["error"]["code"] == "invalid_api_key"
+
+
+def test_the_gateway_chart_is_applied_after_the_api_key_chart(synth: SynthResult) -> None:
+    manifests = resources(synth.templates["staging"]["Serving"], "Custom::AWSCDK-EKS-KubernetesResource")
+    gateway = next(name for name in manifests if name.startswith("Chartmodelgateway"))
+    api_key = next(name for name in manifests if name.startswith("Chartapikey"))
+    assert api_key in manifests[gateway]["DependsOn"]
