@@ -9,6 +9,7 @@ import jsonschema
 import pytest
 
 from config import ConfigError
+from config.subnets import subnet_cidrs
 from constructs_lib.addons.envoy_gateway import gateway_class
 from contract.kubernetes import instance_name, selector_labels
 from contract.serving import API_KEY_SECRET, API_KEY_SECRET_FIELD
@@ -394,3 +395,32 @@ def test_the_gateway_chart_is_applied_after_the_api_key_chart(synth: SynthResult
     gateway = next(name for name in manifests if name.startswith("Chartmodelgateway"))
     api_key = next(name for name in manifests if name.startswith("Chartapikey"))
     assert api_key in manifests[gateway]["DependsOn"]
+
+
+def test_internet_facing_model_mode_admits_the_public_subnets_to_the_gateway_only() -> None:
+    data = _model_stage(
+        scheme="internet-facing",
+        domain="llm.example.com",
+        certificate_arn="arn:aws:acm:us-east-1:222222222222:certificate/00000000-0000-4000-8000-000000000000",
+    )
+    data.pop("account", None)
+    data.pop("region", None)
+    config = stage_config(data, "staging")
+    zones = len(config.availability_zones)
+    layout = subnet_cidrs(config.network.vpc_cidr, zones)
+    charts = charts_for(config)
+
+    def admitted(policy: dict[str, Any]) -> set[str]:
+        return {
+            peer["ipBlock"]["cidr"]
+            for rule in policy["spec"]["ingress"]
+            for peer in rule["from"]
+            if "ipBlock" in peer
+        }
+
+    # The ALB (public subnets) reaches the gateway...
+    assert set(layout["Public"]) <= admitted(of_kind(charts.gateway, "NetworkPolicy"))  # type: ignore[arg-type]
+    # ...and no model pod, which then checks no key; the scraper (edge subnets) still reaches them.
+    for chart in charts.endpoints.values():
+        pods = admitted(of_kind(chart, "NetworkPolicy"))
+        assert pods == set(layout["Edge"])
