@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from filter_proxy.guardrail import Direction, Guardrail, Verdict
-from filter_proxy.openai_body import chunk_text, error_body, request_texts, response_texts
+from filter_proxy.openai_body import Setter, chunk_text, error_body, request_texts, response_texts
 
 OUTPUT_PATHS = ("/v1/chat/completions", "/v1/completions")
 READY_PATH = "/filter/ready"
@@ -238,6 +238,40 @@ class FilterProxy:
             status=503,
         )
 
+    async def _screen(
+        self,
+        texts: list[tuple[str, Setter]],
+        direction: Direction,
+        *,
+        digest: str,
+        request_id: str,
+        path: str,
+    ) -> tuple[web.Response | None, bool]:
+        """Checks a whole prompt or completion: (the refusal to send, or None; whether texts were masked
+        in place through their setters)."""
+        try:
+            verdict = await self._check([text for text, _ in texts], direction)
+        except GuardrailUnavailableError as error:
+            refusal = self._unavailable(
+                error, direction=direction, digest=digest, request_id=request_id, path=path
+            )
+            if refusal is not None:
+                return refusal, False
+            verdict = Verdict(blocked=False)
+        if verdict.intervened:
+            self._record(
+                verdict=verdict, direction=direction, digest=digest, request_id=request_id, path=path
+            )
+        if verdict.blocked:
+            what = "prompt" if direction == "INPUT" else "completion"
+            message = f"The {what} was blocked by the content filter ({', '.join(verdict.rules)})."
+            return web.json_response(error_body(message, code="content_filter"), status=400), False
+        if verdict.anonymized and verdict.texts is not None:
+            for (_, put), masked in zip(texts, verdict.texts, strict=True):
+                put(masked)
+            return None, True
+        return None, False
+
     # --- requests --------------------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
@@ -254,29 +288,12 @@ class FilterProxy:
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         digest = hashlib.sha256(raw).hexdigest()
         path = request.path
-        texts = request_texts(body)
-        try:
-            verdict = await self._check([text for text, _ in texts], "INPUT")
-        except GuardrailUnavailableError as error:
-            refusal = self._unavailable(
-                error, direction="INPUT", digest=digest, request_id=request_id, path=path
-            )
-            if refusal is not None:
-                return refusal
-            verdict = Verdict(blocked=False)
-        if verdict.intervened:
-            self._record(verdict=verdict, direction="INPUT", digest=digest, request_id=request_id, path=path)
-        if verdict.blocked:
-            return web.json_response(
-                error_body(
-                    "The prompt was blocked by the content filter (" + ", ".join(verdict.rules) + ").",
-                    code="content_filter",
-                ),
-                status=400,
-            )
-        if verdict.anonymized and verdict.texts is not None:
-            for (_, put), masked in zip(texts, verdict.texts, strict=True):
-                put(masked)
+        refusal, masked = await self._screen(
+            request_texts(body), "INPUT", digest=digest, request_id=request_id, path=path
+        )
+        if refusal is not None:
+            return refusal
+        if masked:
             raw = json.dumps(body).encode()
         upstream = await self._upstream(request, raw)
         try:
@@ -293,31 +310,12 @@ class FilterProxy:
     ) -> web.Response:
         payload = await upstream.read()
         body = json.loads(payload)
-        texts = response_texts(body)
-        try:
-            verdict = await self._check([text for text, _ in texts], "OUTPUT")
-        except GuardrailUnavailableError as error:
-            refusal = self._unavailable(
-                error, direction="OUTPUT", digest=digest, request_id=request_id, path=request.path
-            )
-            if refusal is not None:
-                return refusal
-            verdict = Verdict(blocked=False)
-        if verdict.intervened:
-            self._record(
-                verdict=verdict, direction="OUTPUT", digest=digest, request_id=request_id, path=request.path
-            )
-        if verdict.blocked:
-            return web.json_response(
-                error_body(
-                    "The completion was blocked by the content filter (" + ", ".join(verdict.rules) + ").",
-                    code="content_filter",
-                ),
-                status=400,
-            )
-        if verdict.anonymized and verdict.texts is not None:
-            for (_, put), masked in zip(texts, verdict.texts, strict=True):
-                put(masked)
+        refusal, masked = await self._screen(
+            response_texts(body), "OUTPUT", digest=digest, request_id=request_id, path=request.path
+        )
+        if refusal is not None:
+            return refusal
+        if masked:
             payload = json.dumps(body).encode()
         headers = self._reply_headers(upstream)
         return web.Response(status=upstream.status, body=payload, headers=headers)
