@@ -114,8 +114,9 @@ ARCHITECTURES: dict[str, Architecture] = {
     "qwen2.5-7b": Architecture(7.62, 28, 4, 128, "Qwen/Qwen2.5-7B-Instruct config.json"),
 }
 
-# Efficiencies: estimates, chosen conservatively and the same for every GPU so that no trace or GPU is
-# favoured. Achieved HBM bandwidth in decode is typically 70-80 % of peak (memory-bound kernels);
+# Efficiencies: estimates, the same for every GPU. Decode bandwidth efficiency and the step overhead are
+# replaced by fitted values where published measurements exist (CALIBRATED, below). Achieved HBM
+# bandwidth in decode is typically 70-80 % of peak (memory-bound kernels);
 # prefill reaches about half of dense tensor peak at 1-2 k-token batches (MFU figures in Pope et al.
 # and in vLLM/SGLang benchmark write-ups); AWQ/GPTQ kernels dequantise in the GEMM and run prefill
 # at roughly 0.7x the FP16 rate (vLLM docs: "AWQ ... under-optimized", lower throughput at batch).
