@@ -43,10 +43,18 @@ install: ## Install the pinned Python packages into .venv and the pinned CDK CLI
 		$(MAKE) -s --no-print-directory $(STAMP)/node
 	@$(MAKE) -sq $(STAMP)/promtool $(STAMP)/amtool || $(PHASE) "install: promtool and amtool into $(BIN)" \
 		$(MAKE) -s --no-print-directory $(STAMP)/promtool $(STAMP)/amtool
+	@$(MAKE) -sq $(STAMP)/checkov || $(PHASE) "install: checkov into .venv-checkov (its own environment)" \
+		$(MAKE) -s --no-print-directory $(STAMP)/checkov
 
-$(STAMP)/python: requirements.txt requirements-dev.txt
+$(STAMP)/python: requirements-dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.lock
+	mkdir -p $(STAMP) && touch $@
+
+# checkov pins an older boto3 than the app: its own environment, run by tests/compliance/test_checkov.py.
+$(STAMP)/checkov: requirements-checkov.lock
+	test -x .venv-checkov/bin/python || $(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-checkov.lock
 	mkdir -p $(STAMP) && touch $@
 
 ## promtool and amtool (rule and routing tests) from Debian's prometheus packages, unpacked: no service.

@@ -42,6 +42,7 @@ class Context:
 def drain_once(concurrency: int) -> tuple[float, int, dict[str, Any]]:
     from k8s_fake import FakeKubernetes, make_node, make_pod
 
+    from contract.events import EC2_SOURCE, SPOT_INTERRUPTION_WARNING
     from lambdas.common import clients
     from lambdas.common.clients import aws_client
     from lambdas.spot_interruption import handler as spot
@@ -64,8 +65,8 @@ def drain_once(concurrency: int) -> tuple[float, int, dict[str, Any]]:
         event = {
             "version": "0",
             "id": f"bench-{concurrency}",
-            "detail-type": "EC2 Spot Instance Interruption Warning",
-            "source": "aws.ec2",
+            "detail-type": SPOT_INTERRUPTION_WARNING,
+            "source": EC2_SOURCE,
             "account": "123456789012",
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "region": "us-east-1",
@@ -80,7 +81,7 @@ def drain_once(concurrency: int) -> tuple[float, int, dict[str, Any]]:
 
 def import_ms(code: str, runs: int = 5) -> tuple[float, float, float]:
     """Median and minimum total import time of running `code`, and the median self time of our
-    own `lambdas.*` modules, in ms. Tracing is on, as in Lambda (Powertools then imports the
+    own `lambdas.*` and `contract.*` modules, in ms. Tracing is on, as in Lambda (Powertools then imports the
     X-Ray SDK)."""
     env = {k: v for k, v in os.environ.items() if k != "POWERTOOLS_TRACE_DISABLED"}
     samples, own = [], []
@@ -101,7 +102,7 @@ def import_ms(code: str, runs: int = 5) -> tuple[float, float, float]:
             # top-level modules have exactly one space of indentation after the last '|'
             if not parts[2].startswith("  "):
                 total += int(parts[1])
-            if parts[2].strip().startswith("lambdas"):
+            if parts[2].strip().startswith(("lambdas", "contract")):
                 ours += int(parts[0].split(":")[1])
         samples.append(total / 1000)
         own.append(ours / 1000)
@@ -109,8 +110,8 @@ def import_ms(code: str, runs: int = 5) -> tuple[float, float, float]:
 
 
 def asset_sizes(function: str) -> tuple[int, int, int]:
-    """Files, raw bytes and zipped bytes of lambdas/{__init__,common,<function>} (no caches)."""
-    files = [ROOT / "lambdas" / "__init__.py"]
+    """Files, raw bytes and zipped bytes of lambdas/{__init__,common,<function>} and contract/ (no caches)."""
+    files = [ROOT / "lambdas" / "__init__.py", *sorted((ROOT / "contract").glob("*.py"))]
     for folder in ("common", function):
         files += sorted(p for p in (ROOT / "lambdas" / folder).rglob("*.py") if "__pycache__" not in p.parts)
     buffer = io.BytesIO()
@@ -164,7 +165,7 @@ def main() -> None:
         )
     print("  (boto3 is imported on the first client request, not at module import)")
     print()
-    print("Deployment asset (lambdas/__init__.py + common/ + the function's folder)")
+    print("Deployment asset (lambdas/__init__.py + common/ + the function's folder + contract/)")
     for function in FUNCTIONS:
         count, raw, zipped = asset_sizes(function)
         kib, zipped_kib = raw / 1024, zipped / 1024

@@ -11,6 +11,7 @@ import time
 
 from aiohttp import ClientSession
 
+from contract.serving import GUARDRAIL_ID_KEY, GUARDRAIL_VERSION_KEY
 from filter_proxy.server import build
 from tests.unit.filter_proxy.fakes import FakeGuardrail, FakeModel, guardrail_app, model_app, serve
 
@@ -39,8 +40,8 @@ async def main() -> None:
             {
                 "AWS_REGION": "us-west-2",
                 "GUARDRAIL_ENDPOINT_URL": guardrail_url,
-                "GUARDRAIL_ID": "abc",
-                "GUARDRAIL_VERSION": "1",
+                GUARDRAIL_ID_KEY: "abc",
+                GUARDRAIL_VERSION_KEY: "1",
                 "UPSTREAM_URL": model_url,
             }
         )

@@ -19,12 +19,12 @@ from config.base import (
 )
 from config.catalog import ARM_FAMILY, GPU_INSTANCE_TYPES, SYSTEM_INSTANCE_TYPES, GpuInstanceType
 from config.gpu_sharing import GpuSharingConfig
+from config.kubernetes_releases import SUPPORTED_KUBERNETES_VERSIONS
+from config.limits import KUBERNETES_LABEL_VALUE_MAX
 
-SUPPORTED_KUBERNETES_VERSIONS = ("1.35", "1.36")
 REQUIRED_ADDONS = ("vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent", "aws-ebs-csi-driver")
 """EKS managed add-ons every cluster runs; each needs a pinned version in cluster.addon_versions."""
 ADDON_VERSION = re.compile(r"^v\d+\.\d+\.\d+-eksbuild\.\d+$")
-"""Versions the pinned kubectl layer (v1.36) and cdk8s-plus-36 can manage (kubectl skew +-1)."""
 
 IAM_PRINCIPAL_ARN = re.compile(
     r"^arn:aws(-cn|-us-gov)?:iam::(?P<account>[^:]*):(?P<kind>role|user)/(?P<name>[\w+=,.@/-]+)$"
@@ -154,10 +154,10 @@ class GpuNodeGroupConfig(NodeGroupSizing):
                 raise ValueError(
                     f"label {key!r} uses a reserved prefix; not allowed: {RESERVED_LABEL_PREFIXES}"
                 )
-            if len(label) > 63 or not KUBERNETES_LABEL_VALUE.match(label):
+            if len(label) > KUBERNETES_LABEL_VALUE_MAX or not KUBERNETES_LABEL_VALUE.match(label):
                 raise ValueError(
                     f"label {key}={label!r} is not a valid Kubernetes label value "
-                    "(63 characters of letters, digits, '-', '_', '.')"
+                    f"({KUBERNETES_LABEL_VALUE_MAX} characters of letters, digits, '-', '_', '.')"
                 )
         return value
 

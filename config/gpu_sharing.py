@@ -18,13 +18,13 @@ from pydantic import Field, model_validator
 from config.base import Strict
 from config.catalog import GPU_INSTANCE_TYPES
 from config.mig_profiles import MIG_PROFILES, mig_profile_memory_gb
+from contract.kubernetes import GPU_RESOURCE
 
 if TYPE_CHECKING:
     from config.cluster import GpuNodeGroupConfig
     from config.serving import ModelVersion
     from config.stage import StageConfig
 
-GPU_RESOURCE = "nvidia.com/gpu"
 MIG_RESOURCE_PREFIX = "nvidia.com/mig-"
 MAX_TIME_SLICES = 16
 # vLLM's gpu_memory_utilization is this instance's share of the whole GPU's memory; it must stay

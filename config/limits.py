@@ -12,6 +12,7 @@ KUBERNETES_NAME_MAX = 63
 KUBERNETES_QUALIFIED_NAME_MAX = 63
 """The name part of an annotation or label key (after the optional 'prefix/'): qualifiedNameMaxLength."""
 KUBERNETES_LABEL_VALUE_MAX = 63
+"""A label value (node-group labels): LabelValueMaxLength."""
 DNS_NAME_MAX = 253
 """A DNS name (and a Kubernetes DNS-1123 subdomain), e.g. an Ingress host: at most 253 characters."""
 

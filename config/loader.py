@@ -15,10 +15,10 @@ from pydantic import BaseModel, ValidationError
 
 from config.base import PATTERN_IN_WORDS
 from config.stage import StageConfig
+from config.stages import STAGE_ORDER
 
 CONFIG_DIR = Path(__file__).resolve().parent
 CDK_CONTEXT_FILE = CONFIG_DIR.parent / "cdk.context.json"
-STAGE_ORDER = ("dev", "staging", "prod")
 
 
 class ConfigError(ValueError):
@@ -245,12 +245,6 @@ def read_yaml_document(path: Path) -> tuple[object, yaml.Node | None, str]:
     return data, root, source
 
 
-def read_yaml(path: Path) -> tuple[object, str]:
-    """The parsed file (duplicate keys refused) and the name error messages call it."""
-    data, _, source = read_yaml_document(path)
-    return data, source
-
-
 def read_cdk_context(path: Path = CDK_CONTEXT_FILE) -> dict[str, object] | None:
     """The committed CDK context (cached AZ lookups), or None when there is no such file."""
     if not path.exists():
@@ -267,19 +261,23 @@ def load_stage(path: Path, *, cdk_context: dict[str, object] | None = None) -> S
     return parse_stage(data, name=path.stem, source=source, root=root, cdk_context=cdk_context)
 
 
-def load_stages(
-    config_dir: Path = CONFIG_DIR, *, cdk_context_file: Path = CDK_CONTEXT_FILE
-) -> dict[str, StageConfig]:
-    """Every stage file, ordered dev, staging, prod, then any others by name."""
-    paths = sorted(
+def stage_files(config_dir: Path = CONFIG_DIR) -> list[Path]:
+    """Every stage file, in STAGE_ORDER (config/stages.py), then any others by name."""
+    return sorted(
         (p for p in config_dir.glob("*.yaml") if p.stem != "pipeline"),
         key=lambda p: (
             STAGE_ORDER.index(p.stem) if p.stem in STAGE_ORDER else len(STAGE_ORDER),
             p.stem,
         ),
     )
+
+
+def load_stages(
+    config_dir: Path = CONFIG_DIR, *, cdk_context_file: Path = CDK_CONTEXT_FILE
+) -> dict[str, StageConfig]:
+    """Every stage, in the order of ``stage_files``."""
     context = read_cdk_context(cdk_context_file)
-    return {path.stem: load_stage(path, cdk_context=context) for path in paths}
+    return {path.stem: load_stage(path, cdk_context=context) for path in stage_files(config_dir)}
 
 
 def display_path(path: Path) -> str:

@@ -17,7 +17,6 @@ from pydantic import Field, ValidationError, ValidationInfo, field_validator, mo
 from config.base import DnsLabel, Strict, duplicates
 from config.loader import (
     CONFIG_DIR,
-    STAGE_ORDER,
     ConfigError,
     describe_validation_error,
     display_path,
@@ -25,10 +24,11 @@ from config.loader import (
     read_yaml_document,
 )
 from config.stage import ACCOUNT, AZ_CONTEXT_FILE, REGION, StageConfig, az_context_key
+from config.stages import PRODUCTION_STAGES, STAGE_ORDER
 
 PIPELINE_FILE = CONFIG_DIR / "pipeline.yaml"
 PACKAGE_JSON = CONFIG_DIR.parent / "package.json"
-STAGES_NEEDING_APPROVAL = ("prod",)
+STAGES_NEEDING_APPROVAL = PRODUCTION_STAGES
 """Stages that must never deploy without a human's approval."""
 
 CONNECTION_ARN = re.compile(
@@ -100,10 +100,6 @@ class SourceConfig(Strict):
                 "CodeConnections connection (arn:aws:codeconnections:<region>:<account>:connection/<uuid>)"
             )
         return self
-
-    @property
-    def uses_codecommit(self) -> bool:
-        return self.codecommit_repository is not None
 
 
 class PipelineStageConfig(Strict):

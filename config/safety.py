@@ -14,8 +14,6 @@ from config.cluster import CapacityType
 if TYPE_CHECKING:
     from config.stage import StageConfig
 
-PRODUCTION_STAGES = ("prod",)
-"""Stages where a safety finding is an error rather than a warning."""
 OVERRIDE_REASON_MIN = 20
 """Characters a waiver's reason needs: a sentence a reviewer can judge, not 'ok'."""
 

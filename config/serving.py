@@ -19,6 +19,7 @@ from config.limits import (
 )
 from config.slo import ModelSlo
 from config.vllm_support import check_engine, check_image_tag
+from contract.kubernetes import instance_name
 
 HF_MODEL_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[\w.\-/=]*)?$")
@@ -213,10 +214,6 @@ class ModelVersion(Strict):
         return self
 
     @property
-    def from_hugging_face(self) -> bool:
-        return not (self.from_stage_bucket or self.source.startswith("s3://"))
-
-    @property
     def tensor_parallel_size(self) -> int:
         return self.gpus_per_replica
 
@@ -259,7 +256,7 @@ class ModelConfig(Strict):
                     f"{KUBERNETES_QUALIFIED_NAME_MAX - len(kind) - 1} characters"
                 )
         for version in self.versions:
-            instance = f"{self.id}-{version.name}"
+            instance = instance_name(self.id, version.name)
             if len(instance) > MAX_INSTANCE_NAME:
                 raise ValueError(
                     f"'{instance}' (<id>-<version>) has {len(instance)} characters; allowed: at most "
@@ -298,6 +295,63 @@ class IngressConfig(Strict):
     scheme: Literal["internal", "internet-facing"] = "internal"
     domain: str | None = Field(default=None, description="Hosts are <model-id>.<domain>.")
     certificate_arn: str | None = Field(default=None, description="ACM certificate for domain.")
+    auth: Literal["api-key", "none"] = Field(
+        default="api-key",
+        description="api-key: vLLM requires a bearer key on /v1/* (kept in Secrets Manager); "
+        "none: no authentication, only for an internal ALB.",
+    )
+    routing: Literal["host", "header", "model"] | None = Field(
+        default=None,
+        description="How a request reaches its model: host <id>.<domain>, header x-model-id, or model "
+        "(the OpenAI body's `model`, read by Envoy AI Gateway behind the ALB; docs/serving.md). "
+        "Default: host when domain is set, header otherwise.",
+    )
+
+    @model_validator(mode="after")
+    def _authenticated_when_public(self) -> IngressConfig:
+        if self.scheme == "internet-facing" and self.auth != "api-key":
+            raise ValueError(
+                f"ingress.auth {self.auth!r} with ingress.scheme 'internet-facing'; allowed: 'api-key' "
+                "(an internet-facing API must authenticate its callers)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _routing(self) -> IngressConfig:
+        mode = self.routing_mode
+        if mode == "host" and not self.domain:
+            raise ValueError(
+                "ingress.routing 'host' needs ingress.domain (hosts are <model-id>.<domain>); allowed "
+                "without a domain: 'header' or 'model'"
+            )
+        if mode == "header" and self.domain:
+            raise ValueError(
+                f"ingress.routing 'header' with ingress.domain {self.domain!r}; allowed with a domain: "
+                "'host' (<model-id>.<domain>) or 'model' (one host, <domain>)"
+            )
+        if mode == "model" and self.auth != "api-key":
+            raise ValueError(
+                f"ingress.routing 'model' with ingress.auth {self.auth!r}; allowed: 'api-key' (one "
+                "endpoint reaches every model, and the gateway answers GET /v1/models without a key, "
+                "so vLLM's key check is the only gate)"
+            )
+        if mode == "model" and self.scheme == "internet-facing" and not self.has_tls:
+            raise ValueError(
+                "ingress.routing 'model' with ingress.scheme 'internet-facing' needs ingress.domain and "
+                "ingress.certificate_arn (HTTPS): every model's prompts and the API key cross one listener"
+            )
+        return self
+
+    @property
+    def routing_mode(self) -> Literal["host", "header", "model"]:
+        """The configured mode, or the one a stage had before the field existed."""
+        if self.routing is not None:
+            return self.routing
+        return "host" if self.domain else "header"
+
+    @property
+    def requires_api_key(self) -> bool:
+        return self.auth == "api-key"
 
     @field_validator("domain")
     @classmethod

@@ -23,9 +23,11 @@ from config.limits import (
 )
 from config.operations import OffHoursConfig, SpotConfig
 from config.platform import ClusterAutoscalerConfig, ImageCacheConfig, ObservabilityConfig
-from config.safety import OVERRIDE_REASON_MIN, PRODUCTION_STAGES, SafetyRule, describe, safety_findings
+from config.safety import OVERRIDE_REASON_MIN, SafetyRule, describe, safety_findings
 from config.serving import IngressConfig, ModelConfig, ModelVersion, WafConfig
+from config.stages import PRODUCTION_STAGES
 from config.subnets import carve, smallest_fitting_prefix
+from contract.kubernetes import instance_name
 
 ACCOUNT = re.compile(r"^\d{12}$")
 REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
@@ -229,7 +231,7 @@ class StageConfig(Strict):
         owners: dict[str, str] = {}
         for model in self.models:
             for version in model.versions:
-                name = f"{model.id}-{version.name}"
+                name = instance_name(model.id, version.name)
                 here = f"models[{model.id}].versions[{version.name}]"
                 if name in owners:
                     raise ValueError(
@@ -351,10 +353,6 @@ class StageConfig(Strict):
                 "waiver does not outlive its reason"
             )
         return warnings
-
-    @property
-    def is_environment_agnostic(self) -> bool:
-        return self.account is None
 
     @property
     def offhours_models(self) -> list[ModelConfig]:

@@ -25,6 +25,7 @@ from constructs import Construct
 from constructs_lib.nag import acknowledge
 from constructs_lib.powertools_layer import powertools_layer
 from constructs_lib.retention import retention
+from contract.functions import CLUSTER_CA_DATA_ENV, CLUSTER_ENDPOINT_ENV, CLUSTER_NAME_ENV
 
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 ARCHITECTURE = lambda_.Architecture.ARM_64  # pure Python: Graviton is cheaper for the same work
@@ -144,9 +145,9 @@ class ClusterClientFunction(Construct):
             log_group=log_group,
             logging_format=lambda_.LoggingFormat.JSON,
             environment={
-                "CLUSTER_NAME": cluster.cluster_name,
-                "CLUSTER_ENDPOINT": cluster.cluster_endpoint,
-                "CLUSTER_CA_DATA": cluster.cluster_certificate_authority_data,
+                CLUSTER_NAME_ENV: cluster.cluster_name,
+                CLUSTER_ENDPOINT_ENV: cluster.cluster_endpoint,
+                CLUSTER_CA_DATA_ENV: cluster.cluster_certificate_authority_data,
                 **environment,
             },
             environment_encryption=environment_key,

@@ -14,6 +14,22 @@ from constructs_lib.retention import retention
 BODY_SIZE_RULE = "SizeRestrictions_BODY"
 
 
+def greater_than_regex(limit: int) -> str:
+    """A regex matching exactly the decimal integers greater than `limit` (no leading zeros).
+
+    WAF cannot compare numbers, and it inspects at most the first 8 KB of a body; a regex on the
+    Content-Length header is how a larger body is refused before the ALB forwards it.
+    """
+    digits = str(limit)
+    longer = rf"[1-9][0-9]{{{len(digits)},}}"  # more digits than the limit
+    same_length = [
+        f"{digits[:i]}[{int(digit) + 1}-9][0-9]{{{len(digits) - i - 1}}}"
+        for i, digit in enumerate(digits)
+        if digit != "9"
+    ]
+    return "^(" + "|".join([longer, *same_length]) + ")$"
+
+
 def _visibility(metric: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
     return wafv2.CfnWebACL.VisibilityConfigProperty(
         cloud_watch_metrics_enabled=True, metric_name=metric, sampled_requests_enabled=True
@@ -53,6 +69,7 @@ class EdgeWebAcl(Construct):
         allow_cidrs: when non-empty, every other client IP is blocked. Default: no allow-list.
         logs_key: KMS key of the WAF log group.
         log_retention_days: retention of the WAF log group.
+        max_body_bytes: requests declaring a larger Content-Length are blocked.
     """
 
     def __init__(
@@ -65,6 +82,7 @@ class EdgeWebAcl(Construct):
         allow_cidrs: list[str],
         logs_key: kms.IKey,
         log_retention_days: int,
+        max_body_bytes: int,
     ) -> None:
         super().__init__(scope, id_)
         rules: list[wafv2.CfnWebACL.RuleProperty] = []
@@ -109,6 +127,25 @@ class EdgeWebAcl(Construct):
             ),
             _managed_rule("AWSManagedRulesCommonRuleSet", 2, count_rules=(BODY_SIZE_RULE,)),
             _managed_rule("AWSManagedRulesKnownBadInputsRuleSet", 3),
+            # The common rule set's body-size rule counts only (prompts exceed 8 KB); this blocks
+            # what no prompt of the stage's longest context can need.
+            wafv2.CfnWebACL.RuleProperty(
+                name="BodyLargerThanAnyPrompt",
+                priority=4,
+                action=wafv2.CfnWebACL.RuleActionProperty(block={}),
+                statement=wafv2.CfnWebACL.StatementProperty(
+                    regex_match_statement=wafv2.CfnWebACL.RegexMatchStatementProperty(
+                        regex_string=greater_than_regex(max_body_bytes),
+                        field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(
+                            single_header={"Name": "content-length"}
+                        ),
+                        text_transformations=[
+                            wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")
+                        ],
+                    )
+                ),
+                visibility_config=_visibility("BodyLargerThanAnyPrompt"),
+            ),
         ]
         self.web_acl = wafv2.CfnWebACL(
             self,

@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 
+from aws_cdk import Annotations
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
@@ -14,14 +15,17 @@ from constructs import Construct
 
 from config.cluster import CapacityType, GpuNodeGroupConfig
 from config.gpu_sharing import SharingMode, advertised_resources
+from constructs_lib.mig_boot import mig_user_data
 from constructs_lib.node_launch_template import NodeLaunchTemplate
+from contract.kubernetes import (
+    CAPACITY_TYPE_LABEL,
+    GPU_COUNT_LABEL,
+    GPU_MODEL_LABEL,
+    GPU_TAINT_KEY,
+    GPU_TAINT_VALUE,
+    NODE_GROUP_LABEL,
+)
 
-GPU_TAINT_KEY = "nvidia.com/gpu"
-GPU_TAINT_VALUE = "true"
-NODE_GROUP_LABEL = "llm-inference/node-group"
-GPU_MODEL_LABEL = "llm-inference/gpu-model"
-GPU_COUNT_LABEL = "llm-inference/gpu-count"
-CAPACITY_TYPE_LABEL = "llm-inference/capacity-type"
 AUTOSCALER_TAG_PREFIX = "k8s.io/cluster-autoscaler"
 # The device plugin's config-manager picks the node's sharing config by this label (k8s-device-plugin
 # v0.18.0, cmd/config-manager: DefaultConfigLabel); its value is a key of the chart's config.map.
@@ -37,6 +41,10 @@ def accelerator(gpu_model: str) -> str:
 
 
 GPU_AMI_TYPE = eks.NodegroupAmiType.AL2023_X86_64_NVIDIA
+GPU_AMI_TYPE_CFN = "AL2023_x86_64_NVIDIA"
+"""GPU_AMI_TYPE as CloudFormation spells it (AWS::EKS::Nodegroup AmiType; the Python enum's value is
+the member name). replacement_key keeps the enum's spelling: it only feeds the node-groups revision
+hash, which must not change while no group is replaced."""
 REPLACEMENT_INPUTS = ("AmiType", "CapacityType", "ClusterName", "InstanceTypes", "NodeRole", "Subnets")
 """The create-only properties of AWS::EKS::Nodegroup (CloudFormation resource schema) that a GPU
 group sets, besides its generated NodegroupName: changing any of them replaces the group, and the
@@ -129,13 +137,21 @@ class GpuNodeGroup(Construct):
     ) -> None:
         super().__init__(scope, id_)
         template = NodeLaunchTemplate(
-            self, "Template", disk_size_gib=group.disk_size_gib, volume_key=volume_key
+            self,
+            "Template",
+            disk_size_gib=group.disk_size_gib,
+            volume_key=volume_key,
+            # MIG groups only: split the GPUs before kubelet, so the device plugin finds MIG devices.
+            user_data=mig_user_data(group),
         )
         self.nodegroup = eks.Nodegroup(
             self,
             "Nodegroup",
             cluster=cluster,
-            ami_type=GPU_AMI_TYPE,
+            # No ami_type here: aws-cdk-lib 2.275's Nodegroup checks it against its own list of GPU
+            # instance classes (aws-eks-v2/lib/private/nodegroup.js isGpuInstanceType), which has no P5,
+            # and refuses the NVIDIA AMI for p5 groups. With a launch template it leaves AmiType unset,
+            # so the property is set on the resource below, the same for every GPU group.
             capacity_type=(
                 eks.CapacityType.SPOT
                 if group.capacity_type is CapacityType.SPOT
@@ -158,4 +174,11 @@ class GpuNodeGroup(Construct):
             subnets=subnets,
             enable_node_auto_repair=True,
             max_unavailable=1,
+        )
+        cfn_nodegroup = self.nodegroup.node.default_child
+        assert isinstance(cfn_nodegroup, eks.CfnNodegroup)
+        cfn_nodegroup.ami_type = GPU_AMI_TYPE_CFN
+        # The warning says GPU groups without an ami_type stay on AL2; this one's AmiType is set just above.
+        Annotations.of(self.nodegroup).acknowledge_warning(
+            "@aws-cdk/aws-eks:gpuInstancesUseAL2", "AmiType is set on the CfnNodegroup (AL2023 NVIDIA)"
         )

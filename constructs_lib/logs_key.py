@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from constructs import Construct
+
+from constructs_lib.rotating_key import RotatingRetainedKey
 
 
 class LogsKey(Construct):
@@ -17,13 +18,10 @@ class LogsKey(Construct):
     def __init__(self, scope: Construct, id_: str, *, description: str) -> None:
         super().__init__(scope, id_)
         stack = Stack.of(self)
-        self.key = kms.Key(
+        self.key = RotatingRetainedKey(
             self,
             "Key",
             description=description,
-            enable_key_rotation=True,
-            pending_window=Duration.days(30),
-            removal_policy=RemovalPolicy.RETAIN,
         )
         # CloudWatch Logs needs the key only for log groups of this account and region.
         self.key.add_to_resource_policy(

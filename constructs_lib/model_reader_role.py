@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from aws_cdk import Stack
-from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from constructs_lib.pod_identity import PodIdentityRole
 
-class ModelReaderRole(Construct):
-    """Exposes ``role`` and ``association``.
+
+class ModelReaderRole(PodIdentityRole):
+    """A ``PodIdentityRole`` whose permissions are one model version's weights. Exposes ``role`` and
+    ``association``; more statements (a guardrail) may be added with ``role.add_to_policy``.
 
     Props:
         cluster_name: the EKS cluster of the pods.
@@ -37,21 +39,17 @@ class ModelReaderRole(Construct):
         prefixes: list[str],
         bucket_key_alias: str | None = None,
     ) -> None:
-        super().__init__(scope, id_)
-        stack = Stack.of(self)
-        self.role = iam.Role(
-            self,
-            "Role",
-            assumed_by=iam.ServicePrincipal("pods.eks.amazonaws.com"),
+        # Statements are added below with add_to_policy (the role's default policy resource), where
+        # a guardrail adds its own too (stacks/serving_guardrails.py).
+        super().__init__(
+            scope,
+            id_,
+            cluster_name=cluster_name,
+            namespace=namespace,
+            service_account=service_account,
             description=f"Reads model weights for {namespace}/{service_account}",
         )
-        # Pod Identity needs sts:TagSession on top of sts:AssumeRole.
-        self.role.assume_role_policy.add_statements(  # type: ignore[union-attr]
-            iam.PolicyStatement(
-                principals=[iam.ServicePrincipal("pods.eks.amazonaws.com")],
-                actions=["sts:TagSession"],
-            )
-        )
+        stack = Stack.of(self)
         self.role.add_to_policy(
             iam.PolicyStatement(
                 sid="ListModelPrefix",
@@ -85,12 +83,4 @@ class ModelReaderRole(Construct):
                     ),
                 },
             )
-        )
-        self.association = eks.CfnPodIdentityAssociation(
-            self,
-            "Association",
-            cluster_name=cluster_name,
-            namespace=namespace,
-            service_account=service_account,
-            role_arn=self.role.role_arn,
         )

@@ -18,9 +18,19 @@ class NodeLaunchTemplate(Construct):
     :param disk_size_gib: size of the root volume.
     :param volume_key: customer-managed key that encrypts the root volume; its policy must let the
         EC2 Auto Scaling service-linked role use it (see ``NodeVolumeKey``).
+    :param user_data: MIME multi-part user data that EKS merges with its own bootstrap part.
+        @default - none (the template leaves bootstrapping to EKS alone)
     """
 
-    def __init__(self, scope: Construct, id_: str, *, disk_size_gib: int, volume_key: kms.IKey) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        disk_size_gib: int,
+        volume_key: kms.IKey,
+        user_data: ec2.UserData | None = None,
+    ) -> None:
         super().__init__(scope, id_)
         self.launch_template = ec2.LaunchTemplate(
             self,
@@ -29,6 +39,7 @@ class NodeLaunchTemplate(Construct):
             http_tokens=ec2.LaunchTemplateHttpTokens.REQUIRED,
             http_put_response_hop_limit=1,
             http_endpoint=True,
+            user_data=user_data,
             block_devices=[
                 ec2.BlockDevice(
                     device_name=ROOT_DEVICE,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from constructs import Construct
+
+from constructs_lib.rotating_key import RotatingRetainedKey
 
 AUTOSCALING_SERVICE_LINKED_ROLE = "aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
 KEY_USE_ACTIONS = (
@@ -30,13 +31,10 @@ class NodeVolumeKey(Construct):
 
     def __init__(self, scope: Construct, id_: str, *, description: str) -> None:
         super().__init__(scope, id_)
-        self.key = kms.Key(
+        self.key = RotatingRetainedKey(
             self,
             "Key",
             description=description,
-            enable_key_rotation=True,
-            pending_window=Duration.days(30),
-            removal_policy=RemovalPolicy.RETAIN,
         )
         # EKS creates each managed node group's Auto Scaling group, and Auto Scaling launches the
         # instances as its service-linked role, whose own policy covers AWS-managed keys only. These

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import hmac
 import json
 import logging
 import os
@@ -52,6 +53,7 @@ class Settings:
     stream_window_chars: int
     on_error: str
     shutdown_timeout_seconds: float
+    api_key: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str]) -> Settings:
@@ -63,6 +65,7 @@ class Settings:
             stream_window_chars=int(env.get("STREAM_WINDOW_CHARS", "400")),
             on_error=env.get("ON_ERROR", "block"),
             shutdown_timeout_seconds=float(env.get("SHUTDOWN_TIMEOUT_SECONDS", "60")),
+            api_key=env.get("API_KEY") or None,
         )
 
 
@@ -238,6 +241,13 @@ class FilterProxy:
             status=503,
         )
 
+    def _authorized(self, request: web.Request) -> bool:
+        """The bearer token vLLM's --api-key check expects (vLLM still checks it again)."""
+        if self.settings.api_key is None:
+            return True
+        given = request.headers.get("Authorization", "")
+        return hmac.compare_digest(given.encode(), f"Bearer {self.settings.api_key}".encode())
+
     async def _screen(
         self,
         texts: list[tuple[str, Setter]],
@@ -285,6 +295,11 @@ class FilterProxy:
         if not isinstance(body, dict):
             # vLLM answers malformed JSON with its own 400; nothing here is text to check.
             return await self._relay(request, await self._upstream(request, raw))
+        if not self._authorized(request):
+            # vLLM would refuse it too, but only after the guardrail had been paid to screen it.
+            return web.json_response(
+                error_body("Invalid or missing API key.", code="invalid_api_key"), status=401
+            )
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         digest = hashlib.sha256(raw).hexdigest()
         path = request.path

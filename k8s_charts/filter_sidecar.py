@@ -15,6 +15,7 @@ import cdk8s_plus_36 as kplus
 from constructs import Construct
 
 from config.filtering import FilteringConfig
+from contract.serving import GUARDRAIL_ID_KEY, GUARDRAIL_VERSION_KEY, guardrail_config_map_name
 from k8s_charts.shutdown import ShutdownTiming
 
 FILTER_PORT = 8080
@@ -26,13 +27,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent.parent / PACKAGE
 MODULES = ("__init__.py", "guardrail.py", "openai_body.py", "server.py")
 READY_PATH = "/filter/ready"  # filter_proxy.server.READY_PATH
 METRICS_PATH = "/filter/metrics"  # filter_proxy.server.METRICS_PATH
-GUARDRAIL_ID_KEY = "GUARDRAIL_ID"
-GUARDRAIL_VERSION_KEY = "GUARDRAIL_VERSION"
-
-
-def guardrail_config_map_name(model_id: str) -> str:
-    """The ConfigMap (namespace models) in which the serving stack publishes the model's guardrail."""
-    return f"{model_id}-guardrail"
+API_KEY_ENV = "API_KEY"  # filter_proxy.server.Settings.api_key
 
 
 def add_filter_sidecar(
@@ -47,7 +42,10 @@ def add_filter_sidecar(
     timing: ShutdownTiming,
     metadata: cdk8s.ApiObjectMetadata,
     user: int,
+    api_key: kplus.EnvValue | None = None,
 ) -> kplus.Container:
+    """The proxy container and its code volume. `api_key` (default None: no check) is the model API
+    key the proxy compares before screening, so an unauthenticated caller costs no guardrail call."""
     code = kplus.ConfigMap(
         scope,
         "FilterCode",
@@ -81,6 +79,7 @@ def add_filter_sidecar(
             **{key: kplus.EnvValue.from_value(value) for key, value in env.items()},
             GUARDRAIL_ID_KEY: kplus.EnvValue.from_config_map(guardrail, GUARDRAIL_ID_KEY),
             GUARDRAIL_VERSION_KEY: kplus.EnvValue.from_config_map(guardrail, GUARDRAIL_VERSION_KEY),
+            **({API_KEY_ENV: api_key} if api_key is not None else {}),
         },
         volume_mounts=[kplus.VolumeMount(path=f"{CODE_DIR}/{PACKAGE}", volume=volume, read_only=True)],
         security_context=kplus.ContainerSecurityContextProps(

@@ -12,31 +12,36 @@ from constructs import Construct
 from config.cluster import GpuNodeGroupConfig
 from config.gpu_sharing import requested_resource
 from config.serving import ModelConfig, ModelVersion, ScalingRules
-from k8s_charts.api_object import api_object
-from k8s_charts.filter_sidecar import FILTER_PORT, FILTER_PORT_NAME, add_filter_sidecar, sidecar_patches
-from k8s_charts.images import docker_hub_image
-from k8s_charts.names import (
-    GPU_RESOURCE,
+from contract.kubernetes import (
+    GPU_TAINT_KEY,
+    GPU_TAINT_VALUE,
     KEDA_AUTHENTICATION,
     METRICS_SCRAPER_NAMESPACE_LABEL,
     MODELS_NAMESPACE,
     NODE_GROUP_LABEL,
-    SERVER_KEEP_ALIVE_SECONDS,
-    StageValues,
+    OBSERVABILITY_NAMESPACE,
+    VLLM_PORT_NAME,
     instance_name,
     pod_labels,
     selector_labels,
 )
+from contract.serving import API_KEY_ENV, API_KEY_SECRET_FIELD, StageValues
+from contract.telemetry import OTLP_GRPC_PORT
+from k8s_charts.api_object import api_object
+from k8s_charts.filter_sidecar import FILTER_PORT, FILTER_PORT_NAME, add_filter_sidecar, sidecar_patches
+from k8s_charts.images import docker_hub_image
+from k8s_charts.keep_alive import SERVER_KEEP_ALIVE_SECONDS
+from k8s_charts.model_gateway import ENVOY_POD_LABELS, serving_port
 from k8s_charts.pod_resources import pod_resources, streamer_memory_limit_bytes
 from k8s_charts.shutdown import ShutdownTiming, shutdown_timing
 from k8s_charts.vllm_args import VLLM_COMMAND, VLLM_IMAGE, VLLM_PORT, loads_from_s3, vllm_args
-from observability.contract import OBSERVABILITY_NAMESPACE, OTLP_GRPC_PORT
 
 # Restricted Pod Security: a fixed non-root identity outside the range image users commonly take.
 RUN_AS_USER = 10001
 RUN_AS_GROUP = 10001
 CACHE_DIR = "/cache"
 STARTUP_PROBE_PERIOD_SECONDS = 10
+READINESS_PROBE_PERIOD_SECONDS = 5
 POD_IDENTITY_AGENT = "169.254.170.23/32"  # EKS Pod Identity agent on every node (link-local)
 DRAIN_SCRIPT = Path(__file__).with_name("pre_stop_drain.py")
 DRAIN_DIR = "/opt/llm-inference/drain"
@@ -97,7 +102,12 @@ class ModelEndpointChart(cdk8s.Chart):
         version: the version served by this chart.
         node_groups: the GPU node groups the version may run on (sizes the pod's requests).
         values: deploy-time values (bucket name, Prometheus URL, region).
-        vpc_cidr: the VPC range the ALB (target type ip) and the AMP scraper connect from.
+        source_cidrs: the subnets the ALB (target type ip) and the AMP scraper connect from
+            (config.subnets.load_balancer_source_cidrs); not the VPC, which is also the pod range.
+        api_key_secret: the Secret whose `api-key` vLLM requires on /v1/* (env VLLM_API_KEY).
+            Default: None, no authentication.
+        admit_gateway: admit the Envoy AI Gateway pods (`model` routing, k8s_charts/model_gateway.py)
+            on the port the Service targets. Default: False.
     """
 
     def __init__(
@@ -109,9 +119,14 @@ class ModelEndpointChart(cdk8s.Chart):
         version: ModelVersion,
         node_groups: list[GpuNodeGroupConfig],
         values: StageValues,
-        vpc_cidr: str,
+        source_cidrs: list[str],
+        api_key_secret: str | None = None,
+        admit_gateway: bool = False,
     ) -> None:
         super().__init__(scope, id_, namespace=MODELS_NAMESPACE, disable_resource_name_hashes=True)
+        self.api_key_secret = (
+            kplus.Secret.from_secret_name(self, "ApiKeySecret", api_key_secret) if api_key_secret else None
+        )
         self.instance = instance_name(model.id, version.name)
         self.pod_labels = pod_labels(model.id, version.name)
         self.selector = selector_labels(model.id, version.name)
@@ -135,9 +150,9 @@ class ModelEndpointChart(cdk8s.Chart):
                 "selector": self.selector,
                 "ports": [
                     {
-                        "name": "http",
+                        "name": VLLM_PORT_NAME,
                         "port": VLLM_PORT,
-                        "targetPort": FILTER_PORT_NAME if filtered else "http",
+                        "targetPort": FILTER_PORT_NAME if filtered else VLLM_PORT_NAME,
                         "protocol": "TCP",
                     }
                 ],
@@ -158,8 +173,14 @@ class ModelEndpointChart(cdk8s.Chart):
             },
         )
         self.network_policy = self._network_policy(
-            vpc_cidr, metadata, extra_ports=[FILTER_PORT] if filtered else []
+            source_cidrs, metadata, extra_ports=[FILTER_PORT] if filtered else []
         )
+        if admit_gateway:
+            gateway_rule = {
+                "from": [{"podSelector": {"matchLabels": ENVOY_POD_LABELS}}],
+                "ports": [{"protocol": "TCP", "port": serving_port(model)}],
+            }
+            self.network_policy.add_json_patch(cdk8s.JsonPatch.add("/spec/ingress/-", gateway_rule))
         self.scaled_object = self._scaled_object(model, version, values, metadata)
 
     def _deployment(
@@ -234,7 +255,7 @@ class ModelEndpointChart(cdk8s.Chart):
                     image_pull_policy=kplus.ImagePullPolicy.IF_NOT_PRESENT,
                     command=VLLM_COMMAND,
                     args=vllm_args(version, model_bucket_name=values.model_bucket_name),
-                    env_variables={key: kplus.EnvValue.from_value(value) for key, value in env.items()},
+                    env_variables=self._env_variables(env),
                     volume_mounts=[
                         kplus.VolumeMount(path=CACHE_DIR, volume=cache),
                         kplus.VolumeMount(path="/tmp", volume=tmp),  # noqa: S108 - a private emptyDir
@@ -256,6 +277,23 @@ class ModelEndpointChart(cdk8s.Chart):
         self._patch_pod_spec(deployment, version, sizes.cpu, sizes.memory_gib, timing)
         return deployment
 
+    def _env_variables(self, env: dict[str, str]) -> dict[str, kplus.EnvValue]:
+        variables = {key: kplus.EnvValue.from_value(value) for key, value in env.items()}
+        api_key = self._api_key_env()
+        if api_key is not None:
+            variables[API_KEY_ENV] = api_key
+        return variables
+
+    def _api_key_env(self) -> kplus.EnvValue | None:
+        """The API key as a Secret reference (the value stays in the Secret, out of the manifest and
+        the args), for vLLM and for the filter sidecar, which must refuse a bad key before it spends
+        a guardrail call on the prompt."""
+        if self.api_key_secret is None:
+            return None
+        return kplus.EnvValue.from_secret_value(
+            kplus.SecretValue(secret=self.api_key_secret, key=API_KEY_SECRET_FIELD), optional=False
+        )
+
     def _patch_pod_spec(
         self,
         deployment: kplus.Deployment,
@@ -270,7 +308,7 @@ class ModelEndpointChart(cdk8s.Chart):
         container = f"{pod}/containers/0"
         # Patches on a typed cdk8s object are re-serialised through its L1 types, which read
         # IntOrString and Quantity values from a `value` key; plain strings would be dropped.
-        http_get = {"path": "/health", "port": _typed("http")}
+        http_get = {"path": "/health", "port": _typed(VLLM_PORT_NAME)}
         # A shared GPU is one time slice (nvidia.com/gpu) or one MIG device (nvidia.com/mig-<profile>).
         gpu_resource = requested_resource(version)
         gpus = _typed("1" if version.gpu_share else str(version.gpus_per_replica))
@@ -289,7 +327,8 @@ class ModelEndpointChart(cdk8s.Chart):
                 },
             ),
             cdk8s.JsonPatch.replace(
-                f"{container}/ports", [{"name": "http", "containerPort": VLLM_PORT, "protocol": "TCP"}]
+                f"{container}/ports",
+                [{"name": VLLM_PORT_NAME, "containerPort": VLLM_PORT, "protocol": "TCP"}],
             ),
             cdk8s.JsonPatch.add(
                 f"{container}/startupProbe",
@@ -303,7 +342,12 @@ class ModelEndpointChart(cdk8s.Chart):
             ),
             cdk8s.JsonPatch.add(
                 f"{container}/readinessProbe",
-                {"httpGet": http_get, "periodSeconds": 5, "timeoutSeconds": 3, "failureThreshold": 3},
+                {
+                    "httpGet": http_get,
+                    "periodSeconds": READINESS_PROBE_PERIOD_SECONDS,
+                    "timeoutSeconds": 3,
+                    "failureThreshold": 3,
+                },
             ),
             cdk8s.JsonPatch.add(
                 f"{container}/livenessProbe",
@@ -318,7 +362,14 @@ class ModelEndpointChart(cdk8s.Chart):
             cdk8s.JsonPatch.add(f"{pod}/securityContext/seccompProfile", {"type": "RuntimeDefault"}),
             cdk8s.JsonPatch.add(
                 f"{pod}/tolerations",
-                [{"key": GPU_RESOURCE, "operator": "Equal", "value": "true", "effect": "NoSchedule"}],
+                [
+                    {
+                        "key": GPU_TAINT_KEY,
+                        "operator": "Equal",
+                        "value": GPU_TAINT_VALUE,
+                        "effect": "NoSchedule",
+                    }
+                ],
             ),
             cdk8s.JsonPatch.add(
                 f"{pod}/affinity",
@@ -375,12 +426,13 @@ class ModelEndpointChart(cdk8s.Chart):
             timing=timing,
             metadata=metadata,
             user=RUN_AS_USER,
+            api_key=self._api_key_env(),
         )
         cdk8s.ApiObject.of(self.deployment).add_json_patch(*sidecar_patches(index=1, timing=timing))
         return container
 
     def _network_policy(
-        self, vpc_cidr: str, metadata: cdk8s.ApiObjectMetadata, *, extra_ports: list[int]
+        self, source_cidrs: list[str], metadata: cdk8s.ApiObjectMetadata, *, extra_ports: list[int]
     ) -> cdk8s.ApiObject:
         http = [{"protocol": "TCP", "port": port} for port in (VLLM_PORT, *extra_ports)]
         return api_object(
@@ -393,8 +445,8 @@ class ModelEndpointChart(cdk8s.Chart):
                 "podSelector": {"matchLabels": self.selector},
                 "policyTypes": ["Ingress", "Egress"],
                 "ingress": [
-                    # The ALB (target type ip) and the AMP managed scraper connect from the VPC.
-                    {"from": [{"ipBlock": {"cidr": vpc_cidr}}], "ports": http},
+                    # The ALB (target type ip) and the AMP managed scraper, from their own subnets.
+                    {"from": [{"ipBlock": {"cidr": cidr}} for cidr in source_cidrs], "ports": http},
                     # An in-cluster collector, from namespaces the platform labels for it.
                     {
                         "from": [

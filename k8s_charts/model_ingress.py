@@ -9,16 +9,16 @@ import cdk8s
 from constructs import Construct
 
 from config.serving import IngressConfig, ModelConfig
+from contract.kubernetes import APP_NAME_LABEL, MODELS_NAMESPACE, instance_name
+from contract.serving import StageValues
+from k8s_charts import model_gateway as gateway
 from k8s_charts.api_object import api_object
-from k8s_charts.names import (
-    ALB_IDLE_TIMEOUT_SECONDS,
-    MODELS_NAMESPACE,
-    StageValues,
-    instance_name,
-)
+from k8s_charts.keep_alive import ALB_IDLE_TIMEOUT_SECONDS
 from k8s_charts.shutdown import shutdown_timing
 from k8s_charts.vllm_args import VLLM_PORT
 
+# The Ingress object itself; named like its namespace by choice, not by contract.
+INGRESS_NAME = "models"
 INGRESS_CLASS = "alb"  # created by the AWS Load Balancer Controller's Helm chart
 ANNOTATION = "alb.ingress.kubernetes.io"
 MODEL_ID_HEADER = "x-model-id"
@@ -31,6 +31,8 @@ LOAD_BALANCING_ALGORITHM = "least_outstanding_requests"
 # (path, pathType): only the OpenAI API and the health check reach vLLM; /metrics and the rest
 # fall through to the ALB's default 404 action.
 FORWARDED_PATHS = (("/v1/*", "ImplementationSpecific"), ("/health", "Exact"))
+# In `model` mode only the OpenAI API reaches the gateway (it has no route for /health).
+GATEWAY_PATH = "/v1/*"
 
 
 def weighted_forward_action(model: ModelConfig) -> dict[str, Any]:
@@ -50,6 +52,24 @@ def weighted_forward_action(model: ModelConfig) -> dict[str, Any]:
             "targetGroupStickinessConfig": {"enabled": False},
         },
     }
+
+
+def gateway_rule(ingress: IngressConfig) -> dict[str, Any]:
+    """`model` routing: the OpenAI API goes to the Envoy AI Gateway Service, which reads the body."""
+    rule: dict[str, Any] = {
+        "http": {
+            "paths": [
+                {
+                    "path": GATEWAY_PATH,
+                    "pathType": "ImplementationSpecific",
+                    "backend": {
+                        "service": {"name": gateway.ENVOY_SERVICE, "port": {"number": gateway.LISTENER_PORT}}
+                    },
+                }
+            ]
+        }
+    }
+    return {"host": ingress.domain, **rule} if ingress.domain else rule
 
 
 def header_condition(model: ModelConfig) -> list[dict[str, Any]]:
@@ -101,7 +121,7 @@ class ModelIngressChart(cdk8s.Chart):
         super().__init__(scope, id_, namespace=MODELS_NAMESPACE, disable_resource_name_hashes=True)
         self.annotations = self._annotations(models, ingress, values, stage, vpc_cidr)
         rules = []
-        for model in models:
+        for model in models if ingress.routing_mode != "model" else []:
             rule: dict[str, Any] = {
                 "http": {
                     "paths": [
@@ -118,16 +138,19 @@ class ModelIngressChart(cdk8s.Chart):
             if ingress.domain:
                 rule = {"host": f"{model.id}.{ingress.domain}", **rule}
             rules.append(rule)
+        hosts = [f"{model.id}.{ingress.domain}" for model in models]
+        if ingress.routing_mode == "model":
+            rules, hosts = [gateway_rule(ingress)], [ingress.domain] if ingress.domain else []
         spec: dict[str, Any] = {"ingressClassName": INGRESS_CLASS, "rules": rules}
         if ingress.domain:
-            spec["tls"] = [{"hosts": [f"{model.id}.{ingress.domain}" for model in models]}]
+            spec["tls"] = [{"hosts": hosts}]
         self.ingress = api_object(
             self,
             "Ingress",
             api_version="networking.k8s.io/v1",
             kind="Ingress",
             metadata=cdk8s.ApiObjectMetadata(
-                name="models", annotations=self.annotations, labels={"app.kubernetes.io/name": "vllm-ingress"}
+                name=INGRESS_NAME, annotations=self.annotations, labels={APP_NAME_LABEL: "vllm-ingress"}
             ),
             spec=spec,
         )
@@ -174,6 +197,11 @@ class ModelIngressChart(cdk8s.Chart):
             )
         else:
             annotations[f"{ANNOTATION}/listen-ports"] = json.dumps([{"HTTP": 80}])
+        if ingress.routing_mode == "model":
+            # One target group, the Envoy pods: health-checked on Envoy Gateway's readiness endpoint.
+            annotations[f"{ANNOTATION}/healthcheck-path"] = gateway.READINESS_PATH
+            annotations[f"{ANNOTATION}/healthcheck-port"] = str(gateway.READINESS_PORT)
+            return annotations
         for model in models:
             annotations[f"{ANNOTATION}/actions.{model.id}"] = json.dumps(weighted_forward_action(model))
             if not ingress.domain:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import cdk8s
 from constructs import Construct
 
+from contract.kubernetes import MODELS_NAMESPACE
 from k8s_charts.api_object import api_object
-from k8s_charts.names import MODELS_NAMESPACE
 
 POD_SECURITY_LEVEL = "restricted"
 ALB_READINESS_GATE_LABEL = "elbv2.k8s.aws/pod-readiness-gate-inject"

@@ -9,22 +9,32 @@ import cdk8s
 from config import StageConfig
 from config.cluster import GpuNodeGroupConfig
 from config.serving import ModelVersion
+from config.subnets import load_balancer_source_cidrs
+from contract.kubernetes import instance_name
+from contract.serving import API_KEY_SECRET, StageValues
+from k8s_charts.api_key import ApiKeyChart
 from k8s_charts.model_endpoint import ModelEndpointChart
+from k8s_charts.model_gateway import ModelGatewayChart
 from k8s_charts.model_ingress import ModelIngressChart
 from k8s_charts.models_namespace import ModelsNamespaceChart
-from k8s_charts.names import StageValues, instance_name
 
 
 @dataclass(frozen=True)
 class StageCharts:
     namespace: ModelsNamespaceChart
+    api_key: ApiKeyChart | None  # None when the stage's ingress has no authentication
     endpoints: dict[str, ModelEndpointChart]  # by instance name, <model-id>-<version>
     ingress: ModelIngressChart | None  # None when the stage serves no model
+    gateway: ModelGatewayChart | None = None  # only with ingress.routing `model` and a model
 
     def all(self) -> dict[str, cdk8s.Chart]:
         """Every chart by its file name, in apply order (namespace first)."""
         charts: dict[str, cdk8s.Chart] = {"models-namespace": self.namespace}
+        if self.api_key is not None:
+            charts["api-key"] = self.api_key
         charts.update({f"model-{name}": chart for name, chart in self.endpoints.items()})
+        if self.gateway is not None:
+            charts["model-gateway"] = self.gateway
         if self.ingress is not None:
             charts["ingress"] = self.ingress
         return charts
@@ -37,7 +47,13 @@ def _node_groups(config: StageConfig, version: ModelVersion) -> list[GpuNodeGrou
 
 def build_stage_charts(app: cdk8s.App, *, config: StageConfig, values: StageValues) -> StageCharts:
     vpc_cidr = config.network.vpc_cidr
+    source_cidrs = load_balancer_source_cidrs(
+        vpc_cidr, len(config.availability_zones), internet_facing=config.ingress.scheme == "internet-facing"
+    )
     namespace = ModelsNamespaceChart(app, "models-namespace")
+    requires_api_key = config.ingress.requires_api_key
+    model_routing = config.ingress.routing_mode == "model"
+    api_key = ApiKeyChart(app, "api-key", values=values) if requires_api_key else None
     endpoints = {
         instance_name(model.id, version.name): ModelEndpointChart(
             app,
@@ -46,7 +62,9 @@ def build_stage_charts(app: cdk8s.App, *, config: StageConfig, values: StageValu
             version=version,
             node_groups=_node_groups(config, version),
             values=values,
-            vpc_cidr=vpc_cidr,
+            source_cidrs=source_cidrs,
+            api_key_secret=API_KEY_SECRET if requires_api_key else None,
+            admit_gateway=model_routing,
         )
         for model in config.models
         for version in model.versions
@@ -62,4 +80,11 @@ def build_stage_charts(app: cdk8s.App, *, config: StageConfig, values: StageValu
             stage=config.name,
             vpc_cidr=vpc_cidr,
         )
-    return StageCharts(namespace=namespace, endpoints=endpoints, ingress=ingress)
+    gateway = None
+    if config.models and model_routing:
+        gateway = ModelGatewayChart(
+            app, "model-gateway", models=list(config.models), values=values, source_cidrs=source_cidrs
+        )
+    return StageCharts(
+        namespace=namespace, api_key=api_key, endpoints=endpoints, ingress=ingress, gateway=gateway
+    )

@@ -10,8 +10,8 @@ import shlex
 
 from config.serving import STAGE_BUCKET_SCHEME, ModelVersion, Quantization, SpeculativeMethod
 from config.vllm_support import QUANTIZATION_METHOD
+from contract.telemetry import OTLP_TRACES_ENDPOINT
 from k8s_charts.shutdown import shutdown_timing
-from observability.contract import OTLP_TRACES_ENDPOINT
 
 VLLM_PORT = 8000
 VLLM_IMAGE = "vllm/vllm-openai"

@@ -12,12 +12,23 @@ import sys
 from typing import Any
 
 from config import StageConfig, load_stages
-from observability.contract import MODEL_ID_POD_LABEL, SPOT_INTERRUPTION_TAINT_KEY, prom_label
+from contract.kubernetes import (
+    CAPACITY_TYPE_LABEL,
+    KEDA_HPA_PREFIX,
+    MODEL_ID_LABEL,
+    MODELS_NAMESPACE,
+    NODE_GROUP_LABEL,
+    SPOT_INTERRUPTION_TAINT_KEY,
+)
+from contract.telemetry import GPU_NODES, ksm_label
+from observability.gateway_rules import REQUESTS as GATEWAY_REQUESTS
 
 MODEL = 'model_id=~"$model_id"'
-POD_MODEL_LABEL = f"label_{prom_label(MODEL_ID_POD_LABEL)}"
+POD_MODEL_LABEL = ksm_label(MODEL_ID_LABEL)
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
-GPU_NODES = 'kube_node_labels{label_llm_inference_gpu_model!=""}'
+MODELS = f'namespace="{MODELS_NAMESPACE}"'
+NODE_GROUP = ksm_label(NODE_GROUP_LABEL)
+CAPACITY_TYPE = ksm_label(CAPACITY_TYPE_LABEL)
 
 PANELS: list[tuple[str, str, list[tuple[str, str]]]] = [
     ("Requests per second", "reqps", [("{{model_version}}", f"model:vllm_http_requests:rate5m{{{MODEL}}}")]),
@@ -75,19 +86,19 @@ PANELS: list[tuple[str, str, list[tuple[str, str]]]] = [
         [
             (
                 "utilisation",
-                f'avg by ({POD_MODEL_LABEL}) (DCGM_FI_DEV_GPU_UTIL{{namespace="models"}} / 100 '
+                f"avg by ({POD_MODEL_LABEL}) (DCGM_FI_DEV_GPU_UTIL{{{MODELS}}} / 100 "
                 f"* on (namespace, pod) group_left ({POD_MODEL_LABEL}) "
-                f'kube_pod_labels{{namespace="models", {POD_MODEL_LABEL}=~"$model_id"}})',
+                f'kube_pod_labels{{{MODELS}, {POD_MODEL_LABEL}=~"$model_id"}})',
             ),
             (
                 "memory",
-                f'sum by ({POD_MODEL_LABEL}) (DCGM_FI_DEV_FB_USED{{namespace="models"}} '
+                f"sum by ({POD_MODEL_LABEL}) (DCGM_FI_DEV_FB_USED{{{MODELS}}} "
                 f"* on (namespace, pod) group_left ({POD_MODEL_LABEL}) "
-                f'kube_pod_labels{{namespace="models", {POD_MODEL_LABEL}=~"$model_id"}}) / '
-                f'sum by ({POD_MODEL_LABEL}) ((DCGM_FI_DEV_FB_USED{{namespace="models"}} '
-                f'+ DCGM_FI_DEV_FB_FREE{{namespace="models"}}) '
+                f'kube_pod_labels{{{MODELS}, {POD_MODEL_LABEL}=~"$model_id"}}) / '
+                f"sum by ({POD_MODEL_LABEL}) ((DCGM_FI_DEV_FB_USED{{{MODELS}}} "
+                f"+ DCGM_FI_DEV_FB_FREE{{{MODELS}}}) "
                 f"* on (namespace, pod) group_left ({POD_MODEL_LABEL}) "
-                f'kube_pod_labels{{namespace="models", {POD_MODEL_LABEL}=~"$model_id"}})',
+                f'kube_pod_labels{{{MODELS}, {POD_MODEL_LABEL}=~"$model_id"}})',
             ),
         ],
     ),
@@ -135,7 +146,7 @@ PANELS: list[tuple[str, str, list[tuple[str, str]]]] = [
             (
                 f"{name} {{{{horizontalpodautoscaler}}}}",
                 f"max by (horizontalpodautoscaler) (kube_horizontalpodautoscaler_{metric}"
-                '{namespace="models", horizontalpodautoscaler=~"keda-hpa-$model_id-.*"})',
+                f'{{{MODELS}, horizontalpodautoscaler=~"{KEDA_HPA_PREFIX}$model_id-.*"}})',
             )
             for name, metric in (
                 ("desired", "status_desired_replicas"),
@@ -152,8 +163,8 @@ CLUSTER_PANELS: list[tuple[str, str, list[tuple[str, str]]]] = [
         "short",
         [
             (
-                "{{label_llm_inference_node_group}} {{label_llm_inference_capacity_type}}",
-                f"count by (label_llm_inference_node_group, label_llm_inference_capacity_type) ({GPU_NODES})",
+                f"{{{{{NODE_GROUP}}}}} {{{{{CAPACITY_TYPE}}}}}",
+                f"count by ({NODE_GROUP}, {CAPACITY_TYPE}) ({GPU_NODES})",
             )
         ],
     ),
@@ -193,6 +204,17 @@ CLUSTER_PANELS: list[tuple[str, str, list[tuple[str, str]]]] = [
                 "interrupted nodes",
                 "count(max_over_time(kube_node_spec_taint"
                 f'{{key="{SPOT_INTERRUPTION_TAINT_KEY}"}}[1h])) or vector(0)',
+            )
+        ],
+    ),
+    (
+        # `model` routing only (k8s_charts/model_gateway.py); empty in stages without the gateway.
+        "Model gateway requests by status class",
+        "reqps",
+        [
+            (
+                "{{envoy_response_code_class}}xx",
+                f"sum by (envoy_response_code_class) (rate({GATEWAY_REQUESTS}[5m]))",
             )
         ],
     ),

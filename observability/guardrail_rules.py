@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from observability.contract import MODELS_NAMESPACE
+from contract.kubernetes import MODELS_NAMESPACE
 
 BLOCKS = f'llm_guardrail_interventions_total{{namespace="{MODELS_NAMESPACE}", outcome="blocked"}}'
 ERRORS = f'llm_guardrail_errors_total{{namespace="{MODELS_NAMESPACE}"}}'

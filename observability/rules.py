@@ -12,23 +12,28 @@ from typing import Any
 
 from config.platform import ObservabilityConfig
 from config.serving import ModelConfig
-from observability import slo
-from observability.contract import (
-    MODEL_ID_POD_LABEL,
-    MODEL_VERSION_POD_LABEL,
+from contract.kubernetes import (
+    APP_NAME_LABEL,
+    MODEL_ID_LABEL,
+    MODEL_VERSION_LABEL,
     MODELS_NAMESPACE,
     OBSERVABILITY_NAMESPACE,
     SPOT_INTERRUPTION_TAINT_KEY,
-    prom_label,
+    VLLM_APP_NAME,
+    instance_name,
+    keda_hpa_name,
 )
+from contract.telemetry import GPU_NODES, VLLM_SCRAPE_JOB, ksm_label
+from observability import slo
 
 Rule = dict[str, Any]
 BY_MODEL = "namespace, model_id, model_version"
 MODELS = f'namespace="{MODELS_NAMESPACE}"'
 API_CALLS = f'{MODELS}, handler=~"/v1/.*"'
+VLLM_PODS = f'{ksm_label(APP_NAME_LABEL)}="{VLLM_APP_NAME}"'
 GPU_POD_LABELS = {
-    "model_id": f"label_{prom_label(MODEL_ID_POD_LABEL)}",
-    "model_version": f"label_{prom_label(MODEL_VERSION_POD_LABEL)}",
+    "model_id": ksm_label(MODEL_ID_LABEL),
+    "model_version": ksm_label(MODEL_VERSION_LABEL),
 }
 
 
@@ -122,14 +127,14 @@ def recording_rules() -> dict[str, Any]:
                 f"sum by (namespace, {', '.join(GPU_POD_LABELS.values())}) ("
                 f'kube_pod_status_ready{{{MODELS}, condition="true"}}'
                 f" * on (namespace, pod) group_left ({', '.join(GPU_POD_LABELS.values())}) "
-                f'kube_pod_labels{{{MODELS}, label_app_kubernetes_io_name="vllm"}})'
+                f"kube_pod_labels{{{MODELS}, {VLLM_PODS}}})"
             ),
         ),
         _record(
             "model:kube_pod:count",
             _relabel_pod_labels(
                 f"count by (namespace, {', '.join(GPU_POD_LABELS.values())}) ("
-                f'kube_pod_labels{{{MODELS}, label_app_kubernetes_io_name="vllm"}})'
+                f"kube_pod_labels{{{MODELS}, {VLLM_PODS}}})"
             ),
         ),
     ]
@@ -240,7 +245,7 @@ def _metrics_path_alerts(models: list[ModelConfig]) -> list[_Alert]:
                 # this model is broken and KEDA runs on its fallback. Zero pods at night is silent.
                 expr=f"sum by (namespace, model_id) (model:kube_pod_ready:count{{{selector}}}) > 0\n"
                 "unless on (namespace, model_id) "
-                f'sum by (namespace, model_id) (up{{job="vllm", {selector}}} == 1)',
+                f'sum by (namespace, model_id) (up{{job="{VLLM_SCRAPE_JOB}", {selector}}} == 1)',
                 for_="10m",
                 severity="critical",
                 summary=f"{model.id}: ready replicas but no vLLM metrics for 10 minutes",
@@ -253,7 +258,7 @@ def _metrics_path_alerts(models: list[ModelConfig]) -> list[_Alert]:
 
 
 def _deployment(model: ModelConfig, version: str) -> str:
-    return f'namespace="{MODELS_NAMESPACE}", deployment="{model.id}-{version}"'
+    return f'namespace="{MODELS_NAMESPACE}", deployment="{instance_name(model.id, version)}"'
 
 
 def _serving_alerts(models: list[ModelConfig], observability: ObservabilityConfig) -> list[_Alert]:
@@ -264,10 +269,10 @@ def _serving_alerts(models: list[ModelConfig], observability: ObservabilityConfi
         for version in model.versions:
             labels = {"model_id": model.id, "model_version": version.name}
             deployment = _deployment(model, version.name)
-            # KEDA names the HPA it manages keda-hpa-<ScaledObject name>; the ScaledObject is the instance.
+            # The HPA KEDA manages for the version's ScaledObject (contract.kubernetes.keda_hpa_name).
             hpa = (
                 f'namespace="{MODELS_NAMESPACE}", '
-                f'horizontalpodautoscaler="keda-hpa-{model.id}-{version.name}"'
+                f'horizontalpodautoscaler="{keda_hpa_name(model.id, version.name)}"'
             )
             startup = version.startup_timeout_minutes + 5
             alerts += [
@@ -327,7 +332,7 @@ def _serving_alerts(models: list[ModelConfig], observability: ObservabilityConfi
             f"increase(kube_pod_container_status_restarts_total{{{MODELS}}}[15m]) > 0)",
             for_="10m",
             severity="warning",
-            summary="{{ $labels.pod }} in models: {{ $labels.reason }}",
+            summary=f"{{{{ $labels.pod }}}} in {MODELS_NAMESPACE}: {{{{ $labels.reason }}}}",
             description="A model container keeps restarting (CrashLoopBackOff, or OOMKilled and restarted "
             "within 15 minutes).",
         ),
@@ -336,7 +341,7 @@ def _serving_alerts(models: list[ModelConfig], observability: ObservabilityConfi
 
 
 def _node_alerts(observability: ObservabilityConfig) -> list[_Alert]:
-    gpu_node = 'kube_node_labels{label_llm_inference_gpu_model!=""}'
+    gpu_node = GPU_NODES
     hardware_xid = " or ".join(f"DCGM_FI_DEV_XID_ERRORS == {code}" for code in HARDWARE_XIDS)
     pending_for = 2 * CLUSTER_AUTOSCALER_MAX_PROVISION_MINUTES
     system = f'namespace=~"{"|".join(SYSTEM_NAMESPACES)}"'

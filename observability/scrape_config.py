@@ -7,17 +7,17 @@ from typing import Any
 
 import yaml
 
-from observability.contract import (
+from contract.kubernetes import (
     APP_NAME_LABEL,
-    MODEL_ID_POD_LABEL,
-    MODEL_VERSION_POD_LABEL,
+    MODEL_ID_LABEL,
+    MODEL_VERSION_LABEL,
     MODELS_NAMESPACE,
+    NODE_MONITORING_NAMESPACE,
     OBSERVABILITY_NAMESPACE,
     VLLM_APP_NAME,
-    VLLM_METRICS_PATH,
-    VLLM_METRICS_PORT_NAME,
-    prom_label,
+    VLLM_PORT_NAME,
 )
+from contract.telemetry import VLLM_METRICS_PATH, VLLM_SCRAPE_JOB, prom_label
 
 GPU_MONITORING_NAMESPACE = "gpu-monitoring"
 DCGM_EXPORTER_APP = "dcgm-exporter"
@@ -68,11 +68,11 @@ def _pod_job(name: str, *, namespace: str, app: str, port_name: str) -> Job:
 
 def vllm_job() -> Job:
     """vLLM replicas; pod labels become ``model_id``/``model_version`` (the serving contract)."""
-    job = _pod_job("vllm", namespace=MODELS_NAMESPACE, app=VLLM_APP_NAME, port_name=VLLM_METRICS_PORT_NAME)
+    job = _pod_job(VLLM_SCRAPE_JOB, namespace=MODELS_NAMESPACE, app=VLLM_APP_NAME, port_name=VLLM_PORT_NAME)
     job["metrics_path"] = VLLM_METRICS_PATH
     job["relabel_configs"] += [
-        _copy(_pod_label(MODEL_ID_POD_LABEL), "model_id"),
-        _copy(_pod_label(MODEL_VERSION_POD_LABEL), "model_version"),
+        _copy(_pod_label(MODEL_ID_LABEL), "model_id"),
+        _copy(_pod_label(MODEL_VERSION_LABEL), "model_version"),
         _copy("__meta_kubernetes_namespace", "namespace"),
         _copy("__meta_kubernetes_pod_name", "pod"),
         _copy("__meta_kubernetes_pod_node_name", "node"),
@@ -91,6 +91,25 @@ def guardrail_filter_job() -> Job:
     job["metrics_path"] = GUARDRAIL_FILTER_METRICS_PATH
     job["relabel_configs"] = _keep_pods(app=VLLM_APP_NAME, port_name=GUARDRAIL_FILTER_PORT_NAME) + [
         rule for rule in job["relabel_configs"] if rule["action"] == "replace"
+    ]
+    return job
+
+
+GATEWAY_APP = "envoy"  # Envoy Gateway labels its proxy pods app.kubernetes.io/name=envoy
+GATEWAY_METRICS_PORT_NAME = "metrics"  # Envoy Gateway proxy container port 19001 (EnvoyStatsPort)
+GATEWAY_METRICS_PATH = "/stats/prometheus"  # Envoy Gateway bootstrap.yaml.tpl
+
+
+def gateway_job() -> Job:
+    """The Envoy AI Gateway data plane of `model` routing (k8s_charts/model_gateway.py); finds no pod
+    in stages without it."""
+    job = _pod_job(
+        "model-gateway", namespace=MODELS_NAMESPACE, app=GATEWAY_APP, port_name=GATEWAY_METRICS_PORT_NAME
+    )
+    job["metrics_path"] = GATEWAY_METRICS_PATH
+    job["relabel_configs"] += [
+        _copy("__meta_kubernetes_namespace", "namespace"),
+        _copy("__meta_kubernetes_pod_name", "pod"),
     ]
     return job
 
@@ -127,7 +146,7 @@ def kube_state_metrics_job() -> Job:
 def node_exporter_job() -> Job:
     job = _pod_job(
         "node-exporter",
-        namespace=OBSERVABILITY_NAMESPACE,
+        namespace=NODE_MONITORING_NAMESPACE,
         app=NODE_EXPORTER_APP,
         port_name=NODE_EXPORTER_PORT_NAME,
     )
@@ -171,6 +190,7 @@ def scrape_config(*, scrape_interval_seconds: int) -> dict[str, Any]:
         "scrape_configs": [
             vllm_job(),
             guardrail_filter_job(),
+            gateway_job(),
             dcgm_job(),
             kube_state_metrics_job(),
             node_exporter_job(),

@@ -18,7 +18,7 @@ from typing import Any
 
 from config.serving import ModelConfig
 from config.slo import TTFT_OBJECTIVE
-from observability.contract import MODELS_NAMESPACE
+from contract.kubernetes import MODELS_NAMESPACE
 
 WINDOWS = ("5m", "30m", "1h", "6h", "3d")
 BY_MODEL = "namespace, model_id"

@@ -14,13 +14,19 @@ from tqdm import tqdm
 from config import ConfigError, load_stages
 from config.stage import StageConfig
 from planner.clock import START_FORMATS, StartError, resolve_start
+from planner.commitments import CommitmentRates, CommitmentRatesError, commitment_section, load_rates
 from planner.cost import cost_table, monthly_estimate
+from planner.gpu_slices import SharingError
 from planner.plan import VersionPlan, expected_requests, plan_stage
+from planner.policies import CONFIGURED
 from planner.prices import PriceError
 from planner.profiles import ProfileError
 from planner.report import PlotPanel, plot, table
+from planner.routing import RoutingError, parse_policies
+from planner.routing_report import routing_section
 from planner.schedule import ScheduleError
 from planner.settings import PlannerSettings
+from planner.sharing import sharing_section
 from planner.trace import DEFAULT_TRACE, Trace, TraceError, in_zone, load_trace, restart, shape
 
 
@@ -52,6 +58,34 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--spot-capacity-failure-probability",
         type=float,
         help="share of Spot launches that find no capacity (default 0); the autoscaler then falls back",
+    )
+    parser.add_argument(
+        "--spot-rebalance-lead-minutes",
+        type=float,
+        help="EC2 rebalance recommendation this long before each Spot notice (default 0: with it); "
+        "the stage's spot.rebalance_action then cordons or drains the node",
+    )
+    parser.add_argument(
+        "--fixed-startup",
+        action="store_true",
+        help="every scale-up step at its median instead of seeded draws (planner/startup.py)",
+    )
+    parser.add_argument(
+        "--routing-policies",
+        help="compare replica selection under the configured autoscaling: all, or a comma-separated list "
+        "of least_outstanding (the ALB's today), round_robin, power_of_two, prefix_affinity",
+    )
+    parser.add_argument(
+        "--prefix-cache-bound",
+        choices=["free", "capacity"],
+        default="free",
+        help="with --routing-policies: each replica's prefix cache holds its free KV (default, a lower "
+        "bound on hits) or its whole KV cache (an upper bound)",
+    )
+    parser.add_argument(
+        "--gpu-sharing",
+        help="add the scenario of the versions sharing GPUs: time-slicing:N (2..16 pods per GPU) or "
+        "mig:PROFILE (e.g. mig:3g.40gb), against whole GPUs per version",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
@@ -90,14 +124,24 @@ def load_inputs(args: argparse.Namespace) -> tuple[StageConfig, Trace]:
     return stage, trace
 
 
-def render(stage: StageConfig, trace: Trace, plans: list[VersionPlan], seed: int, wall: float) -> str:
+def render(
+    stage: StageConfig,
+    trace: Trace,
+    plans: list[VersionPlan],
+    seed: int,
+    wall: float,
+    rates: CommitmentRates | None = None,
+    sharing: str | None = None,
+) -> str:
+    rates = rates or load_rates()
     lines = [f"# Capacity plan: stage {stage.name}", "", f"Trace: {trace.describe()}. Seed {seed}."]
     lines += [f"\n**Trace warning:** {warning}" for warning in trace.warnings]
     shared = trace.shared_prefix_share()
     if shared is not None:
         lines.append(
             f"\nPrefix blocks already seen in an earlier request: {shared:.0%} (block hashes kept; the "
-            "simulator does not model prefix-cache hits, so prefill work is an upper bound)."
+            "policy tables do not model prefix-cache hits, so prefill work is an upper bound there; "
+            "the replica-selection tables of --routing-policies do)."
         )
     if trace.is_synthetic:
         lines.append("**SYNTHETIC traffic: the trace was shaped; figures are not a replay of real load.**")
@@ -116,6 +160,17 @@ def render(stage: StageConfig, trace: Trace, plans: list[VersionPlan], seed: int
             table(plan.summaries, plan.model.slo.ttft_p95_seconds),
         ]
         lines += [f"\nNote: {note}" for note in plan.notes]
+        if plan.routing is not None:
+            lines += [
+                "",
+                f"### Replica selection: {plan.title}",
+                "",
+                routing_section(plan.routing, plan.model.slo.ttft_p95_seconds),
+            ]
+        section, _ = commitment_section(results=plan.results, sized_on=CONFIGURED, rates=rates)
+        lines += ["", f"### Savings Plan commitment: {plan.title}", "", section]
+    if sharing is not None:
+        lines += ["", "## GPU sharing between models (scenario)", "", sharing]
     lines += [
         "",
         "## Monthly cost estimate (configured policy)",
@@ -138,12 +193,48 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 2
         settings = replace(settings, spot_capacity_failure_probability=args.spot_capacity_failure_probability)
+    if args.routing_policies is not None:
+        try:
+            settings = replace(
+                settings,
+                routing_policies=parse_policies(args.routing_policies),
+                prefix_cache_bound=args.prefix_cache_bound,
+            )
+        except RoutingError as error:
+            print(f"planner: {error}", file=sys.stderr)
+            return 2
     if args.spot_interruptions_per_node_hour is not None:
         settings = replace(settings, spot_interruptions_per_node_hour=args.spot_interruptions_per_node_hour)
+    if args.spot_rebalance_lead_minutes is not None:
+        if not 0 <= args.spot_rebalance_lead_minutes <= 24 * 60:
+            print(
+                f"planner: --spot-rebalance-lead-minutes {args.spot_rebalance_lead_minutes}: "
+                "must be between 0 and 1440",
+                file=sys.stderr,
+            )
+            return 2
+        settings = replace(settings, spot_rebalance_lead_seconds=args.spot_rebalance_lead_minutes * 60)
+    if args.fixed_startup:
+        settings = replace(settings, startup_spread=False)
     try:
+        rates = load_rates()
         stage, trace = load_inputs(args)
         for warning in trace.warnings:
             print(f"planner: warning: {warning}", file=sys.stderr)
+        # Analytic and cheap: computed first so a scenario that cannot be planned stops the run early.
+        sharing = (
+            None
+            if args.gpu_sharing is None
+            else sharing_section(
+                stage,
+                trace,
+                args.gpu_sharing,
+                model_ids=args.model,
+                utilisation=settings.sharing_utilisation,
+                window_seconds=settings.oracle_window_seconds,
+                seed=args.seed,
+            )
+        )
         started = time.perf_counter()
         with tqdm(
             total=expected_requests(stage, trace, settings, args.model),
@@ -158,7 +249,16 @@ def main(argv: list[str] | None = None) -> int:
             bar.total = bar.n
             bar.refresh()
         wall = time.perf_counter() - started
-    except (ConfigError, TraceError, ProfileError, PriceError, ScheduleError, StartError) as error:
+    except (
+        ConfigError,
+        TraceError,
+        ProfileError,
+        PriceError,
+        ScheduleError,
+        StartError,
+        CommitmentRatesError,
+        SharingError,
+    ) as error:
         print(f"planner: {error}", file=sys.stderr)
         return 2
     if not plans:
@@ -166,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = args.out / stage.name
     out.mkdir(parents=True, exist_ok=True)
-    report = render(stage, trace, plans, args.seed, wall)
+    report = render(stage, trace, plans, args.seed, wall, rates, sharing)
     panels = [
         PlotPanel(
             f"{plan.title} (SLO {plan.model.slo.ttft_p95_seconds:g} s)",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 
 from planner.entities import Node, Outcome, Pod, PodState
@@ -28,17 +29,22 @@ class ClusterNodes(SimState):
             self.node_launches += 1
         spot = setup.groups[group_index].spot
         failing = not ready and spot and setup.spot_capacity_failure_probability > 0
+        self.spot_draws += failing
         if failing and float(self.capacity_rng.random()) < setup.spot_capacity_failure_probability:
             # No Spot capacity: the ASG's launch fails and CA sees an unfulfillable placeholder.
             node.failed = True
             self.push(now + setup.spot_failure_detect_seconds, EventKind.LAUNCH_FAILED, node)
             return node
         if not ready:
-            self.push(now + setup.node_provision_seconds, EventKind.NODE_READY, node)
+            self.push(now + setup.startup.node_seconds(self.startup_rng), EventKind.NODE_READY, node)
         if spot and setup.spot_rate_per_node_second > 0:
             notice_at = now + float(self.rng.exponential(1.0 / setup.spot_rate_per_node_second))
             if notice_at < setup.horizon_seconds:
+                self.spot_draws += 1
                 self.push(notice_at, EventKind.SPOT_NOTICE, node)
+                lead = setup.spot_rebalance_lead_seconds
+                if lead > 0 and setup.spot_rebalance_action != "ignore":
+                    self.push(max(now, notice_at - lead), EventKind.SPOT_REBALANCE, node)
         return node
 
     def _launch_failed(self, now: float, node: object, _: int) -> None:
@@ -88,9 +94,13 @@ class ClusterNodes(SimState):
         node.pods.append(pod)
         node.empty_since = None
         pod.state = PodState.STARTING
-        startup = setup.model_load_seconds + (0.0 if node.image_pulled else setup.image_pull_seconds)
-        node.image_pulled = True
-        pod.ready_at = now + startup
+        if not node.image_pulled:
+            # The first pod on a node pulls the image; later ones wait for the same pull if it is
+            # still running (the kubelet pulls an image once per node).
+            node.image_pulled = True
+            node.image_ready_at = now + setup.startup.pull_seconds(self.startup_rng)
+        started = max(now, node.image_ready_at)
+        pod.ready_at = started + setup.startup.serving_seconds(self.startup_rng)
         self.push(pod.ready_at, EventKind.POD_READY, pod)
 
     def _pod_ready(self, now: float, pod: object, _: int) -> None:
@@ -187,6 +197,8 @@ class ClusterNodes(SimState):
             while needed > 0 and self._group_size(index) < group.max_size:
                 self._launch(index, now)
                 needed -= group.replicas_per_node
+                if self.last_scale_up != now:
+                    self.scale_up_times.append(now)
                 self.last_scale_up = now
 
     def _ca_scan(self, now: float, _: object, __: int) -> None:
@@ -202,8 +214,8 @@ class ClusterNodes(SimState):
         if self.oracle:
             return
         self._provision(now)
-        if now - self.last_scale_up < setup.ca_delay_after_add_seconds:
-            return
+        if now - self._last_cluster_scale_up(now) < setup.ca_delay_after_add_seconds:
+            return  # isScaleDownInCooldown: any scale-up in the cluster, not only this group's
         for node in self.nodes:
             if node.terminated_at is not None or not node.ready or node.pods or node.empty_since is None:
                 continue
@@ -212,6 +224,27 @@ class ClusterNodes(SimState):
                 and self._group_size(node.group) > self.group_min[node.group]
             ):
                 node.terminated_at = now
+
+    def _last_cluster_scale_up(self, now: float) -> float:
+        """The Cluster Autoscaler's lastScaleUpTime: ours or the other versions' in the cluster."""
+        others = self.setup.cluster_scale_ups
+        index = bisect.bisect_right(others, now)
+        return max(self.last_scale_up, others[index - 1] if index else -math.inf)
+
+    def _spot_rebalance(self, now: float, node: object, _: int) -> None:
+        """lambdas/spot_interruption on a rebalance recommendation: cordon (and taint), or drain too."""
+        assert isinstance(node, Node)
+        if node.terminated_at is not None:
+            return
+        node.cordoned = True
+        if self.setup.spot_rebalance_action != "drain":
+            return
+        for pod in list(node.pods):
+            if pod.state == PodState.READY:
+                self._drain(pod, now)
+            elif pod.state == PodState.STARTING:
+                self._gone(pod, now)
+        self._reconcile(now)
 
     def _spot_notice(self, now: float, node: object, _: int) -> None:
         assert isinstance(node, Node)

@@ -23,7 +23,11 @@ class Controllers(SimState):
             # Prometheus scrapes a terminating pod until it exits, so the summed External metrics
             # include it; the HPA's own Pods metrics skip pods being deleted (replica_calculator.go).
             waiting += len(pod.waiting)
-            kv.append(pod.kv_used / capacity)
+            held = pod.kv_used
+            if pod.phase == pod.DECODE:  # KV grows with every step of a decode run
+                done = self.profile.decode_steps_within(now - pod.run_start, pod.run_n, pod.run_ctx)
+                held += min(done, pod.run_steps) * pod.run_n * self.profile.tokens_per_step
+            kv.append(held / capacity)
             busy = pod.busy_seconds + (now - pod.busy_since if pod.busy_since is not None else 0.0)
             if pod.state == PodState.READY:
                 utilisation.append(min(1.0, (busy - pod.busy_at_scrape) / setup.scrape_seconds))

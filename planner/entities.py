@@ -31,6 +31,7 @@ class Node:
         "failed",
         "group",
         "image_pulled",
+        "image_ready_at",
         "launched_at",
         "pods",
         "ready",
@@ -44,6 +45,7 @@ class Node:
         self.terminated_at: float | None = None
         self.ready = ready
         self.image_pulled = ready
+        self.image_ready_at = launched_at
         self.pods: list[Pod] = []
         self.cordoned = False
         self.removing = False  # forced off by the off-hours scaler: drained, then terminated
@@ -61,9 +63,10 @@ class Pod:
         "ctx",
         "kv_used",
         "node",
+        "partial",
+        "partial_left",
         "phase",
         "prefill_batch",
-        "prefill_offsets",
         "prefill_start",
         "ready_at",
         "run_ctx",
@@ -73,6 +76,7 @@ class Pod:
         "running",
         "serial",
         "state",
+        "step_decoders",
         "truncated",
         "version",
         "waiting",
@@ -88,12 +92,14 @@ class Pod:
         self.ready_at = 0.0
         self.waiting: deque[int] = deque()
         self.running: list[tuple[int, int]] = []  # (decode count at which it finishes, request)
-        self.prefill_batch: list[int] = []
-        self.prefill_offsets: list[float] = []
+        self.prefill_batch: list[tuple[int, int]] = []  # (request, prompt tokens) in the current step
+        self.partial = -1  # the request whose prompt is part computed (chunked prefill), or -1
+        self.partial_left = 0
+        self.step_decoders = 0  # decoding sequences in the current mixed step
         self.prefill_start = 0.0
         self.count = 0
         self.ctx = 0.0
-        self.kv_used = 0
+        self.kv_used = 0.0  # KV tokens held (allocated on demand)
         self.phase = Pod.IDLE
         self.version = 0
         self.run_start = 0.0

@@ -8,14 +8,17 @@ planner.sim composes them and runs the loop.
 
 from __future__ import annotations
 
-import heapq
+from array import array
 from enum import IntEnum
+from heapq import heappush
 
 import numpy as np
 
 from planner.entities import Node, Outcome, Pod
 from planner.hpa import HpaState
+from planner.prefix_cache import PrefixCache
 from planner.profiles import ReplicaProfile
+from planner.routing import Router
 from planner.simspec import SimSetup
 
 
@@ -33,6 +36,7 @@ class EventKind(IntEnum):
     CA_SCAN = 10
     KILL = 11
     LAUNCH_FAILED = 12
+    SPOT_REBALANCE = 13
 
 
 Event = tuple[float, EventKind, int, object, int]  # time, kind, sequence, subject, version
@@ -43,13 +47,14 @@ class SimState:
 
     setup: SimSetup
     profile: ReplicaProfile
-    arrival: list[float]
-    prompt: list[int]
-    output: list[int]
-    first_token: list[float]
-    admitted: list[float]
-    finished: list[float]
-    outcome: list[int]
+    # Per-request columns, indexed by the request's position in the trace.
+    arrival: array[float]
+    prompt: array[int]
+    output: array[int]
+    first_token: array[float]
+    admitted: array[float]
+    finished: array[float]
+    outcome: array[int]
     events: list[Event]
     sequence: int
     nodes: list[Node]
@@ -64,20 +69,27 @@ class SimState:
     group_min: list[int]
     replica_min: int
     last_scale_up: float
+    scale_up_times: list[float]
     scrapes: list[tuple[float, int, list[float], list[float], int]]
     series: list[tuple[float, int, int]]
     rng: np.random.Generator
     capacity_rng: np.random.Generator
+    startup_rng: np.random.Generator
     backoff_until: dict[int, float]
     capacity_failures: int
     node_launches: int
     spot_interruptions: int
+    # Anything that depends on a group being Spot (beyond its price) adds 1 here: Simulation.repriced
+    # relies on it to give the all-on-demand variant without running it again.
+    spot_draws: int
     event_count: int
     oracle: bool
+    router: Router | None
+    prefix_cache: PrefixCache | None
 
     def push(self, time: float, kind: EventKind, subject: object = None, version: int = 0) -> None:
         self.sequence += 1
-        heapq.heappush(self.events, (time, kind, self.sequence, subject, version))
+        heappush(self.events, (time, kind, self.sequence, subject, version))
 
     # Implemented by the parts (planner.replica, planner.cluster, planner.controllers).
 

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from config import load_stages
+from config.stages import STAGE_ORDER
 from planner.clock import resolve_start
 from planner.plan import VersionPlan, plan_stage
 from planner.settings import PlannerSettings
@@ -44,7 +45,7 @@ def render(workers: int) -> str:
     stages = load_stages()
     recorded = load_trace(DEFAULT_TRACE)
     lines = [START, ""]
-    for name in ("dev", "staging", "prod"):
+    for name in STAGE_ORDER:
         stage = stages[name]
         trace = in_zone(
             restart(recorded, resolve_start(None, recorded.start, stage.offhours)), stage.offhours.timezone

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from queue import Empty
 from typing import Any
@@ -15,6 +16,8 @@ import numpy as np
 from config.serving import ModelConfig, ModelVersion
 from config.stage import StageConfig
 from planner.policies import (
+    CONFIGURED,
+    CONFIGURED_ON_DEMAND,
     ORACLE,
     STATIC_PEAK,
     PolicyRun,
@@ -22,16 +25,36 @@ from planner.policies import (
     common_start_replicas,
     hpa_variants,
     oracle_setup,
+    profile_for,
     service_seconds,
     static_setup,
 )
 from planner.profiles import ReplicaProfile
 from planner.report import PolicySummary, fill_gap_closed, summarise
+from planner.routing_report import RoutingComparison, compare_routing
 from planner.settings import PlannerSettings
-from planner.sim import SimResult, SimSetup, Simulation
+from planner.sim import GroupSpec, SimResult, SimSetup, Simulation
 from planner.trace import Trace, thin, thinned, with_warmup
 
 Progress = Callable[[int], object]
+# Starts one simulation (setup, extended trace, warm-up requests, and node groups to price it on as
+# well) and returns its future results: at once in this process, or queued on a process pool so that
+# every simulation of every plan shares it.
+Simulated = tuple[SimResult, SimResult | None]
+Runner = Callable[[SimSetup, Trace, int, "tuple[GroupSpec, ...] | None"], "Future[Simulated]"]
+
+
+def serial_runner(progress: Progress | None) -> Runner:
+    """Run each simulation when it is asked for, in this process."""
+
+    def run(
+        setup: SimSetup, trace: Trace, warmup_requests: int, reprice_as: tuple[GroupSpec, ...] | None
+    ) -> Future[Simulated]:
+        future: Future[Simulated] = Future()
+        future.set_result(simulate_repriced(setup, trace, progress, warmup_requests, reprice_as))
+        return future
+
+    return run
 
 
 @dataclass
@@ -51,6 +74,8 @@ class VersionPlan:
     # Set on the extra comparison run at a load the stage can carry: the trace's rate factor.
     load_factor: float | None = None
     capacity_short: bool = False
+    # --routing-policies: the configured policy under each replica-selection policy (planner.routing).
+    routing: RoutingComparison | None = None
 
     @property
     def title(self) -> str:
@@ -66,8 +91,32 @@ def simulate(
     setup: SimSetup, trace: Trace, progress: Progress | None = None, warmup_requests: int = 0
 ) -> SimResult:
     """Run one setup; with a warm-up, return only the measured requests and times (from the end of it)."""
+    return simulate_repriced(setup, trace, progress, warmup_requests, None)[0]
+
+
+def simulate_repriced(
+    setup: SimSetup,
+    trace: Trace,
+    progress: Progress | None,
+    warmup_requests: int,
+    reprice_as: tuple[GroupSpec, ...] | None,
+) -> Simulated:
+    """Run one setup; also its result on the node groups ``reprice_as`` (the all-on-demand variant)
+    when the run did not depend on being Spot (Simulation.repriced), else None for that one."""
     holder = _ProgressAdapter(progress) if progress else None
-    result = Simulation(setup, trace.arrival, trace.prompt_tokens, trace.output_tokens).run(holder)
+    # Block ids only reach a simulation that routes with a RoutingSpec (the default path ignores them).
+    hashes = trace.block_hashes if setup.routing is not None else None
+    simulation = Simulation(setup, trace.arrival, trace.prompt_tokens, trace.output_tokens, hashes)
+    result = simulation.run(holder)
+    other = None if reprice_as is None else simulation.repriced(reprice_as)
+    finished = [
+        None if found is None else _measured_only(found, setup, warmup_requests) for found in (result, other)
+    ]
+    assert finished[0] is not None
+    return finished[0], finished[1]
+
+
+def _measured_only(result: SimResult, setup: SimSetup, warmup_requests: int) -> SimResult:
     result.warmup_settled_seconds = settled_before(result, setup.measure_from_seconds)
     return measured(result, warmup_requests, setup.measure_from_seconds)
 
@@ -95,6 +144,7 @@ def measured(result: SimResult, warmup_requests: int, warmup_seconds: float) -> 
         series_time=result.series_time[keep] - warmup_seconds,
         series_desired=result.series_desired[keep],
         series_ready=result.series_ready[keep],
+        cached_tokens=None if result.cached_tokens is None else result.cached_tokens[warmup_requests:],
     )
 
 
@@ -111,39 +161,53 @@ def plan_version(
     settings: PlannerSettings,
     seed: int,
     progress: Progress | None = None,
+    cluster_scale_ups: tuple[float, ...] = (),
+    runner: Runner | None = None,
 ) -> VersionPlan:
-    version_trace = thin(trace, version.weight / 100, seed + 7919)
-    extended, warmup_requests = with_warmup(version_trace, settings.warmup_seconds)
-    configured = base_setup(stage, model, version, extended, settings, seed)
-    start_replicas = common_start_replicas(
-        version_trace, configured.profile, settings.warmup_seconds, settings.start_utilisation
+    """Every policy on one version's share of the trace.
+
+    Simulations go through ``runner`` (default: one after another in this process). The HPA variants
+    and the oracle search's first sizing do not depend on each other, so all are started before any
+    result is awaited; with a pool they run side by side. The results do not depend on the runner.
+    ``cluster_scale_ups``: the other versions' Cluster Autoscaler scale-ups (see cluster_scale_ups).
+    """
+    runner = runner or serial_runner(progress)
+    version_trace, extended, warmup_requests, base, start_replicas = configured_run(
+        stage, model, version, trace, settings, seed
     )
-    base = replace(
-        configured,
-        measure_from_seconds=extended.duration_seconds - version_trace.duration_seconds,
-        initial_replicas=start_replicas,
-    )
+    base = replace(base, cluster_scale_ups=cluster_scale_ups)
     slo = model.slo.ttft_p95_seconds
     runs: list[PolicyRun] = hpa_variants(stage, version, base, settings)
     results: dict[str, SimResult] = {}
     summaries: list[PolicySummary] = []
+    # The all-on-demand variant comes from the configured run, priced on-demand, when that run never
+    # depended on Spot (no interruption or capacity draw in the horizon); else it is simulated.
+    on_demand = {run.name: run.setup.groups for run in runs}.get(CONFIGURED_ON_DEMAND)
+    started = {
+        run.name: runner(run.setup, extended, warmup_requests, on_demand if run.name == CONFIGURED else None)
+        for run in runs
+        if run.name != CONFIGURED_ON_DEMAND
+    }
+    oracle = _OracleSearch(
+        base, extended, version_trace, warmup_requests, settings, model.autoscaling.max_replicas, slo, runner
+    )
+    oracle.start_first()
     for run in runs:
-        results[run.name] = simulate(run.setup, extended, progress, warmup_requests)
+        if run.name == CONFIGURED_ON_DEMAND:
+            derived = started[CONFIGURED].result()[1]
+            found = (
+                derived
+                if derived is not None
+                else runner(run.setup, extended, warmup_requests, None).result()[0]
+            )
+        else:
+            found = started[run.name].result()[0]
+        results[run.name] = found
         summaries.append(summarise(run.name, results[run.name], version_trace, slo, settings.slo_quantile))
     target = min(settings.slo_quantile, summaries[0].slo_attainment)
-    search = _search_oracle(
-        base,
-        extended,
-        version_trace,
-        warmup_requests,
-        settings,
-        model.autoscaling.max_replicas,
-        slo,
-        target,
-        progress,
-    )
+    search = oracle.run(target)
     static = static_setup(base, extended, search.slo_utilisation, settings, model.autoscaling.max_replicas)
-    results[STATIC_PEAK] = simulate(static, extended, progress, warmup_requests)
+    results[STATIC_PEAK] = runner(static, extended, warmup_requests, None).result()[0]
     summaries.append(summarise(STATIC_PEAK, results[STATIC_PEAK], version_trace, slo, settings.slo_quantile))
     results[ORACLE] = search.result
     summaries.append(search.summary)
@@ -151,12 +215,27 @@ def plan_version(
     notes = [warmup_note(results, runs, base, start_replicas, settings)]
     notes += capacity_notes(version_trace, base.profile, settings, model.autoscaling.max_replicas, model.id)
     notes += vacuous_notes(summaries)
+    notes += preemption_notes(results)
     if not search.slo_reachable:
         notes.append(
             f"{model.id}: even the oracle at {search.slo_utilisation:.0%} utilisation (max_replicas "
             f"{model.autoscaling.max_replicas}) misses the TTFT SLO on this trace and profile; "
             "the oracle row matches the configured policy's attainment "
             f"({summaries[0].slo_attainment:.1%}) instead"
+        )
+    routing = None
+    if settings.routing_policies:
+        routing = compare_routing(
+            policies=settings.routing_policies,
+            setup=runs[0].setup,
+            version=version,
+            extended=extended,
+            measured_trace=version_trace,
+            warmup_requests=warmup_requests,
+            slo_seconds=slo,
+            slo_quantile=settings.slo_quantile,
+            simulate=lambda setup, trace, warmup: runner(setup, trace, warmup, None).result()[0],
+            cache_bound=settings.prefix_cache_bound,
         )
     return VersionPlan(
         model=model,
@@ -171,7 +250,64 @@ def plan_version(
         notes=notes,
         offhours=measured_switches(base.offhours, base.measure_from_seconds),
         capacity_short=capacity(version_trace, base.profile, settings, model.autoscaling.max_replicas).short,
+        routing=routing,
     )
+
+
+def configured_run(
+    stage: StageConfig,
+    model: ModelConfig,
+    version: ModelVersion,
+    trace: Trace,
+    settings: PlannerSettings,
+    seed: int,
+) -> tuple[Trace, Trace, int, SimSetup, int]:
+    """The version's share of the trace, it with the warm-up head, that head's size, the configured
+    policy's setup (measured after the warm-up, from the common start) and the common start count."""
+    version_trace = thin(trace, version.weight / 100, seed + 7919)
+    extended, warmup_requests = with_warmup(version_trace, settings.warmup_seconds)
+    configured = base_setup(stage, model, version, extended, settings, seed)
+    start_replicas = common_start_replicas(
+        version_trace, configured.profile, settings.warmup_seconds, settings.start_utilisation
+    )
+    base = replace(
+        configured,
+        measure_from_seconds=extended.duration_seconds - version_trace.duration_seconds,
+        initial_replicas=start_replicas,
+    )
+    return version_trace, extended, warmup_requests, base, start_replicas
+
+
+def cluster_scale_ups(
+    stage: StageConfig,
+    jobs: list[tuple[ModelConfig, ModelVersion]],
+    trace: Trace,
+    settings: PlannerSettings,
+    seed: int,
+    runner: Runner | None = None,
+) -> dict[tuple[str, str], tuple[float, ...]]:
+    """For each version, when the Cluster Autoscaler scaled up for the stage's other versions.
+
+    The autoscaler's lastScaleUpTime is one value for the cluster, so a scale-up for any model holds off
+    every node group's scale-down for scale-down-delay-after-add. A first pass runs each version's
+    configured policy (what the other models really run) and records its scale-ups; each version is
+    then planned against the others' (a first-order coupling: this version's own scale-downs do not
+    feed back into theirs). Every run shares the warm-up clock, so the times line up (a result's
+    scale_up_times are not cut to the measured window). The runs go through ``runner`` (default: one
+    after another in this process, no progress), all started before any is awaited.
+    """
+    if len(jobs) < 2:
+        return {}
+    runner = runner or serial_runner(None)
+    started: dict[tuple[str, str], Future[Simulated]] = {}
+    for model, version in jobs:
+        _, extended, warmup_requests, base, _ = configured_run(stage, model, version, trace, settings, seed)
+        started[(model.id, version.name)] = runner(base, extended, warmup_requests, None)
+    own = {key: future.result()[0].scale_up_times for key, future in started.items()}
+    return {
+        key: tuple(sorted(time for other, times in own.items() if other != key for time in times))
+        for key in own
+    }
 
 
 def warmup_note(
@@ -277,6 +413,17 @@ def capacity_notes(
     ]
 
 
+def preemption_notes(results: dict[str, SimResult]) -> list[str]:
+    """How often a full KV cache made a replica preempt (and later recompute) a running request."""
+    counts = [f"{name} {result.preemptions:,}" for name, result in results.items() if result.preemptions]
+    if not counts:
+        return []
+    return [
+        "KV cache full: running requests preempted and recomputed (vLLM V1, newest first), warm-up "
+        f"included: {'; '.join(counts)}."
+    ]
+
+
 def vacuous_notes(summaries: list[PolicySummary]) -> list[str]:
     """Name a comparison that cannot rank the policies: every one at the same SLO attainment."""
     attainments = [summary.slo_attainment for summary in summaries]
@@ -299,63 +446,87 @@ class OracleSearch:
     slo_reachable: bool
 
 
-def _search_oracle(
-    base: SimSetup,
-    extended: Trace,
-    trace: Trace,
-    warmup_requests: int,
-    settings: PlannerSettings,
-    max_replicas: int,
-    slo: float,
-    target_attainment: float,
-    progress: Progress | None,
-) -> OracleSearch:
+class _OracleSearch:
     """Oracle sizings searched by bisection over the utilisations (attainment falls as they rise).
 
-    The oracle kept is the cheapest one reaching ``target_attainment`` (the SLO's share, or the
+    The oracle kept is the cheapest one reaching the target attainment (the SLO's share, or the
     configured policy's attainment when that is lower, so that an SLO out of reach still leaves a
     like-for-like lower bound). Static peak is sized with the highest utilisation meeting the SLO.
+    Sizings whose replica schedules come out equal (e.g. all capped at max_replicas) are simulated
+    once: the simulation depends on the setup alone.
     """
-    levels = sorted(settings.oracle_utilisations, reverse=True)
-    tried: dict[int, tuple[SimResult, PolicySummary]] = {}
 
-    def attempt(index: int) -> PolicySummary:
-        if index not in tried:
-            setup = oracle_setup(base, extended, levels[index], settings, max_replicas)
-            result = simulate(setup, extended, progress, warmup_requests)
-            summary = summarise(ORACLE, result, trace, slo, settings.slo_quantile)
-            summary.notes.append(f"sized at {levels[index]:.0%} replica utilisation")
-            tried[index] = (result, summary)
-        return tried[index][1]
+    def __init__(
+        self,
+        base: SimSetup,
+        extended: Trace,
+        trace: Trace,
+        warmup_requests: int,
+        settings: PlannerSettings,
+        max_replicas: int,
+        slo: float,
+        runner: Runner,
+    ) -> None:
+        self.base, self.extended, self.trace = base, extended, trace
+        self.warmup_requests, self.settings = warmup_requests, settings
+        self.max_replicas, self.slo, self.runner = max_replicas, slo, runner
+        self.levels = sorted(settings.oracle_utilisations, reverse=True)
+        self.started: dict[int, Future[Simulated]] = {}
+        self.by_schedule: dict[tuple[tuple[float, int], ...], Future[Simulated]] = {}
+        self.tried: dict[int, tuple[SimResult, PolicySummary]] = {}
 
-    def most_aggressive_reaching(threshold: float) -> int | None:
-        low, high, found = 0, len(levels) - 1, None
+    def start(self, index: int) -> Future[Simulated]:
+        if index not in self.started:
+            setup = oracle_setup(
+                self.base, self.extended, self.levels[index], self.settings, self.max_replicas
+            )
+            schedule = setup.autoscaling.oracle_schedule
+            if schedule not in self.by_schedule:
+                self.by_schedule[schedule] = self.runner(setup, self.extended, self.warmup_requests, None)
+            self.started[index] = self.by_schedule[schedule]
+        return self.started[index]
+
+    def start_first(self) -> None:
+        """The SLO bisection's first probe depends on nothing else: start it early."""
+        self.start((len(self.levels) - 1) // 2)
+
+    def attempt(self, index: int) -> PolicySummary:
+        if index not in self.tried:
+            result = self.start(index).result()[0]
+            summary = summarise(ORACLE, result, self.trace, self.slo, self.settings.slo_quantile)
+            summary.notes.append(f"sized at {self.levels[index]:.0%} replica utilisation")
+            self.tried[index] = (result, summary)
+        return self.tried[index][1]
+
+    def most_aggressive_reaching(self, threshold: float) -> int | None:
+        low, high, found = 0, len(self.levels) - 1, None
         while low <= high:
             middle = (low + high) // 2
-            if attempt(middle).slo_attainment >= threshold - 1e-9:
+            if self.attempt(middle).slo_attainment >= threshold - 1e-9:
                 found, high = middle, middle - 1
             else:
                 low = middle + 1
         return found
 
-    slo_index = most_aggressive_reaching(settings.slo_quantile)
-    target_index = (
-        slo_index
-        if target_attainment >= settings.slo_quantile
-        else most_aggressive_reaching(target_attainment)
-    )
-    if target_index is None:
-        target_index = max(tried, key=lambda index: tried[index][1].slo_attainment)
-    result, summary = tried[target_index]
-    slo_utilisation = levels[slo_index if slo_index is not None else -1]
-    return OracleSearch(result, summary, levels[target_index], slo_utilisation, slo_index is not None)
+    def run(self, target_attainment: float) -> OracleSearch:
+        quantile = self.settings.slo_quantile
+        slo_index = self.most_aggressive_reaching(quantile)
+        target_index = (
+            slo_index if target_attainment >= quantile else self.most_aggressive_reaching(target_attainment)
+        )
+        if target_index is None:
+            target_index = max(self.tried, key=lambda index: self.tried[index][1].slo_attainment)
+        result, summary = self.tried[target_index]
+        levels = self.levels
+        slo_utilisation = levels[slo_index if slo_index is not None else -1]
+        return OracleSearch(result, summary, levels[target_index], slo_utilisation, slo_index is not None)
 
 
 def runs_per_version(settings: PlannerSettings) -> int:
     """Simulations per version at most: up to 3 HPA variants, static peak, and the oracle's two
     bisections over the utilisation levels (the progress bar's total; the bar ends at the true count)."""
     bisection = math.ceil(math.log2(len(settings.oracle_utilisations) + 1))
-    return 3 + 1 + 2 * bisection
+    return 3 + 1 + 2 * bisection + len(settings.routing_policies)
 
 
 def expected_requests(
@@ -386,38 +557,86 @@ def plan_stage(
     """Every version's comparison; with ``fit_load``, a capacity-short version is compared again at
     the rate its max_replicas can carry (labelled SYNTHETIC), so the policies are ranked on something.
 
-    With ``workers`` > 1 the versions are planned in parallel processes (each is independent and
-    seeded, so the result is the same as in one process); progress comes back through a queue.
+    With ``workers`` > 1 every simulation of every plan (versions, their fitted re-plans, policies,
+    oracle sizings) is queued on one pool of processes, so the cores stay busy until the last one;
+    each simulation is independent and seeded, so the result is the same as in one process. Progress
+    comes back through a queue.
     """
-    jobs = [
+    versions = [
         (model, version)
         for model in stage.models
         if not model_ids or model.id in model_ids
         for version in model.versions
         if version.weight > 0
     ]
-    if workers <= 1 or len(jobs) <= 1:
+    jobs = [
+        (model, version, factor)
+        for model, version in versions
+        for factor in _job_factors(stage, model, version, trace, settings, seed, fit_load)
+    ]
+    if workers <= 1:
+        others = cluster_scale_ups(stage, versions, trace, settings, seed)
         return [
-            plan
-            for model, version in jobs
-            for plan in _plan_job(stage, model, version, trace, settings, seed, fit_load, progress)
+            _plan_job(
+                stage,
+                model,
+                version,
+                trace,
+                settings,
+                seed,
+                factor,
+                serial_runner(progress),
+                others.get((model.id, version.name), ()),
+            )
+            for model, version, factor in jobs
         ]
     context = multiprocessing.get_context("fork")
     with (
         context.Manager() as manager,
-        ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context) as pool,
+        ProcessPoolExecutor(workers, mp_context=context) as pool,
     ):
         queue = manager.Queue()
-        futures = [
-            pool.submit(_plan_job_queued, stage, model, version, trace, settings, seed, fit_load, queue)
-            for model, version in jobs
-        ]
-        pending = set(futures)
-        while pending:
-            _, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+        # Fork every worker now, before the planning threads below exist (the pool forks lazily, and
+        # forking a process that runs threads can copy a lock held by one of them).
+        list(pool.map(time.sleep, [0.05] * workers))
+
+        def on_pool(report: Progress | None) -> Runner:
+            def run(
+                setup: SimSetup,
+                extended: Trace,
+                warmup_requests: int,
+                reprice_as: tuple[GroupSpec, ...] | None,
+            ) -> Future[Simulated]:
+                return pool.submit(simulate_repriced, setup, extended, report, warmup_requests, reprice_as)
+
+            return run
+
+        runner = on_pool(queue.put)
+        # The first pass (each version's configured policy, for the cluster-wide scale-ups) on the pool
+        # too; like the serial path it does not count towards the progress bar.
+        others = cluster_scale_ups(stage, versions, trace, settings, seed, on_pool(None))
+        with ThreadPoolExecutor(len(jobs)) as threads:
+            futures = [
+                threads.submit(
+                    _plan_job,
+                    stage,
+                    model,
+                    version,
+                    trace,
+                    settings,
+                    seed,
+                    factor,
+                    runner,
+                    others.get((model.id, version.name), ()),
+                )
+                for model, version, factor in jobs
+            ]
+            pending = set(futures)
+            while pending:
+                _, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                _drain(queue, progress)
             _drain(queue, progress)
-        _drain(queue, progress)
-        return [plan for future in futures for plan in future.result()]
+            return [future.result() for future in futures]
 
 
 def _drain(queue: Any, progress: Progress | None) -> None:
@@ -430,7 +649,7 @@ def _drain(queue: Any, progress: Progress | None) -> None:
             progress(step)
 
 
-def _plan_job_queued(
+def _job_factors(
     stage: StageConfig,
     model: ModelConfig,
     version: ModelVersion,
@@ -438,9 +657,14 @@ def _plan_job_queued(
     settings: PlannerSettings,
     seed: int,
     fit_load: bool,
-    queue: Any,
-) -> list[VersionPlan]:
-    return _plan_job(stage, model, version, trace, settings, seed, fit_load, queue.put)
+) -> list[float | None]:
+    """The version's plan (None), and with ``fit_load`` the share of the trace a capacity-short version
+    is compared again on. Known before any simulation: capacity is a property of the trace and profile."""
+    if not fit_load:
+        return [None]
+    version_trace = thin(trace, version.weight / 100, seed + 7919)
+    found = capacity(version_trace, profile_for(stage, version), settings, model.autoscaling.max_replicas)
+    return [None, found.fitting_share] if found.short else [None]
 
 
 def _plan_job(
@@ -450,15 +674,23 @@ def _plan_job(
     trace: Trace,
     settings: PlannerSettings,
     seed: int,
-    fit_load: bool,
-    progress: Progress | None,
-) -> list[VersionPlan]:
-    plan = plan_version(stage, model, version, trace, settings, seed, progress)
-    if not (fit_load and plan.capacity_short):
-        return [plan]
-    found = capacity(plan.trace, plan.profile, settings, model.autoscaling.max_replicas)
-    factor = found.fitting_share
+    factor: float | None,
+    runner: Runner,
+    scale_ups: tuple[float, ...] = (),
+) -> VersionPlan:
+    if factor is None:
+        return plan_version(
+            stage, model, version, trace, settings, seed, cluster_scale_ups=scale_ups, runner=runner
+        )
+    # The other models keep their recorded traffic, so their scale-ups stay as they were.
     fitted = plan_version(
-        stage, model, version, thinned(trace, factor, seed + 104729), settings, seed, progress
+        stage,
+        model,
+        version,
+        thinned(trace, factor, seed + 104729),
+        settings,
+        seed,
+        cluster_scale_ups=scale_ups,
+        runner=runner,
     )
-    return [plan, replace(fitted, load_factor=factor)]
+    return replace(fitted, load_factor=factor)

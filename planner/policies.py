@@ -22,12 +22,14 @@ from config.cluster import CapacityType
 from config.serving import ModelConfig, ModelVersion, ScalingRules
 from config.stage import StageConfig
 from k8s_charts.shutdown import shutdown_timing
+from planner.gpu_slices import configured_slice, slice_profile
 from planner.hpa import HpaSpec, Policy, Rules
 from planner.prices import hourly_price
 from planner.profiles import ReplicaProfile, replica_profile
 from planner.schedule import offhours_windows
 from planner.settings import PlannerSettings
 from planner.sim import Autoscaling, GroupSpec, SimSetup
+from planner.startup import Spread, StartupChain
 from planner.trace import Trace
 
 CONFIGURED = "configured"
@@ -56,25 +58,75 @@ def hpa_spec(model: ModelConfig) -> HpaSpec:
     )
 
 
-ADDON_SOURCE = Path(__file__).resolve().parent.parent / "constructs_lib" / "addons" / "cluster_autoscaler.py"
+REPO = Path(__file__).resolve().parent.parent
+ADDON_SOURCE = REPO / "constructs_lib" / "addons" / "cluster_autoscaler.py"
+ENDPOINT_CHART_SOURCE = REPO / "k8s_charts" / "model_endpoint.py"
 
 
 @functools.cache
-def expander_priorities() -> tuple[int, int]:
-    """(Spot, on-demand) priorities of the Cluster Autoscaler add-on's priority expander.
+def module_constants(path: Path, names: tuple[str, ...]) -> dict[str, int]:
+    """Integer constants assigned at the top of a module, read from its source.
 
-    Read from the add-on module's source rather than imported: importing it loads the CDK (and its
-    Node.js runtime), which the planner does not otherwise need. tests/unit/planner checks the two
-    stay equal to the imported constants.
+    Read rather than imported: the add-on and chart modules load the CDK and cdk8s (and their Node.js
+    runtime), which the planner does not otherwise need. tests/unit/planner checks the values stay
+    equal to the imported constants.
     """
     values: dict[str, int] = {}
-    for node in ast.parse(ADDON_SOURCE.read_text(encoding="utf-8")).body:
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
         if not isinstance(node, ast.Assign) or len(node.targets) != 1:
             continue
         target = node.targets[0]
-        if isinstance(target, ast.Name) and target.id in ("SPOT_PRIORITY", "ON_DEMAND_PRIORITY"):
+        if isinstance(target, ast.Name) and target.id in names:
             values[target.id] = int(ast.literal_eval(node.value))
+    missing = [name for name in names if name not in values]
+    if missing:
+        raise ValueError(f"{path}: no top-level integer constant {', '.join(missing)}")
+    return values
+
+
+def expander_priorities() -> tuple[int, int]:
+    """(Spot, on-demand) priorities of the Cluster Autoscaler add-on's priority expander."""
+    values = module_constants(ADDON_SOURCE, ("SPOT_PRIORITY", "ON_DEMAND_PRIORITY"))
     return values["SPOT_PRIORITY"], values["ON_DEMAND_PRIORITY"]
+
+
+def probe_periods() -> tuple[int, int]:
+    """(startup, readiness) probe periods of the model endpoint chart's vLLM container."""
+    values = module_constants(
+        ENDPOINT_CHART_SOURCE, ("STARTUP_PROBE_PERIOD_SECONDS", "READINESS_PROBE_PERIOD_SECONDS")
+    )
+    return values["STARTUP_PROBE_PERIOD_SECONDS"], values["READINESS_PROBE_PERIOD_SECONDS"]
+
+
+def startup_chain(
+    node_provision_seconds: float,
+    weights_gib: float,
+    settings: PlannerSettings,
+    alb_targets_pods: bool = True,
+) -> StartupChain:
+    """The scale-up chain of one version: medians and spreads from settings, periods from the chart.
+
+    ``alb_targets_pods``: the ALB's target groups are the vLLM pods (``host`` and ``header`` routing).
+    With ``model`` routing the ALB targets the gateway's Envoy pods, which route to a vLLM pod once
+    Kubernetes calls it Ready, so a new replica waits for no ALB health check (the gateway's endpoint
+    update, seconds, is not modelled).
+    """
+    load = weights_gib / settings.weights_load_gib_per_second + settings.engine_warmup_seconds
+    startup_period, readiness_period = probe_periods()
+    return StartupChain(
+        node_ready=Spread(node_provision_seconds, node_provision_seconds * settings.node_ready_p90_ratio),
+        device_plugin=Spread(settings.device_plugin_seconds, settings.device_plugin_p90_seconds),
+        image_pull=Spread(
+            settings.vllm_image_gb * settings.image_pull_seconds_per_gb,
+            settings.vllm_image_gb * settings.image_pull_p90_seconds_per_gb,
+        ),
+        model_load=Spread(load, load * settings.model_load_p90_ratio),
+        startup_probe_period_seconds=startup_period,
+        readiness_probe_period_seconds=readiness_period,
+        alb_interval_seconds=settings.alb_healthcheck_interval_seconds if alb_targets_pods else 0.0,
+        alb_healthy_threshold=settings.alb_healthy_threshold,
+        spread=settings.startup_spread,
+    )
 
 
 def group_specs(
@@ -93,13 +145,20 @@ def group_specs(
         group = stage.cluster.gpu_node_group(name)
         assert group is not None  # the stage validator guarantees it
         spot = group.capacity_type.value == "spot" and not all_on_demand
+        # GPU sharing hook (planner.gpu_slices): a shared group's node holds slices, not whole GPUs.
+        slice_ = configured_slice(group, version)
+        per_node = (
+            group.gpus_per_node // version.gpus_per_replica
+            if slice_ is None
+            else group.gpus_per_node * slice_.per_gpu
+        )
         specs.append(
             GroupSpec(
                 name=group.name,
                 instance_type=group.instance_types[0],
                 spot=spot,
                 gpus_per_node=group.gpus_per_node,
-                replicas_per_node=group.gpus_per_node // version.gpus_per_replica,
+                replicas_per_node=per_node,
                 min_size=group.min_size,
                 max_size=group.max_size,
                 hourly_price=hourly_price(group.instance_types[0], spot),
@@ -114,8 +173,13 @@ def group_specs(
 
 
 def profile_for(stage: StageConfig, version: ModelVersion) -> ReplicaProfile:
-    """The profile on the version's preferred node group (its first-priority instance type)."""
+    """The profile on the version's preferred node group (its first-priority instance type); on a
+    shared group, on the version's slice of a GPU (planner.gpu_slices)."""
     first = group_specs(stage, version)[0]
+    group = stage.cluster.gpu_node_group(first.name)
+    slice_ = None if group is None else configured_slice(group, version)
+    if slice_ is not None:
+        return slice_profile(version, first.instance_type, slice_)
     return replica_profile(version, first.instance_type)
 
 
@@ -135,7 +199,6 @@ def base_setup(
         if offhours_applies
         else [(0.0, False)]
     )
-    weights_seconds = (version.weights_gib or 0.0) / settings.weights_load_gib_per_second
     autoscaler = stage.cluster_autoscaler
     return SimSetup(
         profile=profile_for(stage, version),
@@ -156,12 +219,17 @@ def base_setup(
         ca_unneeded_seconds=autoscaler.scale_down_unneeded_minutes * 60,
         ca_delay_after_add_seconds=autoscaler.scale_down_delay_after_add_minutes * 60,
         ca_new_pod_buffer_seconds=settings.ca_gpu_pod_buffer_seconds,
-        node_provision_seconds=autoscaler.node_provision_minutes * 60,
-        image_pull_seconds=settings.image_pull_seconds,
-        model_load_seconds=weights_seconds + settings.engine_warmup_seconds,
+        startup=startup_chain(
+            autoscaler.node_provision_minutes * 60,
+            version.weights_gib or 0.0,
+            settings,
+            alb_targets_pods=stage.ingress.routing_mode != "model",
+        ),
         spot_rate_per_node_second=settings.spot_interruptions_per_node_hour / 3600,
         spot_notice_seconds=settings.spot_notice_seconds,
         spot_capacity_failure_probability=settings.spot_capacity_failure_probability,
+        spot_rebalance_lead_seconds=settings.spot_rebalance_lead_seconds,
+        spot_rebalance_action=stage.spot.rebalance_action.value,
         spot_failure_detect_seconds=settings.spot_failure_detect_seconds,
         ca_backoff_seconds=settings.ca_backoff_seconds,
         request_timeout_seconds=settings.request_timeout_seconds,

@@ -3,9 +3,10 @@
 Every number is either cited (``Sourced``) or an estimate that says how it was derived. The replica
 model, used by the simulator:
 
-* prefill pass over prompts totalling L tokens: ``a + prefill_per_token * L`` seconds;
-* decode step with n running sequences holding C context tokens: ``a + b * n + c * C`` seconds,
-  yielding ``tokens_per_step`` tokens per sequence (1, or more with speculative decoding);
+* engine step with n decoding sequences holding C context tokens and L prompt tokens (chunks):
+  ``a + b * n + c * C + prefill_per_token * L`` seconds (a pure decode step has L = 0), each decoding
+  sequence yielding ``tokens_per_step`` tokens (1, or more with speculative decoding);
+* the per-step token budget (vLLM's max_num_batched_tokens, ``max_prefill_tokens``);
 * KV cache capacity in tokens, ``max_num_seqs`` and ``max_model_len`` as admission limits.
 
 Derivation (roofline, memory-bound decode; Pope et al., "Efficiently Scaling Transformer Inference",
@@ -15,11 +16,9 @@ MLSys 2023, section 2): a step reads all weights once (``a``), does 2 FLOPs per 
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -46,21 +45,13 @@ class GpuSpec:
 
 
 _A10_SHEET = "NVIDIA A10 datasheet (A10G: AWS's variant with the same 24 GB GDDR6 at 600 GB/s)"
-# The A10G is not the A10 in tensor compute (baseten.co/blog/nvidia-a10-vs-a10g-for-ml-model-inference:
-# "somewhat different specs -- most notably around tensor compute"). Neither AWS nor NVIDIA publishes an
-# A10G datasheet that we could read; a measured FP16 GEMM on an A10G reaches 69.47 TFLOPS at
-# 10240^3 (github.com/zzc0721/torch-performance-test-data issue #126, 2026-01-20), well under the A10's
-# 125 and so a lower bound on the A10G's peak. We use it as the peak: an upper bound on prefill speed
-# that is at most ~10 % below the true peak (large Ampere GEMMs reach ~90 % of peak).
-_A10G_TENSOR = (
-    "measured FP16 GEMM peak on an A10G, 69.47 TFLOPS (zzc0721/torch-performance-test-data#126); "
-    "no AWS/NVIDIA A10G datasheet figure found; the A10's 125 does not apply"
-)
 _DRIVER_VISIBLE = Sourced(
     0.94, "estimate: nvidia-smi reports ~23,000 MiB of a 24 GiB A10G/L4; 6 % held by driver/ECC"
 )
 GPU_SPECS: dict[str, GpuSpec] = {
-    "A10G": GpuSpec(Sourced(600, _A10_SHEET), Sourced(69.47, _A10G_TENSOR), _DRIVER_VISIBLE, False),
+    "A10G": GpuSpec(
+        Sourced(600, _A10_SHEET), Sourced(125, f"{_A10_SHEET}, FP16 tensor dense"), _DRIVER_VISIBLE, False
+    ),
     "L4": GpuSpec(
         Sourced(300, "NVIDIA L4 datasheet"),
         Sourced(121, "NVIDIA L4 datasheet, FP16 tensor dense"),
@@ -114,9 +105,8 @@ ARCHITECTURES: dict[str, Architecture] = {
     "qwen2.5-7b": Architecture(7.62, 28, 4, 128, "Qwen/Qwen2.5-7B-Instruct config.json"),
 }
 
-# Efficiencies: estimates, the same for every GPU. Decode bandwidth efficiency and the step overhead are
-# replaced by fitted values where published measurements exist (CALIBRATED, below). Achieved HBM
-# bandwidth in decode is typically 70-80 % of peak (memory-bound kernels);
+# Efficiencies: estimates, chosen conservatively and the same for every GPU so that no trace or GPU is
+# favoured. Achieved HBM bandwidth in decode is typically 70-80 % of peak (memory-bound kernels);
 # prefill reaches about half of dense tensor peak at 1-2 k-token batches (MFU figures in Pope et al.
 # and in vLLM/SGLang benchmark write-ups); AWQ/GPTQ kernels dequantise in the GEMM and run prefill
 # at roughly 0.7x the FP16 rate (vLLM docs: "AWQ ... under-optimized", lower throughput at batch).
@@ -145,155 +135,6 @@ SPECULATIVE_ACCEPTANCE = {
 KV_BYTES_PER_VALUE = 2  # fp16/bf16 KV cache (vLLM default kv_cache_dtype=auto)
 
 
-# --- Calibration against published vLLM measurements (planner/vllm_measurements.json) -------------
-# The decode step at batch n with C context tokens per sequence is, for one replica of TP t:
-#   overhead + all-reduces + (weights + n * C * kv_bytes) / (t * peak_bw * eff) + n * 2 * params / compute.
-# Fitted: one step overhead for every GPU (a property of the vLLM build: scheduler, sampling, launch with
-# CUDA graphs) and one bandwidth efficiency per GPU family that has measurements. Families without any
-# keep the BANDWIDTH_EFFICIENCY estimate. Prefill MFU is not fitted: no source states a prefill-only time.
-MEASUREMENTS_FILE = Path(__file__).with_name("vllm_measurements.json")
-_MEASUREMENT_FIELDS = {
-    "id": str,
-    "gpu": str,
-    "model": str,
-    "tensor_parallel": int,
-    "batch": int,
-    "context_tokens": int,
-    "tpot_ms": float,
-    "vllm_version": str,
-    "figure": str,
-    "source": str,
-    "date": str,
-    "used_in_fit": bool,
-}
-
-
-@dataclass(frozen=True)
-class Measurement:
-    id: str
-    gpu: str
-    model: str
-    tensor_parallel: int
-    batch: int
-    context_tokens: int
-    tpot_ms: float
-    vllm_version: str
-    figure: str
-    source: str
-    date: str
-    used_in_fit: bool
-
-
-@dataclass(frozen=True)
-class Calibration:
-    step_overhead_seconds: float
-    bandwidth_efficiency: dict[str, float]  # by GPU family
-
-    def efficiency(self, gpu_model: str) -> float:
-        return self.bandwidth_efficiency.get(gpu_family(gpu_model), BANDWIDTH_EFFICIENCY.value)
-
-
-# With one overhead and one factor per family the measurements cannot separate a faster overhead from a
-# higher efficiency (both lower every step alike), so the factor is bounded by what decode kernels are
-# seen to reach; without the bound the fit puts the H100 at 99.5 % of peak bandwidth.
-MAX_BANDWIDTH_EFFICIENCY = Sourced(0.9, "estimate: decode kernels reach at most ~90 % of peak HBM bandwidth")
-UNCALIBRATED = Calibration(STEP_OVERHEAD_SECONDS.value, {})
-# Result of fit_calibration(load_measurements()); tests/unit/planner/test_planner_calibration.py refits
-# and fails if the data file and these constants disagree.
-CALIBRATED = Calibration(0.0011, {"A100": 0.859, "H100": 0.9})
-
-
-def gpu_family(gpu_model: str) -> str:
-    """A100-40GB and A100-80GB share one factor (same GA100 silicon and HBM type)."""
-    return gpu_model.split("-")[0]
-
-
-def load_measurements(path: Path = MEASUREMENTS_FILE) -> list[Measurement]:
-    try:
-        raw = json.loads(path.read_text())["measurements"]
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ProfileError(f"{path}: cannot read a 'measurements' list ({error})") from error
-    measurements = []
-    for index, entry in enumerate(raw):
-        for field, kind in _MEASUREMENT_FIELDS.items():
-            value = entry.get(field) if isinstance(entry, dict) else None
-            ok = isinstance(value, kind) or (kind is float and isinstance(value, int))
-            if not ok or isinstance(value, bool) != (kind is bool):
-                raise ProfileError(
-                    f"{path}: measurements[{index}].{field} = {value!r}; expected a {kind.__name__}"
-                )
-        if entry["gpu"] not in GPU_SPECS or entry["model"] not in ARCHITECTURES:
-            raise ProfileError(
-                f"{path}: measurements[{index}] gpu {entry['gpu']!r} / model {entry['model']!r}; "
-                f"allowed gpus: {', '.join(GPU_SPECS)}; models: {', '.join(ARCHITECTURES)}"
-            )
-        if entry["batch"] < 1 or entry["tensor_parallel"] < 1 or not entry["tpot_ms"] > 0:
-            raise ProfileError(
-                f"{path}: measurements[{index}]: batch, tensor_parallel and tpot_ms must be > 0"
-            )
-        measurements.append(Measurement(**{field: entry[field] for field in _MEASUREMENT_FIELDS}))
-    return measurements
-
-
-def _decode_terms(
-    gpu: GpuSpec, arch: Architecture, tp: int, weight_bytes: float, calibration: Calibration, gpu_model: str
-) -> tuple[float, float, float]:
-    """(a without speculation, b, c) of the decode step: fixed seconds, per sequence, per context token."""
-    bandwidth = gpu.memory_bandwidth_gb_s.value * 1e9 * calibration.efficiency(gpu_model) * tp
-    compute = gpu.fp16_dense_tflops.value * 1e12 * PREFILL_MFU.value * tp
-    all_reduce = ALL_REDUCE_SECONDS_NVLINK if gpu.nvlink else ALL_REDUCE_SECONDS_PCIE
-    tp_seconds = 2 * arch.layers * all_reduce.value if tp > 1 else 0.0
-    kv_bytes_per_token = 2 * arch.layers * arch.kv_heads * arch.head_dim * KV_BYTES_PER_VALUE
-    fixed = weight_bytes / bandwidth + calibration.step_overhead_seconds + tp_seconds
-    return fixed, 2 * arch.params_billion * 1e9 / compute, kv_bytes_per_token / bandwidth
-
-
-def predicted_tpot_seconds(measurement: Measurement, calibration: Calibration) -> float:
-    """The planner's decode step for a measurement's setting (FP16 weights, batch n, n x C context)."""
-    arch = ARCHITECTURES[measurement.model]
-    weight_bytes = arch.params_billion * 1e9 * BYTES_PER_PARAM[Quantization.NONE]
-    gpu, tp = GPU_SPECS[measurement.gpu], measurement.tensor_parallel
-    fixed, per_sequence, per_token = _decode_terms(gpu, arch, tp, weight_bytes, calibration, measurement.gpu)
-    n = measurement.batch
-    return fixed + per_sequence * n + per_token * n * measurement.context_tokens
-
-
-def relative_residual(measurement: Measurement, calibration: Calibration) -> float:
-    """(model - measured) / measured: positive when the planner is slower than the measurement."""
-    return predicted_tpot_seconds(measurement, calibration) / (measurement.tpot_ms / 1000) - 1
-
-
-def fit_calibration(measurements: list[Measurement]) -> Calibration:
-    """Least squares on relative residuals: a grid over the shared overhead (0-5 ms in 10 us steps) and,
-    for each overhead, each family's 1/efficiency in closed form (the residual is linear in it)."""
-    used = [m for m in measurements if m.used_in_fit]
-    families = sorted({gpu_family(m.gpu) for m in used})
-    best: tuple[float, Calibration] | None = None
-    for step in range(501):
-        overhead = step * 1e-5
-        efficiencies: dict[str, float] = {}
-        for family in families:
-            # residual = rest/m + (bandwidth_bound_at_eff_1 / m) * u - 1 with u = 1 / efficiency.
-            unit = Calibration(overhead, {family: 1.0})
-            slopes, offsets = [], []
-            for m in (m for m in used if gpu_family(m.gpu) == family):
-                at_one = predicted_tpot_seconds(m, unit)
-                zero_bw = Calibration(overhead, {family: 1e30})
-                rest = predicted_tpot_seconds(m, zero_bw)
-                measured = m.tpot_ms / 1000
-                slopes.append((at_one - rest) / measured)
-                offsets.append(rest / measured - 1)
-            u = -sum(s * o for s, o in zip(slopes, offsets, strict=True)) / sum(s * s for s in slopes)
-            cap = MAX_BANDWIDTH_EFFICIENCY.value
-            efficiencies[family] = round(min(cap, 1 / u) if u > 0 else cap, 3)
-        candidate = Calibration(overhead, efficiencies)
-        error = sum(relative_residual(m, candidate) ** 2 for m in used)
-        if best is None or error < best[0] - 1e-15:
-            best = (error, candidate)
-    assert best is not None
-    return best[1]
-
-
 @dataclass(frozen=True)
 class ReplicaProfile:
     """Coefficients of one replica (seconds, tokens); see the module docstring for the model."""
@@ -306,6 +147,8 @@ class ReplicaProfile:
     kv_capacity_tokens: int
     max_num_seqs: int
     max_model_len: int
+    # Token budget of one engine step (vLLM's max_num_batched_tokens): decode tokens first, then prompt
+    # chunks (chunked prefill).
     max_prefill_tokens: int
     description: str
 
@@ -337,9 +180,11 @@ class ReplicaProfile:
             + self.per_context_token_seconds * context_tokens
         )
 
-    def prefill_seconds(self, prompt_tokens: int) -> float:
-        """A prefill pass over prompts totalling ``prompt_tokens``."""
-        return self.step_seconds + self.prefill_per_token_seconds * prompt_tokens
+    def mixed_step_seconds(self, batch: int, context_tokens: float, prompt_tokens: int) -> float:
+        """One engine step: ``batch`` decoding sequences plus ``prompt_tokens`` of prompt chunks."""
+        return (
+            self.decode_step_seconds(batch, context_tokens) + self.prefill_per_token_seconds * prompt_tokens
+        )
 
     def decode_run_seconds(self, steps: int, batch: int, context_tokens: float) -> float:
         """``steps`` decode steps of a fixed batch whose context grows by batch x tokens_per_step a step."""
@@ -407,11 +252,24 @@ def _draft_architecture(version: ModelVersion) -> Architecture | None:
     raise ProfileError(f"draft model {speculative.draft_model!r} matches no known architecture")
 
 
+def default_max_num_batched_tokens(gpu_model: str, gpu_memory_gib: float) -> int:
+    """vLLM's per-step token budget when ``--max-num-batched-tokens`` is not set (the OpenAI server).
+
+    EngineArgs.get_batch_defaults in vllm/engine/arg_utils.py of the pinned release (v0.33.0, the
+    wheel whose sha256 config/vllm_facts/v0.33.0.json records): 16384 on GPUs with at least 160 GiB,
+    8192 on GPUs with at least 70 GiB that are not A100s, 2048 otherwise. Chunked prefill is on by
+    default (SchedulerConfig.enable_chunked_prefill = True), so the budget is not raised to
+    max_model_len. Memory is per GPU (current_platform.get_device_total_memory).
+    """
+    if gpu_memory_gib >= 160:
+        return 16384
+    if gpu_memory_gib >= 70 and "a100" not in gpu_model.lower():
+        return 8192
+    return 2048
+
+
 def replica_profile(
-    version: ModelVersion,
-    instance_type: str,
-    max_prefill_tokens: int = 8192,
-    calibration: Calibration = CALIBRATED,
+    version: ModelVersion, instance_type: str, max_prefill_tokens: int | None = None
 ) -> ReplicaProfile:
     """Derive the replica coefficients for a model version on one instance type."""
     instance = GPU_INSTANCE_TYPES.get(instance_type)
@@ -423,7 +281,7 @@ def replica_profile(
     name, arch = architecture_for(version)
     engine = version.engine
     tp = version.gpus_per_replica
-    bandwidth = gpu.memory_bandwidth_gb_s.value * 1e9 * calibration.efficiency(instance.gpu_model) * tp
+    bandwidth = gpu.memory_bandwidth_gb_s.value * 1e9 * BANDWIDTH_EFFICIENCY.value * tp
     compute = gpu.fp16_dense_tflops.value * 1e12 * PREFILL_MFU.value * tp
     if engine.quantization in (Quantization.AWQ, Quantization.GPTQ):
         compute *= QUANTISED_COMPUTE_FACTOR.value
@@ -433,11 +291,12 @@ def replica_profile(
         else arch.params_billion * 1e9 * BYTES_PER_PARAM[engine.quantization]
     )
     flops_per_token = 2 * arch.params_billion * 1e9
+    all_reduce = ALL_REDUCE_SECONDS_NVLINK if gpu.nvlink else ALL_REDUCE_SECONDS_PCIE
+    tp_seconds = 2 * arch.layers * all_reduce.value if tp > 1 else 0.0
     kv_bytes_per_token = 2 * arch.layers * arch.kv_heads * arch.head_dim * KV_BYTES_PER_VALUE
-    # The one decode formula, shared with predicted_tpot_seconds (what the calibration fits).
-    step, per_sequence, per_context_token = _decode_terms(
-        gpu, arch, tp, weight_bytes, calibration, instance.gpu_model
-    )
+
+    step = weight_bytes / bandwidth + STEP_OVERHEAD_SECONDS.value + tp_seconds
+    per_sequence = flops_per_token / compute
     tokens_per_step = 1.0
     speculative = engine.speculative
     draft = _draft_architecture(version)
@@ -448,7 +307,7 @@ def replica_profile(
         tokens_per_step = (1 - alpha ** (k + 1)) / (1 - alpha)
         if draft is not None:
             draft_bytes = draft.params_billion * 1e9 * BYTES_PER_PARAM[Quantization.NONE]
-            step += k * (draft_bytes / bandwidth + calibration.step_overhead_seconds)
+            step += k * (draft_bytes / bandwidth + STEP_OVERHEAD_SECONDS.value)
         per_sequence *= k + 1
     usable_gib = (
         instance.gpu_memory_gib * gpu.usable_memory_fraction.value * engine.gpu_memory_utilization * tp
@@ -464,12 +323,13 @@ def replica_profile(
     return ReplicaProfile(
         step_seconds=step,
         per_sequence_seconds=per_sequence,
-        per_context_token_seconds=per_context_token,
+        per_context_token_seconds=kv_bytes_per_token / bandwidth,
         prefill_per_token_seconds=flops_per_token / compute,
         tokens_per_step=tokens_per_step,
         kv_capacity_tokens=kv_tokens,
         max_num_seqs=engine.max_num_seqs,
         max_model_len=engine.max_model_len,
-        max_prefill_tokens=max(max_prefill_tokens, engine.max_model_len),
+        max_prefill_tokens=max_prefill_tokens
+        or default_max_num_batched_tokens(instance.gpu_model, instance.gpu_memory_gib),
         description=f"{name} {engine.quantization.value} TP{tp} on {instance_type} ({instance.gpu_model})",
     )

@@ -8,8 +8,10 @@ from the trace in order, interleaved with the event heap.
 
 from __future__ import annotations
 
-import heapq
 import math
+from array import array
+from dataclasses import replace
+from heapq import heappop
 
 import numpy as np
 
@@ -18,7 +20,9 @@ from planner.controllers import Controllers
 from planner.entities import Node, Outcome, Pod, PodState
 from planner.events import Event, EventKind
 from planner.hpa import HpaState
+from planner.prefix_cache import PrefixCache
 from planner.replica import ReplicaBatching
+from planner.routing import Router
 from planner.simspec import Autoscaling, GroupSpec, SimResult, SimSetup
 
 __all__ = [
@@ -38,17 +42,34 @@ __all__ = [
 class Simulation(ReplicaBatching, ClusterNodes, Controllers):
     """One run; call :meth:`run` once."""
 
-    def __init__(self, setup: SimSetup, arrival: np.ndarray, prompt: np.ndarray, output: np.ndarray) -> None:
+    def __init__(
+        self,
+        setup: SimSetup,
+        arrival: np.ndarray,
+        prompt: np.ndarray,
+        output: np.ndarray,
+        block_hashes: np.ndarray | None = None,
+    ) -> None:
         self.setup = setup
         self.profile = setup.profile
-        self.arrival: list[float] = arrival.tolist()
-        self.prompt: list[int] = prompt.tolist()
-        self.output: list[int] = output.tolist()
-        n = len(self.arrival)
-        self.first_token = [math.nan] * n
-        self.admitted = [math.nan] * n
-        self.finished = [math.nan] * n
-        self.outcome = [int(Outcome.IN_FLIGHT)] * n
+        # Per-request columns as flat C arrays (8 bytes a value, 1 for the outcome) rather than lists of
+        # Python floats and ints (about 32 bytes each): a 27M-request week fits in memory this way.
+        n = int(arrival.size)
+        self.arrival = array("d", np.ascontiguousarray(arrival, dtype=np.float64).tobytes())
+        self.prompt = array("q", np.ascontiguousarray(prompt, dtype=np.int64).tobytes())
+        self.output = array("q", np.ascontiguousarray(output, dtype=np.int64).tobytes())
+        unknown = np.full(n, math.nan).tobytes()
+        self.first_token = array("d", unknown)
+        self.admitted = array("d", unknown)
+        self.finished = array("d", unknown)
+        self.outcome = array("b", bytes(n))  # Outcome.IN_FLIGHT is 0
+        # The V1 replica's columns (planner.replica): decode steps left (-1 until first admitted), tokens
+        # to recompute after a preemption, and the admission sequence.
+        self.steps_left = array("q", np.full(n, -1, dtype=np.int64).tobytes())
+        self.recompute = array("q", bytes(8 * n))
+        self.admit_seq = array("q", bytes(8 * n))
+        self.admissions = 0
+        self.preemptions = 0
         self.events: list[Event] = []
         self.sequence = 0
         self.nodes: list[Node] = []
@@ -64,19 +85,39 @@ class Simulation(ReplicaBatching, ClusterNodes, Controllers):
         self.group_min = [group.min_size for group in setup.groups]
         self.replica_min = setup.autoscaling.hpa.min_replicas if setup.autoscaling.hpa else 0
         self.last_scale_up = -math.inf
+        self.scale_up_times: list[float] = []
         self.scrapes: list[tuple[float, int, list[float], list[float], int]] = []
         self.series: list[tuple[float, int, int]] = []
         self.rng = np.random.default_rng(setup.seed)
         # A separate stream, so that turning capacity failures on leaves the interruption draws as they were.
         self.capacity_rng = np.random.default_rng([setup.seed, 1])
+        # The scale-up chain's draws (planner/startup.py) have their own stream too.
+        self.startup_rng = np.random.default_rng([setup.seed, 2])
         self.backoff_until = {}
         self.capacity_failures = 0
         self.node_launches = 0
         self.spot_interruptions = 0
+        # Spot-only randomness that reached the run (a notice inside the horizon, a capacity draw).
+        # While it is 0 the run is also the all-on-demand run's, priced differently (see repriced).
+        self.spot_draws = 0
         self.event_count = 0
         self.oracle = setup.autoscaling.kind == "oracle"
         if self.oracle:
             self.group_min = [0] * len(setup.groups)  # the lower bound keeps no idle floor
+        # Routing hook (planner.routing, planner.prefix_cache): without a RoutingSpec both stay None and
+        # replica.py takes the ALB's least-outstanding path with no prefix cache, as before.
+        self.router: Router | None = None
+        self.prefix_cache: PrefixCache | None = None
+        if setup.routing is not None:
+            hashes = None if block_hashes is None else list(block_hashes)
+            self.router = Router(setup.routing, hashes, setup.seed)
+            if setup.routing.prefix_cache and hashes is not None:
+                self.prefix_cache = PrefixCache(
+                    hashes,
+                    setup.routing.trace_block_tokens,
+                    setup.routing.kv_block_tokens,
+                    setup.routing.cache_bound,
+                )
 
     # The event loop.
 
@@ -96,7 +137,7 @@ class Simulation(ReplicaBatching, ClusterNodes, Controllers):
         index = 0
         horizon = setup.horizon_seconds
         events = self.events
-        handlers = {
+        by_kind = {
             EventKind.NODE_READY: self._node_ready,
             EventKind.POD_READY: self._pod_ready,
             EventKind.PREFILL_DONE: self._prefill_done,
@@ -110,25 +151,34 @@ class Simulation(ReplicaBatching, ClusterNodes, Controllers):
             EventKind.CA_SCAN: self._ca_scan,
             EventKind.KILL: self._kill,
             EventKind.LAUNCH_FAILED: self._launch_failed,
+            EventKind.SPOT_REBALANCE: self._spot_rebalance,
         }
+        handlers = [by_kind[kind] for kind in sorted(by_kind)]  # indexed by the kind's value
+        arrive = self._arrive
         update = getattr(progress, "update", None)
         reported = 0
+        handled = 0
+        # Arrivals up to the next event in a tight loop: an arrival can schedule an earlier event
+        # (a prefill), so the head of the heap is read again after each one.
+        next_arrival = arrivals[0] if n else math.inf
         while True:
             next_event = events[0][0] if events else math.inf
-            if index < n and arrivals[index] <= next_event:
-                if arrivals[index] > horizon:
+            if next_arrival <= next_event:
+                if next_arrival > horizon:
                     break
-                self._arrive(index, arrivals[index])
+                arrive(index, next_arrival)
                 index += 1
+                next_arrival = arrivals[index] if index < n else math.inf
                 if update is not None and index - reported >= 5000:
                     update(index - reported)
                     reported = index
                 continue
             if next_event > horizon:
                 break
-            time, kind, _, subject, version = heapq.heappop(events)
-            self.event_count += 1
+            time, kind, _, subject, version = heappop(events)
+            handled += 1
             handlers[kind](time, subject, version)
+        self.event_count = handled
         if update is not None:
             update(n - reported)
         return self._result()
@@ -172,33 +222,63 @@ class Simulation(ReplicaBatching, ClusterNodes, Controllers):
             self.routable.append(pod)
         self._record_series(0.0)
 
+    def repriced(self, groups: tuple[GroupSpec, ...]) -> SimResult | None:
+        """The finished run's result on the same node groups with other prices and capacity types, or
+        None when the run depended on being Spot (a notice or capacity draw reached it).
+
+        Without such a draw nothing in the run read whether a group is Spot except its price, so an
+        all-on-demand run would take every decision this one took, event by event.
+        """
+        if self.spot_draws or len(groups) != len(self.setup.groups):
+            return None
+        for ours, theirs in zip(self.setup.groups, groups, strict=True):
+            if replace(ours, spot=theirs.spot, hourly_price=theirs.hourly_price) != theirs:
+                return None
+        return self._result_for(replace(self.setup, groups=groups))
+
     def _result(self) -> SimResult:
-        setup = self.setup
+        return self._result_for(self.setup)
+
+    def _result_for(self, setup: SimSetup) -> SimResult:
         horizon = setup.horizon_seconds
         node_seconds: dict[str, float] = {group.name: 0.0 for group in setup.groups}
         gpu_seconds = 0.0
         dollars = 0.0
+        start = setup.measure_from_seconds
+        edges = np.append(np.arange(start, horizon, 3600.0), horizon)
+        on_demand: dict[str, np.ndarray] = {}
         for node in self.nodes:
             group = setup.groups[node.group]
             end = horizon if node.terminated_at is None else min(node.terminated_at, horizon)
-            seconds = max(0.0, end - max(node.launched_at, setup.measure_from_seconds))
+            seconds = max(0.0, end - max(node.launched_at, start))
             node_seconds[group.name] += seconds
             gpu_seconds += seconds * group.gpus_per_node
             dollars += seconds / 3600 * group.hourly_price
+            if not group.spot and seconds > 0:
+                overlap = np.minimum(end, edges[1:]) - np.maximum(node.launched_at, edges[:-1])
+                hours = on_demand.setdefault(group.instance_type, np.zeros(edges.size - 1))
+                hours += np.maximum(overlap, 0.0) / 3600
         series = np.asarray(self.series, dtype=np.float64).reshape(-1, 3)
         return SimResult(
-            first_token=np.asarray(self.first_token),
-            admitted=np.asarray(self.admitted),
-            finished=np.asarray(self.finished),
-            outcome=np.asarray(self.outcome, dtype=np.int8),
+            first_token=np.frombuffer(self.first_token, dtype=np.float64).copy(),
+            admitted=np.frombuffer(self.admitted, dtype=np.float64).copy(),
+            finished=np.frombuffer(self.finished, dtype=np.float64).copy(),
+            outcome=np.frombuffer(self.outcome, dtype=np.int8).copy(),
             series_time=series[:, 0],
             series_desired=series[:, 1],
             series_ready=series[:, 2],
             node_seconds=node_seconds,
             gpu_seconds=gpu_seconds,
             dollars=dollars,
+            on_demand_instance_hours=on_demand,
+            hour_lengths=np.diff(edges) / 3600,
             node_launches=self.node_launches,
             spot_interruptions=self.spot_interruptions,
             spot_capacity_failures=self.capacity_failures,
             events=self.event_count,
+            scale_up_times=tuple(self.scale_up_times),
+            preemptions=self.preemptions,
+            cached_tokens=None
+            if self.prefix_cache is None
+            else np.asarray(self.prefix_cache.cached_tokens, dtype=np.int64),
         )

@@ -8,6 +8,8 @@ import numpy as np
 
 from planner.hpa import HpaSpec
 from planner.profiles import ReplicaProfile
+from planner.routing import RoutingSpec
+from planner.startup import StartupChain
 
 
 @dataclass(frozen=True)
@@ -53,9 +55,8 @@ class SimSetup:
     ca_scan_seconds: float
     ca_unneeded_seconds: float
     ca_delay_after_add_seconds: float
-    node_provision_seconds: float
-    image_pull_seconds: float
-    model_load_seconds: float
+    # Launch -> node Ready -> GPUs -> image -> /health -> probes -> ALB healthy (planner/startup.py).
+    startup: StartupChain
     spot_rate_per_node_second: float
     spot_notice_seconds: float
     request_timeout_seconds: float
@@ -67,6 +68,16 @@ class SimSetup:
     spot_capacity_failure_probability: float = 0.0
     spot_failure_detect_seconds: float = 60.0
     ca_backoff_seconds: float = 300.0
+    # Cluster Autoscaler scale-ups elsewhere in the cluster (the stage's other model versions), in this
+    # run's clock: lastScaleUpTime is one value for the whole cluster, so each of them also holds off
+    # scale-down for scale-down-delay-after-add (isScaleDownInCooldown, core/static_autoscaler.go,
+    # cluster-autoscaler-1.36.0; --scale-down-delay-type-local defaults to false and is not set).
+    cluster_scale_ups: tuple[float, ...] = ()
+    # EC2 rebalance recommendation this long before each Spot interruption notice (0: it arrives with
+    # the notice, the case the EC2 docs say can happen) and what lambdas/spot_interruption does with it
+    # (the stage's spot.rebalance_action: ignore, cordon or drain).
+    spot_rebalance_lead_seconds: float = 0.0
+    spot_rebalance_action: str = "cordon"
     # A deleted pod serves what it holds for this long (the chart's pre-stop deadline, 15 s +
     # max_request_seconds, k8s_charts/shutdown.py); what is left then is dropped.
     termination_grace_seconds: float = 120.0
@@ -79,10 +90,13 @@ class SimSetup:
     seed: int = 0
     # Costs and the time series count from here (the warm-up before it is not measured).
     measure_from_seconds: float = 0.0
+    # Replica selection and prefix caches (planner.routing); None: the ALB's least outstanding
+    # requests, no prefix cache (the default path, unchanged).
+    routing: RoutingSpec | None = None
 
     @property
     def cold_start_seconds(self) -> float:
-        return self.node_provision_seconds + self.image_pull_seconds + self.model_load_seconds
+        return self.startup.expected_cold_start_seconds
 
 
 @dataclass
@@ -101,7 +115,17 @@ class SimResult:
     spot_interruptions: int
     events: int = 0
     spot_capacity_failures: int = 0
+    # On-demand node-hours in each hour of the measured window, per instance type, and each hour's
+    # length in hours (the last may be partial): the curve a Savings Plan commitment is sized on.
+    on_demand_instance_hours: dict[str, np.ndarray] = field(default_factory=dict)
+    hour_lengths: np.ndarray = field(default_factory=lambda: np.zeros(0))
     # Seconds from the last change of the desired replica count in the warm-up to its end (None:
     # no change in the warm-up; small values mean the controllers were still moving when measured).
     warmup_settled_seconds: float | None = None
+    # When the Cluster Autoscaler scaled up one of this run's node groups (the run's own clock).
+    scale_up_times: tuple[float, ...] = ()
+    # Requests preempted when a replica's KV cache was full (vLLM recomputes them), warm-up included.
+    preemptions: int = 0
     notes: list[str] = field(default_factory=list)
+    # Prompt tokens each request found in its replica's prefix cache (None: prefix cache not modelled).
+    cached_tokens: np.ndarray | None = None

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_iam as iam
@@ -24,6 +24,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 
 from config.platform import ObservabilityConfig
+from constructs_lib.rotating_key import RotatingRetainedKey
 
 APS_PRINCIPAL = "aps.amazonaws.com"
 CLOUDWATCH_PRINCIPAL = "cloudwatch.amazonaws.com"
@@ -54,13 +55,10 @@ class AlertTopics:
 
 def alert_topics(stack: Stack, *, stage: str, observability: ObservabilityConfig) -> AlertTopics:
     """Construct ids stay at stack level (``AlertsKey``, ``AlertsTopic``) so the existing topic is kept."""
-    key = kms.Key(
+    key = RotatingRetainedKey(
         stack,
         "AlertsKey",
         description=f"Alert notifications of stage {stage}",
-        enable_key_rotation=True,
-        pending_window=Duration.days(30),
-        removal_policy=RemovalPolicy.RETAIN,
     )
     # Alertmanager publishes to the encrypted topics, so it must be able to use the key.
     key.add_to_resource_policy(

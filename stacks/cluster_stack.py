@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, cast
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
 from aws_cdk.lambda_layer_kubectl_v36 import KubectlV36Layer
 from constructs import Construct
 
@@ -19,8 +22,10 @@ from constructs_lib.image_cache import DockerHubPullThroughCache
 from constructs_lib.nag import acknowledge
 from constructs_lib.node_launch_template import NodeLaunchTemplate
 from constructs_lib.node_volume_key import NodeVolumeKey
+from constructs_lib.retention import retention
+from constructs_lib.rotating_key import RotatingRetainedKey
+from contract.kubernetes import NODE_GROUP_LABEL, SYSTEM_NODE_GROUP
 
-KUBERNETES_VERSIONS = {"1.35": eks.KubernetesVersion.V1_35, "1.36": eks.KubernetesVersion.V1_36}
 ALL_CONTROL_PLANE_LOGS = [
     eks.ClusterLoggingTypes.API,
     eks.ClusterLoggingTypes.AUDIT,
@@ -33,6 +38,11 @@ NODE_MANAGED_POLICIES = (
     "AmazonEC2ContainerRegistryPullOnly",
     "AmazonEKS_CNI_Policy",
 )
+
+
+def control_plane_log_group_name(cluster_name: str) -> str:
+    """The group EKS writes control-plane logs to (it creates it, unencrypted, if it is missing)."""
+    return f"/aws/eks/{cluster_name}/cluster"
 
 
 def cluster_name_for(stage: str) -> str:
@@ -60,24 +70,47 @@ def gpu_node_groups_revision(config: StageConfig, groups: list[GpuNodeGroupConfi
     )
 
 
+@dataclass(frozen=True)
+class ClusterHandle:
+    """What the other stacks of a stage need of the cluster (``ClusterStack.handle``).
+
+    ``cluster``: the cluster as ``eks.ICluster`` (kubectl provider, ARN, endpoint); ``name``: its
+    literal name, for what must know it at synth time (Pod Identity associations, autoscaler
+    discovery tags, the Lambdas' tokens); ``security_group_id``: the cluster security group;
+    ``gpu_node_groups``: the GPU node groups by config name.
+    """
+
+    cluster: eks.ICluster
+    name: str
+    security_group_id: str
+    gpu_node_groups: Mapping[str, eks.Nodegroup]
+
+
 class ClusterStack(Stack):
-    """Exposes ``cluster``, ``cluster_name``, ``secrets_key``, ``node_volume_key``, ``node_role`` and
-    ``gpu_node_groups``."""
+    """Exposes ``handle`` (a ``ClusterHandle``, what other stacks take), ``cluster``, ``cluster_name``,
+    ``secrets_key``, ``node_volume_key``, ``node_role``, ``control_plane_logs`` and ``gpu_node_groups``.
+
+    :param logs_key: the stage's CloudWatch Logs key (control-plane and kubectl provider logs).
+    """
 
     def __init__(
-        self, scope: Construct, id_: str, *, config: StageConfig, vpc: ec2.IVpc, **kwargs: Any
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        config: StageConfig,
+        vpc: ec2.IVpc,
+        logs_key: kms.IKey,
+        **kwargs: Any,
     ) -> None:
         super().__init__(scope, id_, **kwargs)
         self.cluster_name = cluster_name_for(config.name)
         private_subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
 
-        self.secrets_key = kms.Key(
+        self.secrets_key = RotatingRetainedKey(
             self,
             "SecretsKey",
             description=f"EKS secrets envelope encryption for {self.cluster_name}",
-            enable_key_rotation=True,
-            pending_window=Duration.days(30),
-            removal_policy=RemovalPolicy.RETAIN,
         )
         endpoint_access = (
             eks.EndpointAccess.PUBLIC_AND_PRIVATE.only_from(*config.cluster.public_access_cidrs)
@@ -88,7 +121,7 @@ class ClusterStack(Stack):
             self,
             "Cluster",
             cluster_name=self.cluster_name,
-            version=KUBERNETES_VERSIONS[config.cluster.kubernetes_version],
+            version=eks.KubernetesVersion.of(config.cluster.kubernetes_version),
             vpc=vpc,
             vpc_subnets=[private_subnets],
             endpoint_access=endpoint_access,
@@ -96,11 +129,15 @@ class ClusterStack(Stack):
             cluster_logging=ALL_CONTROL_PLANE_LOGS,
             default_capacity_type=eks.DefaultCapacityType.NODEGROUP,
             default_capacity=0,
+            # Nobody is cluster admin by being the deployer: admins come from config as access
+            # entries, and the kubectl provider gets its own entry from the construct.
+            bootstrap_cluster_creator_admin_permissions=False,
             kubectl_provider_options=eks.KubectlProviderOptions(
                 kubectl_layer=KubectlV36Layer(self, "KubectlLayer"),
                 private_subnets=vpc.private_subnets,
             ),
         )
+        self._encrypt_logs(config, logs_key)
         # jsii's generated ICluster protocol lists a member the concrete class lacks in stubs.
         cluster = cast(eks.ICluster, self.cluster)
         for index, principal_arn in enumerate(config.cluster.admin_principal_arns):
@@ -144,7 +181,7 @@ class ClusterStack(Stack):
                 id=system_template.launch_template.launch_template_id or "",
                 version=system_template.launch_template.latest_version_number,
             ),
-            labels={"llm-inference/node-group": "system"},
+            labels={NODE_GROUP_LABEL: SYSTEM_NODE_GROUP},
             node_role=self.node_role,
             subnets=private_subnets,
             enable_node_auto_repair=True,
@@ -171,7 +208,32 @@ class ClusterStack(Stack):
                 operator_secret_name=config.image_cache.docker_hub_secret_name,
                 pullers=[self.node_role],
             )
+        self.handle = ClusterHandle(
+            cluster=cluster,
+            name=self.cluster_name,
+            security_group_id=self.cluster.cluster_security_group_id,
+            gpu_node_groups=self.gpu_node_groups,
+        )
         self._acknowledge_findings()
+
+    def _encrypt_logs(self, config: StageConfig, logs_key: kms.IKey) -> None:
+        """Control-plane and kubectl provider logs under the stage's logs key, with its retention."""
+        # Created before the cluster, so EKS writes into this group instead of making its own.
+        self.control_plane_logs = logs.LogGroup(
+            self,
+            "ControlPlaneLogs",
+            log_group_name=control_plane_log_group_name(self.cluster_name),
+            encryption_key=logs_key,
+            retention=retention(config.log_retention_days),
+            # A fixed name: kept on update or delete, removed if the first create rolls back.
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
+        )
+        self.cluster.node.add_dependency(self.control_plane_logs)
+        # The kubectl provider makes its Lambdas' log groups itself; only overrides reach them.
+        for child in self.cluster.node.find_all():
+            if isinstance(child, logs.CfnLogGroup):
+                child.kms_key_id = logs_key.key_arn
+                child.retention_in_days = config.log_retention_days
 
     def _acknowledge_findings(self) -> None:
         """Every cdk-nag finding this stack accepts, with its reason."""

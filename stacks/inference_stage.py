@@ -41,16 +41,17 @@ class InferenceStage(Stage):
         self.config = config
         self.replica = self._replica(config)
         self.network = NetworkStack(self, "Network", config=config)
-        self.cluster = ClusterStack(self, "Cluster", config=config, vpc=self.network.vpc)
+        self.cluster = ClusterStack(
+            self, "Cluster", config=config, vpc=self.network.vpc, logs_key=self.network.logs_key
+        )
         self.observability = ObservabilityStack(
-            self, "Observability", config=config, vpc=self.network.vpc, cluster=self.cluster.cluster
+            self, "Observability", config=config, vpc=self.network.vpc, cluster=self.cluster.handle
         )
         self.platform = PlatformStack(
             self,
             "Platform",
             config=config,
-            cluster=self.cluster.cluster,
-            gpu_node_groups=self.cluster.gpu_node_groups,
+            cluster=self.cluster.handle,
             logs_key=self.network.logs_key,
             workspace=self.observability.workspace,
         )
@@ -58,8 +59,7 @@ class InferenceStage(Stage):
             self,
             "Serving",
             config=config,
-            cluster=self.cluster.cluster,
-            cluster_name=self.cluster.cluster_name,
+            cluster=self.cluster.handle,
             vpc=self.network.vpc,
             logs_key=self.network.logs_key,
             prometheus_query_url=self.observability.prometheus_query_url,
@@ -74,8 +74,7 @@ class InferenceStage(Stage):
             "Ops",
             config=config,
             vpc=self.network.vpc,
-            cluster=self.cluster.cluster,
-            gpu_node_groups=self.cluster.gpu_node_groups,
+            cluster=self.cluster.handle,
             logs_key=self.network.logs_key,
             alerts_topic=self.observability.alerts_topic,
         )
@@ -87,10 +86,10 @@ class InferenceStage(Stage):
             "SmokeCheck",
             config=config,
             vpc=self.network.vpc,
-            cluster=self.cluster.cluster,
-            cluster_name=self.cluster.cluster_name,
+            cluster=self.cluster.handle,
             logs_key=self.network.logs_key,
             trusted_account=smoke_check_trusted_account,
+            api_key_secret=self.serving.api_key.secret if self.serving.api_key else None,
         )
         for key, value in config.tags.items():
             Tags.of(self).add(key, value)

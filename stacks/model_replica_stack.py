@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy, Stack
-from aws_cdk import aws_kms as kms
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from config.disaster_recovery import replica_bucket_name, replica_key_alias, replica_secrets_key_alias
+from constructs_lib.access_logs_bucket import access_logs_bucket
+from constructs_lib.rotating_key import RotatingRetainedKey
 
 
 class ModelReplicaStack(Stack):
@@ -22,36 +23,19 @@ class ModelReplicaStack(Stack):
 
     def __init__(self, scope: Construct, id_: str, *, stage: str, **kwargs: Any) -> None:
         super().__init__(scope, id_, **kwargs)
-        self.replica_key = kms.Key(
+        self.replica_key = RotatingRetainedKey(
             self,
             "ReplicaKey",
             description=f"Replicated model weights of stage {stage}",
             alias=replica_key_alias(stage),
-            enable_key_rotation=True,
-            pending_window=Duration.days(30),
-            removal_policy=RemovalPolicy.RETAIN,
         )
-        self.secrets_replica_key = kms.Key(
+        self.secrets_replica_key = RotatingRetainedKey(
             self,
             "SecretsReplicaKey",
             description=f"Secret replicas of stage {stage}",
             alias=replica_secrets_key_alias(stage),
-            enable_key_rotation=True,
-            pending_window=Duration.days(30),
-            removal_policy=RemovalPolicy.RETAIN,
         )
-        access_logs = s3.Bucket(
-            self,
-            "AccessLogsBucket",
-            # S3 server access logs are delivered only to SSE-S3 buckets.
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            versioned=True,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
-            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365))],
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        access_logs = access_logs_bucket(self)
         self.replica_bucket = s3.Bucket(
             self,
             "ReplicaBucket",

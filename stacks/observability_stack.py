@@ -5,22 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_aps as aps
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from config import StageConfig
+from constructs_lib.rotating_key import RotatingRetainedKey
 from observability.alertmanager import Topics, alertmanager_definition
 from observability.dashboard import grafana_dashboard
+from observability.gateway_rules import gateway_alerting_rules
 from observability.guardrail_rules import guardrail_alerting_rules
 from observability.rules import alerting_rules, recording_rules
 from observability.scrape_config import scrape_config_blob
 from observability.slo import slo_recording_rules
 from stacks import alert_routing
+from stacks.cluster_stack import ClusterHandle
 
 APS_PRINCIPAL = "aps.amazonaws.com"
 CLOUDWATCH_PRINCIPAL = "cloudwatch.amazonaws.com"
@@ -45,17 +46,14 @@ class ObservabilityStack(Stack):
         *,
         config: StageConfig,
         vpc: ec2.IVpc,
-        cluster: eks.Cluster,
+        cluster: ClusterHandle,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id_, **kwargs)
-        self.metrics_key = kms.Key(
+        self.metrics_key = RotatingRetainedKey(
             self,
             "MetricsKey",
             description=f"Managed Prometheus encryption for stage {config.name}",
-            enable_key_rotation=True,
-            pending_window=Duration.days(30),
-            removal_policy=RemovalPolicy.RETAIN,
         )
         topics = alert_routing.alert_topics(self, stage=config.name, observability=config.observability)
         self.alerts_topic, self.pager_topic, self.heartbeat_topic = (
@@ -110,12 +108,14 @@ class ObservabilityStack(Stack):
                     "guardrails",
                     guardrail_alerting_rules(runbook_base_url=config.observability.runbook_base_url),
                 ),
+                # `model` routing (observability/gateway_rules.py): silent where no gateway runs.
+                ("gateway", gateway_alerting_rules(runbook_base_url=config.observability.runbook_base_url)),
             )
         }
         self._scraper(config, vpc=vpc, cluster=cluster)
         self.grafana_dashboard = grafana_dashboard(config)
 
-    def _scraper(self, config: StageConfig, *, vpc: ec2.IVpc, cluster: eks.Cluster) -> None:
+    def _scraper(self, config: StageConfig, *, vpc: ec2.IVpc, cluster: ClusterHandle) -> None:
         """The AMP managed scraper, writing to the CMK-encrypted workspace through a role configuration.
 
         AMP's guide ("Creating scraper for workspaces enabled with customer managed keys") has a
@@ -168,10 +168,11 @@ class ObservabilityStack(Stack):
             alias=f"llm-inference-{config.name}",
             source=aps.CfnScraper.SourceProperty(
                 eks_configuration=aps.CfnScraper.EksConfigurationProperty(
-                    cluster_arn=cluster.cluster_arn,
-                    subnet_ids=[subnet.subnet_id for subnet in vpc.private_subnets],
+                    cluster_arn=cluster.cluster.cluster_arn,
+                    # The edge subnets: the model pods' NetworkPolicy admits them, not the pod range.
+                    subnet_ids=[subnet.subnet_id for subnet in vpc.isolated_subnets],
                     # The cluster security group admits its members, so the scraper reaches pods.
-                    security_group_ids=[cluster.cluster_security_group_id],
+                    security_group_ids=[cluster.security_group_id],
                 )
             ),
             destination=aps.CfnScraper.DestinationProperty(

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from aws_cdk import Duration, IgnoreMode, RemovalPolicy, Stack
+from aws_cdk import IgnoreMode, Stack
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -17,14 +15,16 @@ from constructs import Construct
 
 from config import StageConfig
 from constructs_lib.alarm_actions import notify_on_every_alarm
-from stacks.cluster_stack import gpu_node_groups_revision
+from constructs_lib.rotating_key import RotatingRetainedKey
+from stacks.cluster_stack import ClusterHandle, gpu_node_groups_revision
 from stacks.ops.offhours_scaler import OffHoursScaler
 from stacks.ops.spot_interruption import SpotInterruptionHandler
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LAMBDA_ASSET_EXCLUDES = [
     "/*",  # everything at the repository root ...
-    "!/lambdas",  # ... except the lambdas/ package, packaged at the asset root
+    "!/lambdas",  # ... except the lambdas/ package, packaged at the asset root,
+    "!/contract",  # ... and the shared names it imports (contract/ is pure Python)
     "tests/",
     "__pycache__/",
     "*.pyc",
@@ -32,21 +32,19 @@ LAMBDA_ASSET_EXCLUDES = [
     ".mypy_cache/",
     ".pytest_cache/",
 ]
-"""gitignore syntax. The asset holds lambdas/** only, so handler strings read
-``lambdas/<function>/handler.handler``."""
+"""gitignore syntax. The asset holds lambdas/** and contract/** at its root, so handler strings read
+``lambdas/<function>/handler.handler`` and ``import contract...`` resolves in the Lambda runtime."""
 
 
 def lambda_code() -> lambda_.Code:
-    """The repository's lambdas/ folder as a plain zip asset (no Docker bundling)."""
+    """The repository's lambdas/ and contract/ folders as a plain zip asset (no Docker bundling)."""
     return lambda_.Code.from_asset(str(REPO_ROOT), exclude=LAMBDA_ASSET_EXCLUDES, ignore_mode=IgnoreMode.GIT)
 
 
 class OpsStack(Stack):
     """Exposes ``key``, ``spot_interruption`` and ``offhours_scaler`` (None when off-hours is disabled).
 
-    :param cluster: the stage's EKS cluster.
-    :param gpu_node_groups: the cluster's GPU node groups by config name
-        (``ClusterStack.gpu_node_groups``).
+    :param cluster: the stage's EKS cluster (its GPU node groups are the off-hours scaler's).
     :param vpc: the cluster's VPC.
     :param logs_key: the stage's CloudWatch Logs key.
     :param alerts_topic: the stage's alerts topic (``ObservabilityStack.alerts_topic``); every
@@ -60,8 +58,7 @@ class OpsStack(Stack):
         *,
         config: StageConfig,
         vpc: ec2.IVpc,
-        cluster: eks.Cluster,
-        gpu_node_groups: Mapping[str, eks.Nodegroup],
+        cluster: ClusterHandle,
         logs_key: kms.IKey,
         alerts_topic: sns.ITopic,
         **kwargs: Any,
@@ -69,16 +66,11 @@ class OpsStack(Stack):
         super().__init__(scope, id_, **kwargs)
         # So on-call hears every alarm here; an aspect (runs at synth), so alarms created later count too.
         notify_on_every_alarm(self, alerts_topic)
-        # jsii's generated ICluster protocol lists a member the concrete class lacks in stubs.
-        cluster_ref = cast(eks.ICluster, cluster)
         # Encrypts both functions' environments and their dead-letter queues.
-        self.key = kms.Key(
+        self.key = RotatingRetainedKey(
             self,
             "OpsKey",
             description=f"Operational functions' environment and dead-letter queues, stage {config.name}",
-            enable_key_rotation=True,
-            pending_window=Duration.days(30),
-            removal_policy=RemovalPolicy.RETAIN,
         )
         # EventBridge writes undeliverable Spot events into the encrypted DLQ (key policy, not IAM).
         self.key.add_to_resource_policy(
@@ -94,7 +86,7 @@ class OpsStack(Stack):
             self,
             "SpotInterruption",
             spot=config.spot,
-            cluster=cluster_ref,
+            cluster=cluster.cluster,
             vpc=vpc,
             code=code,
             key=self.key,
@@ -109,10 +101,10 @@ class OpsStack(Stack):
                 offhours=config.offhours,
                 models=config.offhours_models,
                 node_groups={
-                    group.name: gpu_node_groups[group.name] for group in config.offhours_node_groups
+                    group.name: cluster.gpu_node_groups[group.name] for group in config.offhours_node_groups
                 },
                 node_groups_revision=gpu_node_groups_revision(config, list(config.offhours_node_groups)),
-                cluster=cluster_ref,
+                cluster=cluster.cluster,
                 vpc=vpc,
                 code=code,
                 key=self.key,

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 
 from aws_cdk import Stack
 from aws_cdk import aws_aps as aps
-from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
@@ -15,14 +13,17 @@ from config import StageConfig
 from constructs_lib.addons.cluster_autoscaler import ClusterAutoscaler
 from constructs_lib.addons.dcgm_exporter import DcgmExporter
 from constructs_lib.addons.eks_managed import EksManagedAddons
+from constructs_lib.addons.envoy_gateway import EnvoyAiGateway
 from constructs_lib.addons.fluent_bit import FluentBit
+from constructs_lib.addons.helm import HelmAddon, wait_for_pod_identity_agent
 from constructs_lib.addons.keda import Keda
 from constructs_lib.addons.kube_state_metrics import KubeStateMetrics
+from constructs_lib.addons.namespaces import PlatformNamespaces
 from constructs_lib.addons.node_exporter import NodeExporter
 from constructs_lib.addons.nvidia_device_plugin import NvidiaDevicePlugin
 from constructs_lib.addons.otel_collector import OtelCollector
 from k8s_charts.images import docker_hub_mirror
-from stacks.cluster_stack import cluster_name_for, gpu_node_groups_revision
+from stacks.cluster_stack import ClusterHandle, gpu_node_groups_revision
 
 
 class PlatformStack(Stack):
@@ -37,15 +38,16 @@ class PlatformStack(Stack):
         id_: str,
         *,
         config: StageConfig,
-        cluster: eks.Cluster,
-        gpu_node_groups: Mapping[str, eks.Nodegroup],
+        cluster: ClusterHandle,
         logs_key: kms.IKey,
         workspace: aps.CfnWorkspace,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id_, **kwargs)
-        # jsii's generated ICluster protocol lists a member the concrete class lacks in stubs.
-        target = cast(eks.ICluster, cluster)
+        target = cluster.cluster
+        # Namespaces with their Pod Security labels, before any chart creates them unlabelled.
+        model_routing = config.ingress.routing_mode == "model" and bool(config.models)
+        self.namespaces = PlatformNamespaces(self, "Namespaces", cluster=target, model_routing=model_routing)
         self.managed_addons = EksManagedAddons(
             self, "ManagedAddons", cluster=target, versions=config.cluster.addon_versions
         )
@@ -59,11 +61,11 @@ class PlatformStack(Stack):
             self,
             "ClusterAutoscaler",
             cluster=target,
-            cluster_name=cluster_name_for(config.name),
+            cluster_name=cluster.name,
             kubernetes_version=config.cluster.kubernetes_version,
             settings=config.cluster_autoscaler,
             gpu_groups=list(config.cluster.gpu_node_groups),
-            nodegroups=gpu_node_groups,
+            nodegroups=cluster.gpu_node_groups,
             nodegroups_revision=gpu_node_groups_revision(config, list(config.cluster.gpu_node_groups)),
         )
         self.keda = Keda(self, "Keda", cluster=target, workspace=workspace)
@@ -85,7 +87,22 @@ class PlatformStack(Stack):
                 else ""
             ),
         )
-        # Pod Identity credentials need the agent; charts with roles wait for it.
-        agent = self.managed_addons.addons["eks-pod-identity-agent"]
-        for addon in (self.cluster_autoscaler, self.keda, self.fluent_bit, self.otel_collector):
-            addon.chart.node.add_dependency(agent)
+        # `model` routing only: the gateway controllers the serving stack's Gateway and routes need.
+        self.envoy_ai_gateway = (
+            EnvoyAiGateway(
+                self,
+                "EnvoyAiGateway",
+                cluster=target,
+                image_mirror=(
+                    docker_hub_mirror(account=self.account, region=self.region, url_suffix=self.url_suffix)
+                    if config.image_cache.docker_hub_secret_name
+                    else ""
+                ),
+            )
+            if model_routing
+            else None
+        )
+        # Which add-ons wait for the Pod Identity agent or a labelled namespace follows from each add-on.
+        addons = [node for node in self.node.find_all() if isinstance(node, HelmAddon)]
+        wait_for_pod_identity_agent(addons, self.managed_addons.addons["eks-pod-identity-agent"])
+        self.namespaces.precede(addons)

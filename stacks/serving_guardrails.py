@@ -3,8 +3,6 @@ pods' permission to apply it, and the ConfigMap that tells the pods' filter prox
 
 from __future__ import annotations
 
-from typing import cast
-
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from constructs import Construct
@@ -13,16 +11,16 @@ from config import StageConfig
 from constructs_lib.model_guardrail import ModelGuardrail
 from constructs_lib.model_reader_role import ModelReaderRole
 from constructs_lib.pod_identity import PodIdentityRole
-from k8s_charts.filter_sidecar import GUARDRAIL_ID_KEY, GUARDRAIL_VERSION_KEY, guardrail_config_map_name
-from k8s_charts.names import MODELS_NAMESPACE, instance_name
+from contract.kubernetes import MODELS_NAMESPACE, instance_name
+from contract.serving import GUARDRAIL_ID_KEY, GUARDRAIL_VERSION_KEY, guardrail_config_map_name
+from stacks.cluster_stack import ClusterHandle
 
 
 def add_model_guardrails(
     scope: Construct,
     *,
     config: StageConfig,
-    cluster: eks.Cluster,
-    cluster_name: str,
+    cluster: ClusterHandle,
     reader_roles: dict[str, ModelReaderRole],
     namespace: eks.KubernetesManifest | None,
 ) -> tuple[dict[str, ModelGuardrail], dict[str, iam.IRole]]:
@@ -49,7 +47,7 @@ def add_model_guardrails(
                 roles[name] = PodIdentityRole(
                     scope,
                     f"Filter-{name}",
-                    cluster_name=cluster_name,
+                    cluster_name=cluster.name,
                     namespace=MODELS_NAMESPACE,
                     service_account=name,
                     statements=[guardrail.apply_statement()],
@@ -57,7 +55,7 @@ def add_model_guardrails(
         config_map = eks.KubernetesManifest(
             scope,
             f"GuardrailConfig-{model.id}",
-            cluster=cast(eks.ICluster, cluster),
+            cluster=cluster.cluster,
             manifest=[
                 {
                     "apiVersion": "v1",

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import cdk8s
-from aws_cdk import Duration, RemovalPolicy, Stack, Token
+from aws_cdk import RemovalPolicy, Stack, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
@@ -17,18 +17,34 @@ from constructs import Construct
 from config import StageConfig
 from config.disaster_recovery import replica_bucket_name, replica_key_alias
 from config.serving import STAGE_BUCKET_SCHEME, ModelVersion
-from constructs_lib.alb_controller import AlbControllerAddon
+from constructs_lib.access_logs_bucket import access_logs_bucket
+from constructs_lib.addons.alb_controller import AlbControllerAddon
+from constructs_lib.addons.external_secrets import ExternalSecrets
 from constructs_lib.edge_web_acl import EdgeWebAcl
+from constructs_lib.model_api_key import ModelApiKey
 from constructs_lib.model_bucket_replication import ModelBucketReplication
 from constructs_lib.model_reader_role import ModelReaderRole
 from constructs_lib.nag import acknowledge
+from constructs_lib.rotating_key import RotatingRetainedKey
+from contract.kubernetes import MODELS_NAMESPACE, instance_name
+from contract.serving import STAGE_VALUES_CONFIG_MAP, StageValues, stage_values_data
 from k8s_charts.images import docker_hub_mirror
-from k8s_charts.names import MODELS_NAMESPACE, StageValues, instance_name
 from k8s_charts.stage_charts import StageCharts, build_stage_charts
+from stacks.cluster_stack import ClusterHandle
 from stacks.serving_guardrails import add_model_guardrails
 
-STAGE_VALUES_CONFIGMAP = "serving-stage-values"
+# A generous ceiling on the request body one prompt can need: a token is rarely more than a few
+# characters, a character at most 6 bytes once JSON-escaped (\uXXXX); plus room for the rest of
+# the request (sampling parameters, tools, chat roles).
+BODY_BYTES_PER_TOKEN = 32
+BODY_OVERHEAD_BYTES = 64 * 1024
 ALB_LOG_PREFIX = "alb"
+
+
+def max_request_body_bytes(config: StageConfig) -> int:
+    """The largest request body the WAF lets through: sized by the longest context of the stage."""
+    longest = max((v.engine.max_model_len for m in config.models for v in m.versions), default=0)
+    return longest * BODY_BYTES_PER_TOKEN + BODY_OVERHEAD_BYTES
 
 
 def model_prefixes(version: ModelVersion) -> list[str]:
@@ -42,13 +58,15 @@ def model_prefixes(version: ModelVersion) -> list[str]:
 
 class ServingStack(Stack):
     """Exposes ``model_bucket``, ``model_bucket_key``, ``access_logs_bucket``, ``web_acl``,
-    ``reader_roles`` (by <model-id>-<version>), ``alb_controller``, ``charts``, ``manifests``
-    (by chart name), ``guardrails`` (by model id) and ``filter_roles`` (by <model-id>-<version>).
+    ``reader_roles`` (by <model-id>-<version>), ``alb_controller``, ``api_key`` and
+    ``external_secrets`` (both None when the stage's ingress has no authentication), ``charts``,
+    ``manifests`` (by chart name), ``guardrails`` (by model id) and ``filter_roles`` (by
+    <model-id>-<version>).
 
     Props:
         config: the stage (models, ingress, waf, log retention).
-        cluster: the EKS cluster whose kubectl provider applies the charts and the controller.
-        cluster_name: its literal name (Pod Identity associations, controller values).
+        cluster: the EKS cluster: its kubectl provider applies the charts and the controller, its
+            literal name goes into Pod Identity associations and the controller's values.
         vpc: the cluster's VPC (controller values).
         logs_key: the stage's CloudWatch Logs key (WAF log group).
         prometheus_query_url: the AMP query URL KEDA's triggers read.
@@ -60,8 +78,7 @@ class ServingStack(Stack):
         id_: str,
         *,
         config: StageConfig,
-        cluster: eks.Cluster,
-        cluster_name: str,
+        cluster: ClusterHandle,
         vpc: ec2.IVpc,
         logs_key: kms.IKey,
         prometheus_query_url: str,
@@ -78,6 +95,7 @@ class ServingStack(Stack):
             allow_cidrs=list(config.waf.allow_cidrs),
             logs_key=logs_key,
             log_retention_days=config.log_retention_days,
+            max_body_bytes=max_request_body_bytes(config),
         ).web_acl
 
         self._versions = {
@@ -89,7 +107,7 @@ class ServingStack(Stack):
             instance_name(model.id, version.name): ModelReaderRole(
                 self,
                 f"Reader-{instance_name(model.id, version.name)}",
-                cluster_name=cluster_name,
+                cluster_name=cluster.name,
                 namespace=MODELS_NAMESPACE,
                 service_account=instance_name(model.id, version.name),
                 bucket=self.model_bucket,
@@ -103,14 +121,35 @@ class ServingStack(Stack):
         }
 
         self.alb_controller = AlbControllerAddon(
-            self, "AlbController", cluster=cast(eks.ICluster, cluster), cluster_name=cluster_name, vpc=vpc
+            self,
+            "AlbController",
+            cluster=cluster.cluster,
+            cluster_name=cluster.name,
+            vpc=vpc,
+            web_acl_arn=self.web_acl.attr_arn,
         )
+        self.api_key: ModelApiKey | None = None
+        self.external_secrets: ExternalSecrets | None = None
+        if config.ingress.requires_api_key:
+            self.api_key = ModelApiKey(
+                self, "ApiKey", description=f"API key of the model endpoints of stage {config.name}"
+            )
+            self.external_secrets = ExternalSecrets(
+                self,
+                "ExternalSecrets",
+                cluster=cluster.cluster,
+                cluster_name=cluster.name,
+                secrets=[self.api_key.secret],
+                secrets_key=self.api_key.key,
+            )
         values = StageValues(
             model_bucket_name=self.model_bucket.bucket_name,
             prometheus_query_url=prometheus_query_url,
             access_logs_bucket_name=self.access_logs_bucket.bucket_name,
             web_acl_arn=self.web_acl.attr_arn,
             region=self.region,
+            # An ARN is not a secret; "" when the stage needs no key (no chart then reads it).
+            api_key_secret_arn=self.api_key.secret.secret_arn if self.api_key else "",
             docker_hub_mirror=(
                 docker_hub_mirror(account=self.account, region=self.region, url_suffix=self.url_suffix)
                 if config.image_cache.docker_hub_secret_name
@@ -124,7 +163,6 @@ class ServingStack(Stack):
             self,
             config=config,
             cluster=cluster,
-            cluster_name=cluster_name,
             reader_roles=self.reader_roles,
             namespace=self.manifests.get("models-namespace"),
         )
@@ -143,13 +181,10 @@ class ServingStack(Stack):
                 kms.Alias.from_alias_name(self, "ModelBucketKey", self._bucket_key_alias),
                 s3.Bucket.from_bucket_name(self, "ModelBucket", name),
             )
-        key = kms.Key(
+        key = RotatingRetainedKey(
             self,
             "ModelBucketKey",
             description=f"Model weights of stage {config.name}",
-            enable_key_rotation=True,
-            pending_window=Duration.days(30),
-            removal_policy=RemovalPolicy.RETAIN,
         )
         bucket = s3.Bucket(
             self,
@@ -178,17 +213,7 @@ class ServingStack(Stack):
 
     def _access_logs_bucket(self, stage: str) -> s3.Bucket:
         """S3 server access logs and ALB access logs. Both services deliver only to SSE-S3 buckets."""
-        bucket = s3.Bucket(
-            self,
-            "AccessLogsBucket",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            versioned=True,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
-            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365))],
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        bucket = access_logs_bucket(self)
         # Regions older than August 2022 deliver ALB logs as the regional ELB account; newer ones
         # as the log-delivery service principal.
         elb_account = RegionInfo.get(self.region).elbv2_account if self.region else None
@@ -207,16 +232,18 @@ class ServingStack(Stack):
         )
         return bucket
 
-    def _apply(self, cluster: eks.Cluster, values: StageValues) -> dict[str, eks.KubernetesManifest]:
+    def _apply(self, cluster: ClusterHandle, values: StageValues) -> dict[str, eks.KubernetesManifest]:
         """One manifest resource per chart; every chart waits for the namespace and the controller
         (its webhooks mutate Services and pods in `models`)."""
-        # jsii's generated ICluster protocol lists a member the concrete class lacks in stubs.
-        target = cast(eks.ICluster, cluster)
+        target = cluster.cluster
         manifests: dict[str, eks.KubernetesManifest] = {}
         namespace: eks.KubernetesManifest | None = None
         for name, chart in self.charts.all().items():
             manifest = eks.KubernetesManifest(self, f"Chart-{name}", cluster=target, manifest=chart.to_json())
             manifest.node.add_dependency(self.alb_controller)
+            if self.external_secrets is not None:
+                # SecretStore and ExternalSecret need the operator's CRDs and webhook.
+                manifest.node.add_dependency(self.external_secrets.chart)
             if namespace is None:
                 namespace = manifest
             else:
@@ -231,15 +258,8 @@ class ServingStack(Stack):
                 {
                     "apiVersion": "v1",
                     "kind": "ConfigMap",
-                    "metadata": {"name": STAGE_VALUES_CONFIGMAP, "namespace": MODELS_NAMESPACE},
-                    "data": {
-                        "MODEL_BUCKET_NAME": values.model_bucket_name,
-                        "PROMETHEUS_QUERY_URL": values.prometheus_query_url,
-                        "ACCESS_LOGS_BUCKET_NAME": values.access_logs_bucket_name,
-                        "WEB_ACL_ARN": values.web_acl_arn,
-                        "AWS_REGION": values.region,
-                        "DOCKER_HUB_MIRROR": values.docker_hub_mirror,
-                    },
+                    "metadata": {"name": STAGE_VALUES_CONFIG_MAP, "namespace": MODELS_NAMESPACE},
+                    "data": stage_values_data(values),
                 }
             ],
         )

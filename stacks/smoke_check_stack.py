@@ -19,18 +19,25 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from config import StageConfig
+from config.kubernetes_releases import KUBECTL_VERSION
 from constructs_lib.nag import acknowledge
 from constructs_lib.retention import retention
+from contract.kubernetes import MODELS_NAMESPACE
+from stacks.cluster_stack import ClusterHandle
 
 SCRIPT_DIR = Path(__file__).resolve().parent.parent / "tools" / "smoke_check"
-MODELS_NAMESPACE = "models"
-KUBECTL_VERSION = "v1.36.0"
 BUILD_IMAGE = codebuild.LinuxBuildImage.STANDARD_7_0
 # Model loading dominates: the slowest version's startup budget plus time for the HTTP checks.
 HTTP_CHECK_MINUTES = 15
+
+
+SMOKE_STEP_TAG = "llm-inference:smoke-step"
+"""Tag on the pipeline's smoke step role; its value is the stage whose trigger role it may assume.
+(Not an IAM path: CodeBuild names its service role by name, which a path would break.)"""
 
 
 def trigger_role_path(stage: str) -> str:
@@ -44,6 +51,8 @@ class SmokeCheckStack(Stack):
 
     :param trusted_account: account whose principals may assume ``trigger_role`` to start the
         check (the pipeline account). Default: the stage's own account.
+    :param api_key_secret: the stage's model API key, which the check sends on /v1/*. Default:
+        None (the stage's API needs no key).
     """
 
     def __init__(
@@ -53,13 +62,16 @@ class SmokeCheckStack(Stack):
         *,
         config: StageConfig,
         vpc: ec2.IVpc,
-        cluster: eks.Cluster,
-        cluster_name: str,
+        cluster: ClusterHandle,
         logs_key: kms.IKey,
         trusted_account: str | None = None,
+        api_key_secret: secretsmanager.ISecret | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id_, **kwargs)
+        # CodeBuild reads the key from Secrets Manager into the build's environment and masks it
+        # in the build logs; the buildspec holds only the secret's ARN.
+        secrets = {"API_KEY": api_key_secret.secret_arn} if api_key_secret is not None else {}
         log_group = logs.LogGroup(
             self,
             "Logs",
@@ -84,7 +96,7 @@ class SmokeCheckStack(Stack):
         ec2.CfnSecurityGroupIngress(
             self,
             "ClusterApiIngress",
-            group_id=cluster.cluster_security_group_id,
+            group_id=cluster.security_group_id,
             source_security_group_id=security_group.security_group_id,
             ip_protocol="tcp",
             from_port=443,
@@ -118,12 +130,13 @@ class SmokeCheckStack(Stack):
                     "version": "0.2",
                     "env": {
                         "variables": {
-                            "CLUSTER_NAME": cluster_name,
+                            "CLUSTER_NAME": cluster.name,
                             "NAMESPACE": MODELS_NAMESPACE,
                             "MODEL_IDS": " ".join(model.id for model in config.models),
                             "ROLLOUT_TIMEOUT": f"{startup_minutes}m" if startup_minutes else "5m",
                             "INGRESS_DOMAIN": config.ingress.domain or "",
-                        }
+                        },
+                        **({"secrets-manager": secrets} if secrets else {}),
                     },
                     "phases": {
                         "install": {
@@ -145,13 +158,32 @@ class SmokeCheckStack(Stack):
         assert project_role is not None  # a Project without an explicit role always creates one
         # update-kubeconfig reads the endpoint and CA; Kubernetes rights come from the access entry.
         project_role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["eks:DescribeCluster"], resources=[cluster.cluster_arn])
+            iam.PolicyStatement(actions=["eks:DescribeCluster"], resources=[cluster.cluster.cluster_arn])
         )
+        if api_key_secret is not None:
+            # Not grant_read: that edits the key's policy in the serving stack and makes a cycle.
+            project_role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid="ReadTheApiKey",
+                    actions=["secretsmanager:GetSecretValue"],
+                    resources=[api_key_secret.secret_arn],
+                )
+            )
+            if api_key_secret.encryption_key is not None:
+                project_role.add_to_principal_policy(
+                    iam.PolicyStatement(
+                        sid="DecryptTheApiKey",
+                        actions=["kms:Decrypt"],
+                        resources=[api_key_secret.encryption_key.key_arn],
+                        conditions={
+                            "StringEquals": {"kms:ViaService": f"secretsmanager.{self.region}.amazonaws.com"}
+                        },
+                    )
+                )
         self.access_entry = eks.AccessEntry(
             self,
             "AccessEntry",
-            # jsii's generated ICluster protocol lists a member the concrete class lacks in stubs.
-            cluster=cast(eks.ICluster, cluster),
+            cluster=cluster.cluster,
             principal=project_role.role_arn,
             access_policies=[
                 eks.AccessPolicy.from_access_policy_name(
@@ -162,17 +194,32 @@ class SmokeCheckStack(Stack):
             ],
         )
 
+        trusted = trusted_account or self.account
         self.trigger_role = iam.Role(
             self,
             "TriggerRole",
             path=trigger_role_path(config.name),
-            assumed_by=iam.AccountPrincipal(trusted_account or self.account),
+            # Not the whole account: only the pipeline's smoke step role for this stage.
+            assumed_by=iam.AccountPrincipal(trusted).with_conditions(
+                {"StringEquals": {f"aws:PrincipalTag/{SMOKE_STEP_TAG}": config.name}}
+            ),
             description=f"Starts and watches the smoke check of stage {config.name}; nothing else",
         )
         self.trigger_role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["codebuild:StartBuild", "codebuild:BatchGetBuilds"],
                 resources=[self.project.project_arn],
+            )
+        )
+        # The build runs in the stage's VPC with cluster read access: its commands are the project's
+        # own, never a buildspec the caller sends (CodeBuild user guide, action-context-keys).
+        self.trigger_role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="NoBuildspecOverride",
+                effect=iam.Effect.DENY,
+                actions=["codebuild:StartBuild"],
+                resources=["*"],
+                conditions={"Null": {"codebuild:source.buildspec": "false"}},
             )
         )
         self.trigger_role.add_to_principal_policy(
@@ -198,8 +245,12 @@ class SmokeCheckStack(Stack):
             "AwsSolutions-IAM5[Resource::*]",
             "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:"
             "network-interface/*]",
-            reason="The statements CodeBuild needs to run a build in a VPC: ENI describe calls take no "
-            "resource; ENI permission creation is conditioned on this project's subnets.",
+            reason="The statement aws-cdk-lib's CodeBuild Project writes for a build in a VPC: "
+            "ec2:CreateNetworkInterface and ec2:DeleteNetworkInterface on any ENI of the account "
+            "(the project cannot name ENIs it has not created yet), plus VPC, subnet, security group, "
+            "DHCP options and ENI Describe calls, which take no resource. Only "
+            "ec2:CreateNetworkInterfacePermission is conditioned on this project's subnets and "
+            "codebuild.amazonaws.com.",
         )
         acknowledge(
             self.project,

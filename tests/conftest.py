@@ -10,9 +10,11 @@ import pytest
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("JSII_DEPRECATED", "quiet")
 
+from config.loader import stage_files
 from tests.synth import PipelineSynthResult, SynthResult, synthesize, synthesize_pipeline
 
-STAGES = ("dev", "staging", "prod")
+STAGES = tuple(path.stem for path in stage_files())
+"""Every config/<stage>.yaml, so a new stage is synthesised, snapshotted and linted like the others."""
 
 
 @pytest.fixture(scope="session")

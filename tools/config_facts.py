@@ -15,8 +15,9 @@ from config.catalog import GPU_INSTANCE_TYPES, SYSTEM_INSTANCE_FAMILIES, SYSTEM_
 from config.engine_flags import VLLM_SHORT_ALIASES
 from config.model_families import ACTIVATION_HEADROOM, BYTES_PER_PARAMETER, MODEL_FAMILIES
 from config.operations import DAY_NAMES, MONTH_NAMES, YEAR_RANGE
-from config.safety import OVERRIDE_REASON_MIN, PRODUCTION_STAGES, SAFETY_RULES
+from config.safety import OVERRIDE_REASON_MIN, SAFETY_RULES
 from config.serving import TENSOR_PARALLEL_SIZES
+from config.stages import PRODUCTION_STAGES
 from config.subnets import PRIVATE_SUBNET_MASK, PUBLIC_SUBNET_MASK, smallest_fitting_prefix
 
 README = Path(__file__).resolve().parents[1] / "config" / "README.md"

@@ -10,6 +10,7 @@ values in the ConfigMap models/serving-stage-values.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -21,18 +22,15 @@ import cdk8s
 import yaml
 
 from config import StageConfig, load_stages
-from k8s_charts.names import PLACEHOLDERS, StageValues
+from contract.serving import PLACEHOLDERS, StageValues
 from k8s_charts.stage_charts import build_stage_charts
 
 
 def export_values(config: StageConfig) -> StageValues:
     """Placeholders, except the region when the stage pins it (the stack then has it literally) and
     the Docker Hub mirror when the stage has no image cache (images then stay on Docker Hub)."""
-    return StageValues(
-        model_bucket_name=PLACEHOLDERS.model_bucket_name,
-        prometheus_query_url=PLACEHOLDERS.prometheus_query_url,
-        access_logs_bucket_name=PLACEHOLDERS.access_logs_bucket_name,
-        web_acl_arn=PLACEHOLDERS.web_acl_arn,
+    return dataclasses.replace(
+        PLACEHOLDERS,
         region=config.region or PLACEHOLDERS.region,
         docker_hub_mirror=PLACEHOLDERS.docker_hub_mirror if config.image_cache.docker_hub_secret_name else "",
     )

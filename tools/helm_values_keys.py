@@ -7,6 +7,11 @@ its templates read (``.Values.a.b``) and its Chart.yaml dependency conditions (`
 that values.yaml leaves out or only mentions in a comment (``# priorityClassName: ""``). The test
 tests/unit/contracts/test_helm_values_keys.py checks every values key the project sets against it.
 
+Each file also keeps ``image_defaults``: the default of every ``registry`` / ``repository`` /
+``imageRegistry`` leaf, so tests/unit/security/test_image_registries.py can tell which registries an
+add-on pulls from at its pinned version (subcharts' own values are not read: a dependency the project
+enables needs its images checked by hand).
+
 The source of each file is the chart's own repository at the commit that released the version
 (``SOURCES``); the file records repository, ref, path and the SHA-256 of the values.yaml it read.
 
@@ -52,6 +57,13 @@ SOURCES = (
     ),
     ChartSource("keda", "2.18.1", "kedacore/charts", "v2.18.1", "keda/values.yaml"),
     ChartSource(
+        "external-secrets",
+        "2.9.0",
+        "external-secrets/external-secrets",
+        "helm-chart-2.9.0",
+        "deploy/charts/external-secrets/values.yaml",
+    ),
+    ChartSource(
         "opentelemetry-collector",
         "0.140.0",
         "open-telemetry/opentelemetry-helm-charts",
@@ -88,6 +100,24 @@ SOURCES = (
         "aws/eks-charts",
         "2942cdce0d98bd257822c64520779a05c25df2c2",
         "stable/aws-for-fluent-bit/values.yaml",
+    ),
+    # Envoy Gateway releases its chart from values.tmpl.yaml (image placeholders filled at release).
+    ChartSource(
+        "gateway-helm", "v1.8.3", "envoyproxy/gateway", "v1.8.3", "charts/gateway-helm/values.tmpl.yaml"
+    ),
+    ChartSource(
+        "ai-gateway-crds-helm",
+        "v1.1.0",
+        "envoyproxy/ai-gateway",
+        "v1.1.0",
+        "manifests/charts/ai-gateway-crds-helm/values.yaml",
+    ),
+    ChartSource(
+        "ai-gateway-helm",
+        "v1.1.0",
+        "envoyproxy/ai-gateway",
+        "v1.1.0",
+        "manifests/charts/ai-gateway-helm/values.yaml",
     ),
     ChartSource(
         "aws-load-balancer-controller",
@@ -142,6 +172,28 @@ def with_references(kinds: dict[str, str], references: set[str]) -> dict[str, st
     return merged
 
 
+IMAGE_LEAVES = frozenset({"registry", "repository", "imageRegistry", "image"})
+"""Leaf names that say where a chart's images come from (``image.repository``, ``image.registry``,
+``global.imageRegistry``, external-secrets' ``global.repository``, and a full reference in a string
+``image``, as gateway-helm's ``global.images.ratelimit.image``)."""
+
+
+def image_defaults(values: Any, prefix: str = "") -> dict[str, str]:
+    """Every registry/repository leaf of a values document with its default, by key path. The test
+    tests/unit/security/test_image_registries.py overlays the project's values on these to find each
+    add-on's registries."""
+    found: dict[str, str] = {}
+    if not isinstance(values, dict):
+        return found
+    for key, value in values.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            found.update(image_defaults(value, f"{path}."))
+        elif key in IMAGE_LEAVES and isinstance(value, str):
+            found[path] = value
+    return found
+
+
 def facts_file(chart: str, version: str) -> Path:
     return FACTS_DIR / f"{chart}-{version}.json"
 
@@ -159,6 +211,7 @@ def facts_document(
             "sha256": hashlib.sha256(text.encode()).hexdigest(),
         },
         "keys": with_references(key_kinds(yaml.safe_load(text)), referenced_keys(templates, chart_yaml)),
+        "image_defaults": image_defaults(yaml.safe_load(text)),
     }
 
 

@@ -23,12 +23,11 @@ COST_NOTES = {
     "AWS::S3::Bucket": "storage at S3 rates (Standard about $0.023/GB-month) until emptied and deleted",
     "AWS::Logs::LogGroup": "stored logs at about $0.03/GB-month until they expire or the group is deleted",
     "AWS::SQS::Queue": "no charge while idle (SQS bills requests)",
+    "AWS::SecretsManager::Secret": "$0.40/month per secret until deleted (7-30 days' recovery window)",
 }
 
 # Created by AWS services or by CDK outside the stage's templates, so the list above cannot show them.
 OUTSIDE_THE_STACKS = (
-    "/aws/eks/<cluster name>/cluster: the control-plane log group EKS creates itself; delete it or give "
-    "it a retention",
     "load balancers and target groups the AWS Load Balancer Controller made for the Ingress, if the "
     "controller was gone before the Ingress (look for the tag elbv2.k8s.aws/cluster=<cluster name>)",
     "the CDK bootstrap stack CDKToolkit (staging bucket, ECR repository): shared by every CDK app in the "

@@ -24,6 +24,8 @@ a GPU). What is extracted, and from where in the wheel:
   prometheus-fastapi-instrumentator when vLLM calls `Instrumentator(...).add()` with no argument.
 - base_requirements: whether the OpenTelemetry SDK and OTLP exporter are unconditional
   requirements (they decide whether `--otlp-traces-endpoint` works in the plain image).
+- default_block_size: `CacheConfig.DEFAULT_BLOCK_SIZE` (vllm/config/cache.py), the KV block size in
+  tokens without `--block-size` (the planner's prefix-cache model hits at this granularity).
 """
 
 from __future__ import annotations
@@ -218,6 +220,22 @@ def load_formats(wheel: Wheel) -> list[str]:
     raise SystemExit("loader registry not found")
 
 
+def default_block_size(wheel: Wheel) -> int:
+    """KV cache block size in tokens when --block-size is not given: CacheConfig.DEFAULT_BLOCK_SIZE
+    (vllm/config/cache.py), which the config's validator applies to a block_size of None."""
+    for node in ast.walk(wheel.tree("vllm/config/cache.py")):
+        if isinstance(node, ast.ClassDef) and node.name == "CacheConfig":
+            for stmt in node.body:
+                if (
+                    isinstance(stmt, ast.AnnAssign)
+                    and isinstance(stmt.target, ast.Name)
+                    and stmt.target.id == "DEFAULT_BLOCK_SIZE"
+                    and stmt.value is not None
+                ):
+                    return int(ast.literal_eval(stmt.value))
+    raise SystemExit("vllm/config/cache.py: CacheConfig.DEFAULT_BLOCK_SIZE not found")
+
+
 def runai_streamer_env(wheel: Wheel) -> list[str]:
     text = wheel.text("vllm/model_executor/model_loader/runai_streamer_loader.py")
     return sorted(set(re.findall(r"\b(RUNAI_STREAMER_[A-Z_]+)\b", text)))
@@ -296,6 +314,7 @@ def facts(wheel_path: Path) -> dict[str, Any]:
         "runai_streamer_env": runai_streamer_env(wheel),
         "metrics": metrics(wheel),
         "base_requirements": base_requirements(wheel, version),
+        "default_block_size": default_block_size(wheel),
     }
 
 

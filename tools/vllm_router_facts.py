@@ -10,6 +10,9 @@ What is extracted, and from where in the wheel:
 - launcher_flags: every `--flag` the `vllm-router` launcher registers (vllm_router/router_args.py,
   without the `router-` prefix other entry points add), read with `ast`.
 - policies: the `choices` of `--policy`.
+- cache_aware_defaults: the `RouterArgs` defaults of the cache_aware policy's knobs
+  (cache_threshold, balance_abs_threshold, balance_rel_threshold, max_tree_size), which the planner's
+  prefix_affinity routing model uses.
 
 Metric names are not extracted: the Rust extension stores them as concatenated string constants that
 cannot be split reliably. The end-to-end test (tests/router_e2e) reads the series docs/serving.md
@@ -56,6 +59,35 @@ def launcher_flags(router_args_source: str) -> tuple[list[str], list[str]]:
     return sorted(flags), policies
 
 
+CACHE_AWARE_KNOBS = ("cache_threshold", "balance_abs_threshold", "balance_rel_threshold", "max_tree_size")
+
+
+def cache_aware_defaults(router_args_source: str) -> dict[str, int | float]:
+    """The `RouterArgs` dataclass defaults of the cache_aware knobs (`2**25` evaluated)."""
+    found: dict[str, int | float] = {}
+    for node in ast.walk(ast.parse(router_args_source)):
+        if isinstance(node, ast.ClassDef) and node.name == "RouterArgs":
+            for stmt in node.body:
+                if (
+                    isinstance(stmt, ast.AnnAssign)
+                    and isinstance(stmt.target, ast.Name)
+                    and stmt.target.id in CACHE_AWARE_KNOBS
+                    and stmt.value is not None
+                ):
+                    found[stmt.target.id] = _number(stmt.value)
+    return {name: found[name] for name in CACHE_AWARE_KNOBS if name in found}
+
+
+def _number(node: ast.expr) -> int | float:
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+        power: int | float = _number(node.left) ** _number(node.right)
+        return power
+    value = ast.literal_eval(node)
+    if not isinstance(value, int | float):
+        raise SystemExit(f"RouterArgs default {ast.unparse(node)} is not a number")
+    return value
+
+
 def facts(*, version: str, wheel_file: str, router_args_source: str) -> dict[str, Any]:
     flags, policies = launcher_flags(router_args_source)
     tags = sorted(
@@ -66,6 +98,7 @@ def facts(*, version: str, wheel_file: str, router_args_source: str) -> dict[str
         "wheel_tags": tags,
         "launcher_flags": flags,
         "policies": policies,
+        "cache_aware_defaults": cache_aware_defaults(router_args_source),
     }
 
 

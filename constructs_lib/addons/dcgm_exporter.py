@@ -7,7 +7,7 @@ from typing import Any
 from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
 
-from constructs_lib.addons.helm import GPU_TAINT_TOLERATION, HelmSource, gpu_nodes_only, helm_release
+from constructs_lib.addons.helm import GPU_TAINT_TOLERATION, HelmAddon, HelmSource, gpu_nodes_only
 from observability.scrape_config import DCGM_EXPORTER_APP, GPU_MONITORING_NAMESPACE
 
 SOURCE = HelmSource(
@@ -33,9 +33,9 @@ def values() -> dict[str, Any]:
     }
 
 
-class DcgmExporter(Construct):
+class DcgmExporter(HelmAddon):
     """Exposes ``chart``."""
 
     def __init__(self, scope: Construct, id_: str, *, cluster: eks.ICluster) -> None:
-        super().__init__(scope, id_)
-        self.chart = helm_release(self, "Chart", cluster=cluster, source=SOURCE, values=values())
+        super().__init__(scope, id_, source=SOURCE)
+        self._install(cluster=cluster, values=values())

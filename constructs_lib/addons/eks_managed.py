@@ -14,6 +14,13 @@ from constructs_lib.pod_identity import PodIdentityRole
 
 EBS_CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
 EBS_CSI_POLICY = "service-role/AmazonEBSCSIDriverPolicy"
+ADDON_CONFIGURATION: dict[str, dict[str, str]] = {
+    # Without it the VPC CNI enforces no NetworkPolicy at all. The key and its string value are
+    # the aws-vpc-cni chart's (charts/aws-vpc-cni/values.yaml at v1.20.4: enableNetworkPolicy:
+    # "false"), which the add-on's configuration schema mirrors. Standard mode: a pod no policy
+    # selects keeps all traffic; `models` has a default-deny policy.
+    "vpc-cni": {"enableNetworkPolicy": "true"},
+}
 
 
 class EksManagedAddons(Construct):
@@ -49,6 +56,7 @@ class EksManagedAddons(Construct):
                 addon_name=name,
                 addon_version=versions[name],
                 preserve_on_delete=True,
+                configuration_values=ADDON_CONFIGURATION.get(name),
             )
             # EKS installed self-managed copies of vpc-cni, coredns and kube-proxy with the cluster.
             cfn = addon.node.default_child

@@ -11,11 +11,10 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from constructs_lib.addons.helm import TOLERATE_EVERYTHING, HelmSource, helm_release
+from constructs_lib.addons.helm import TOLERATE_EVERYTHING, HelmAddon, HelmSource
 from constructs_lib.nag import acknowledge
-from constructs_lib.pod_identity import PodIdentityRole
 from constructs_lib.retention import retention
-from observability.contract import OBSERVABILITY_NAMESPACE
+from contract.kubernetes import LOGGING_NAMESPACE
 
 SERVICE_ACCOUNT = "aws-for-fluent-bit"
 # Chart 0.2.0 (eks-charts commit 2942cdc) ships AWS for Fluent Bit 3.2.1, built on Fluent Bit 4.2.2,
@@ -27,7 +26,7 @@ SOURCE = HelmSource(
     chart="aws-for-fluent-bit",
     repository="https://aws.github.io/eks-charts",
     version="0.2.0",
-    namespace=OBSERVABILITY_NAMESPACE,
+    namespace=LOGGING_NAMESPACE,
     release="aws-for-fluent-bit",
 )
 
@@ -53,7 +52,7 @@ def values(*, region: str, log_group_name: str) -> dict[str, Any]:
     }
 
 
-class FluentBit(Construct):
+class FluentBit(HelmAddon):
     """Exposes ``log_group``, ``chart`` and ``identity``.
 
     :param logs_key: the stage's CloudWatch Logs key (its policy already admits CloudWatch Logs).
@@ -69,7 +68,7 @@ class FluentBit(Construct):
         logs_key: kms.IKey,
         retention_days: int,
     ) -> None:
-        super().__init__(scope, id_)
+        super().__init__(scope, id_, source=SOURCE)
         stack = Stack.of(self)
         self.log_group = logs.LogGroup(
             self,
@@ -78,11 +77,8 @@ class FluentBit(Construct):
             retention=retention(retention_days),
             removal_policy=RemovalPolicy.RETAIN,
         )
-        self.identity = PodIdentityRole(
-            self,
-            "Identity",
+        identity = self._pod_identity(
             cluster_name=cluster.cluster_name,
-            namespace=SOURCE.namespace,
             service_account=SERVICE_ACCOUNT,
             statements=[
                 iam.PolicyStatement(
@@ -93,18 +89,14 @@ class FluentBit(Construct):
             ],
         )
         acknowledge(
-            self.identity.role,
+            identity.role,
             f"AwsSolutions-IAM5[Resource::<{stack.get_logical_id(_cfn(self.log_group))}.Arn>:log-stream:*]",
             reason="One stream per node is created at run time; the statement is limited to this log group.",
         )
-        self.chart = helm_release(
-            self,
-            "Chart",
+        self._install(
             cluster=cluster,
-            source=SOURCE,
             values=values(region=stack.region, log_group_name=self.log_group.log_group_name),
         )
-        self.chart.node.add_dependency(self.identity.association)
 
 
 def _cfn(log_group: logs.LogGroup) -> logs.CfnLogGroup:

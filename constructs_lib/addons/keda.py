@@ -9,9 +9,8 @@ from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from constructs_lib.addons.helm import SYSTEM_NODES, HelmSource, helm_release
-from constructs_lib.pod_identity import PodIdentityRole
-from observability.contract import KEDA_CLUSTER_TRIGGER_AUTHENTICATION
+from constructs_lib.addons.helm import SYSTEM_NODES, HelmAddon, HelmSource
+from contract.kubernetes import KEDA_AUTHENTICATION
 
 OPERATOR_SERVICE_ACCOUNT = "keda-operator"
 SOURCE = HelmSource(
@@ -38,12 +37,12 @@ def cluster_trigger_authentication() -> dict[str, Any]:
     return {
         "apiVersion": "keda.sh/v1alpha1",
         "kind": "ClusterTriggerAuthentication",
-        "metadata": {"name": KEDA_CLUSTER_TRIGGER_AUTHENTICATION},
+        "metadata": {"name": KEDA_AUTHENTICATION},
         "spec": {"podIdentity": {"provider": "aws"}},
     }
 
 
-class Keda(Construct):
+class Keda(HelmAddon):
     """Exposes ``chart``, ``identity`` and ``trigger_authentication``.
 
     :param workspace: the AMP workspace the operator may query, and nothing else.
@@ -52,12 +51,9 @@ class Keda(Construct):
     def __init__(
         self, scope: Construct, id_: str, *, cluster: eks.ICluster, workspace: aps.CfnWorkspace
     ) -> None:
-        super().__init__(scope, id_)
-        self.identity = PodIdentityRole(
-            self,
-            "Identity",
+        super().__init__(scope, id_, source=SOURCE)
+        self._pod_identity(
             cluster_name=cluster.cluster_name,
-            namespace=SOURCE.namespace,
             service_account=OPERATOR_SERVICE_ACCOUNT,
             statements=[
                 iam.PolicyStatement(
@@ -67,8 +63,7 @@ class Keda(Construct):
                 )
             ],
         )
-        self.chart = helm_release(self, "Chart", cluster=cluster, source=SOURCE, values=values())
-        self.chart.node.add_dependency(self.identity.association)
+        self._install(cluster=cluster, values=values())
         self.trigger_authentication = eks.KubernetesManifest(
             self,
             "ClusterTriggerAuthentication",

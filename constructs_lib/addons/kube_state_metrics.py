@@ -7,12 +7,14 @@ from typing import Any
 from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
 
-from constructs_lib.addons.helm import SYSTEM_NODES, HelmSource, helm_release
-from constructs_lib.gpu_node_group import CAPACITY_TYPE_LABEL, GPU_MODEL_LABEL, NODE_GROUP_LABEL
-from observability.contract import (
+from constructs_lib.addons.helm import SYSTEM_NODES, HelmAddon, HelmSource
+from contract.kubernetes import (
     APP_NAME_LABEL,
-    MODEL_ID_POD_LABEL,
-    MODEL_VERSION_POD_LABEL,
+    CAPACITY_TYPE_LABEL,
+    GPU_MODEL_LABEL,
+    MODEL_ID_LABEL,
+    MODEL_VERSION_LABEL,
+    NODE_GROUP_LABEL,
     OBSERVABILITY_NAMESPACE,
 )
 from observability.scrape_config import KUBE_STATE_METRICS_APP
@@ -24,7 +26,7 @@ SOURCE = HelmSource(
     namespace=OBSERVABILITY_NAMESPACE,
     release=KUBE_STATE_METRICS_APP,
 )
-POD_LABELS = (APP_NAME_LABEL, MODEL_ID_POD_LABEL, MODEL_VERSION_POD_LABEL)
+POD_LABELS = (APP_NAME_LABEL, MODEL_ID_LABEL, MODEL_VERSION_LABEL)
 NODE_LABELS = (GPU_MODEL_LABEL, NODE_GROUP_LABEL, CAPACITY_TYPE_LABEL)
 
 
@@ -38,9 +40,9 @@ def values() -> dict[str, Any]:
     }
 
 
-class KubeStateMetrics(Construct):
+class KubeStateMetrics(HelmAddon):
     """Exposes ``chart``."""
 
     def __init__(self, scope: Construct, id_: str, *, cluster: eks.ICluster) -> None:
-        super().__init__(scope, id_)
-        self.chart = helm_release(self, "Chart", cluster=cluster, source=SOURCE, values=values())
+        super().__init__(scope, id_, source=SOURCE)
+        self._install(cluster=cluster, values=values())

@@ -7,15 +7,15 @@ from typing import Any
 from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
 
-from constructs_lib.addons.helm import TOLERATE_EVERYTHING, HelmSource, helm_release
-from observability.contract import OBSERVABILITY_NAMESPACE
+from constructs_lib.addons.helm import TOLERATE_EVERYTHING, HelmAddon, HelmSource
+from contract.kubernetes import NODE_MONITORING_NAMESPACE
 from observability.scrape_config import NODE_EXPORTER_APP
 
 SOURCE = HelmSource(
     chart="prometheus-node-exporter",
     repository="https://prometheus-community.github.io/helm-charts",
     version="4.49.1",
-    namespace=OBSERVABILITY_NAMESPACE,
+    namespace=NODE_MONITORING_NAMESPACE,
     release=NODE_EXPORTER_APP,
 )
 
@@ -29,9 +29,9 @@ def values() -> dict[str, Any]:
     }
 
 
-class NodeExporter(Construct):
+class NodeExporter(HelmAddon):
     """Exposes ``chart``."""
 
     def __init__(self, scope: Construct, id_: str, *, cluster: eks.ICluster) -> None:
-        super().__init__(scope, id_)
-        self.chart = helm_release(self, "Chart", cluster=cluster, source=SOURCE, values=values())
+        super().__init__(scope, id_, source=SOURCE)
+        self._install(cluster=cluster, values=values())

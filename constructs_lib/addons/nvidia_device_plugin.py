@@ -18,8 +18,9 @@ from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
 
 from config.cluster import GpuNodeGroupConfig
-from config.gpu_sharing import GPU_RESOURCE, SharingMode
-from constructs_lib.addons.helm import GPU_TAINT_TOLERATION, HelmSource, gpu_nodes_only, helm_release
+from config.gpu_sharing import SharingMode
+from constructs_lib.addons.helm import GPU_TAINT_TOLERATION, HelmAddon, HelmSource, gpu_nodes_only
+from contract.kubernetes import GPU_RESOURCE
 
 SOURCE = HelmSource(
     chart="nvidia-device-plugin",
@@ -78,7 +79,7 @@ def values(gpu_node_groups: Sequence[GpuNodeGroupConfig] = ()) -> dict[str, Any]
     }
 
 
-class NvidiaDevicePlugin(Construct):
+class NvidiaDevicePlugin(HelmAddon):
     """Exposes ``chart``.
 
     :param gpu_node_groups: the stage's GPU node groups; shared ones get a plugin config. Default: none.
@@ -92,7 +93,5 @@ class NvidiaDevicePlugin(Construct):
         cluster: eks.ICluster,
         gpu_node_groups: Sequence[GpuNodeGroupConfig] = (),
     ) -> None:
-        super().__init__(scope, id_)
-        self.chart = helm_release(
-            self, "Chart", cluster=cluster, source=SOURCE, values=values(gpu_node_groups)
-        )
+        super().__init__(scope, id_, source=SOURCE)
+        self._install(cluster=cluster, values=values(gpu_node_groups))

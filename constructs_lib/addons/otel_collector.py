@@ -9,16 +9,11 @@ from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from constructs_lib.addons.helm import SYSTEM_NODES, HelmSource, helm_release
+from constructs_lib.addons.helm import SYSTEM_NODES, HelmAddon, HelmSource
 from constructs_lib.nag import acknowledge
-from constructs_lib.pod_identity import PodIdentityRole
+from contract.kubernetes import OBSERVABILITY_NAMESPACE
+from contract.telemetry import OTEL_COLLECTOR_NAME, OTLP_GRPC_PORT, OTLP_HTTP_PORT
 from k8s_charts.images import docker_hub_image
-from observability.contract import (
-    OBSERVABILITY_NAMESPACE,
-    OTEL_COLLECTOR_NAME,
-    OTLP_GRPC_PORT,
-    OTLP_HTTP_PORT,
-)
 
 SOURCE = HelmSource(
     chart="opentelemetry-collector",
@@ -87,7 +82,7 @@ def values(*, region: str, sampling_ratio: float, image_mirror: str = "") -> dic
     }
 
 
-class OtelCollector(Construct):
+class OtelCollector(HelmAddon):
     """Exposes ``chart`` and ``identity``.
 
     :param sampling_ratio: share of traces kept (0..1), from config.observability.
@@ -104,28 +99,21 @@ class OtelCollector(Construct):
         sampling_ratio: float,
         image_mirror: str = "",
     ) -> None:
-        super().__init__(scope, id_)
-        self.identity = PodIdentityRole(
-            self,
-            "Identity",
+        super().__init__(scope, id_, source=SOURCE)
+        identity = self._pod_identity(
             cluster_name=cluster.cluster_name,
-            namespace=SOURCE.namespace,
             service_account=OTEL_COLLECTOR_NAME,
             statements=[iam.PolicyStatement(sid="SendTraces", actions=XRAY_ACTIONS, resources=["*"])],
         )
         acknowledge(
-            self.identity.role,
+            identity.role,
             "AwsSolutions-IAM5[Resource::*]",
             reason="X-Ray PutTraceSegments, PutTelemetryRecords and the sampling reads support no "
             "resource-level permissions.",
         )
-        self.chart = helm_release(
-            self,
-            "Chart",
+        self._install(
             cluster=cluster,
-            source=SOURCE,
             values=values(
                 region=Stack.of(self).region, sampling_ratio=sampling_ratio, image_mirror=image_mirror
             ),
         )
-        self.chart.node.add_dependency(self.identity.association)

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from urllib.parse import quote, urlencode, urlsplit
 
 # The error classes are re-exported so callers import everything Kubernetes from one module.
+from contract.functions import CLUSTER_CA_DATA_ENV
 from lambdas.common.errors import (
     ConflictError,
     ForbiddenError,
@@ -77,11 +78,11 @@ def ssl_context_from_ca_data(ca_data: str) -> ssl.SSLContext:
     try:
         pem = base64.b64decode(ca_data, validate=True).decode("ascii")
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise ValueError("CLUSTER_CA_DATA is not base64-encoded PEM") from exc
+        raise ValueError(f"{CLUSTER_CA_DATA_ENV} is not base64-encoded PEM") from exc
     try:
         context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cadata=pem)
     except ssl.SSLError as exc:
-        raise ValueError(f"CLUSTER_CA_DATA is base64, but not of a PEM certificate ({exc})") from exc
+        raise ValueError(f"{CLUSTER_CA_DATA_ENV} is base64, but not of a PEM certificate ({exc})") from exc
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     return context
 
@@ -249,11 +250,6 @@ class K8sClient:
 
     def get_deployment(self, namespace: str, name: str) -> JsonObject:
         return self.request("GET", _deployment_path(namespace, name))
-
-    def list_deployments(self, namespace: str, *, label_selector: str = "") -> list[JsonObject]:
-        query = {"labelSelector": label_selector} if label_selector else None
-        path = f"/apis/apps/v1/namespaces/{quote(namespace, safe='')}/deployments"
-        return _items(self.request("GET", path, query=query))
 
     def patch_deployment(self, namespace: str, name: str, patch: JsonObject) -> JsonObject:
         return self.request("PATCH", _deployment_path(namespace, name), body=patch, content_type=MERGE_PATCH)

@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from contract.functions import CLUSTER_CA_DATA_ENV, CLUSTER_ENDPOINT_ENV, CLUSTER_NAME_ENV
 from lambdas.common.k8s import ssl_context_from_ca_data
 
 
@@ -21,14 +22,14 @@ class ClusterSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ClusterSettings:
-        names = ("CLUSTER_NAME", "CLUSTER_ENDPOINT", "CLUSTER_CA_DATA")
+        names = (CLUSTER_NAME_ENV, CLUSTER_ENDPOINT_ENV, CLUSTER_CA_DATA_ENV)
         missing = [name for name in names if not env.get(name, "").strip()]
         if missing:
             raise SettingsError(f"missing environment variables: {', '.join(missing)}")
-        endpoint = env["CLUSTER_ENDPOINT"].strip()
+        endpoint = env[CLUSTER_ENDPOINT_ENV].strip()
         if not endpoint.startswith("https://"):
-            raise SettingsError(f"CLUSTER_ENDPOINT must start with https://, got {endpoint!r}")
-        ca_data = env["CLUSTER_CA_DATA"].strip()
+            raise SettingsError(f"{CLUSTER_ENDPOINT_ENV} must start with https://, got {endpoint!r}")
+        ca_data = env[CLUSTER_CA_DATA_ENV].strip()
         try:
             # Parse it now, so a bad value is a configuration error and not a TLS failure later.
             ssl_context_from_ca_data(ca_data)
@@ -37,7 +38,7 @@ class ClusterSettings:
                 f"{exc}; got {ca_data[:24]!r}{'...' if len(ca_data) > 24 else ''}, expected the cluster's "
                 "certificateAuthority.data as EKS returns it (base64 of the PEM CA certificate)"
             ) from None
-        return cls(env["CLUSTER_NAME"].strip(), endpoint, ca_data)
+        return cls(env[CLUSTER_NAME_ENV].strip(), endpoint, ca_data)
 
 
 def env_int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:

@@ -16,6 +16,13 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from contract.telemetry import (
+    METRICS_NAMESPACE,
+    METRICS_NAMESPACE_ENV,
+    MODELS_NOT_READY_METRIC,
+    OFFHOURS_SCALER_SERVICE,
+    REJECTED_EVENTS_METRIC,
+)
 from lambdas.common.clients import aws_client, k8s_client
 from lambdas.common.retry import Deadline
 from lambdas.common.settings import SettingsError
@@ -25,10 +32,10 @@ from lambdas.offhours_scaler.records import Change
 from lambdas.offhours_scaler.run import run
 from lambdas.offhours_scaler.settings import ScalerSettings
 
-SERVICE = "offhours-scaler"
+SERVICE = OFFHOURS_SCALER_SERVICE
 logger = Logger(service=SERVICE)
 # Powertools lets an explicit namespace win over the variable: read it here, default ours.
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "LlmInference"), service=SERVICE)
+metrics = Metrics(namespace=os.environ.get(METRICS_NAMESPACE_ENV, METRICS_NAMESPACE), service=SERVICE)
 tracer = Tracer(service=SERVICE)
 
 
@@ -51,7 +58,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         action = parse_action(event)
     except EventRejected as exc:
         logger.error("event rejected", extra={"cause": str(exc), "event": _safe(event)})
-        metrics.add_metric(name="RejectedEvents", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=REJECTED_EVENTS_METRIC, unit=MetricUnit.Count, value=1)
         return {"status": "rejected", "message": str(exc)}
 
     logger.append_keys(action=action, cluster=settings.cluster.name)
@@ -80,7 +87,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             if not item.ok:
                 logger.error("model not ready after scale-up", extra={"readiness": item.as_dict()})
         # The alarm on this metric is the point of the check; a not-ready model is no retry case.
-        metrics.add_metric(name="ModelsNotReady", unit=MetricUnit.Count, value=len(summary.not_ready))
+        metrics.add_metric(name=MODELS_NOT_READY_METRIC, unit=MetricUnit.Count, value=len(summary.not_ready))
         return result
     metrics.add_metric(name=f"Changed_{action}", unit=MetricUnit.Count, value=result["changed"])
     metrics.add_metric(name="Failed", unit=MetricUnit.Count, value=result["failed"])

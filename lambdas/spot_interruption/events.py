@@ -7,10 +7,10 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-INTERRUPTION_WARNING = "EC2 Spot Instance Interruption Warning"
-REBALANCE_RECOMMENDATION = "EC2 Instance Rebalance Recommendation"
+from contract.events import EC2_SOURCE, REBALANCE_RECOMMENDATION, SPOT_INTERRUPTION_WARNING
+
 KINDS: dict[str, Literal["interruption", "rebalance"]] = {
-    INTERRUPTION_WARNING: "interruption",
+    SPOT_INTERRUPTION_WARNING: "interruption",
     REBALANCE_RECOMMENDATION: "rebalance",
 }
 # EC2 reclaims a Spot instance two minutes after the warning. A rebalance recommendation has no
@@ -49,7 +49,7 @@ def parse_event(raw: Any, *, now: float, safety_seconds: float) -> SpotEvent:
     if not isinstance(raw, dict):
         raise EventRejected("malformed", f"event is a {type(raw).__name__}, not an object")
     detail_type = raw.get("detail-type")
-    if raw.get("source") != "aws.ec2" or detail_type not in KINDS:
+    if raw.get("source") != EC2_SOURCE or detail_type not in KINDS:
         raise EventRejected(
             "unexpected_event",
             f"unexpected event source={raw.get('source')!r} detail-type={detail_type!r}",

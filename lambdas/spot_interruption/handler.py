@@ -15,16 +15,23 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from contract.telemetry import (
+    METRICS_NAMESPACE,
+    METRICS_NAMESPACE_ENV,
+    REJECTED_EVENTS_METRIC,
+    SPOT_INTERRUPTION_SERVICE,
+    pods_metric,
+)
 from lambdas.common.clients import aws_client, k8s_client
 from lambdas.common.settings import SettingsError
 from lambdas.spot_interruption.events import EventRejected, parse_event
 from lambdas.spot_interruption.respond import choose_action, respond
 from lambdas.spot_interruption.settings import SpotSettings
 
-SERVICE = "spot-interruption"
+SERVICE = SPOT_INTERRUPTION_SERVICE
 logger = Logger(service=SERVICE)
 # Powertools lets an explicit namespace win over the variable: read it here, default ours.
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "LlmInference"), service=SERVICE)
+metrics = Metrics(namespace=os.environ.get(METRICS_NAMESPACE_ENV, METRICS_NAMESPACE), service=SERVICE)
 tracer = Tracer(service=SERVICE)
 
 
@@ -45,7 +52,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "event rejected",
             extra={"reason": exc.reason, "cause": str(exc), "event_id": _event_id(event)},
         )
-        metrics.add_metric(name="RejectedEvents", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=REJECTED_EVENTS_METRIC, unit=MetricUnit.Count, value=1)
         return {"status": "rejected", "reason": exc.reason, "message": str(exc)}
 
     logger.append_keys(event_id=spot.event_id, instance_id=spot.instance_id, kind=spot.kind)
@@ -76,7 +83,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 def _emit(status: str, result: dict[str, Any]) -> None:
     metrics.add_metric(name=f"Events_{status}", unit=MetricUnit.Count, value=1)
     for name in ("evicted", "already_gone", "failed", "pending", "skipped"):
-        metrics.add_metric(name=f"Pods_{name}", unit=MetricUnit.Count, value=result[name])
+        metrics.add_metric(name=pods_metric(name), unit=MetricUnit.Count, value=result[name])
     metrics.add_metric(name="SecondsUsed", unit=MetricUnit.Seconds, value=result["seconds_used"])
 
 

@@ -11,11 +11,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from contract.kubernetes import REBALANCE_TAINT_KEY, SPOT_INTERRUPTION_TAINT_KEY
 from lambdas.common.k8s import ConflictError, JsonObject, K8sClient, K8sError, NotFoundError
 
 TAINT_KEYS = {
-    "interruption": "llm-inference.aws/spot-interruption",
-    "rebalance": "llm-inference.aws/rebalance-recommendation",
+    "interruption": SPOT_INTERRUPTION_TAINT_KEY,
+    "rebalance": REBALANCE_TAINT_KEY,
 }
 MAX_PATCH_ATTEMPTS = 5
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 
-METRICS_NAMESPACE = "LlmInference"
-"""Passed to both functions as POWERTOOLS_METRICS_NAMESPACE."""
-
+from contract.telemetry import METRICS_NAMESPACE
 
 PERIOD = Duration.minutes(5)
 

@@ -21,13 +21,32 @@ from constructs_lib.alarm_actions import EventAlarm
 from constructs_lib.alarmed_dead_letter_queue import AlarmedDeadLetterQueue
 from constructs_lib.cluster_client_function import ClusterClientFunction
 from constructs_lib.nag import acknowledge
+from contract.functions import (
+    DEAD_LETTER_QUEUE_ARN_ENV,
+    DEPLOYMENTS_ENV,
+    FLOOR_NODES_ENV,
+    FLOOR_REPLICAS_ENV,
+    MODEL_NAMESPACE_ENV,
+    NODE_GROUPS_ENV,
+    OFF_HOURS_PER_NIGHT_ENV,
+    READY_CHECK_MINUTES_ENV,
+    READY_CHECK_ROLE_ARN_ENV,
+    READY_CHECK_SCHEDULE_GROUP_ENV,
+    RETRY_SECONDS_ENV,
+)
+from contract.kubernetes import MODELS_NAMESPACE, instance_name
+from contract.telemetry import (
+    METRICS_NAMESPACE,
+    METRICS_NAMESPACE_ENV,
+    MODELS_NOT_READY_METRIC,
+    OFFHOURS_SCALER_SERVICE,
+)
 from lambdas.offhours_scaler.ready_check import SCHEDULE_NAME as READY_CHECK_SCHEDULE
 from lambdas.offhours_scaler.records import RESTORE_TAG
 from stacks.ops import rbac
-from stacks.ops.metrics import METRICS_NAMESPACE, function_metric
+from stacks.ops.metrics import function_metric
 
 HANDLER = "lambdas/offhours_scaler/handler.handler"
-SERVICE = "offhours-scaler"  # the handler's Powertools service: the metrics' dimension
 RBAC_NAME = "llm-inference-offhours-scaler"
 ACTIONS = ("scale_down", "scale_up")
 
@@ -41,13 +60,8 @@ LAMBDA_RETRY_ATTEMPTS = 2
 SCHEDULER_RETRY_ATTEMPTS = 3
 
 
-def model_deployment_name(model_id: str, version: str) -> str:
-    """A model version's Deployment (serving contract: the ``app.kubernetes.io/instance`` value)."""
-    return f"{model_id}-{version}"
-
-
 def deployments_in_scope(models: list[ModelConfig]) -> list[str]:
-    return [model_deployment_name(model.id, version.name) for model in models for version in model.versions]
+    return [instance_name(model.id, version.name) for model in models for version in model.versions]
 
 
 class OffHoursScaler(Construct):
@@ -108,10 +122,10 @@ class OffHoursScaler(Construct):
             environment={
                 **self._environment(offhours, models, node_groups),
                 "NODE_GROUPS_REVISION": node_groups_revision,
-                "READY_CHECK_MINUTES": str(offhours.ready_alarm_minutes),
-                "READY_CHECK_SCHEDULE_GROUP": self.ready_checks.schedule_group_name,
-                "READY_CHECK_ROLE_ARN": scheduler_role.role_arn,
-                "DEAD_LETTER_QUEUE_ARN": dlq.queue.queue_arn,
+                READY_CHECK_MINUTES_ENV: str(offhours.ready_alarm_minutes),
+                READY_CHECK_SCHEDULE_GROUP_ENV: self.ready_checks.schedule_group_name,
+                READY_CHECK_ROLE_ARN_ENV: scheduler_role.role_arn,
+                DEAD_LETTER_QUEUE_ARN_ENV: dlq.queue.queue_arn,
             },
             environment_key=key,
             logs_key=logs_key,
@@ -138,7 +152,7 @@ class OffHoursScaler(Construct):
             "ModelsNotReadyAlarm",
             alarm_description=f"{offhours.ready_alarm_minutes} min after an off-hours scale-up, a model "
             "had no ready replica; the check's log line 'model not ready after scale-up' names it.",
-            metric=function_metric(SERVICE, "ModelsNotReady"),
+            metric=function_metric(OFFHOURS_SCALER_SERVICE, MODELS_NOT_READY_METRIC),
             threshold=1,
             evaluation_periods=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -184,22 +198,22 @@ class OffHoursScaler(Construct):
         offhours: OffHoursConfig, models: list[ModelConfig], node_groups: Mapping[str, eks.Nodegroup]
     ) -> dict[str, str]:
         environment = {
-            "MODEL_NAMESPACE": rbac.MODELS_NAMESPACE,
-            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-            "FLOOR_REPLICAS": str(offhours.floor_replicas),
-            "FLOOR_NODES": str(offhours.floor_nodes),
-            "RETRY_SECONDS": str(RETRY_SECONDS),
+            MODEL_NAMESPACE_ENV: MODELS_NAMESPACE,
+            METRICS_NAMESPACE_ENV: METRICS_NAMESPACE,
+            FLOOR_REPLICAS_ENV: str(offhours.floor_replicas),
+            FLOOR_NODES_ENV: str(offhours.floor_nodes),
+            RETRY_SECONDS_ENV: str(RETRY_SECONDS),
         }
         deployments = deployments_in_scope(models)
         if deployments:
-            environment["DEPLOYMENTS"] = ",".join(deployments)
+            environment[DEPLOYMENTS_ENV] = ",".join(deployments)
         if node_groups:
             # Physical names: EKS generates them, so they are resolved at deploy time.
-            environment["NODE_GROUPS"] = Fn.join(
+            environment[NODE_GROUPS_ENV] = Fn.join(
                 ",", [group.nodegroup_name for group in node_groups.values()]
             )
         if offhours.hours_off_per_night is not None:
-            environment["OFF_HOURS_PER_NIGHT"] = str(offhours.hours_off_per_night)
+            environment[OFF_HOURS_PER_NIGHT_ENV] = str(offhours.hours_off_per_night)
         return environment
 
     def _grant_ready_check_booking(self, role: iam.IRole, scheduler_role: iam.IRole) -> None:

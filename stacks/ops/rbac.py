@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from contract.kubernetes import MODELS_NAMESPACE
+
 Manifest = dict[str, Any]
 
-MODELS_NAMESPACE = "models"
-"""Namespace of the model servers (cross-team contract)."""
 SPOT_INTERRUPTION_GROUP = "llm-inference:spot-interruption"
 OFFHOURS_SCALER_GROUP = "llm-inference:offhours-scaler"
 _LABELS = {"app.kubernetes.io/part-of": "llm-inference", "app.kubernetes.io/component": "operations"}

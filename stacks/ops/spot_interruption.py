@@ -18,14 +18,20 @@ from constructs_lib.alarm_actions import EventAlarm
 from constructs_lib.alarmed_dead_letter_queue import AlarmedDeadLetterQueue
 from constructs_lib.cluster_client_function import ClusterClientFunction
 from constructs_lib.nag import acknowledge
+from contract.events import EC2_SOURCE, REBALANCE_RECOMMENDATION, SPOT_INTERRUPTION_WARNING
+from contract.functions import REBALANCE_ACTION_ENV
+from contract.telemetry import (
+    METRICS_NAMESPACE,
+    METRICS_NAMESPACE_ENV,
+    REJECTED_EVENTS_METRIC,
+    SPOT_INTERRUPTION_SERVICE,
+    pods_metric,
+)
 from stacks.ops import rbac
-from stacks.ops.metrics import METRICS_NAMESPACE, PERIOD, function_metric
+from stacks.ops.metrics import PERIOD, function_metric
 
 HANDLER = "lambdas/spot_interruption/handler.handler"
-SPOT_WARNING = "EC2 Spot Instance Interruption Warning"
-REBALANCE_RECOMMENDATION = "EC2 Instance Rebalance Recommendation"
 RBAC_NAME = "llm-inference-spot-interruption"
-SERVICE = "spot-interruption"  # the Powertools service name in the handler (metric dimension)
 
 # The warning is worth nothing after the two-minute notice: retry briefly, then keep it in the DLQ.
 MAX_EVENT_AGE = Duration.minutes(2)
@@ -68,8 +74,8 @@ class SpotInterruptionHandler(Construct):
             description="Cordons, taints and drains a node on an EC2 Spot interruption warning",
             kubernetes_group=rbac.SPOT_INTERRUPTION_GROUP,
             environment={
-                "REBALANCE_ACTION": spot.rebalance_action.value,
-                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                REBALANCE_ACTION_ENV: spot.rebalance_action.value,
+                METRICS_NAMESPACE_ENV: METRICS_NAMESPACE,
             },
             environment_key=key,
             logs_key=logs_key,
@@ -112,8 +118,8 @@ class SpotInterruptionHandler(Construct):
             metric=cloudwatch.MathExpression(
                 expression="failed + pending",
                 using_metrics={
-                    "failed": function_metric(SERVICE, "Pods_failed"),
-                    "pending": function_metric(SERVICE, "Pods_pending"),
+                    "failed": function_metric(SPOT_INTERRUPTION_SERVICE, pods_metric("failed")),
+                    "pending": function_metric(SPOT_INTERRUPTION_SERVICE, pods_metric("pending")),
                 },
                 period=PERIOD,
             ),
@@ -129,14 +135,14 @@ class SpotInterruptionHandler(Construct):
             "RejectedEventsAlarm",
             alarm_description="The Spot interruption handler rejected an event (malformed, or its "
             "deadline already passed): that node was not drained. See the 'event rejected' log line.",
-            metric=function_metric(SERVICE, "RejectedEvents"),
+            metric=function_metric(SPOT_INTERRUPTION_SERVICE, REJECTED_EVENTS_METRIC),
             threshold=1,
             evaluation_periods=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
 
-        detail_types = [SPOT_WARNING]
+        detail_types = [SPOT_INTERRUPTION_WARNING]
         if spot.rebalance_action is not RebalanceAction.IGNORE:
             detail_types.append(REBALANCE_RECOMMENDATION)
         self.rules: dict[str, events.Rule] = {}
@@ -145,7 +151,7 @@ class SpotInterruptionHandler(Construct):
                 self,
                 detail_type.removeprefix("EC2 ").replace(" ", ""),
                 description=f"{detail_type} -> Spot interruption handler",
-                event_pattern=events.EventPattern(source=["aws.ec2"], detail_type=[detail_type]),
+                event_pattern=events.EventPattern(source=[EC2_SOURCE], detail_type=[detail_type]),
             )
             rule.add_target(
                 targets.LambdaFunction(

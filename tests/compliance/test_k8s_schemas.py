@@ -16,12 +16,28 @@ import kubernetes_validate
 import pytest
 from kubernetes_validate.utils import all_versions, major_minor
 
-from tests.k8s_manifests import all_applied_manifests
+from config.kubernetes_releases import TOOLING_RELEASE
 from tests.synth import SynthResult
+from tests.templates import all_applied_manifests
 
-KUBERNETES_VERSION = "1.36"
+KUBERNETES_VERSION = TOOLING_RELEASE
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
-CUSTOM_RESOURCE_SCHEMAS = {("keda.sh/v1alpha1", "ScaledObject"): SCHEMAS / "keda-scaledobject-v1alpha1.json"}
+# The External Secrets schemas come from tools/crd_schema.py (source and version in their $comment).
+CUSTOM_RESOURCE_SCHEMAS = {
+    ("keda.sh/v1alpha1", "ScaledObject"): SCHEMAS / "keda-scaledobject-v1alpha1.json",
+    ("external-secrets.io/v1", "SecretStore"): SCHEMAS / "eso-secretstore-v1.json",
+    ("external-secrets.io/v1", "ExternalSecret"): SCHEMAS / "eso-externalsecret-v1.json",
+    # `model` routing (tools/gateway_crd_schemas.py, from the pinned Envoy Gateway / AI Gateway charts).
+    ("gateway.networking.k8s.io/v1", "Gateway"): SCHEMAS / "gatewayapi-gateway-v1.json",
+    ("gateway.networking.k8s.io/v1", "GatewayClass"): SCHEMAS / "gatewayapi-gatewayclass-v1.json",
+    ("gateway.envoyproxy.io/v1alpha1", "EnvoyProxy"): SCHEMAS / "eg-envoyproxy-v1alpha1.json",
+    ("gateway.envoyproxy.io/v1alpha1", "Backend"): SCHEMAS / "eg-backend-v1alpha1.json",
+    ("gateway.envoyproxy.io/v1alpha1", "ClientTrafficPolicy"): (
+        SCHEMAS / "eg-clienttrafficpolicy-v1alpha1.json"
+    ),
+    ("aigateway.envoyproxy.io/v1beta1", "AIGatewayRoute"): SCHEMAS / "aigw-aigatewayroute-v1beta1.json",
+    ("aigateway.envoyproxy.io/v1beta1", "AIServiceBackend"): SCHEMAS / "aigw-aiservicebackend-v1beta1.json",
+}
 
 
 def validate(manifest: dict[str, Any]) -> None:
@@ -48,6 +64,8 @@ def test_every_applied_manifest_validates(synth: SynthResult, stage: str) -> Non
         "NetworkPolicy",
         "PodDisruptionBudget",
         "Ingress",
+        "SecretStore",
+        "ExternalSecret",
     } <= kinds
     for manifest in manifests:
         validate(manifest)

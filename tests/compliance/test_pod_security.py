@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.k8s_manifests import all_applied_manifests
 from tests.synth import SynthResult
+from tests.templates import all_applied_manifests
 
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Pod"}
 ALLOWED_VOLUME_TYPES = {

@@ -5,7 +5,10 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import ipaddress
+import ssl
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -23,6 +26,16 @@ class TlsMaterial:
     def ca_data(self) -> str:
         """The CA as `CLUSTER_CA_DATA` carries it: base64 of the PEM."""
         return base64.b64encode(self.ca_pem).decode("ascii")
+
+    def server_context(self) -> ssl.SSLContext:
+        """A TLS server context presenting the server certificate (ssl loads keys from files only)."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        with tempfile.TemporaryDirectory() as tmp:
+            cert, key = Path(tmp, "cert.pem"), Path(tmp, "key.pem")
+            cert.write_bytes(self.server_cert_pem)
+            key.write_bytes(self.server_key_pem)
+            context.load_cert_chain(cert, key)
+        return context
 
 
 def _name(common_name: str) -> x509.Name:

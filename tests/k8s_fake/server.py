@@ -24,12 +24,10 @@ import json
 import re
 import socket
 import ssl
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -226,12 +224,7 @@ class FakeKubernetes:
         self.stop()
 
     def start(self) -> None:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        with tempfile.TemporaryDirectory() as tmp:
-            cert, key = Path(tmp, "cert.pem"), Path(tmp, "key.pem")
-            cert.write_bytes(self.tls.server_cert_pem)
-            key.write_bytes(self.tls.server_key_pem)
-            context.load_cert_chain(cert, key)
+        context = self.tls.server_context()
         fake = self
 
         class Server(ThreadingHTTPServer):

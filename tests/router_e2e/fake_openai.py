@@ -16,6 +16,8 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.router_e2e.quiet_handler import QuietHandler
+
 STREAM_CHUNKS = ("Hello", ", ", "world", "!")
 
 
@@ -56,10 +58,6 @@ class FakeVllm:
         self.server.shutdown()
         self.server.server_close()
 
-    def completions_served(self) -> int:
-        with self.lock:
-            return self.requests["/v1/chat/completions"] + self.requests["/v1/completions"]
-
     def metrics_text(self) -> str:
         labels = f'model_name="{self.served_model_name}",engine="0"'
         with self.lock:
@@ -76,22 +74,7 @@ class FakeVllm:
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-            def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def _json(self, status: int, payload: dict[str, Any]) -> None:
-                self._send(status, json.dumps(payload).encode())
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 with fake.lock:
                     fake.requests[self.path] += 1

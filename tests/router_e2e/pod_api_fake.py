@@ -8,14 +8,13 @@ does. Every request path is recorded so a test can show what the router asked fo
 from __future__ import annotations
 
 import json
-import ssl
-import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from tests.k8s_fake.certs import make_tls_material
+from tests.router_e2e.quiet_handler import QuietHandler
 
 TOKEN = "router-discovery-test-token"
 
@@ -43,12 +42,7 @@ class PodApiFake:
         self.paths: list[str] = []
         self.tls = make_tls_material()
         self.stopping = threading.Event()
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        with tempfile.TemporaryDirectory() as tmp:
-            cert, key = Path(tmp, "cert.pem"), Path(tmp, "key.pem")
-            cert.write_bytes(self.tls.server_cert_pem)
-            key.write_bytes(self.tls.server_key_pem)
-            context.load_cert_chain(cert, key)
+        context = self.tls.server_context()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
@@ -89,12 +83,7 @@ class PodApiFake:
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 fake.paths.append(self.path)
                 if self.headers.get("Authorization") != f"Bearer {TOKEN}":
@@ -120,13 +109,5 @@ class PodApiFake:
                         "items": fake.pods,
                     },
                 )
-
-            def _json(self, status: int, payload: dict[str, Any]) -> None:
-                body = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
 
         return Handler

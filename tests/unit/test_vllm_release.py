@@ -19,7 +19,8 @@ from k8s_charts.stage_charts import StageCharts
 from k8s_charts.vllm_args import S3_LOAD_FORMAT, vllm_args
 from observability.dashboard import grafana_dashboard
 from observability.rules import alerting_rules, recording_rules
-from tests.unit.charts.helpers import charts_for, of_kind
+from tests.templates import of_kind
+from tests.unit.charts.helpers import charts_for
 from tests.unit.observability.metrics import exported_metrics, metric_names
 
 STAGES = load_stages()

@@ -12,7 +12,8 @@
 # Environment: CLUSTER_NAME, AWS_REGION, MODEL_IDS (space-separated ids; empty: nothing to check)
 # Optional:    NAMESPACE (models), ROLLOUT_TIMEOUT (20m), INGRESS_DOMAIN (the ingress domain: hosts
 #              are <model>.<domain>; unset: plain HTTP to the load balancer's hostname with the
-#              x-model-id header), INGRESS_WAIT_SECONDS (600)
+#              x-model-id header), INGRESS_WAIT_SECONDS (600),
+#              API_KEY (the stage's model API key; CodeBuild reads it from Secrets Manager)
 set -euo pipefail
 
 namespace="${NAMESPACE:-models}"
@@ -86,7 +87,9 @@ done
 echo "== /v1/models"
 first_model="${model_ids[0]}"
 route_to "$first_model"
-listing=$(curl "${curl_args[@]}" "${route[@]}" "$base_url/v1/models") ||
+# The key goes to curl as a config file on a pipe, never as an argument (visible in ps).
+auth_config() { [[ -z "${API_KEY:-}" ]] || printf 'header = "Authorization: Bearer %s"\n' "$API_KEY"; }
+listing=$(curl "${curl_args[@]}" --config <(auth_config) "${route[@]}" "$base_url/v1/models") ||
   fail "GET /v1/models for model $first_model"
 served=$(printf '%s' "$listing" | python3 -c 'import json, sys; print(len(json.load(sys.stdin)["data"]))' 2>/dev/null) ||
   fail "GET /v1/models for model $first_model did not return a model list: $listing"

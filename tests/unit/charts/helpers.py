@@ -1,4 +1,7 @@
-"""Build a stage config from dev.yaml with edits, and synthesise its charts with cdk8s.Testing."""
+"""Build a stage config from dev.yaml with edits, and build its charts in a cdk8s.Testing app.
+
+Read the charts' manifests with tests/templates.py (`chart_manifests`, `of_kind`).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ import cdk8s
 import yaml
 
 from config import StageConfig, parse_stage
-from k8s_charts.names import PLACEHOLDERS, StageValues
+from contract.serving import PLACEHOLDERS, StageValues
 from k8s_charts.stage_charts import StageCharts, build_stage_charts
 
 CONFIG_DIR = Path(__file__).resolve().parents[3] / "config"
@@ -27,16 +30,6 @@ def stage_config(data: dict[str, Any], name: str = "dev") -> StageConfig:
 
 def charts_for(config: StageConfig, values: StageValues = PLACEHOLDERS) -> StageCharts:
     return build_stage_charts(cdk8s.Testing.app(), config=config, values=values)
-
-
-def manifests(chart: cdk8s.Chart) -> list[dict[str, Any]]:
-    return list(cdk8s.Testing.synth(chart))
-
-
-def of_kind(chart: cdk8s.Chart, kind: str) -> dict[str, Any]:
-    found = [manifest for manifest in manifests(chart) if manifest["kind"] == kind]
-    assert len(found) == 1, f"expected one {kind}, found {len(found)}"
-    return found[0]
 
 
 def with_engine(**engine: Any) -> StageConfig:

@@ -9,11 +9,13 @@ from typing import Any
 
 import pytest
 
-from k8s_charts.filter_sidecar import FILTER_PORT, MODULES, PACKAGE_DIR, guardrail_config_map_name
+from contract.serving import guardrail_config_map_name
+from k8s_charts.filter_sidecar import FILTER_PORT, MODULES, PACKAGE_DIR
 from k8s_charts.model_endpoint import ModelEndpointChart
 from k8s_charts.shutdown import shutdown_timing
 from k8s_charts.vllm_args import VLLM_PORT
-from tests.unit.charts.helpers import charts_for, manifests, of_kind, stage_config, stage_data
+from tests.templates import chart_manifests, of_kind
+from tests.unit.charts.helpers import charts_for, stage_config, stage_data
 
 # What the vllm/vllm-openai image provides besides the standard library (docs/serving.md).
 IMAGE_PACKAGES = {"aiohttp", "prometheus_client", "botocore", "filter_proxy"}
@@ -70,6 +72,15 @@ def test_the_sidecar_reads_its_guardrail_from_the_stack_published_config_map(
     assert values["CHECK_OUTPUT"] == "true"
 
 
+def test_the_sidecar_checks_the_same_api_key_as_vllm_before_paying_for_a_guardrail_call(
+    filtered: ModelEndpointChart,
+) -> None:
+    pods = containers(filtered)
+    key = env(pods["vllm"])["VLLM_API_KEY"]
+    assert "secretKeyRef" in key  # a reference, never the value
+    assert env(pods["guardrail-filter"])["API_KEY"] == key
+
+
 def test_the_sidecar_runs_the_repository_proxy_code_on_the_vllm_image(filtered: ModelEndpointChart) -> None:
     pods = containers(filtered)
     sidecar = pods["guardrail-filter"]
@@ -77,7 +88,7 @@ def test_the_sidecar_runs_the_repository_proxy_code_on_the_vllm_image(filtered: 
     assert sidecar["command"] == ["python3", "-m", "filter_proxy.server"]
     (code,) = [
         m
-        for m in manifests(filtered)
+        for m in chart_manifests(filtered)
         if m["kind"] == "ConfigMap" and m["metadata"]["name"].endswith("-filter")
     ]
     assert code["data"] == {name: (PACKAGE_DIR / name).read_text(encoding="utf-8") for name in MODULES}

@@ -6,10 +6,12 @@ from typing import Any
 
 import pytest
 
+from contract.kubernetes import KEDA_AUTHENTICATION, NODE_GROUP_LABEL
+from contract.serving import PLACEHOLDERS
 from k8s_charts.model_endpoint import DRAIN_SCRIPT, ModelEndpointChart
-from k8s_charts.names import PLACEHOLDERS
 from k8s_charts.shutdown import PROPAGATION_SECONDS, TEARDOWN_SECONDS
-from tests.unit.charts.helpers import charts_for, manifests, of_kind, stage_config, stage_data
+from tests.templates import chart_manifests, of_kind
+from tests.unit.charts.helpers import charts_for, stage_config, stage_data
 
 EXPECTED_LABELS = {
     "app.kubernetes.io/name": "vllm",
@@ -43,7 +45,7 @@ def container(chart: ModelEndpointChart) -> dict[str, Any]:
 
 
 def test_every_object_is_in_namespace_models_with_the_contract_labels(dev_chart: ModelEndpointChart) -> None:
-    for manifest in manifests(dev_chart):
+    for manifest in chart_manifests(dev_chart):
         assert manifest["metadata"]["namespace"] == "models", manifest["kind"]
         assert manifest["metadata"]["labels"] == EXPECTED_LABELS, manifest["kind"]
         assert manifest["metadata"]["name"] == "llama-3-1-8b-v1", manifest["kind"]
@@ -94,7 +96,7 @@ def test_gpu_toleration_and_node_group_affinity(prod_70b_chart: ModelEndpointCha
         {
             "matchExpressions": [
                 {
-                    "key": "llm-inference/node-group",
+                    "key": NODE_GROUP_LABEL,
                     "operator": "In",
                     "values": ["l40s-x4-spot", "l40s-x4-ondemand"],
                 }
@@ -121,7 +123,7 @@ def test_writable_paths_are_size_limited_empty_dirs(dev_chart: ModelEndpointChar
     for name in mounts.values():
         assert set(volumes[name]) == {"name", "emptyDir"}
         assert "sizeLimit" in volumes[name]["emptyDir"]
-    env = {item["name"]: item["value"] for item in container(dev_chart)["env"]}
+    env = {item["name"]: item.get("value", "") for item in container(dev_chart)["env"]}
     for variable in ("HOME", "HF_HOME", "VLLM_CACHE_ROOT", "TRITON_CACHE_DIR", "XDG_CACHE_HOME"):
         assert env[variable].startswith("/cache"), variable
 
@@ -233,7 +235,7 @@ def test_service_account_does_not_mount_a_token(dev_chart: ModelEndpointChart) -
     assert of_kind(dev_chart, "ServiceAccount")["automountServiceAccountToken"] is False
 
 
-def test_network_policy_allows_only_vpc_and_scraper_in_and_dns_credentials_https_out(
+def test_network_policy_allows_only_edge_subnets_and_scraper_in_and_dns_credentials_https_out(
     dev_chart: ModelEndpointChart,
 ) -> None:
     spec = of_kind(dev_chart, "NetworkPolicy")["spec"]
@@ -241,7 +243,11 @@ def test_network_policy_allows_only_vpc_and_scraper_in_and_dns_credentials_https
     assert spec["podSelector"]["matchLabels"]["app.kubernetes.io/instance"] == "llama-3-1-8b-v1"
     http = [{"protocol": "TCP", "port": 8000}]
     assert spec["ingress"] == [
-        {"from": [{"ipBlock": {"cidr": "10.10.0.0/16"}}], "ports": http},
+        # dev: internal ALB, so only the two edge subnets (10.10.0.0/16, after 2 x /24 and 2 x /19).
+        {
+            "from": [{"ipBlock": {"cidr": "10.10.96.0/24"}}, {"ipBlock": {"cidr": "10.10.97.0/24"}}],
+            "ports": http,
+        },
         {
             "from": [{"namespaceSelector": {"matchLabels": {"llm-inference/metrics-scraper": "true"}}}],
             "ports": http,
@@ -285,7 +291,7 @@ def test_scaled_object_follows_the_autoscaling_contract(dev_chart: ModelEndpoint
                 # KEDA v2.18.1 prometheus_scaler.go: default true returns 0 for an empty result.
                 "ignoreNullValues": "false",
             },
-            "authenticationRef": {"kind": "ClusterTriggerAuthentication", "name": "keda-aws-amp"},
+            "authenticationRef": {"kind": "ClusterTriggerAuthentication", "name": KEDA_AUTHENTICATION},
         }
     ]
 
@@ -325,7 +331,7 @@ def test_kv_cache_trigger_only_when_configured(
 def test_exactly_one_autoscaler_per_deployment() -> None:
     for stage in ("dev", "staging", "prod"):
         for chart in charts_for(stage_config(stage_data(stage), stage)).endpoints.values():
-            kinds = [manifest["kind"] for manifest in manifests(chart)]
+            kinds = [manifest["kind"] for manifest in chart_manifests(chart)]
             assert kinds.count("ScaledObject") == 1
             assert "HorizontalPodAutoscaler" not in kinds
 
@@ -363,7 +369,7 @@ def test_server_keep_alive_outlives_the_alb_idle_timeout(dev_chart: ModelEndpoin
 
 
 def test_otlp_traces_go_to_the_collector_over_grpc(dev_chart: ModelEndpointChart) -> None:
-    from observability.contract import OTLP_GRPC_PORT, OTLP_TRACES_ENDPOINT
+    from contract.telemetry import OTLP_GRPC_PORT, OTLP_TRACES_ENDPOINT
 
     args = container(dev_chart)["args"]
     endpoint = args[args.index("--otlp-traces-endpoint") + 1]

@@ -5,16 +5,23 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from contract.serving import PLACEHOLDERS
 from k8s_charts.model_endpoint import ModelEndpointChart
 from k8s_charts.model_ingress import ModelIngressChart
-from k8s_charts.names import PLACEHOLDERS
-from tests.unit.charts.helpers import charts_for, of_kind, stage_config, stage_data
+from tests.templates import of_kind
+from tests.unit.charts.helpers import charts_for, stage_config, stage_data
 
 ALB = "alb.ingress.kubernetes.io"
 
 
 def ingress_for(stage: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
-    chart = charts_for(stage_config(data or stage_data(stage), stage)).ingress
+    if data is None:
+        data = stage_data(stage)
+        # staging ships `model` routing (tests/unit/charts/test_model_gateway.py); these tests are
+        # about the ALB's own routing by header and host.
+        if data["ingress"].get("routing") == "model":
+            data["ingress"]["routing"] = "header"
+    chart = charts_for(stage_config(data, stage)).ingress
     assert isinstance(chart, ModelIngressChart)
     return of_kind(chart, "Ingress")
 

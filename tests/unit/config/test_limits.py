@@ -9,12 +9,13 @@ from config.operations import DAY_NAMES, MONTH_NAMES
 
 def test_kubernetes_limits() -> None:
     # k8s.io/apimachinery validation: DNS1035LabelMaxLength, qualifiedNameMaxLength,
-    # DNS1123SubdomainMaxLength.
-    assert (limits.KUBERNETES_NAME_MAX, limits.KUBERNETES_QUALIFIED_NAME_MAX, limits.DNS_NAME_MAX) == (
-        63,
-        63,
-        253,
-    )
+    # DNS1123SubdomainMaxLength, LabelValueMaxLength.
+    assert (
+        limits.KUBERNETES_NAME_MAX,
+        limits.KUBERNETES_QUALIFIED_NAME_MAX,
+        limits.DNS_NAME_MAX,
+        limits.KUBERNETES_LABEL_VALUE_MAX,
+    ) == (63, 63, 253, 63)
 
 
 def test_alb_quotas() -> None:

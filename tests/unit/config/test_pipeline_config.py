@@ -36,7 +36,7 @@ def test_the_committed_pipeline_file_loads() -> None:
     assert pipeline.stage_names == ["dev", "staging", "prod"]
     assert [stage.name for stage in pipeline.stages if stage.manual_approval] == ["prod"]
     assert pipeline.source.connection_arn is not None
-    assert not pipeline.source.uses_codecommit
+    assert pipeline.source.codecommit_repository is None
 
 
 def test_cli_version_is_the_one_package_json_pins() -> None:
@@ -50,7 +50,7 @@ def test_codecommit_source_is_accepted() -> None:
     data = pipeline_data()
     data["source"] = {"codecommit_repository": "llm-inference-eks", "branch": "release"}
     pipeline = parse_pipeline(data, source=SOURCE, known_stages=STAGES, pinned_cdk_cli_version=PINNED)
-    assert pipeline.source.uses_codecommit
+    assert pipeline.source.codecommit_repository == "llm-inference-eks"
     assert pipeline.source.branch == "release"
 
 

@@ -63,15 +63,84 @@ def test_every_validator_is_listed_in_the_rules_table() -> None:
     assert not stale, f"config/README.md#rules names validators that no longer exist: {sorted(stale)}"
 
 
-def test_every_field_is_documented() -> None:
-    text = README.read_text()
-    undocumented = [
-        f"{model.__name__}.{name}"
-        for model in models()
-        for name in model.model_fields
-        if f"`{name}`" not in text and not re.search(rf"`[\w.\[\]]*\b{name}\b", text) and name != "name"
-    ]
-    assert not undocumented, f"document in config/README.md: {undocumented}"
+# Fields documented nowhere in a table, on purpose: the stage name is the file name.
+NOT_IN_A_TABLE = {"name"}
+
+
+def nested_models(annotation: object, in_list: bool = False) -> list[tuple[type[BaseModel], bool]]:
+    """The models inside a field's annotation, each with whether it sits in a list."""
+    origin = typing.get_origin(annotation)
+    if origin is not None:
+        in_list = in_list or origin in (list, tuple)
+        return [found for arg in typing.get_args(annotation) for found in nested_models(arg, in_list)]
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [(annotation, in_list)]
+    return []
+
+
+def field_paths(model: type[BaseModel], prefix: str = "") -> list[str]:
+    """Every field path below `model`, e.g. ``models[].slo.window_days``."""
+    found: list[str] = []
+    for name, field in model.model_fields.items():
+        path = f"{prefix}{name}"
+        found.append(path)
+        for sub_model, in_list in nested_models(field.annotation):
+            found += field_paths(sub_model, f"{path}[]." if in_list else f"{path}.")
+    return found
+
+
+def documented_rows(text: str) -> tuple[dict[str, str], set[str]]:
+    """({field path: the row's text} of every field table, {paths with a section of their own})."""
+    rows: dict[str, str] = {}
+    sections: set[str] = set()
+    section: str | None = None
+    for line in text[: text.index(BEGIN)].splitlines() + text[text.index(END) :].splitlines():
+        if line.startswith("#"):
+            named = re.search(r"`([^`]+)`", line)
+            if line.startswith("## Pipeline"):
+                section = "pipeline"
+            elif line == "## Top level":
+                section = ""
+            else:
+                section = named.group(1).removesuffix("[]") if named and line.startswith("##") else None
+            if section:
+                sections.add(section)
+            continue
+        if section is None or not line.startswith("| `"):
+            continue
+        prefix = f"{section}." if section else ""
+        names = re.findall(r"`([^`]+)`", line.split("|")[1])
+        parent = names[0].rsplit(".", 1)[0] + "." if "." in names[0] else ""
+        for index, name in enumerate(names):
+            path = prefix + (parent + name if index and "." not in name else name)
+            rows[path.replace("[].", ".").removesuffix("[]")] = line
+    return rows, sections
+
+
+def test_every_field_has_a_row_in_its_table_and_every_row_a_field() -> None:
+    """Each field is a row of its parent's table, has a section or rows of its own, or is named in the
+    row of the mapping it belongs to; and no row names a field that does not exist."""
+    rows, sections = documented_rows(README.read_text())
+    fields = field_paths(StageConfig) + [f"pipeline.{path}" for path in field_paths(PipelineConfig)]
+    plain = {path.replace("[].", "."): path for path in fields}
+    missing = []
+    for path, model_path in plain.items():
+        name = path.rsplit(".", 1)[-1]
+        ancestors = [path.rsplit(".", depth)[0] for depth in range(1, path.count(".") + 1)]
+        named_in_an_ancestors_row = any(f"`{name}`" in rows.get(ancestor, "") for ancestor in ancestors)
+        sub_fields_have_rows = any(row.startswith(f"{path}.") for row in rows)
+        if (
+            path in rows
+            or path in sections
+            or named_in_an_ancestors_row
+            or sub_fields_have_rows
+            or model_path in NOT_IN_A_TABLE
+        ):
+            continue
+        missing.append(model_path)
+    stale = sorted(set(rows) - set(plain))
+    assert not missing, f"document in config/README.md (a row in the parent's table): {missing}"
+    assert not stale, f"config/README.md has rows for fields that do not exist: {stale}"
 
 
 def test_the_facts_block_is_generated() -> None:

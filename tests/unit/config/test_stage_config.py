@@ -172,6 +172,11 @@ def _gpu_group(data: dict[str, Any]) -> dict[str, Any]:
             ["labels", "reserved prefix"],
             id="reserved-label",
         ),
+        pytest.param(
+            lambda d: _gpu_group(d).update(labels={"team": "a" * 64}),
+            ["labels", "team=", "is not a valid Kubernetes label value (63 characters"],
+            id="label-value-too-long",
+        ),
     ],
 )
 def test_bad_config_names_file_field_value_and_allowed(mutate: Any, expected: list[str]) -> None:

@@ -6,7 +6,13 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_ec2 as ec2
 
-from config.subnets import PRIVATE_SUBNET_MASK, PUBLIC_SUBNET_MASK, carve, smallest_fitting_prefix
+from config.subnets import (
+    EDGE_SUBNET_MASK,
+    PRIVATE_SUBNET_MASK,
+    PUBLIC_SUBNET_MASK,
+    carve,
+    smallest_fitting_prefix,
+)
 
 AZS = ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d"]
 
@@ -30,13 +36,19 @@ def cdk_subnets(vpc_cidr: str, az_count: int) -> list[str] | None:
                     subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS,
                     cidr_mask=PRIVATE_SUBNET_MASK,
                 ),
+                ec2.SubnetConfiguration(
+                    name="Edge", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=EDGE_SUBNET_MASK
+                ),
             ],
         )
     except RuntimeError as error:  # jsii raises the CDK's validation error as RuntimeError
         if "exceeds remaining space" not in str(error):
             raise
         return None
-    return [subnet.ipv4_cidr_block for subnet in [*vpc.public_subnets, *vpc.private_subnets]]
+    return [
+        subnet.ipv4_cidr_block
+        for subnet in [*vpc.public_subnets, *vpc.private_subnets, *vpc.isolated_subnets]
+    ]
 
 
 @pytest.mark.parametrize(
@@ -49,4 +61,5 @@ def test_carving_matches_the_cdk(vpc_cidr: str, az_count: int) -> None:
 
 
 def test_the_smallest_vpc_for_two_to_four_azs() -> None:
-    assert [smallest_fitting_prefix(count) for count in (2, 3, 4)] == [17, 17, 16]
+    # The edge /24s come after the private /19s: three AZs need a /16 (two still fit in a /17).
+    assert [smallest_fitting_prefix(count) for count in (2, 3, 4)] == [17, 16, 16]

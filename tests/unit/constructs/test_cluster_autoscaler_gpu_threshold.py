@@ -1,9 +1,10 @@
 """The Cluster Autoscaler's GPU scale-down threshold comes from the stage config.
 
-Upstream fact (kubernetes/autoscaler, tag cluster-autoscaler-1.36.0, the release IMAGE_TAGS pins):
-config/flags/flags.go defines ``scale-down-gpu-utilization-threshold`` ("Utilization calculation only
-cares about gpu resource for accelerator node. cpu and memory utilization will be ignored") and
-config/const.go sets DefaultScaleDownGpuUtilizationThreshold = 0.5. So on GPU nodes the CPU/memory
+Upstream fact (kubernetes/autoscaler, tag cluster-autoscaler-1.36.0, the release pinned in
+config/kubernetes_releases.py): config/flags/flags.go defines ``scale-down-gpu-utilization-threshold``
+("Utilization calculation only cares about gpu resource for accelerator node. cpu and memory
+utilization will be ignored") and config/const.go sets DefaultScaleDownGpuUtilizationThreshold = 0.5.
+So on GPU nodes the CPU/memory
 ``scale-down-utilization-threshold`` has no effect; only this flag does.
 """
 
@@ -12,8 +13,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from config.kubernetes_releases import RELEASES
 from config.platform import ClusterAutoscalerConfig
-from constructs_lib.addons.cluster_autoscaler import IMAGE_TAGS, values
+from constructs_lib.addons.cluster_autoscaler import values
 
 GPU_FLAG = "scale-down-gpu-utilization-threshold"
 
@@ -42,7 +44,9 @@ def test_gpu_threshold_is_passed_from_config_separately_from_the_cpu_memory_one(
 
 def test_gpu_threshold_defaults_to_the_upstream_default() -> None:
     assert _args(ClusterAutoscalerConfig())[GPU_FLAG] == 0.5
-    assert IMAGE_TAGS["1.36"] == "v1.36.0"  # the release whose flags.go was checked (module docstring)
+    assert (
+        RELEASES["1.36"].autoscaler_image_tag == "v1.36.0"
+    )  # the release whose flags.go was checked (module docstring)
 
 
 @pytest.mark.parametrize("bad", [0, 1.5])

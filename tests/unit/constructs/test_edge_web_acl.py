@@ -21,6 +21,7 @@ def web_acl_template(allow_cidrs: list[str]) -> Template:
         allow_cidrs=allow_cidrs,
         logs_key=kms.Key(stack, "Key"),
         log_retention_days=30,
+        max_body_bytes=1_000_000,
     )
     return Template.from_stack(stack)
 
@@ -47,6 +48,7 @@ def test_allow_list_blocks_every_other_client_before_the_other_rules() -> None:
         "RateLimitPerClientIp",
         "AWSManagedRulesCommonRuleSet",
         "AWSManagedRulesKnownBadInputsRuleSet",
+        "BodyLargerThanAnyPrompt",
     ]
 
 

@@ -19,7 +19,8 @@ from constructs_lib.gpu_node_group import (
     node_labels,
 )
 from k8s_charts.pod_resources import pod_resources
-from tests.unit.charts.helpers import charts_for, manifests, stage_config, stage_data
+from tests.templates import chart_manifests
+from tests.unit.charts.helpers import charts_for, stage_config, stage_data
 from tests.unit.config.test_gpu_sharing_config import mig, time_sliced
 
 RESOURCE_TAG = "k8s.io/cluster-autoscaler/node-template/resources/"
@@ -84,7 +85,7 @@ def container_resources(config_data: dict[str, Any]) -> dict[str, Any]:
     config = stage_config(config_data)
     charts = charts_for(config)
     (endpoint,) = charts.endpoints.values()
-    (deployment,) = [item for item in manifests(endpoint) if item["kind"] == "Deployment"]
+    (deployment,) = [item for item in chart_manifests(endpoint) if item["kind"] == "Deployment"]
     resources: dict[str, Any] = deployment["spec"]["template"]["spec"]["containers"][0]["resources"]
     return resources
 

@@ -10,7 +10,7 @@ import aws_cdk as cdk
 from aws_cdk.assertions import Template
 
 from constructs_lib.node_volume_key import AUTOSCALING_SERVICE_LINKED_ROLE, NodeVolumeKey
-from tests.unit.stacks.cfn import render
+from tests.templates import render
 
 
 def test_autoscaling_role_arn_takes_partition_and_account_from_the_stack() -> None:

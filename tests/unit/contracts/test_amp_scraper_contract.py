@@ -18,8 +18,8 @@ import yaml
 
 from observability.scrape_config import AMP_MIN_SCRAPE_INTERVAL_SECONDS, scrape_config
 from tests.synth import SynthResult
+from tests.templates import resources
 from tests.unit.config.test_stage_config import assert_rejected_naming
-from tests.unit.stacks.cfn import resources
 
 TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 

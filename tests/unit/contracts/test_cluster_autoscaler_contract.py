@@ -18,8 +18,9 @@ import re
 from typing import Any
 
 from constructs_lib.addons.cluster_autoscaler import discovery_tags
+from contract.kubernetes import NODE_GROUP_LABEL
 from tests.synth import SynthResult
-from tests.unit.stacks.cfn import helm_releases, resources
+from tests.templates import helm_releases, resources
 
 GPU_LABEL = "k8s.amazonaws.com/accelerator"
 TAG_PREFIX = "k8s.io/cluster-autoscaler"
@@ -36,7 +37,7 @@ LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 def _gpu_nodegroups(synth: SynthResult, stage: str) -> dict[str, dict[str, Any]]:
     groups = resources(synth.templates[stage]["Cluster"], "AWS::EKS::Nodegroup").values()
     return {
-        group["Properties"]["Labels"]["llm-inference/node-group"]: group["Properties"]
+        group["Properties"]["Labels"][NODE_GROUP_LABEL]: group["Properties"]
         for group in groups
         if group["Properties"]["AmiType"].endswith("_NVIDIA")
     }

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from lambdas.spot_interruption.events import KINDS
 from tests.synth import SynthResult
-from tests.unit.stacks.cfn import resources
+from tests.templates import resources
 
 EC2_DETAIL_TYPES = {"EC2 Spot Instance Interruption Warning", "EC2 Instance Rebalance Recommendation"}
 EVENTS = Path(__file__).resolve().parents[2] / "events"

@@ -16,8 +16,8 @@ import pytest
 
 from k8s_charts.images import DOCKER_HUB_CACHE_PREFIX, docker_hub_image
 from tests.synth import SynthResult
+from tests.templates import helm_releases, manifests, render, resources
 from tests.unit.config.test_stage_config import assert_rejected_naming
-from tests.unit.stacks.cfn import helm_releases, manifests, render, resources
 
 PREFIX_PATTERN = re.compile(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 MIRROR = "111111111111.dkr.ecr.us-east-1.amazonaws.com/docker-hub"

@@ -21,7 +21,7 @@ from config.cluster import CapacityType
 from constructs_lib.gpu_node_group import NODE_GROUPS_REVISION_ANNOTATION, REPLACEMENT_INPUTS, replacement_key
 from stacks.cluster_stack import gpu_node_groups_revision
 from tests.synth import SynthResult
-from tests.unit.stacks.cfn import helm_releases, resources
+from tests.templates import helm_releases, resources
 
 
 def _create_only() -> set[str]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from stacks.pipeline_stack import BUILD_IMAGE, RUNTIME_VERSIONS, connection_service
 from tests.synth import PipelineSynthResult
+from tests.templates import as_list
 
 STANDARD_7_RUNTIMES = {"nodejs": {"18", "20"}, "python": {"3.11", "3.12"}}
 """What ubuntu/standard/7.0/runtimes.yml offers (checked at aws/aws-codebuild-docker-images)."""
@@ -27,18 +28,14 @@ def _statements(template: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
 def test_connection_actions_use_the_prefix_of_the_connection_arn(pipeline_synth: PipelineSynthResult) -> None:
     checked = 0
     for statement in _statements(pipeline_synth.pipeline_template):
         connection_arns = [
-            r for r in _as_list(statement.get("Resource")) if isinstance(r, str) and ":connection/" in r
+            r for r in as_list(statement.get("Resource")) if isinstance(r, str) and ":connection/" in r
         ]
         for arn in connection_arns:
-            for action in _as_list(statement["Action"]):
+            for action in as_list(statement["Action"]):
                 assert action.split(":")[0] == connection_service(arn), (action, arn)
                 checked += 1
     assert checked >= 1  # the source action's UseConnection grant is among them
@@ -48,7 +45,7 @@ def test_the_example_connection_is_a_codeconnections_arn(pipeline_synth: Pipelin
     arn = pipeline_synth.config.source.connection_arn
     assert arn is not None
     assert connection_service(arn) == "codeconnections"
-    grants = [s for s in _statements(pipeline_synth.pipeline_template) if arn in _as_list(s.get("Resource"))]
+    grants = [s for s in _statements(pipeline_synth.pipeline_template) if arn in as_list(s.get("Resource"))]
     assert [s["Action"] for s in grants] == ["codeconnections:UseConnection"]
 
 

@@ -75,6 +75,9 @@ async def harness(
                 "UPSTREAM_URL": model_url,
                 "MODEL_ID": "llama",
                 "STREAM_WINDOW_CHARS": "40",
+                # The first call builds botocore's client state, which takes seconds on a busy
+                # 2-core machine; the production default (2 s) would turn that into a 503 here.
+                "GUARDRAIL_TIMEOUT_SECONDS": "30",
                 **env,
             }
         )
@@ -278,5 +281,24 @@ def test_an_unsafe_non_streamed_completion_is_replaced_by_an_error() -> None:
             assert status == 400
             assert body["error"]["code"] == "content_filter"
             assert "nerve" not in json.dumps(body)
+
+    run(scenario)
+
+
+def test_a_request_without_the_api_key_is_refused_before_any_guardrail_call() -> None:
+    async def scenario() -> None:
+        async with harness(API_KEY="s3cret") as h:
+            body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+            for headers in ({}, {"Authorization": "Bearer wrong"}):
+                async with h.client.post(h.url + CHAT, json=body, headers=headers) as response:
+                    assert response.status == 401
+                    assert (await response.json())["error"]["code"] == "invalid_api_key"
+            assert h.guardrail.calls == []
+            assert h.model.received == []
+            async with h.client.post(
+                h.url + CHAT, json=body, headers={"Authorization": "Bearer s3cret"}
+            ) as response:
+                assert response.status == 200
+            assert [call["source"] for call in h.guardrail.calls] == ["INPUT", "OUTPUT"]
 
     run(scenario)

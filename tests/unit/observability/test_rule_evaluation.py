@@ -15,7 +15,7 @@ import pytest
 
 from config import load_stages
 from config.serving import ModelConfig
-from observability.contract import SPOT_INTERRUPTION_TAINT_KEY
+from contract.kubernetes import SPOT_INTERRUPTION_TAINT_KEY
 from observability.rules import alerting_rules, recording_rules
 from observability.slo import slo_recording_rules
 from tests.unit.observability import promtool

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from config import StageConfig
+from contract.kubernetes import SPOT_INTERRUPTION_TAINT_KEY
 from observability.rules import alerting_rules, recording_rules
 from observability.slo import slo_recording_rules
 from tests.synth import SynthResult
@@ -142,7 +143,7 @@ def test_thresholds_come_from_config(config: StageConfig) -> None:
     observability = config.observability
     assert by_name["KVCacheNearFull"].endswith(f"> {observability.alert_kv_cache_usage_ratio:g}")
     assert by_name["SpotInterruptionsHigh"].endswith(f"> {observability.alert_spot_interruptions_per_hour}")
-    assert 'key="llm-inference.aws/spot-interruption"' in by_name["SpotInterruptionsHigh"]
+    assert f'key="{SPOT_INTERRUPTION_TAINT_KEY}"' in by_name["SpotInterruptionsHigh"]
 
 
 def test_gpu_node_alerts_select_gpu_nodes_and_gpu_requests(config: StageConfig) -> None:

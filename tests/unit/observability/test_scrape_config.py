@@ -56,6 +56,7 @@ def test_the_scraper_has_a_job_per_source() -> None:
     assert names == {
         "vllm",
         "guardrail-filter",
+        "model-gateway",
         "dcgm-exporter",
         "kube-state-metrics",
         "node-exporter",
@@ -128,3 +129,18 @@ def test_blob_is_the_base64_yaml_with_the_configured_interval() -> None:
     document = yaml.safe_load(base64.b64decode(scrape_config_blob(scrape_interval_seconds=45)))
     assert document == scrape_config(scrape_interval_seconds=45)
     assert document["global"]["scrape_interval"] == "45s"
+
+
+def test_the_gateway_job_scrapes_envoys_stats_port_of_the_proxy_pods() -> None:
+    job = _job("model-gateway")
+    assert job["metrics_path"] == "/stats/prometheus"
+    envoy = {
+        **VLLM_POD,
+        "__meta_kubernetes_pod_name": "model-gateway-5d8f-abcde",
+        "__meta_kubernetes_pod_label_app_kubernetes_io_name": "envoy",
+        "__meta_kubernetes_pod_container_port_name": "metrics",
+    }
+    labels = relabel(envoy, job["relabel_configs"])
+    assert labels is not None
+    assert labels["pod"] == "model-gateway-5d8f-abcde"
+    assert relabel(VLLM_POD, job["relabel_configs"]) is None

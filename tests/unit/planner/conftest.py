@@ -13,6 +13,7 @@ import pytest
 from config import StageConfig, load_stages
 from planner.profiles import ReplicaProfile
 from planner.sim import Autoscaling, GroupSpec, SimSetup
+from planner.startup import StartupChain, fixed
 from planner.trace import Trace
 
 START = datetime(2024, 3, 5, 15, 0, tzinfo=UTC)  # a Tuesday afternoon: on-hours in every stage
@@ -56,9 +57,7 @@ def make_setup(
         ca_scan_seconds=10,
         ca_unneeded_seconds=600,
         ca_delay_after_add_seconds=600,
-        node_provision_seconds=240,
-        image_pull_seconds=60,
-        model_load_seconds=60,
+        startup=StartupChain(node_ready=fixed(240), image_pull=fixed(60), model_load=fixed(60)),
         spot_rate_per_node_second=0.0,
         spot_notice_seconds=120,
         request_timeout_seconds=600,

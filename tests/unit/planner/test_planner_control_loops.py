@@ -11,6 +11,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from config import StageConfig
 from planner.hpa import HpaSpec
 from planner.sim import Autoscaling, GroupSpec, SimSetup, Simulation
 from tests.unit.planner.conftest import make_profile, make_setup
@@ -197,3 +198,94 @@ def test_after_a_drop_empty_nodes_go_after_unneeded_time_and_not_within_delay_af
         first_scan = np.ceil(earliest / 10.0) * 10.0
         assert node.terminated_at == first_scan
     assert len([node for node in sim.nodes if node.terminated_at is None]) == 2  # back to the group minimum
+
+
+def test_scale_down_waits_for_any_scale_up_in_the_cluster_not_only_its_own() -> None:
+    # The drop scenario above, plus another model's scale-up at 1500 s: the Cluster Autoscaler's
+    # lastScaleUpTime is cluster-wide (isScaleDownInCooldown, static_autoscaler.go 1.36.0), so no node of
+    # this model goes before 1500 + 600 s, although its own last scale-up was long before.
+    setup = _hpa_setup(
+        autoscaling=Autoscaling(kind="hpa", hpa=HpaSpec(2, 10), queue_target=5),
+        groups=(GroupSpec("gpu", "g5.xlarge", False, 1, 1, 2, 10, 1.0, False),),
+        initial_replicas=2,
+        cluster_scale_ups=(1500.0,),
+    )
+    sim = _run(setup, rate=40.0, seconds=300.0)
+    removed = [node for node in sim.nodes if node.terminated_at is not None]
+    assert removed
+    assert sim.last_scale_up + 600 < 1500 + 600  # alone, its own cooldown would have let them go earlier
+    for node in removed:
+        assert node.empty_since is not None
+        earliest = max(node.empty_since + 600.0, sim.last_scale_up + 600.0, 1500.0 + 600.0)
+        assert node.terminated_at == np.ceil(earliest / 10.0) * 10.0
+    assert min(node.empty_since + 600 for node in removed if node.empty_since is not None) < 1500 + 600
+
+
+class _NoticeAt1000(_Recording):
+    """One Spot notice for the first node at 1000 s, with the setup's rebalance lead before it."""
+
+    def _initial_state(self) -> None:
+        super()._initial_state()
+        from planner.events import EventKind
+
+        node = self.nodes[0]
+        self.push(1000.0, EventKind.SPOT_NOTICE, node)
+        lead = self.setup.spot_rebalance_lead_seconds
+        if lead > 0 and self.setup.spot_rebalance_action != "ignore":
+            self.push(1000.0 - lead, EventKind.SPOT_REBALANCE, node)
+
+
+def _rebalance_run(action: str, lead: float) -> _NoticeAt1000:
+    spot = GroupSpec("spot", "g5.xlarge", True, 1, 1, 0, 10, 0.4, False)
+    setup = make_setup(
+        make_profile(),
+        replicas=2,
+        horizon=2000.0,
+        groups=(spot,),
+        ca_new_pod_buffer_seconds=30.0,
+        spot_rebalance_lead_seconds=lead,
+        spot_rebalance_action=action,
+    )
+    count = 2000
+    sim = _NoticeAt1000(
+        setup, np.linspace(0, 2000, count, endpoint=False), np.full(count, 100), np.full(count, 5)
+    )
+    sim.run()
+    return sim
+
+
+def test_rebalance_recommendation_does_what_the_stage_action_says() -> None:
+    # Recommendation at 1000 - 600 = 400 s. drain (prod): the pod leaves at once and its replacement
+    # waits for the 30 s GPU-pod buffer (scan at 430), a node 240 s, image 60 s, model 60 s: 790 s, before
+    # the notice. cordon (dev, staging): no new pods there, the pod serves on; the replacement starts at
+    # the notice as without a recommendation (1030 + 360). ignore: the same as no recommendation.
+    drained = _rebalance_run("drain", 600.0)
+    assert drained.ready_times == [430.0 + 360.0]
+    assert drained.nodes[0].cordoned
+    for action, lead in (("cordon", 600.0), ("ignore", 600.0), ("drain", 0.0)):
+        sim = _rebalance_run(action, lead)
+        assert sim.ready_times == [1030.0 + 360.0], action
+        assert sim.nodes[0].terminated_at == 1120.0
+
+
+def test_each_version_is_planned_against_the_other_versions_scale_ups(stages: dict[str, StageConfig]) -> None:
+    from planner.plan import cluster_scale_ups, configured_run
+    from planner.settings import PlannerSettings
+    from tests.unit.planner.conftest import poisson_trace
+
+    stage = stages["prod"]
+    jobs = [(model, version) for model in stage.models for version in model.versions if version.weight > 0]
+    assert len(jobs) >= 2
+    # A load step at 15 minutes, so the configured policies scale up.
+    trace = poisson_trace(lambda t: np.where(t < 900, 1.0, 8.0), 1800.0, 3)
+    settings = replace(PlannerSettings(), warmup_seconds=300.0)
+    others = cluster_scale_ups(stage, jobs, trace, settings, 1)
+    own = {}
+    for model, version in jobs:
+        _, extended, _, base, _ = configured_run(stage, model, version, trace, settings, 1)
+        run = Simulation(base, extended.arrival, extended.prompt_tokens, extended.output_tokens).run()
+        own[(model.id, version.name)] = run.scale_up_times
+    assert all(own.values()), "every version scaled up: the check below is not vacuous"
+    for key in own:
+        expected = sorted(time for other, times in own.items() if other != key for time in times)
+        assert list(others[key]) == expected

@@ -11,7 +11,7 @@ import pytest
 from config import StageConfig
 from config.operations import OffHoursConfig
 from planner.prices import PriceError, hourly_price
-from planner.profiles import UNCALIBRATED, ProfileError, replica_profile
+from planner.profiles import ProfileError, replica_profile
 from planner.schedule import Cron, ScheduleError, off_hours_share, offhours_windows
 from planner.trace import DEFAULT_TRACE, TraceError, load_trace, shape
 from tests.unit.planner.conftest import make_profile
@@ -94,11 +94,8 @@ def test_shaping_is_labelled_and_deterministic() -> None:
 def test_profiles_derive_from_cited_numbers(stages: dict[str, StageConfig]) -> None:
     version = stages["prod"].models[0].versions[0]
     profile = replica_profile(version, "g5.2xlarge")
-    # 15 GiB of weights over 600 GB/s x 0.75 (the A10G has no measurement to calibrate against) + the
-    # calibrated 1.1 ms step overhead; uncalibrated, the 3 ms estimate.
-    assert profile.step_seconds == pytest.approx(15 * 2**30 / 450e9 + 0.0011)
-    uncalibrated = replica_profile(version, "g5.2xlarge", calibration=UNCALIBRATED)
-    assert uncalibrated.step_seconds == pytest.approx(15 * 2**30 / 450e9 + 0.003)
+    # 15 GiB of weights over 600 GB/s x 0.75 + 3 ms overhead.
+    assert profile.step_seconds == pytest.approx(15 * 2**30 / 450e9 + 0.003)
     # Llama 3.1 8B: 2 x 32 layers x 8 KV heads x 128 x 2 bytes = 128 KiB per token.
     assert profile.per_context_token_seconds == pytest.approx(131072 / 450e9)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from config import StageConfig
-from planner.plan import plan_version, simulate
+from planner.plan import plan_version, simulate, simulate_repriced
 from planner.policies import base_setup
 from planner.settings import PlannerSettings
 from planner.sim import Outcome
@@ -108,3 +108,73 @@ def test_progress_total_bounds_the_simulated_requests(stages: dict[str, StageCon
     total = expected_requests(stage, trace, FAST, None)
     # An upper bound that is not wildly off: the bar neither overruns nor sits at a tiny fraction.
     assert 0.5 * total <= sum(counted) <= total
+
+
+def _same(first: object, second: object) -> bool:
+    left, right = vars(first), vars(second)
+    return (
+        left.keys() == right.keys()
+        and all(
+            np.array_equal(value, right[key], equal_nan=value.dtype.kind == "f")
+            if isinstance(value, np.ndarray)
+            else value == right[key]
+            for key, value in left.items()
+            if key not in ("on_demand_instance_hours", "events")
+        )
+        and all(
+            np.array_equal(value, right["on_demand_instance_hours"][key])
+            for key, value in left["on_demand_instance_hours"].items()
+        )
+        and left["on_demand_instance_hours"].keys() == right["on_demand_instance_hours"].keys()
+    )
+
+
+def test_all_on_demand_priced_from_the_configured_run_equals_simulating_it(
+    stages: dict[str, StageConfig],
+) -> None:
+    from planner.plan import simulate_repriced
+    from planner.policies import group_specs
+
+    stage = stages["prod"]
+    model = stage.models[0]
+    version = model.versions[0]
+    trace = poisson_trace(3.0, 1800, seed=12)
+    calm = replace(FAST, spot_interruptions_per_node_hour=0.0)
+    configured = base_setup(stage, model, version, trace, calm, seed=1)
+    on_demand = replace(configured, groups=group_specs(stage, version, all_on_demand=True))
+    assert configured.groups != on_demand.groups  # the Spot group really changes
+    _, derived = simulate_repriced(configured, trace, None, 0, on_demand.groups)
+    assert derived is not None, "no Spot draw reached the run, so it can be priced on-demand"
+    assert _same(derived, simulate(on_demand, trace))
+    # With interruptions drawn inside the horizon, the run depended on Spot: it must be simulated.
+    stormy = base_setup(stage, model, version, trace, replace(FAST, spot_interruptions_per_node_hour=5.0), 1)
+    assert simulate_repriced(stormy, trace, None, 0, on_demand.groups)[1] is None
+
+
+def test_a_run_with_a_spot_rebalance_is_not_repriced_and_a_calm_one_with_the_lead_set_still_is(
+    stages: dict[str, StageConfig],
+) -> None:
+    from planner.policies import group_specs
+    from planner.sim import Simulation
+
+    stage = stages["prod"]
+    model = stage.models[0]
+    version = model.versions[0]
+    trace = poisson_trace(3.0, 1800, seed=12)
+    on_demand = group_specs(stage, version, all_on_demand=True)
+    stormy = replace(FAST, spot_interruptions_per_node_hour=5.0, spot_rebalance_lead_seconds=600.0)
+    setup = replace(base_setup(stage, model, version, trace, stormy, seed=1), spot_rebalance_action="drain")
+    sim = Simulation(setup, trace.arrival, trace.prompt_tokens, trace.output_tokens)
+    sim.run()
+    assert any(node.cordoned for node in sim.nodes), "a rebalance recommendation reached a node"
+    assert sim.spot_draws > 0
+    assert sim.repriced(on_demand) is None
+    # The rebalance settings alone (no notice drawn in the horizon) do not stop the repricing, and it
+    # still equals simulating all on-demand.
+    calm = replace(stormy, spot_interruptions_per_node_hour=0.0)
+    configured = replace(
+        base_setup(stage, model, version, trace, calm, seed=1), spot_rebalance_action="drain"
+    )
+    _, derived = simulate_repriced(configured, trace, None, 0, on_demand)
+    assert derived is not None
+    assert _same(derived, simulate(replace(configured, groups=on_demand), trace))

@@ -20,7 +20,7 @@ from config import StageConfig
 from constructs_lib.alarm_actions import EventAlarm, NotifyOnEveryAlarm, notify_on_every_alarm
 from stacks.inference_stage import InferenceStage
 from tests.synth import PipelineSynthResult, SynthResult
-from tests.unit.stacks.cfn import as_list, render, resources
+from tests.templates import as_list, render, resources
 
 CLOUDWATCH = {"Service": "cloudwatch.amazonaws.com"}
 

@@ -7,10 +7,10 @@ from typing import Any, cast
 
 import aws_cdk as cdk
 
-from constructs_lib.gpu_node_group import GPU_TAINT_KEY
 from constructs_lib.node_volume_key import AUTOSCALING_SERVICE_LINKED_ROLE
+from contract.kubernetes import GPU_TAINT_KEY, NODE_GROUP_LABEL
 from tests.synth import SynthResult
-from tests.unit.stacks.cfn import as_list, render
+from tests.templates import as_list, render
 
 CONTROL_PLANE_LOGS = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 
@@ -61,10 +61,7 @@ def test_admin_access_entries(synth: SynthResult, stage: str) -> None:
 
 def _nodegroups(synth: SynthResult, stage: str) -> dict[str, dict[str, Any]]:
     groups = synth.template(stage, "Cluster").find_resources("AWS::EKS::Nodegroup")
-    return {
-        group["Properties"]["Labels"]["llm-inference/node-group"]: group["Properties"]
-        for group in groups.values()
-    }
+    return {group["Properties"]["Labels"][NODE_GROUP_LABEL]: group["Properties"] for group in groups.values()}
 
 
 def test_one_managed_group_per_configured_gpu_group_plus_system(synth: SynthResult, stage: str) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 import aws_cdk as cdk
 import pytest
@@ -18,8 +17,8 @@ from app import add_failover_stage, cdk_json_context
 from config import ConfigError, load_stages
 from config.disaster_recovery import replica_bucket_name, replica_key_alias, replica_secrets_key_alias
 from constructs_lib.secret_replication import ReplicateSecrets
-from tests.k8s_manifests import applied_charts
 from tests.synth import SynthResult
+from tests.templates import applied_charts, as_list, resources
 from tools.synth_summary import stage_templates, validation_violations
 
 FAILOVER = "prod-failover"
@@ -48,10 +47,6 @@ def failover(tmp_path_factory: pytest.TempPathFactory) -> SynthResult:
     )
 
 
-def by_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
-    return {name: res for name, res in template["Resources"].items() if res["Type"] == kind}
-
-
 # The primary (prod in us-west-2) and its replica stack.
 
 
@@ -71,7 +66,7 @@ def test_replica_bucket_is_named_versioned_and_encrypted_with_the_aliased_key(sy
     template.has_resource_properties("AWS::KMS::Alias", {"AliasName": replica_secrets_key_alias("prod")})
     (key,) = [
         res["Properties"]["TargetKeyId"]["Fn::GetAtt"][0]
-        for res in by_type(synth.templates["prod"]["Replica"], "AWS::KMS::Alias").values()
+        for res in resources(synth.templates["prod"]["Replica"], "AWS::KMS::Alias").values()
         if res["Properties"]["AliasName"] == replica_key_alias("prod")
     ]
     template.has_resource_properties(
@@ -98,7 +93,7 @@ def test_replica_bucket_is_named_versioned_and_encrypted_with_the_aliased_key(sy
 def test_model_bucket_replicates_everything_kms_encrypted_to_the_replica(synth: SynthResult) -> None:
     (bucket,) = [
         res
-        for name, res in by_type(synth.templates["prod"]["Serving"], "AWS::S3::Bucket").items()
+        for name, res in resources(synth.templates["prod"]["Serving"], "AWS::S3::Bucket").items()
         if name.startswith("ModelBucket")
     ]
     (rule,) = bucket["Properties"]["ReplicationConfiguration"]["Rules"]
@@ -110,14 +105,14 @@ def test_model_bucket_replicates_everything_kms_encrypted_to_the_replica(synth: 
         "EncryptionConfiguration": {"ReplicaKmsKeyID": REPLICA_KEY_ALIAS_ARN},
     }
     for stage in ("dev", "staging"):
-        for name, res in by_type(synth.templates[stage]["Serving"], "AWS::S3::Bucket").items():
+        for name, res in resources(synth.templates[stage]["Serving"], "AWS::S3::Bucket").items():
             assert "ReplicationConfiguration" not in res["Properties"], f"{stage} {name} replicates"
 
 
 def test_replication_role_is_least_privilege(synth: SynthResult) -> None:
     policies = [
         res["Properties"]["PolicyDocument"]["Statement"]
-        for name, res in by_type(synth.templates["prod"]["Serving"], "AWS::IAM::Policy").items()
+        for name, res in resources(synth.templates["prod"]["Serving"], "AWS::IAM::Policy").items()
         if name.startswith("ModelBucketReplicationRole")
     ]
     (statements,) = policies
@@ -203,28 +198,27 @@ def test_failover_stage_passes_cdk_nag(failover: SynthResult) -> None:
 def test_failover_vpc_uses_the_replica_azs_from_committed_context(failover: SynthResult) -> None:
     azs = {
         res["Properties"]["AvailabilityZone"]
-        for res in by_type(failover.templates[FAILOVER]["Network"], "AWS::EC2::Subnet").values()
+        for res in resources(failover.templates[FAILOVER]["Network"], "AWS::EC2::Subnet").values()
     }
     assert azs == {"us-east-2a", "us-east-2b", "us-east-2c"}
 
 
 def test_failover_serves_from_the_replica_bucket(failover: SynthResult) -> None:
     serving = failover.templates[FAILOVER]["Serving"]
-    buckets = by_type(serving, "AWS::S3::Bucket")
+    buckets = resources(serving, "AWS::S3::Bucket")
     assert [name for name in buckets if name.startswith("ModelBucket")] == []
-    assert by_type(serving, "AWS::KMS::Key") == {}
+    # No model-bucket key of its own (the API key's own CMK is the failover stage's, like its key).
+    assert [name for name in resources(serving, "AWS::KMS::Key") if not name.startswith("ApiKey")] == []
     reader_statements = [
         statement
-        for name, res in by_type(serving, "AWS::IAM::Policy").items()
+        for name, res in resources(serving, "AWS::IAM::Policy").items()
         if name.startswith("Reader")
         for statement in res["Properties"]["PolicyDocument"]["Statement"]
     ]
     reads = [s for s in reader_statements if s["Sid"] == "ReadModelObjects"]
-    resources = [
-        r for s in reads for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
-    ]
-    assert resources
-    assert all(resource.startswith(f"{REPLICA_BUCKET}/") for resource in resources), resources
+    targets = [r for s in reads for r in as_list(s["Resource"])]
+    assert targets
+    assert all(target.startswith(f"{REPLICA_BUCKET}/") for target in targets), targets
     decrypts = [s for s in reader_statements if s["Sid"] == "DecryptThroughS3"]
     assert decrypts
     assert all(

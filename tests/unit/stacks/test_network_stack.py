@@ -15,7 +15,7 @@ def test_nat_gateways_follow_config(synth: SynthResult, stage: str) -> None:
 def test_subnets_span_the_configured_azs(synth: SynthResult, stage: str) -> None:
     template = synth.template(stage, "Network")
     azs = synth.configs[stage].availability_zones
-    template.resource_count_is("AWS::EC2::Subnet", 2 * len(azs))
+    template.resource_count_is("AWS::EC2::Subnet", 3 * len(azs))  # public, private (pods), edge
     for az in azs:
         template.has_resource_properties("AWS::EC2::Subnet", {"AvailabilityZone": az})
 

@@ -14,7 +14,7 @@ from observability.rules import alerting_rules, recording_rules
 from observability.scrape_config import scrape_config
 from observability.slo import slo_recording_rules
 from tests.synth import SynthResult
-from tests.unit.stacks.cfn import render, resources
+from tests.templates import one, render, resources
 
 
 @pytest.fixture
@@ -27,11 +27,6 @@ def config(synth: SynthResult, stage: str) -> StageConfig:
     return synth.configs[stage]
 
 
-def _one(template: dict[str, Any], kind: str) -> tuple[str, dict[str, Any]]:
-    ((logical_id, resource),) = resources(template, kind).items()
-    return logical_id, resource["Properties"]
-
-
 def test_existing_attributes_are_kept(synth: SynthResult, stage: str) -> None:
     observability = synth.stages[stage].observability
     assert observability.workspace is not None
@@ -41,19 +36,18 @@ def test_existing_attributes_are_kept(synth: SynthResult, stage: str) -> None:
 
 
 def test_workspace_is_encrypted_with_the_metrics_key(template: dict[str, Any]) -> None:
-    _, workspace = _one(template, "AWS::APS::Workspace")
+    workspace = one(template, "AWS::APS::Workspace")[1]["Properties"]
     assert render(workspace["KmsKeyArn"]).startswith("<GetAtt:MetricsKey")
 
 
 def _topic_id(template: dict[str, Any], prefix: str) -> str:
-    (logical_id,) = [lid for lid in resources(template, "AWS::SNS::Topic") if lid.startswith(prefix)]
-    return logical_id
+    return one(template, "AWS::SNS::Topic", prefix)[0]
 
 
 def test_alertmanager_routes_each_severity_to_its_topic(
     template: dict[str, Any], config: StageConfig
 ) -> None:
-    _, workspace = _one(template, "AWS::APS::Workspace")
+    workspace = one(template, "AWS::APS::Workspace")[1]["Properties"]
     definition = yaml.safe_load(render(workspace["AlertManagerDefinition"]))
     alertmanager = yaml.safe_load(definition["alertmanager_config"])
     topic_of = {r["name"]: r["sns_configs"][0]["topic_arn"] for r in alertmanager["receivers"]}
@@ -78,7 +72,9 @@ def test_topics_are_encrypted_tls_only_and_subscribed_from_config(
         props = subscription["Properties"]
         endpoints.setdefault(render(props["TopicArn"]), []).append(props["Endpoint"])
         assert props["Protocol"] == ("https" if props["Endpoint"].startswith("https://") else "email")
-    ticket, pager = (f"<Ref:{_topic_id(template, prefix)}>" for prefix in ("AlertsTopic", "PagerTopic"))
+    ticket, pager = (
+        f"<Ref:{one(template, 'AWS::SNS::Topic', prefix)[0]}>" for prefix in ("AlertsTopic", "PagerTopic")
+    )
     assert sorted(endpoints.get(ticket, [])) == sorted(config.observability.alert_emails)
     assert sorted(endpoints.get(pager, [])) == sorted(config.observability.pager_subscriptions)
     assert f"<Ref:{_topic_id(template, 'HeartbeatTopic')}>" not in endpoints
@@ -119,7 +115,9 @@ def test_amp_health_alarms_watch_rules_and_notifications(template: dict[str, Any
         if lid.startswith("Amp"):
             (query,) = props["Metrics"]
             queries[query["Expression"]] = render(props["AlarmActions"][0])
-    pager, ticket = (f"<Ref:{_topic_id(template, prefix)}>" for prefix in ("PagerTopic", "AlertsTopic"))
+    pager, ticket = (
+        f"<Ref:{one(template, 'AWS::SNS::Topic', prefix)[0]}>" for prefix in ("PagerTopic", "AlertsTopic")
+    )
     assert queries == {
         'SELECT SUM(RuleEvaluationFailures) FROM "AWS/Prometheus"': pager,
         'SELECT SUM(AlertManagerNotificationsFailed) FROM "AWS/Prometheus"': pager,
@@ -160,7 +158,7 @@ def test_rule_namespaces_hold_the_generated_rules(template: dict[str, Any], conf
 def test_scraper_reads_this_cluster_into_this_workspace(
     template: dict[str, Any], config: StageConfig
 ) -> None:
-    _, scraper = _one(template, "AWS::APS::Scraper")
+    scraper = one(template, "AWS::APS::Scraper")[1]["Properties"]
     blob = scraper["ScrapeConfiguration"]["ConfigurationBlob"]
     assert yaml.safe_load(base64.b64decode(blob)) == scrape_config(
         scrape_interval_seconds=config.observability.scrape_interval_seconds
@@ -171,16 +169,17 @@ def test_scraper_reads_this_cluster_into_this_workspace(
     (security_group,) = eks["SecurityGroupIds"]
     assert "ClusterSecurityGroupId" in render(security_group)  # members reach each other's pods
     assert len(eks["SubnetIds"]) == len(config.availability_zones)
-    assert all("PrivateSubnet" in render(subnet) for subnet in eks["SubnetIds"])
+    # The edge subnets, which the model pods' NetworkPolicy admits (not the pod subnets).
+    assert all("EdgeSubnet" in render(subnet) for subnet in eks["SubnetIds"])
 
 
 def test_scraper_writes_to_the_cmk_workspace_through_its_role_configuration(
     template: dict[str, Any],
 ) -> None:
     """AMP guide: a scraper writes into a CMK workspace only with a same-account role configuration."""
-    _, workspace = _one(template, "AWS::APS::Workspace")
+    workspace = one(template, "AWS::APS::Workspace")[1]["Properties"]
     assert "KmsKeyArn" in workspace
-    _, scraper = _one(template, "AWS::APS::Scraper")
+    scraper = one(template, "AWS::APS::Scraper")[1]["Properties"]
     roles = scraper["RoleConfiguration"]
     source_id = roles["SourceRoleArn"]["Fn::GetAtt"][0]
     target_id = roles["TargetRoleArn"]["Fn::GetAtt"][0]

@@ -11,13 +11,14 @@ import pytest
 
 from config.operations import RebalanceAction
 from constructs_lib.powertools_layer import POWERTOOLS_LAYER_VERSION
+from contract.events import REBALANCE_RECOMMENDATION, SPOT_INTERRUPTION_WARNING
+from contract.kubernetes import NODE_GROUP_LABEL
+from contract.telemetry import METRICS_NAMESPACE, OFFHOURS_SCALER_SERVICE, SPOT_INTERRUPTION_SERVICE
 from lambdas.offhours_scaler.records import RESTORE_TAG
 from stacks.ops import rbac
-from stacks.ops.metrics import METRICS_NAMESPACE
 from stacks.ops.offhours_scaler import deployments_in_scope
-from stacks.ops.spot_interruption import REBALANCE_RECOMMENDATION, SPOT_WARNING
 from tests.synth import SynthResult
-from tests.unit.stacks.cfn import resources
+from tests.templates import as_list, manifests_by_id, one, referenced_id, resources, role_statements
 
 SPOT_HANDLER = "lambdas/spot_interruption/handler.handler"
 SCALER_HANDLER = "lambdas/offhours_scaler/handler.handler"
@@ -27,13 +28,19 @@ Resource = dict[str, Any]
 # Template navigation ---------------------------------------------------------------------------
 
 
-def _resources(synth: SynthResult, stage: str, stack: str = "Ops") -> dict[str, Resource]:
-    resources: dict[str, Resource] = synth.templates[stage][stack]["Resources"]
-    return resources
+def _template(synth: SynthResult, stage: str, stack: str = "Ops") -> dict[str, Any]:
+    template: dict[str, Any] = synth.templates[stage][stack]
+    return template
+
+
+def _resource(synth: SynthResult, stage: str, value: Any) -> Resource:
+    """The Ops resource behind a Ref or GetAtt."""
+    resource: Resource = _template(synth, stage)["Resources"][referenced_id(value)]
+    return resource
 
 
 def _of_type(synth: SynthResult, stage: str, type_: str) -> dict[str, Resource]:
-    return {k: v for k, v in _resources(synth, stage).items() if v["Type"] == type_}
+    return resources(_template(synth, stage), type_)
 
 
 def _function(synth: SynthResult, stage: str, handler: str) -> tuple[str, dict[str, Any]]:
@@ -45,51 +52,30 @@ def _function(synth: SynthResult, stage: str, handler: str) -> tuple[str, dict[s
     return found
 
 
-def _referenced_id(value: Any) -> str:
-    """The logical id behind {"Ref": id} or {"Fn::GetAtt": [id, attr]}."""
-    if "Ref" in value:
-        return str(value["Ref"])
-    return str(value["Fn::GetAtt"][0])
-
-
 def _imported(synth: SynthResult, stage: str, value: Any) -> tuple[str, Resource, str]:
     """Follow a cross-stack reference: (stack display name, the resource, the attribute or 'Ref')."""
     output = value["Fn::GetStackOutput"]
     stack = output["StackName"].removeprefix(f"{stage}-")
-    exported = synth.templates[stage][stack]["Outputs"][output["OutputName"]]["Value"]
+    exported = _template(synth, stage, stack)["Outputs"][output["OutputName"]]["Value"]
     attribute = exported["Fn::GetAtt"][1] if "Fn::GetAtt" in exported else "Ref"
-    return stack, _resources(synth, stage, stack)[_referenced_id(exported)], attribute
+    return stack, _template(synth, stage, stack)["Resources"][referenced_id(exported)], attribute
 
 
 def _key_id(synth: SynthResult, stage: str) -> str:
-    (key_id,) = _of_type(synth, stage, "AWS::KMS::Key")
-    return key_id
+    return one(_template(synth, stage), "AWS::KMS::Key")[0]
 
 
 def _role_statements(synth: SynthResult, stage: str, role_arn: Any) -> list[dict[str, Any]]:
-    role_id = _referenced_id(role_arn)
-    return [
-        statement
-        for policy in _of_type(synth, stage, "AWS::IAM::Policy").values()
-        if {"Ref": role_id} in policy["Properties"]["Roles"]
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-    ]
+    return role_statements(_template(synth, stage), role_arn)
 
 
-def _actions(statement: dict[str, Any]) -> list[str]:
-    actions = statement["Action"]
-    return [actions] if isinstance(actions, str) else list(actions)
+def _manifests(synth: SynthResult, stage: str) -> list[list[dict[str, Any]]]:
+    """The objects of each manifest resource of the Ops stack."""
+    return list(manifests_by_id(_template(synth, stage)).values())
 
 
-def _manifests(synth: SynthResult, stage: str) -> list[tuple[Resource, list[dict[str, Any]]]]:
-    return [
-        (resource, json.loads(resource["Properties"]["Manifest"]))
-        for resource in _of_type(synth, stage, "Custom::AWSCDK-EKS-KubernetesResource").values()
-    ]
-
-
-def _manifest_with(synth: SynthResult, stage: str, kind: str) -> tuple[Resource, list[dict[str, Any]]]:
-    (found,) = [(r, objs) for r, objs in _manifests(synth, stage) if kind in {o["kind"] for o in objs}]
+def _manifest_with(synth: SynthResult, stage: str, kind: str) -> list[dict[str, Any]]:
+    (found,) = [objects for objects in _manifests(synth, stage) if kind in {o["kind"] for o in objects}]
     return found
 
 
@@ -104,13 +90,13 @@ def _object(objects: list[dict[str, Any]], kind: str) -> dict[str, Any]:
 def test_event_rules_match_exactly_the_two_ec2_detail_types(synth: SynthResult, stage: str) -> None:
     rules = _of_type(synth, stage, "AWS::Events::Rule").values()
     patterns = sorted(json.dumps(rule["Properties"]["EventPattern"], sort_keys=True) for rule in rules)
-    expected = [SPOT_WARNING]
+    expected = [SPOT_INTERRUPTION_WARNING]
     if synth.configs[stage].spot.rebalance_action is not RebalanceAction.IGNORE:
         expected.append(REBALANCE_RECOMMENDATION)
     assert patterns == sorted(
         json.dumps({"detail-type": [detail], "source": ["aws.ec2"]}, sort_keys=True) for detail in expected
     )
-    assert SPOT_WARNING == "EC2 Spot Instance Interruption Warning"
+    assert SPOT_INTERRUPTION_WARNING == "EC2 Spot Instance Interruption Warning"
     assert REBALANCE_RECOMMENDATION == "EC2 Instance Rebalance Recommendation"
 
 
@@ -118,9 +104,9 @@ def test_event_targets_retry_briefly_then_dead_letter(synth: SynthResult, stage:
     spot_id, _ = _function(synth, stage, SPOT_HANDLER)
     for rule in _of_type(synth, stage, "AWS::Events::Rule").values():
         (target,) = rule["Properties"]["Targets"]
-        assert _referenced_id(target["Arn"]) == spot_id
+        assert referenced_id(target["Arn"]) == spot_id
         assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 120, "MaximumRetryAttempts": 2}
-        queue = _resources(synth, stage)[_referenced_id(target["DeadLetterConfig"]["Arn"])]
+        queue = _resource(synth, stage, target["DeadLetterConfig"]["Arn"])
         assert queue["Type"] == "AWS::SQS::Queue"
 
 
@@ -173,7 +159,7 @@ def test_function_runs_in_private_subnets_with_https_only_egress(
         assert stack == "Network"
         assert {"Key": "aws-cdk:subnet-type", "Value": "Private"} in subnet["Properties"]["Tags"]
     (group_ref,) = vpc["SecurityGroupIds"]
-    group = _resources(synth, stage)[_referenced_id(group_ref)]["Properties"]
+    group = _resource(synth, stage, group_ref)["Properties"]
     assert group["SecurityGroupEgress"] == [
         {
             "CidrIp": "0.0.0.0/0",
@@ -188,7 +174,7 @@ def test_function_runs_in_private_subnets_with_https_only_egress(
         rule["Properties"]
         for rule in _of_type(synth, stage, "AWS::EC2::SecurityGroupIngress").values()
         if rule["Properties"]["SourceSecurityGroupId"]
-        == {"Fn::GetAtt": [_referenced_id(group_ref), "GroupId"]}
+        == {"Fn::GetAtt": [referenced_id(group_ref), "GroupId"]}
     ]
     assert (ingress["FromPort"], ingress["ToPort"], ingress["IpProtocol"]) == (443, 443, "tcp")
     assert _imported(synth, stage, ingress["GroupId"])[2] == "ClusterSecurityGroupId"
@@ -212,8 +198,10 @@ def test_cluster_coordinates_come_from_the_cluster(synth: SynthResult, stage: st
 def test_environment_encrypted_and_logs_kept_encrypted(synth: SynthResult, stage: str, handler: str) -> None:
     _, function = _function(synth, stage, handler)
     assert function["KmsKeyArn"] == {"Fn::GetAtt": [_key_id(synth, stage), "Arn"]}
-    assert _resources(synth, stage)[_key_id(synth, stage)]["Properties"]["EnableKeyRotation"] is True
-    log_group = _resources(synth, stage)[_referenced_id(function["LoggingConfig"]["LogGroup"])]["Properties"]
+    assert (
+        _template(synth, stage)["Resources"][_key_id(synth, stage)]["Properties"]["EnableKeyRotation"] is True
+    )
+    log_group = _resource(synth, stage, function["LoggingConfig"]["LogGroup"])["Properties"]
     assert log_group["RetentionInDays"] == synth.configs[stage].log_retention_days
     stack, key, _ = _imported(synth, stage, log_group["KmsKeyId"])
     assert (stack, key["Type"]) == ("Network", "AWS::KMS::Key")
@@ -241,8 +229,8 @@ def test_metrics_namespace_is_set_where_the_alarms_look(synth: SynthResult, stag
 def test_rejected_spot_events_raise_an_alarm(synth: SynthResult, stage: str) -> None:
     alarms = resources(synth.templates[stage]["Ops"], "AWS::CloudWatch::Alarm")
     (alarm,) = [a["Properties"] for lid, a in alarms.items() if "RejectedEventsAlarm" in lid]
-    assert (alarm["Namespace"], alarm["MetricName"]) == ("LlmInference", "RejectedEvents")
-    assert alarm["Dimensions"] == [{"Name": "service", "Value": "spot-interruption"}]
+    assert (alarm["Namespace"], alarm["MetricName"]) == (METRICS_NAMESPACE, "RejectedEvents")
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": SPOT_INTERRUPTION_SERVICE}]
     assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
     assert alarm["TreatMissingData"] == "notBreaching"
 
@@ -261,7 +249,7 @@ def test_drain_incomplete_alarm_watches_failed_and_pending_pods(synth: SynthResu
         assert stat["Metric"] == {
             "Namespace": METRICS_NAMESPACE,
             "MetricName": f"Pods_{metric_id}",
-            "Dimensions": [{"Name": "service", "Value": "spot-interruption"}],
+            "Dimensions": [{"Name": "service", "Value": SPOT_INTERRUPTION_SERVICE}],
         }
         assert stat["Stat"] == "Sum"
     assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
@@ -285,7 +273,7 @@ def test_scaler_environment_names_the_deployments_and_node_groups_in_scope(
     references = names["Fn::Join"][1] if "Fn::Join" in names else [names]
     groups = [_imported(synth, stage, ref) for ref in references]
     assert {attribute for _, _, attribute in groups} == {"NodegroupName"}
-    assert [group["Properties"]["Labels"]["llm-inference/node-group"] for _, group, _ in groups] == [
+    assert [group["Properties"]["Labels"][NODE_GROUP_LABEL] for _, group, _ in groups] == [
         group.name for group in config.offhours_node_groups
     ]
 
@@ -296,7 +284,9 @@ def test_scaler_environment_names_the_deployments_and_node_groups_in_scope(
 def test_spot_role_allows_only_what_the_handler_calls(synth: SynthResult, stage: str) -> None:
     _, function = _function(synth, stage, SPOT_HANDLER)
     statements = _role_statements(synth, stage, function["Role"])
-    granted = {action: statement["Resource"] for statement in statements for action in _actions(statement)}
+    granted = {
+        action: statement["Resource"] for statement in statements for action in as_list(statement["Action"])
+    }
     key = {"Fn::GetAtt": [_key_id(synth, stage), "Arn"]}
     (rule, *_) = _of_type(synth, stage, "AWS::Events::Rule").values()
     dlq = rule["Properties"]["Targets"][0]["DeadLetterConfig"]["Arn"]
@@ -315,7 +305,7 @@ def test_scaler_role_is_scoped_to_the_node_groups_in_scope(synth: SynthResult, s
     config = synth.configs[stage]
     _, function = _function(synth, stage, SCALER_HANDLER)
     statements = _role_statements(synth, stage, function["Role"])
-    granted = {action: statement for statement in statements for action in _actions(statement)}
+    granted = {action: statement for statement in statements for action in as_list(statement["Action"])}
     assert set(granted) == {
         "eks:DescribeNodegroup",
         "eks:UpdateNodegroupConfig",
@@ -340,7 +330,7 @@ def test_scaler_role_is_scoped_to_the_node_groups_in_scope(synth: SynthResult, s
         resources = resources if isinstance(resources, list) else [resources]
         groups = [_imported(synth, stage, resource) for resource in resources]
         assert {attribute for _, _, attribute in groups} == {"Arn"}, action
-        assert sorted(g["Properties"]["Labels"]["llm-inference/node-group"] for _, g, _ in groups) == sorted(
+        assert sorted(g["Properties"]["Labels"][NODE_GROUP_LABEL] for _, g, _ in groups) == sorted(
             group.name for group in config.offhours_node_groups
         ), action
     for action in ("eks:TagResource", "eks:UntagResource"):
@@ -355,16 +345,16 @@ def test_no_wildcard_actions_and_only_vpc_access_managed_policy(synth: SynthResu
         for policy in _of_type(synth, stage, "AWS::IAM::Policy").values()
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]
     ):
-        assert not any("*" in action for action in _actions(statement)), statement
+        assert not any("*" in action for action in as_list(statement["Action"])), statement
         if statement["Resource"] == "*":
-            assert set(_actions(statement)) <= {
+            assert set(as_list(statement["Action"])) <= {
                 "ec2:DescribeInstances",
                 "xray:PutTraceSegments",
                 "xray:PutTelemetryRecords",
             }
     for handler in (SPOT_HANDLER, SCALER_HANDLER):
         _, function = _function(synth, stage, handler)
-        role = _resources(synth, stage)[_referenced_id(function["Role"])]["Properties"]
+        role = _resource(synth, stage, function["Role"])["Properties"]
         assert json.dumps(role["ManagedPolicyArns"]).count("arn:") == 1
         assert "service-role/AWSLambdaVPCAccessExecutionRole" in json.dumps(role["ManagedPolicyArns"])
         assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
@@ -395,7 +385,7 @@ def test_access_entry_maps_the_role_to_one_kubernetes_group(
 
 
 def test_spot_rbac_is_exactly_nodes_pods_evictions_and_events(synth: SynthResult, stage: str) -> None:
-    _, objects = _manifest_with(synth, stage, "ClusterRole")
+    objects = _manifest_with(synth, stage, "ClusterRole")
     role, binding = _object(objects, "ClusterRole"), _object(objects, "ClusterRoleBinding")
     assert role["rules"] == [
         {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "patch"]},
@@ -414,7 +404,7 @@ def test_spot_rbac_is_exactly_nodes_pods_evictions_and_events(synth: SynthResult
 
 
 def test_scaler_rbac_stays_in_the_model_namespace(synth: SynthResult, stage: str) -> None:
-    _, objects = _manifest_with(synth, stage, "Role")
+    objects = _manifest_with(synth, stage, "Role")
     assert {obj["kind"] for obj in objects} == {"Role", "RoleBinding"}
     role, binding = _object(objects, "Role"), _object(objects, "RoleBinding")
     assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == "models"
@@ -437,13 +427,13 @@ def test_ops_deploys_after_serving_which_owns_the_model_namespace(synth: SynthRe
     stage_stacks = synth.stages[stage]
     assert stage_stacks.serving in stage_stacks.ops.dependencies
     namespaces = [
-        obj for _, objects in _manifests(synth, stage) for obj in objects if obj["kind"] == "Namespace"
+        obj for objects in _manifests(synth, stage) for obj in objects if obj["kind"] == "Namespace"
     ]
     assert namespaces == []
 
 
 def test_no_other_kubernetes_objects_are_applied(synth: SynthResult, stage: str) -> None:
-    kinds = sorted(obj["kind"] for _, objects in _manifests(synth, stage) for obj in objects)
+    kinds = sorted(obj["kind"] for objects in _manifests(synth, stage) for obj in objects)
     assert kinds == ["ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"]
 
 
@@ -467,17 +457,19 @@ def test_schedule_runs_the_configured_cron_in_the_stage_time_zone(
     assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
     assert schedule["State"] == "ENABLED"
     target = schedule["Target"]
-    assert _referenced_id(target["Arn"]) == scaler_id
+    assert referenced_id(target["Arn"]) == scaler_id
     assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 3600, "MaximumRetryAttempts": 3}
-    queue = _resources(synth, stage)[_referenced_id(target["DeadLetterConfig"]["Arn"])]
+    queue = _resource(synth, stage, target["DeadLetterConfig"]["Arn"])
     assert queue["Type"] == "AWS::SQS::Queue"
-    role = _resources(synth, stage)[_referenced_id(target["RoleArn"])]["Properties"]
+    role = _resource(synth, stage, target["RoleArn"])["Properties"]
     (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
     account = synth.configs[stage].account or {"Ref": "AWS::AccountId"}
     assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": account}}  # no confused deputy
     statements = _role_statements(synth, stage, target["RoleArn"])
-    granted = {action: statement["Resource"] for statement in statements for action in _actions(statement)}
+    granted = {
+        action: statement["Resource"] for statement in statements for action in as_list(statement["Action"])
+    }
     assert set(granted) == {"lambda:InvokeFunction", "sqs:SendMessage", "kms:Decrypt", "kms:GenerateDataKey"}
     assert granted["sqs:SendMessage"] == target["DeadLetterConfig"]["Arn"]
 
@@ -503,15 +495,15 @@ def test_scale_ups_book_their_readiness_check_like_the_schedules(synth: SynthRes
 def test_scaler_may_book_only_its_readiness_check(synth: SynthResult, stage: str) -> None:
     _, function = _function(synth, stage, SCALER_HANDLER)
     statements = _role_statements(synth, stage, function["Role"])
-    (book,) = [s for s in statements if "scheduler:CreateSchedule" in _actions(s)]
-    assert sorted(_actions(book)) == ["scheduler:CreateSchedule", "scheduler:UpdateSchedule"]
+    (book,) = [s for s in statements if "scheduler:CreateSchedule" in as_list(s["Action"])]
+    assert sorted(as_list(book["Action"])) == ["scheduler:CreateSchedule", "scheduler:UpdateSchedule"]
     group = function["Environment"]["Variables"]["READY_CHECK_SCHEDULE_GROUP"]
     arn = book["Resource"]  # a literal where the stage names its account, else a join with pseudo refs
     literal = arn if isinstance(arn, str) else "".join(p for p in arn["Fn::Join"][1] if isinstance(p, str))
     assert literal.startswith("arn:")
     assert ":scheduler:" in literal
     assert literal.endswith(f":schedule/{group}/ready-check")
-    (pass_role,) = [s for s in statements if "iam:PassRole" in _actions(s)]
+    (pass_role,) = [s for s in statements if "iam:PassRole" in as_list(s["Action"])]
     role_arn, _ = _schedules_role_and_queue(synth, stage)
     assert pass_role["Resource"] == role_arn
     assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
@@ -524,7 +516,7 @@ def test_not_ready_alarm_fires_on_one_model_without_a_ready_replica(synth: Synth
         if a["Properties"].get("MetricName") == "ModelsNotReady"
     ]
     assert alarm["Namespace"] == METRICS_NAMESPACE
-    assert alarm["Dimensions"] == [{"Name": "service", "Value": "offhours-scaler"}]
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": OFFHOURS_SCALER_SERVICE}]
     assert (alarm["Statistic"], alarm["Period"]) == ("Sum", 300)
     assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
     assert alarm["EvaluationPeriods"] == 1
@@ -583,9 +575,9 @@ def test_dead_letter_queues_are_encrypted_tls_only_and_alarmed(synth: SynthResul
 
 
 def test_eventbridge_may_encrypt_into_the_dead_letter_queue(synth: SynthResult, stage: str) -> None:
-    key = _resources(synth, stage)[_key_id(synth, stage)]["Properties"]["KeyPolicy"]["Statement"]
+    key = _template(synth, stage)["Resources"][_key_id(synth, stage)]["Properties"]["KeyPolicy"]["Statement"]
     (events,) = [s for s in key if s["Principal"] == {"Service": "events.amazonaws.com"}]
-    assert sorted(_actions(events)) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert sorted(as_list(events["Action"])) == ["kms:Decrypt", "kms:GenerateDataKey"]
     account = synth.configs[stage].account or {"Ref": "AWS::AccountId"}
     assert events["Condition"] == {"StringEquals": {"aws:SourceAccount": account}}
 
@@ -593,17 +585,68 @@ def test_eventbridge_may_encrypt_into_the_dead_letter_queue(synth: SynthResult, 
 # The code asset ---------------------------------------------------------------------------------
 
 
-def test_code_asset_holds_only_the_lambdas_package(synth: SynthResult, stage: str) -> None:
+def _asset_dir(synth: SynthResult, stage: str) -> Path:
     _, function = _function(synth, stage, SPOT_HANDLER)
-    asset_hash = function["Code"]["S3Key"].removesuffix(".zip")
-    asset = Path(synth.outdir) / f"asset.{asset_hash}"
+    return Path(synth.outdir) / f"asset.{function['Code']['S3Key'].removesuffix('.zip')}"
+
+
+def test_code_asset_holds_only_the_lambdas_and_contract_packages(synth: SynthResult, stage: str) -> None:
+    asset = _asset_dir(synth, stage)
     files = sorted(str(path.relative_to(asset)) for path in asset.rglob("*") if path.is_file())
     assert files, "empty asset"
-    assert all(name.startswith("lambdas/") and name.endswith(".py") for name in files), files
+    assert all(name.startswith(("lambdas/", "contract/")) and name.endswith(".py") for name in files), files
     assert "lambdas/spot_interruption/handler.py" in files
     assert "lambdas/offhours_scaler/handler.py" in files
     assert "lambdas/__init__.py" in files
+    # The functions import the shared names: the whole contract package travels with them.
+    contract_dir = Path(__file__).resolve().parents[3] / "contract"
+    assert {f"contract/{path.name}" for path in contract_dir.glob("*.py")} <= set(files)
     assert not any("/tests/" in name or "__pycache__" in name for name in files)
+
+
+_IMPORT_FROM_ASSET = """
+import importlib, json, sys
+asset = sys.argv[1]
+sys.path.insert(0, asset)
+for name in ("lambdas.spot_interruption.handler", "lambdas.offhours_scaler.handler"):
+    importlib.import_module(name)
+print(json.dumps({name: getattr(module, "__file__", None) for name, module in sys.modules.items()}))
+"""
+
+
+def test_handlers_import_from_the_asset_alone(synth: SynthResult, tmp_path: Path) -> None:
+    """Everything the handlers import from this repository is in the asset (isolated interpreter:
+    neither the working directory nor PYTHONPATH is on sys.path; site-packages stands for the
+    Lambda runtime's boto3 and the Powertools layer)."""
+    import subprocess
+    import sys
+
+    asset = _asset_dir(synth, "dev").resolve()
+    env = {
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_NAMESPACE": "LlmInferenceTest",
+    }
+    result = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, "-I", "-c", _IMPORT_FROM_ASSET, str(asset)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    modules: dict[str, str | None] = json.loads(result.stdout)
+    repo = Path(__file__).resolve().parents[3]
+    packages = {init.parent.name for init in repo.glob("*/__init__.py")}  # lambdas, contract, config, ...
+    ours = {name: file for name, file in modules.items() if name.split(".")[0] in packages}
+    assert ours, "nothing imported from the repository"
+    outside = {
+        name: file for name, file in ours.items() if not file or asset not in Path(file).resolve().parents
+    }
+    assert not outside, outside
+    assert {"contract.telemetry", "contract.events", "contract.kubernetes"} <= set(ours)
 
 
 def test_deployment_names_follow_the_serving_contract(synth: SynthResult) -> None:
@@ -612,7 +655,7 @@ def test_deployment_names_follow_the_serving_contract(synth: SynthResult) -> Non
 
 def test_applied_kubernetes_objects_are_schema_valid(synth: SynthResult, stage: str) -> None:
     version = synth.configs[stage].cluster.kubernetes_version
-    for _, objects in _manifests(synth, stage):
+    for objects in _manifests(synth, stage):
         for obj in objects:
             # strict: unknown fields are errors too (a misspelt key would otherwise be dropped).
             kubernetes_validate.validate(obj, version, strict=True)

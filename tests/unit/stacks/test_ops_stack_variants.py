@@ -15,8 +15,9 @@ import yaml
 from app import cdk_json_context
 from config import parse_stage
 from config.loader import CONFIG_DIR
+from contract.events import SPOT_INTERRUPTION_WARNING
 from stacks.inference_stage import InferenceStage
-from stacks.ops.spot_interruption import SPOT_WARNING
+from tests.templates import resources
 
 
 @pytest.fixture(scope="module")
@@ -31,21 +32,20 @@ def variant_ops(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return template
 
 
-def _types(template: dict[str, Any], type_: str) -> list[dict[str, Any]]:
-    return [r for r in template["Resources"].values() if r["Type"] == type_]
-
-
 def test_rebalance_rule_is_left_out_when_ignored(variant_ops: dict[str, Any]) -> None:
-    (rule,) = _types(variant_ops, "AWS::Events::Rule")
-    assert rule["Properties"]["EventPattern"] == {"detail-type": [SPOT_WARNING], "source": ["aws.ec2"]}
-    (function,) = _types(variant_ops, "AWS::Lambda::Function")
+    (rule,) = list(resources(variant_ops, "AWS::Events::Rule").values())
+    assert rule["Properties"]["EventPattern"] == {
+        "detail-type": [SPOT_INTERRUPTION_WARNING],
+        "source": ["aws.ec2"],
+    }
+    (function,) = list(resources(variant_ops, "AWS::Lambda::Function").values())
     assert function["Properties"]["Environment"]["Variables"]["REBALANCE_ACTION"] == "ignore"
 
 
 def test_no_scaler_schedules_or_rbac_when_offhours_disabled(variant_ops: dict[str, Any]) -> None:
-    assert _types(variant_ops, "AWS::Scheduler::Schedule") == []
-    (function,) = _types(variant_ops, "AWS::Lambda::Function")
+    assert list(resources(variant_ops, "AWS::Scheduler::Schedule").values()) == []
+    (function,) = list(resources(variant_ops, "AWS::Lambda::Function").values())
     assert function["Properties"]["Handler"] == "lambdas/spot_interruption/handler.handler"
-    manifests = _types(variant_ops, "Custom::AWSCDK-EKS-KubernetesResource")
+    manifests = list(resources(variant_ops, "Custom::AWSCDK-EKS-KubernetesResource").values())
     assert len(manifests) == 1
     assert "Namespace" not in manifests[0]["Properties"]["Manifest"]

@@ -19,18 +19,15 @@ from config.pipeline import load_pipeline
 from stacks.pipeline_stack import SMOKE_CHECK_COMMANDS, SYNTH_COMMANDS
 from stacks.smoke_check_stack import trigger_role_path
 from tests.synth import PipelineSynthResult, SynthResult
+from tests.templates import as_list, one, render, resources, role_statements
 
 ASSET_HASH = re.compile(r"[0-9a-f]{64}")
 PIPELINE_ACCOUNT = "111111111111"
 BOOTSTRAP_QUALIFIER = "hnb659fds"
 
 
-def _resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
-    return {key: value for key, value in template["Resources"].items() if value["Type"] == kind}
-
-
 def _pipeline_stages(pipeline_synth: PipelineSynthResult) -> list[dict[str, Any]]:
-    (pipeline,) = _resources(pipeline_synth.pipeline_template, "AWS::CodePipeline::Pipeline").values()
+    (pipeline,) = resources(pipeline_synth.pipeline_template, "AWS::CodePipeline::Pipeline").values()
     stages: list[dict[str, Any]] = pipeline["Properties"]["Stages"]
     return stages
 
@@ -48,31 +45,6 @@ def _project(pipeline_synth: PipelineSynthResult, action: dict[str, Any]) -> dic
 def _buildspec(project: dict[str, Any]) -> dict[str, Any]:
     spec: dict[str, Any] = json.loads(project["Source"]["BuildSpec"])
     return spec
-
-
-def _role_statements(template: dict[str, Any], role_ref: dict[str, Any]) -> list[dict[str, Any]]:
-    role_id = role_ref["Fn::GetAtt"][0] if "Fn::GetAtt" in role_ref else role_ref["Ref"]
-    return [
-        statement
-        for policy in _resources(template, "AWS::IAM::Policy").values()
-        if {"Ref": role_id} in policy["Properties"]["Roles"]
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-    ]
-
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def _join(value: Any) -> str:
-    """A Fn::Join of literals and pseudo parameters as one string (for matching role ARNs)."""
-    if isinstance(value, str):
-        return value
-    if "Fn::Join" in value:
-        return "".join(_join(part) for part in value["Fn::Join"][1])
-    if "Ref" in value:
-        return f"<{value['Ref']}>"
-    return json.dumps(value)
 
 
 def test_stages_run_in_order(pipeline_synth: PipelineSynthResult) -> None:
@@ -133,20 +105,20 @@ def test_asset_publishing_uses_the_pinned_cdk_assets(pipeline_synth: PipelineSyn
 
 def test_artifact_bucket_is_kms_encrypted_with_a_rotating_key(pipeline_synth: PipelineSynthResult) -> None:
     template = pipeline_synth.pipeline_template
-    (bucket,) = _resources(template, "AWS::S3::Bucket").values()
+    (bucket,) = resources(template, "AWS::S3::Bucket").values()
     (encryption,) = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
     assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
     key_id = encryption["ServerSideEncryptionByDefault"]["KMSMasterKeyID"]["Fn::GetAtt"][0]
     assert template["Resources"][key_id]["Type"] == "AWS::KMS::Key"
     assert template["Resources"][key_id]["Properties"]["EnableKeyRotation"] is True
     assert all(bucket["Properties"]["PublicAccessBlockConfiguration"].values())
-    (pipeline,) = _resources(template, "AWS::CodePipeline::Pipeline").values()
+    (pipeline,) = resources(template, "AWS::CodePipeline::Pipeline").values()
     stores = pipeline["Properties"]["ArtifactStores"]
     assert all(store["ArtifactStore"]["EncryptionKey"]["Type"] == "KMS" for store in stores)
 
 
 def test_codebuild_projects_encrypt_with_the_artifact_key(pipeline_synth: PipelineSynthResult) -> None:
-    projects = _resources(pipeline_synth.pipeline_template, "AWS::CodeBuild::Project").values()
+    projects = resources(pipeline_synth.pipeline_template, "AWS::CodeBuild::Project").values()
     assert projects
     for project in projects:
         assert project["Properties"]["EncryptionKey"]["Fn::GetAtt"][0].startswith(
@@ -175,13 +147,13 @@ def test_each_stage_deploys_with_its_accounts_bootstrap_roles(
         f"{stage}-{stack}" for stack in synth.templates[stage]
     }
     # dev has no account in its file: it deploys into the pipeline's own account.
-    expected_account = "<AWS::AccountId>" if stage == "dev" else account
+    expected_account = "<Ref:AWS::AccountId>" if stage == "dev" else account
     replica = synth.stages[stage].replica
     for action in deploys:
         # A disaster-recovery Replica stack deploys to its replica region.
         is_replica = replica is not None and action["Configuration"]["StackName"] == f"{stage}-Replica"
         expected_region = replica.region if is_replica and replica is not None else region
-        role = _join(action["RoleArn"])
+        role = render(action["RoleArn"])
         assert role.endswith(
             f":role/cdk-{BOOTSTRAP_QUALIFIER}-deploy-role-{expected_account}-{expected_region}"
         )
@@ -226,10 +198,10 @@ def test_smoke_check_step_may_assume_only_its_stages_trigger_role(
         if action["Name"] == f"SmokeCheck-{stage}"
     ]
     project = _project(pipeline_synth, smoke)
-    statements = _role_statements(template, project["ServiceRole"])
-    assume = [statement for statement in statements if "sts:AssumeRole" in _as_list(statement["Action"])]
+    statements = role_statements(template, project["ServiceRole"])
+    assume = [statement for statement in statements if "sts:AssumeRole" in as_list(statement["Action"])]
     account = pipeline_synth.stack.stages[stage].config.account or PIPELINE_ACCOUNT
-    assert [(_as_list(statement["Action"]), _join(statement["Resource"])) for statement in assume] == [
+    assert [(as_list(statement["Action"]), render(statement["Resource"])) for statement in assume] == [
         (["sts:AssumeRole"], f"arn:aws:iam::{account}:role{trigger_role_path(stage)}*")
     ]
 
@@ -237,9 +209,9 @@ def test_smoke_check_step_may_assume_only_its_stages_trigger_role(
 def test_codebuild_roles_are_least_privilege(pipeline_synth: PipelineSynthResult) -> None:
     """No admin or IAM-writing actions; only self-mutation and smoke checks assume roles, and narrowly."""
     template = pipeline_synth.pipeline_template
-    for project in _resources(template, "AWS::CodeBuild::Project").values():
-        for statement in _role_statements(template, project["Properties"]["ServiceRole"]):
-            actions = _as_list(statement["Action"])
+    for project in resources(template, "AWS::CodeBuild::Project").values():
+        for statement in role_statements(template, project["Properties"]["ServiceRole"]):
+            actions = as_list(statement["Action"])
             assert statement["Effect"] == "Allow"
             assert not [action for action in actions if action == "*" or action.endswith(":*")]
             assert not [
@@ -249,27 +221,27 @@ def test_codebuild_roles_are_least_privilege(pipeline_synth: PipelineSynthResult
             ]
             if "sts:AssumeRole" not in actions:
                 continue
-            resources = [_join(resource) for resource in _as_list(statement["Resource"])]
-            bootstrap_roles = resources == [f"arn:*:iam::{PIPELINE_ACCOUNT}:role/*"]
+            targets = [render(resource) for resource in as_list(statement["Resource"])]
+            bootstrap_roles = targets == [f"arn:*:iam::{PIPELINE_ACCOUNT}:role/*"]
             if bootstrap_roles:
                 tag = statement["Condition"]["ForAnyValue:StringEquals"][
                     "iam:ResourceTag/aws-cdk:bootstrap-role"
                 ]
                 assert set(tag) <= {"image-publishing", "file-publishing", "deploy"}
-            elif all("role/cdk-hnb659fds-file-publishing-role-" in resource for resource in resources):
+            elif all("role/cdk-hnb659fds-file-publishing-role-" in resource for resource in targets):
                 continue  # asset publishing: each target account's bootstrap file-publishing role
             else:
-                assert len(resources) == 1
-                assert "/llm-inference/smoke-check/" in resources[0]
+                assert len(targets) == 1
+                assert "/llm-inference/smoke-check/" in targets[0]
 
 
 def test_synth_step_cannot_assume_any_role(pipeline_synth: PipelineSynthResult) -> None:
     """Synth is deterministic (no lookups), so its role needs no access to any account's roles."""
     (action,) = _stage(pipeline_synth, "Build")["Actions"]
     project = _project(pipeline_synth, action)
-    statements = _role_statements(pipeline_synth.pipeline_template, project["ServiceRole"])
+    statements = role_statements(pipeline_synth.pipeline_template, project["ServiceRole"])
     assert statements
-    assert not [statement for statement in statements if "sts:AssumeRole" in _as_list(statement["Action"])]
+    assert not [statement for statement in statements if "sts:AssumeRole" in as_list(statement["Action"])]
 
 
 @pytest.mark.parametrize("stage", ["dev", "staging", "prod"])
@@ -314,13 +286,12 @@ def test_pipeline_stages_trust_the_pipeline_account_for_the_smoke_check(
     synth: SynthResult, pipeline_synth: PipelineSynthResult, stage: str
 ) -> None:
     def trusted(templates: dict[str, dict[str, Any]]) -> str:
-        roles = _resources(templates["SmokeCheck"], "AWS::IAM::Role")
-        (trigger,) = [role for key, role in roles.items() if key.startswith("TriggerRole")]
+        _, trigger = one(templates["SmokeCheck"], "AWS::IAM::Role", "TriggerRole")
         (statement,) = trigger["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-        return _join(statement["Principal"]["AWS"])
+        return render(statement["Principal"]["AWS"])
 
     assert trusted(pipeline_synth.stage_templates[stage]) == f"arn:aws:iam::{PIPELINE_ACCOUNT}:root"
-    own = synth.configs[stage].account or "<AWS::AccountId>"
+    own = synth.configs[stage].account or "<Ref:AWS::AccountId>"
     assert trusted(synth.templates[stage]) == f"arn:aws:iam::{own}:root"
 
 
@@ -328,7 +299,7 @@ def test_prod_in_another_region_gets_a_replication_bucket(pipeline_synth: Pipeli
     # us-west-2 for prod, us-east-2 for prod's disaster-recovery Replica stack.
     assert sorted(name[-9:] for name in pipeline_synth.support_templates) == ["us-east-2", "us-west-2"]
     for support in pipeline_synth.support_templates.values():
-        (bucket,) = _resources(support, "AWS::S3::Bucket").values()
+        (bucket,) = resources(support, "AWS::S3::Bucket").values()
         (encryption,) = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
         assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
 

@@ -9,9 +9,10 @@ import pytest
 
 from config import StageConfig
 from config.cluster import REQUIRED_ADDONS, CapacityType
-from observability.contract import OTLP_TRACES_ENDPOINT
+from contract.kubernetes import KEDA_AUTHENTICATION, NODE_GROUP_LABEL
+from contract.telemetry import OTLP_TRACES_ENDPOINT
 from tests.synth import SynthResult
-from tests.unit.stacks.cfn import as_list, helm_releases, manifests, render, resources, statements
+from tests.templates import as_list, helm_releases, manifests, one, render, resources, statements
 
 EXPECTED_CHARTS = {
     # chart: (repository, pinned version, namespace)
@@ -19,7 +20,7 @@ EXPECTED_CHARTS = {
     "dcgm-exporter": ("https://nvidia.github.io/dcgm-exporter/helm-charts", "4.6.0", "gpu-monitoring"),
     "cluster-autoscaler": ("https://kubernetes.github.io/autoscaler", "9.54.0", "kube-system"),
     "keda": ("https://kedacore.github.io/charts", "2.18.1", "keda"),
-    "aws-for-fluent-bit": ("https://aws.github.io/eks-charts", "0.2.0", "observability"),
+    "aws-for-fluent-bit": ("https://aws.github.io/eks-charts", "0.2.0", "logging"),
     "opentelemetry-collector": (
         "https://open-telemetry.github.io/opentelemetry-helm-charts",
         "0.140.0",
@@ -29,17 +30,27 @@ EXPECTED_CHARTS = {
     "prometheus-node-exporter": (
         "https://prometheus-community.github.io/helm-charts",
         "4.49.1",
-        "observability",
+        "node-monitoring",
     ),
 }
-EXACT_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
+# Only in stages with `ingress.routing: model`; Envoy's OCI charts carry a "v" in their versions.
+MODEL_ROUTING_CHARTS = {
+    "gateway-helm": ("oci://docker.io/envoyproxy/gateway-helm", "v1.8.3", "envoy-gateway-system"),
+    "ai-gateway-crds-helm": (
+        "oci://docker.io/envoyproxy/ai-gateway-crds-helm",
+        "v1.1.0",
+        "envoy-ai-gateway-system",
+    ),
+    "ai-gateway-helm": ("oci://docker.io/envoyproxy/ai-gateway-helm", "v1.1.0", "envoy-ai-gateway-system"),
+}
+EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+$")
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 GPU_AFFINITY_TERM = {"matchExpressions": [{"key": "llm-inference/gpu-model", "operator": "Exists"}]}
 # Which service account each Pod Identity role belongs to, and the chart that creates it.
 IDENTITIES = {
     "ClusterAutoscaler": ("kube-system", "cluster-autoscaler"),
     "Keda": ("keda", "keda-operator"),
-    "FluentBit": ("observability", "aws-for-fluent-bit"),
+    "FluentBit": ("logging", "aws-for-fluent-bit"),
     "OtelCollector": ("observability", "otel-collector"),
     "ManagedAddonsEbsCsi": ("kube-system", "ebs-csi-controller-sa"),
 }
@@ -60,16 +71,14 @@ def config(synth: SynthResult, stage: str) -> StageConfig:
     return synth.configs[stage]
 
 
-def _role(template: dict[str, Any], prefix: str) -> dict[str, Any]:
-    (role,) = [r for lid, r in resources(template, "AWS::IAM::Role").items() if lid.startswith(prefix)]
-    return role
-
-
 def test_every_chart_comes_from_its_repository_at_an_exact_version(
-    releases: dict[str, dict[str, Any]],
+    releases: dict[str, dict[str, Any]], config: StageConfig
 ) -> None:
-    assert set(releases) == set(EXPECTED_CHARTS)
-    for chart, (repository, version, namespace) in EXPECTED_CHARTS.items():
+    expected = dict(EXPECTED_CHARTS)
+    if config.ingress.routing_mode == "model":
+        expected |= MODEL_ROUTING_CHARTS
+    assert set(releases) == set(expected)
+    for chart, (repository, version, namespace) in expected.items():
         release = releases[chart]
         assert release["Repository"] == repository, chart
         assert release["Version"] == version, chart
@@ -125,7 +134,7 @@ def test_cluster_autoscaler_scale_down_settings_come_from_config(
     assert args["scale-down-delay-after-add"] == f"{settings.scale_down_delay_after_add_minutes}m"
     assert args["scan-interval"] == f"{settings.scan_interval_seconds}s"
     ignored = {value for key, value in args.items() if key.startswith("balancing-ignore-label")}
-    assert "llm-inference/node-group" in ignored
+    assert NODE_GROUP_LABEL in ignored
     assert "llm-inference/capacity-type" not in ignored  # Spot and on-demand must not balance together
 
 
@@ -161,7 +170,9 @@ def test_priority_expander_prefers_spot_gpu_groups_then_on_demand(
 def test_cluster_autoscaler_role_scales_only_groups_tagged_for_this_cluster(
     template: dict[str, Any], config: StageConfig
 ) -> None:
-    by_sid = {s["Sid"]: s for s in statements(_role(template, "ClusterAutoscalerIdentityRole"))}
+    by_sid = {
+        s["Sid"]: s for s in statements(one(template, "AWS::IAM::Role", "ClusterAutoscalerIdentityRole")[1])
+    }
     scale = by_sid["ScaleOnlyThisClustersGroups"]
     assert sorted(as_list(scale["Action"])) == [
         "autoscaling:SetDesiredCapacity",
@@ -215,7 +226,7 @@ def test_charts_create_the_service_accounts_their_roles_are_bound_to(
 
 
 def test_keda_queries_only_the_stage_workspace(template: dict[str, Any]) -> None:
-    (statement,) = statements(_role(template, "KedaIdentityRole"))
+    (statement,) = statements(one(template, "AWS::IAM::Role", "KedaIdentityRole")[1])
     assert statement["Action"] == "aps:QueryMetrics"
     assert render(statement["Resource"]) == "<Output:PublishOutputFnGetAttWorkspaceArn54313B3F>"
 
@@ -223,7 +234,7 @@ def test_keda_queries_only_the_stage_workspace(template: dict[str, Any]) -> None
 def test_keda_cluster_trigger_authentication_uses_pod_identity(template: dict[str, Any]) -> None:
     (auth,) = [m for m in manifests(template) if m["kind"] == "ClusterTriggerAuthentication"]
     assert auth["apiVersion"] == "keda.sh/v1alpha1"
-    assert auth["metadata"]["name"] == "keda-aws-amp"
+    assert auth["metadata"]["name"] == KEDA_AUTHENTICATION
     assert auth["spec"] == {"podIdentity": {"provider": "aws"}}
     (resource,) = [
         r
@@ -248,7 +259,7 @@ def test_container_logs_go_to_an_encrypted_group_with_configured_retention(
     # 3.x line (chart 0.2.0) is built on Fluent Bit 4.2.2, which has them.
     tag = tuple(int(part) for part in values["image"]["tag"].split("."))
     assert tag >= (2, 32, 5)
-    (statement,) = statements(_role(template, "FluentBitIdentityRole"))
+    (statement,) = statements(one(template, "AWS::IAM::Role", "FluentBitIdentityRole")[1])
     assert {render(r).split(":log-stream")[0] for r in statement["Resource"]} == {f"<GetAtt:{group_id}.Arn>"}
 
 
@@ -292,3 +303,41 @@ def test_charts_with_aws_roles_wait_for_the_pod_identity_agent(releases: dict[st
         depends = releases[chart]["DependsOn"]
         assert any(dep.startswith("ManagedAddonsekspodidentityagent") for dep in depends), chart
         assert any("IdentityAssociation" in dep for dep in depends), chart
+
+
+def test_the_gateway_controllers_run_redundantly_on_system_nodes_from_the_image_cache(
+    releases: dict[str, dict[str, Any]], config: StageConfig, template: dict[str, Any]
+) -> None:
+    if config.ingress.routing_mode != "model":
+        assert not set(MODEL_ROUTING_CHARTS) & set(releases)
+        return
+    eg = releases["gateway-helm"]["Values"]
+    aigw = releases["ai-gateway-helm"]["Values"]["controller"]
+    assert eg["deployment"]["replicas"] >= 2
+    assert eg["podDisruptionBudget"] == {"minAvailable": 1}
+    assert aigw["replicaCount"] >= 2
+    assert aigw["podDisruptionBudget"] == {"enabled": True, "minAvailable": 1}
+    for node_selector in (eg["deployment"]["pod"]["nodeSelector"], aigw["nodeSelector"]):
+        assert node_selector == {"llm-inference/node-group": "system"}
+    # The proxy runs beside the Gateway in `models` (the Ingress names its Service there).
+    kubernetes = eg["config"]["envoyGateway"]["provider"]["kubernetes"]
+    assert kubernetes == {
+        "deploy": {"type": "GatewayNamespace"},
+        "watch": {"type": "Namespaces", "namespaces": ["models"]},
+    }
+    images = [
+        f"{eg['deployment']['envoyGateway']['image']['repository']}:{eg['deployment']['envoyGateway']['image']['tag']}",
+        f"{aigw['image']['repository']}:{aigw['image']['tag']}",
+    ]
+    for image in images:
+        assert "/docker-hub/envoyproxy/" in image, image
+        assert image.endswith((":v1.8.3", ":v1.1.0")), image
+    namespaces = [
+        m
+        for m in manifests(template)
+        if m["kind"] == "Namespace" and m["metadata"]["name"].startswith("envoy-")
+    ]
+    assert {m["metadata"]["name"] for m in namespaces} == {"envoy-gateway-system", "envoy-ai-gateway-system"}
+    assert all(
+        m["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted" for m in namespaces
+    )

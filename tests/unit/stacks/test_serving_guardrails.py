@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.synth import SynthResult
-from tests.unit.stacks.cfn import manifests, resources
+from tests.templates import manifests, resources
 
 
 def _template(synth: SynthResult, stage: str) -> dict[str, Any]:

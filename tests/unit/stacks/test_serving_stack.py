@@ -7,23 +7,27 @@ from typing import Any
 
 from aws_cdk.assertions import Match
 
-from constructs_lib.alb_controller import CHART_REPOSITORY, CHART_VERSION, POLICY_FILE
+from constructs_lib.addons.alb_controller import POLICY_FILE, SOURCE
 from stacks.serving_stack import model_prefixes
-from tests.k8s_manifests import applied_charts, marker, render
 from tests.synth import SynthResult
+from tests.templates import applied_charts, as_list, one, render, resources
 
+READ_PREFIXES = tuple(
+    f"{service}:{verb}"
+    for service in ("ec2", "elasticloadbalancing", "acm", "iam", "cognito-idp", "wafv2")
+    for verb in ("Describe", "Get", "List")
+)
 ELB_LOG_ACCOUNTS = {"us-east-1": "127311923021", "us-west-2": "797873946194"}
 ALB = "alb.ingress.kubernetes.io"
 
 
-def resources(synth: SynthResult, stage: str, kind: str) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = synth.templates[stage]["Serving"]["Resources"]
-    return {name: resource for name, resource in found.items() if resource["Type"] == kind}
+def serving(synth: SynthResult, stage: str) -> dict[str, Any]:
+    template: dict[str, Any] = synth.templates[stage]["Serving"]
+    return template
 
 
 def logical_id(synth: SynthResult, stage: str, kind: str, prefix: str) -> str:
-    (found,) = [name for name in resources(synth, stage, kind) if name.startswith(prefix)]
-    return found
+    return one(serving(synth, stage), kind, prefix)[0]
 
 
 def ingress_annotations(synth: SynthResult, stage: str) -> dict[str, str]:
@@ -86,13 +90,13 @@ def test_model_bucket_kms_versioned_private_tls_only_and_logged(synth: SynthResu
 def test_access_log_bucket_uses_sse_s3_and_admits_alb_log_delivery(synth: SynthResult, stage: str) -> None:
     # ALB access logs (and S3 server access logs) can only be delivered to SSE-S3 buckets.
     logs = logical_id(synth, stage, "AWS::S3::Bucket", "AccessLogsBucket")
-    properties = resources(synth, stage, "AWS::S3::Bucket")[logs]["Properties"]
+    properties = resources(serving(synth, stage), "AWS::S3::Bucket")[logs]["Properties"]
     assert properties["BucketEncryption"]["ServerSideEncryptionConfiguration"] == [
         {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
     ]
     config = synth.configs[stage]
     assert config.region is not None
-    policy = resources(synth, stage, "AWS::S3::BucketPolicy")[
+    policy = resources(serving(synth, stage), "AWS::S3::BucketPolicy")[
         logical_id(synth, stage, "AWS::S3::BucketPolicy", "AccessLogsBucketPolicy")
     ]
     (delivery,) = [
@@ -103,15 +107,12 @@ def test_access_log_bucket_uses_sse_s3_and_admits_alb_log_delivery(synth: SynthR
     assert delivery["Effect"] == "Allow"
     assert delivery["Action"] == "s3:PutObject"
     assert delivery["Principal"] == {"AWS": f"arn:aws:iam::{ELB_LOG_ACCOUNTS[config.region]}:root"}
-    account = config.account or marker({"Ref": "AWS::AccountId"})
-    bucket_arn = marker({"Fn::GetAtt": [logs, "Arn"]})
+    account = config.account or "<Ref:AWS::AccountId>"
+    bucket_arn = f"<GetAtt:{logs}.Arn>"
     assert render(delivery["Resource"]) == f"{bucket_arn}/alb/{stage}/AWSLogs/{account}/*"
 
 
 def permissions(document: dict[str, Any]) -> set[tuple[str, str, str, str]]:
-    def as_list(value: Any) -> list[Any]:
-        return value if isinstance(value, list) else [value]
-
     return {
         (
             statement["Effect"],
@@ -126,7 +127,7 @@ def permissions(document: dict[str, Any]) -> set[tuple[str, str, str, str]]:
 
 
 def _web_acl(synth: SynthResult, stage: str) -> dict[str, Any]:
-    (acl,) = resources(synth, stage, "AWS::WAFv2::WebACL").values()
+    (acl,) = resources(serving(synth, stage), "AWS::WAFv2::WebACL").values()
     properties: dict[str, Any] = acl["Properties"]
     return properties
 
@@ -154,7 +155,7 @@ def test_web_acl_is_regional_with_rate_limit_and_managed_rules(synth: SynthResul
 
 def test_no_allow_list_when_the_stage_lists_no_cidrs(synth: SynthResult, stage: str) -> None:
     assert synth.configs[stage].waf.allow_cidrs == []
-    assert resources(synth, stage, "AWS::WAFv2::IPSet") == {}
+    assert resources(serving(synth, stage), "AWS::WAFv2::IPSet") == {}
     assert "BlockOutsideAllowList" not in [rule["Name"] for rule in _web_acl(synth, stage)["Rules"]]
 
 
@@ -162,12 +163,12 @@ def test_waf_logs_to_an_encrypted_aws_waf_logs_group_without_authorization(
     synth: SynthResult, stage: str
 ) -> None:
     acl = logical_id(synth, stage, "AWS::WAFv2::WebACL", "EdgeWebAcl")
-    (group,) = resources(synth, stage, "AWS::Logs::LogGroup").values()
+    (group,) = resources(serving(synth, stage), "AWS::Logs::LogGroup").values()
     name = group["Properties"]["LogGroupName"]
     assert name.startswith("aws-waf-logs-")
     assert "KmsKeyId" in group["Properties"]
     assert group["Properties"]["RetentionInDays"] == synth.configs[stage].log_retention_days
-    (logging,) = resources(synth, stage, "AWS::WAFv2::LoggingConfiguration").values()
+    (logging,) = resources(serving(synth, stage), "AWS::WAFv2::LoggingConfiguration").values()
     assert logging["Properties"]["ResourceArn"] == {"Fn::GetAtt": [acl, "Arn"]}
     (destination,) = logging["Properties"]["LogDestinationConfigs"]
     assert render(destination).endswith(f":log-group:{name}")  # no ":*" suffix: WAF rejects it
@@ -176,13 +177,13 @@ def test_waf_logs_to_an_encrypted_aws_waf_logs_group_without_authorization(
 
 def test_waf_is_associated_with_the_alb_through_the_ingress(synth: SynthResult, stage: str) -> None:
     acl = logical_id(synth, stage, "AWS::WAFv2::WebACL", "EdgeWebAcl")
-    assert ingress_annotations(synth, stage)[f"{ALB}/wafv2-acl-arn"] == marker({"Fn::GetAtt": [acl, "Arn"]})
+    assert ingress_annotations(synth, stage)[f"{ALB}/wafv2-acl-arn"] == f"<GetAtt:{acl}.Arn>"
 
 
 def test_alb_access_logs_go_to_the_log_bucket(synth: SynthResult, stage: str) -> None:
     logs = logical_id(synth, stage, "AWS::S3::Bucket", "AccessLogsBucket")
     attributes = ingress_annotations(synth, stage)[f"{ALB}/load-balancer-attributes"]
-    assert f"access_logs.s3.bucket={marker({'Ref': logs})}" in attributes.split(",")
+    assert f"access_logs.s3.bucket=<Ref:{logs}>" in attributes.split(",")
 
 
 def test_certificate_wiring_follows_the_domain(synth: SynthResult, stage: str) -> None:
@@ -285,8 +286,8 @@ def test_load_balancer_controller_release_and_pod_identity(synth: SynthResult, s
         "Custom::AWSCDK-EKS-HelmChart",
         {
             "Chart": "aws-load-balancer-controller",
-            "Repository": CHART_REPOSITORY,
-            "Version": CHART_VERSION,
+            "Repository": SOURCE.repository,
+            "Version": SOURCE.version,
             "Namespace": "kube-system",
         },
     )
@@ -298,13 +299,22 @@ def test_load_balancer_controller_release_and_pod_identity(synth: SynthResult, s
             "RoleArn": {"Fn::GetAtt": [role, "Arn"]},
         },
     )
-    (policy,) = resources(synth, stage, "AWS::IAM::Role")[role]["Properties"]["Policies"]
-    # CDK merges statements with equal conditions; compare permission by permission.
-    assert permissions(policy["PolicyDocument"]) == permissions(json.loads(POLICY_FILE.read_text()))
+    (policy,) = resources(serving(synth, stage), "AWS::IAM::Role")[role]["Properties"]["Policies"]
+    # CDK merges statements with equal conditions; compare permission by permission. The published
+    # policy minus what scoped_policy narrows (tests/unit/security/test_alb_controller_policy.py).
+    published = permissions(json.loads(POLICY_FILE.read_text()))
+    narrowed = {
+        p for p in published if p[2] == '"*"' and p[3] == "null" and not p[1].startswith(READ_PREFIXES)
+    }
+    kept = permissions(policy["PolicyDocument"])
+    assert (
+        published - narrowed - {p for p in published if p[1].startswith(("waf-regional:", "shield:"))} <= kept
+    )
+    assert not {p for p in kept if p[2] == '"*"' and p[3] == "null" and not p[1].startswith(READ_PREFIXES)}
 
 
 def test_charts_wait_for_the_namespace_and_the_controller(synth: SynthResult, stage: str) -> None:
-    manifests = resources(synth, stage, "Custom::AWSCDK-EKS-KubernetesResource")
+    manifests = resources(serving(synth, stage), "Custom::AWSCDK-EKS-KubernetesResource")
     namespace = logical_id(synth, stage, "Custom::AWSCDK-EKS-KubernetesResource", "Chartmodelsnamespace")
     controller = logical_id(synth, stage, "Custom::AWSCDK-EKS-HelmChart", "AlbControllerChart")
     assert controller in manifests[namespace]["DependsOn"]
@@ -313,9 +323,12 @@ def test_charts_wait_for_the_namespace_and_the_controller(synth: SynthResult, st
             assert namespace in manifest["DependsOn"], name
 
 
-def test_one_chart_per_model_version_plus_namespace_and_ingress(synth: SynthResult, stage: str) -> None:
+def test_one_chart_per_model_version_plus_namespace_api_key_and_ingress(
+    synth: SynthResult, stage: str
+) -> None:
     config = synth.configs[stage]
-    expected = ["models-namespace"]
+    expected = ["models-namespace", "api-key"]
     expected += [f"model-{model.id}-{version.name}" for model in config.models for version in model.versions]
+    expected += ["model-gateway"] if config.ingress.routing_mode == "model" else []
     expected += ["ingress"]
     assert list(applied_charts(synth, stage)) == expected

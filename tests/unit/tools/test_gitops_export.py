@@ -8,9 +8,9 @@ from typing import Any
 
 import yaml
 
-from k8s_charts.names import PLACEHOLDERS
-from tests.k8s_manifests import all_applied_manifests, applied_charts
+from contract.serving import PLACEHOLDERS, STAGE_VALUES_CONFIG_MAP
 from tests.synth import SynthResult
+from tests.templates import all_applied_manifests, applied_charts
 from tools.gitops_export import export_values, stage_manifests, write_stage
 
 
@@ -19,7 +19,7 @@ def stage_values(synth: SynthResult, stage: str) -> dict[str, str]:
     (config_map,) = [
         item
         for item in all_applied_manifests(synth, stage)
-        if item["kind"] == "ConfigMap" and item["metadata"]["name"] == "serving-stage-values"
+        if item["kind"] == "ConfigMap" and item["metadata"]["name"] == STAGE_VALUES_CONFIG_MAP
     ]
     data: dict[str, str] = config_map["data"]
     return data

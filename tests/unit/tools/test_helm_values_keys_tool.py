@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tools.helm_values_keys import key_kinds, referenced_keys, with_references
+from tools.helm_values_keys import image_defaults, key_kinds, referenced_keys, with_references
 
 
 def test_values_yaml_paths_and_kinds() -> None:
@@ -37,4 +37,19 @@ def test_references_fill_gaps_but_not_below_free_or_leaf_values() -> None:
         "image": "leaf",
         "nfd": "map",
         "nfd.enabled": "leaf",
+    }
+
+
+def test_image_defaults_keep_registry_and_repository_leaves() -> None:
+    values = {
+        "image": {"keda": {"registry": "ghcr.io", "repository": "kedacore/keda", "tag": ""}},
+        "global": {"imageRegistry": "", "image": {"registry": None}},
+        "kubeRBACProxy": {"image": {"repository": "brancz/kube-rbac-proxy"}},
+        "repositoryUrl": "x",
+    }
+    assert image_defaults(values) == {
+        "image.keda.registry": "ghcr.io",
+        "image.keda.repository": "kedacore/keda",
+        "global.imageRegistry": "",
+        "kubeRBACProxy.image.repository": "brancz/kube-rbac-proxy",
     }

@@ -13,8 +13,9 @@ from tools import vllm_facts
 FILES = {
     "vllm/config/cache.py": """
 class CacheConfig:
+    DEFAULT_BLOCK_SIZE: ClassVar[int] = 32
     enable_prefix_caching: bool | None = None
-    block_size: int = 16
+    block_size: int = Field(default=None, gt=0)
     kv_offloading: bool | str | None = None
 """,
     "vllm/engine/arg_utils.py": """
@@ -127,6 +128,8 @@ def test_environment_speculative_quantization_and_loader_facts(facts: dict[str, 
     assert facts["load_formats"] == ["auto", "runai_streamer", "safetensors"]
     assert facts["runai_streamer_env"] == ["RUNAI_STREAMER_MEMORY_LIMIT"]
     assert facts["base_requirements"] == {"opentelemetry-exporter-otlp": True, "opentelemetry-sdk": True}
+    # The class constant the validator applies to block_size None, not the field's own default.
+    assert facts["default_block_size"] == 32
 
 
 def test_metric_names_as_exposed(facts: dict[str, object]) -> None:
@@ -161,3 +164,5 @@ def test_the_committed_facts_file_records_its_wheel() -> None:
     assert committed["source"]["generator"] == "tools/vllm_facts.py"
     assert committed["source"]["wheel"] == "vllm-0.33.0-cp38-abi3-manylinux_2_28_x86_64.whl"
     assert len(committed["source"]["sha256"]) == 64
+    # vllm/config/cache.py in vllm-0.33.0: CacheConfig.DEFAULT_BLOCK_SIZE = 16 (the planner's prefix cache).
+    assert committed["default_block_size"] == 16

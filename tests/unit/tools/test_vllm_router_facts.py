@@ -65,6 +65,10 @@ def test_policies_and_flags_named_in_the_docs_exist() -> None:
 def test_miniature_wheel_is_read_where_the_launcher_declares_flags(tmp_path: Path) -> None:
     wheel = tmp_path / "vllm_router-9.9.9-cp38-abi3-manylinux_2_28_x86_64.whl"
     source = """
+class RouterArgs:
+    cache_threshold: float = 0.25
+    balance_abs_threshold: int = 8
+    max_tree_size: int = 2**10
 def add_cli_args(parser, use_router_prefix=False):
     prefix = "router-" if use_router_prefix else ""
     parser.add_argument("--host", type=str)
@@ -83,4 +87,5 @@ def add_cli_args(parser, use_router_prefix=False):
         "wheel_tags": ["cp38-abi3-manylinux_2_28_x86_64"],
         "launcher_flags": ["--enable-igw", "--host", "--policy"],
         "policies": ["random", "round_robin"],
+        "cache_aware_defaults": {"cache_threshold": 0.25, "balance_abs_threshold": 8, "max_tree_size": 1024},
     }
