@@ -112,8 +112,9 @@ ARCHITECTURES: dict[str, Architecture] = {
     "qwen2.5-7b": Architecture(7.62, 28, 4, 128, "Qwen/Qwen2.5-7B-Instruct config.json"),
 }
 
-# Efficiencies: estimates, chosen conservatively and the same for every GPU so that no trace or GPU is
-# favoured. Achieved HBM bandwidth in decode is typically 70-80 % of peak (memory-bound kernels);
+# Efficiencies: estimates, the same for every GPU family without a calibrated entry (CALIBRATED_EFFICIENCY,
+# below, replaces bandwidth and step overhead for the families with published measurements). Achieved
+# HBM bandwidth in decode is typically 70-80 % of peak (memory-bound kernels);
 # prefill reaches about half of dense tensor peak at 1-2 k-token batches (MFU figures in Pope et al.
 # and in vLLM/SGLang benchmark write-ups); AWQ/GPTQ kernels dequantise in the GEMM and run prefill
 # at roughly 0.7x the FP16 rate (vLLM docs: "AWQ ... under-optimized", lower throughput at batch).
@@ -121,6 +122,26 @@ BANDWIDTH_EFFICIENCY = Sourced(0.75, "estimate: 70-80 % of peak HBM bandwidth in
 PREFILL_MFU = Sourced(0.5, "estimate: ~50 % of dense FP16 tensor peak in prefill")
 QUANTISED_COMPUTE_FACTOR = Sourced(0.7, "estimate: AWQ/GPTQ GEMMs ~0.7x FP16 throughput")
 STEP_OVERHEAD_SECONDS = Sourced(0.003, "estimate: scheduler, sampling and launch overhead per step")
+
+# Two all-reduces per layer per step under tensor parallelism; PCIe-only instances (g5/g6/g6e) pay
+# more than NVLink ones (p4/p5). Per-all-reduce latencies are estimates from NCCL small-message times.
+ALL_REDUCE_SECONDS_PCIE = Sourced(25e-6, "estimate: NCCL small all-reduce over PCIe")
+ALL_REDUCE_SECONDS_NVLINK = Sourced(8e-6, "estimate: NCCL small all-reduce over NVLink")
+ACTIVATION_RESERVE_GIB = Sourced(1.5, "estimate: vLLM activation/CUDA-graph memory per GPU")
+BYTES_PER_PARAM = {
+    Quantization.NONE: 2.0,
+    Quantization.FP8: 1.0,
+    Quantization.AWQ: 0.5625,  # 4-bit weights + group-128 scales/zeros
+    Quantization.GPTQ: 0.5625,
+}
+# Speculative decoding: expected tokens per step (1 - alpha^(k+1)) / (1 - alpha) for k drafted tokens
+# and acceptance rate alpha (Leviathan et al., "Fast Inference from Transformers via Speculative
+# Decoding", ICML 2023, eq. 1). Acceptance rates are estimates for chat traffic.
+SPECULATIVE_ACCEPTANCE = {
+    SpeculativeMethod.DRAFT_MODEL: Sourced(0.6, "estimate: small same-family draft on chat"),
+    SpeculativeMethod.NGRAM: Sourced(0.3, "estimate: prompt-lookup acceptance on chat (low reuse)"),
+}
+KV_BYTES_PER_VALUE = 2  # fp16/bf16 KV cache (vLLM default kv_cache_dtype=auto)
 
 
 @dataclass(frozen=True)
@@ -151,25 +172,6 @@ CALIBRATED_EFFICIENCY: dict[str, Efficiency] = {"A100": _FITTED, "H100": _FITTED
 
 def efficiency_for(gpu_model: str) -> Efficiency:
     return CALIBRATED_EFFICIENCY.get(gpu_model.split("-")[0], ESTIMATED_EFFICIENCY)
-# Two all-reduces per layer per step under tensor parallelism; PCIe-only instances (g5/g6/g6e) pay
-# more than NVLink ones (p4/p5). Per-all-reduce latencies are estimates from NCCL small-message times.
-ALL_REDUCE_SECONDS_PCIE = Sourced(25e-6, "estimate: NCCL small all-reduce over PCIe")
-ALL_REDUCE_SECONDS_NVLINK = Sourced(8e-6, "estimate: NCCL small all-reduce over NVLink")
-ACTIVATION_RESERVE_GIB = Sourced(1.5, "estimate: vLLM activation/CUDA-graph memory per GPU")
-BYTES_PER_PARAM = {
-    Quantization.NONE: 2.0,
-    Quantization.FP8: 1.0,
-    Quantization.AWQ: 0.5625,  # 4-bit weights + group-128 scales/zeros
-    Quantization.GPTQ: 0.5625,
-}
-# Speculative decoding: expected tokens per step (1 - alpha^(k+1)) / (1 - alpha) for k drafted tokens
-# and acceptance rate alpha (Leviathan et al., "Fast Inference from Transformers via Speculative
-# Decoding", ICML 2023, eq. 1). Acceptance rates are estimates for chat traffic.
-SPECULATIVE_ACCEPTANCE = {
-    SpeculativeMethod.DRAFT_MODEL: Sourced(0.6, "estimate: small same-family draft on chat"),
-    SpeculativeMethod.NGRAM: Sourced(0.3, "estimate: prompt-lookup acceptance on chat (low reuse)"),
-}
-KV_BYTES_PER_VALUE = 2  # fp16/bf16 KV cache (vLLM default kv_cache_dtype=auto)
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,9 @@ def rows(measurements: list[Measurement]) -> dict[str, tuple[float, float]]:
 def test_every_measurement_cites_its_source_version_and_figure(measurements: list[Measurement]) -> None:
     for m in measurements:
         assert m.source.startswith("https://"), m.id
-        assert m.vllm_version and m.date and m.figure, m.id
+        assert m.vllm_version, m.id
+        assert m.date, m.id
+        assert m.figure, m.id
     assert {m.role for m in measurements} == {"fit", "held_out", "compare"}
 
 
@@ -110,7 +112,8 @@ def test_families_without_measurements_keep_the_labelled_estimates() -> None:
 def test_a10g_tensor_figure_is_not_the_a10s() -> None:
     a10g = GPU_SPECS["A10G"].fp16_dense_tflops
     assert a10g.value == pytest.approx(69.47)
-    assert "estimate" in a10g.source and "125 does not apply" in a10g.source
+    assert "estimate" in a10g.source
+    assert "125 does not apply" in a10g.source
 
 
 def test_replay_closed_loop_matches_a_hand_calculation(measurements: list[Measurement]) -> None:
@@ -132,7 +135,7 @@ def test_bad_measurement_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ProfileError, match=re.escape("measurements[0].workload = 'open_loop'; allowed:")):
         load_measurements(bad)
     bad.write_text(json.dumps({"measurements": [{**entry, "gpu": "L4"}]}), encoding="utf-8")
-    with pytest.raises(ProfileError, match="instance_type 'p5.48xlarge' with gpu 'L4'"):
+    with pytest.raises(ProfileError, match=re.escape("instance_type 'p5.48xlarge' with gpu 'L4'")):
         load_measurements(bad)
     bad.write_text(json.dumps({"measurements": [{**entry, "value": "6.48"}]}), encoding="utf-8")
     with pytest.raises(ProfileError, match=re.escape("measurements[0].value = '6.48'; expected a float")):
