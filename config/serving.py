@@ -297,8 +297,8 @@ class IngressConfig(Strict):
     certificate_arn: str | None = Field(default=None, description="ACM certificate for domain.")
     auth: Literal["api-key", "none"] = Field(
         default="api-key",
-        description="api-key: vLLM requires a bearer key on /v1/* (kept in Secrets Manager); "
-        "none: no authentication, only for an internal ALB.",
+        description="api-key: a bearer key is required on /v1/* (kept in Secrets Manager), checked by "
+        "vLLM, or by the gateway in routing 'model'; none: no authentication, only for an internal ALB.",
     )
     routing: Literal["host", "header", "model"] | None = Field(
         default=None,
@@ -332,8 +332,8 @@ class IngressConfig(Strict):
         if mode == "model" and self.auth != "api-key":
             raise ValueError(
                 f"ingress.routing 'model' with ingress.auth {self.auth!r}; allowed: 'api-key' (one "
-                "endpoint reaches every model, and the gateway answers GET /v1/models without a key, "
-                "so vLLM's key check is the only gate)"
+                "endpoint reaches every model and lists them on GET /v1/models; the gateway checks the "
+                "key on every route)"
             )
         if mode == "model" and self.scheme == "internet-facing" and not self.has_tls:
             raise ValueError(

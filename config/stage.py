@@ -20,6 +20,7 @@ from config.limits import (
     AWS_TAG_VALUE_MAX,
     AWS_TAGS_PER_RESOURCE,
     DNS_NAME_MAX,
+    KUBERNETES_NAME_MAX,
 )
 from config.operations import OffHoursConfig, SpotConfig
 from config.platform import ClusterAutoscalerConfig, ImageCacheConfig, ObservabilityConfig
@@ -27,7 +28,7 @@ from config.safety import OVERRIDE_REASON_MIN, SafetyRule, describe, safety_find
 from config.serving import IngressConfig, ModelConfig, ModelVersion, WafConfig
 from config.stages import PRODUCTION_STAGES
 from config.subnets import carve, smallest_fitting_prefix
-from contract.kubernetes import instance_name
+from contract.kubernetes import instance_name, pods_service_name
 
 ACCOUNT = re.compile(r"^\d{12}$")
 REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
@@ -240,6 +241,8 @@ class StageConfig(Strict):
                         "ids and version names whose combinations differ"
                     )
                 owners[name] = here
+        if self.ingress.routing_mode == "model":
+            self._check_pods_service_names(owners)
         if len(owners) > ALB_TARGET_GROUPS_PER_LOAD_BALANCER:
             raise ValueError(
                 f"models have {len(owners)} versions in all, one ALB target group each; allowed: at most "
@@ -252,6 +255,26 @@ class StageConfig(Strict):
                     raise ValueError(
                         f"host {host!r} has {len(host)} characters; allowed: at most {DNS_NAME_MAX} "
                         "(a DNS name): shorten the model id or ingress.domain"
+                    )
+
+    def _check_pods_service_names(self, owners: dict[str, str]) -> None:
+        """`model` routing adds a headless Service per version: <id>-<version>-pods (model_gateway.py)."""
+        for model in self.models:
+            for version in model.versions:
+                name = pods_service_name(model.id, version.name)
+                instance = instance_name(model.id, version.name)
+                here = f"models[{model.id}].versions[{version.name}]"
+                if len(name) > KUBERNETES_NAME_MAX:
+                    raise ValueError(
+                        f"{here}: with ingress.routing 'model' it names the Service {name!r} "
+                        f"({len(name)} characters); allowed: at most {KUBERNETES_NAME_MAX} (a DNS label), "
+                        f"so <id>-<version> of at most {KUBERNETES_NAME_MAX - len(name) + len(instance)} "
+                        "characters"
+                    )
+                if name in owners:
+                    raise ValueError(
+                        f"{here} generates the Service name {name!r} (ingress.routing 'model'), which "
+                        f"{owners[name]} also generates; allowed: ids and version names whose names differ"
                     )
 
     def _check_placement(self, model: ModelConfig, version: ModelVersion) -> list[str]:

@@ -61,6 +61,11 @@ def instance_name(model_id: str, version: str) -> str:
     return f"{model_id}-{version}"
 
 
+def pods_service_name(model_id: str, version: str) -> str:
+    """A model version's headless Service (`model` routing): its DNS name resolves to the ready pods."""
+    return f"{instance_name(model_id, version)}-pods"
+
+
 def keda_hpa_name(model_id: str, version: str) -> str:
     """The HPA KEDA creates for a model version's ScaledObject."""
     return f"{KEDA_HPA_PREFIX}{instance_name(model_id, version)}"

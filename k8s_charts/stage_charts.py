@@ -53,6 +53,13 @@ def build_stage_charts(app: cdk8s.App, *, config: StageConfig, values: StageValu
     namespace = ModelsNamespaceChart(app, "models-namespace")
     requires_api_key = config.ingress.requires_api_key
     model_routing = config.ingress.routing_mode == "model"
+    # In `model` mode the ALB sends to the gateway, never to a model pod, and the pods check no key:
+    # they admit only the scraper's (edge) subnets, not an internet-facing ALB's public ones.
+    pod_source_cidrs = (
+        load_balancer_source_cidrs(vpc_cidr, len(config.availability_zones), internet_facing=False)
+        if model_routing
+        else source_cidrs
+    )
     api_key = ApiKeyChart(app, "api-key", values=values) if requires_api_key else None
     endpoints = {
         instance_name(model.id, version.name): ModelEndpointChart(
@@ -62,8 +69,9 @@ def build_stage_charts(app: cdk8s.App, *, config: StageConfig, values: StageValu
             version=version,
             node_groups=_node_groups(config, version),
             values=values,
-            source_cidrs=source_cidrs,
-            api_key_secret=API_KEY_SECRET if requires_api_key else None,
+            source_cidrs=pod_source_cidrs,
+            # In `model` mode the gateway checks the key (SecurityPolicy); only it reaches the pods' API.
+            api_key_secret=API_KEY_SECRET if requires_api_key and not model_routing else None,
             admit_gateway=model_routing,
         )
         for model in config.models
@@ -83,7 +91,12 @@ def build_stage_charts(app: cdk8s.App, *, config: StageConfig, values: StageValu
     gateway = None
     if config.models and model_routing:
         gateway = ModelGatewayChart(
-            app, "model-gateway", models=list(config.models), values=values, source_cidrs=source_cidrs
+            app,
+            "model-gateway",
+            models=list(config.models),
+            values=values,
+            source_cidrs=source_cidrs,
+            api_key_secret=API_KEY_SECRET,  # `model` mode requires ingress.auth api-key (config/serving.py)
         )
     return StageCharts(
         namespace=namespace, api_key=api_key, endpoints=endpoints, ingress=ingress, gateway=gateway

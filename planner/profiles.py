@@ -45,13 +45,20 @@ class GpuSpec:
 
 
 _A10_SHEET = "NVIDIA A10 datasheet (A10G: AWS's variant with the same 24 GB GDDR6 at 600 GB/s)"
+# The A10G is not the A10 in tensor compute (baseten.co/blog/nvidia-a10-vs-a10g-for-ml-model-inference:
+# "somewhat different specs -- most notably around tensor compute"). Neither AWS nor NVIDIA publishes an
+# A10G datasheet that we could find; a measured FP16 GEMM on an A10G reaches 69.47 TFLOPS at 10240^3
+# (github.com/zzc0721/torch-performance-test-data issue #126, 2026-01-20), well under the A10's 125, so
+# 125 cannot be the A10G's figure. 69.47 is a measured lower bound used as the peak (an estimate).
+_A10G_TENSOR = (
+    "estimate: measured FP16 GEMM on an A10G, 69.47 TFLOPS (zzc0721/torch-performance-test-data#126), "
+    "a lower bound on its peak; no AWS/NVIDIA A10G datasheet figure found; the A10's 125 does not apply"
+)
 _DRIVER_VISIBLE = Sourced(
     0.94, "estimate: nvidia-smi reports ~23,000 MiB of a 24 GiB A10G/L4; 6 % held by driver/ECC"
 )
 GPU_SPECS: dict[str, GpuSpec] = {
-    "A10G": GpuSpec(
-        Sourced(600, _A10_SHEET), Sourced(125, f"{_A10_SHEET}, FP16 tensor dense"), _DRIVER_VISIBLE, False
-    ),
+    "A10G": GpuSpec(Sourced(600, _A10_SHEET), Sourced(69.47, _A10G_TENSOR), _DRIVER_VISIBLE, False),
     "L4": GpuSpec(
         Sourced(300, "NVIDIA L4 datasheet"),
         Sourced(121, "NVIDIA L4 datasheet, FP16 tensor dense"),
@@ -105,8 +112,9 @@ ARCHITECTURES: dict[str, Architecture] = {
     "qwen2.5-7b": Architecture(7.62, 28, 4, 128, "Qwen/Qwen2.5-7B-Instruct config.json"),
 }
 
-# Efficiencies: estimates, chosen conservatively and the same for every GPU so that no trace or GPU is
-# favoured. Achieved HBM bandwidth in decode is typically 70-80 % of peak (memory-bound kernels);
+# Efficiencies: estimates, the same for every GPU family without a calibrated entry (CALIBRATED_EFFICIENCY,
+# below, replaces bandwidth and step overhead for the families with published measurements). Achieved
+# HBM bandwidth in decode is typically 70-80 % of peak (memory-bound kernels);
 # prefill reaches about half of dense tensor peak at 1-2 k-token batches (MFU figures in Pope et al.
 # and in vLLM/SGLang benchmark write-ups); AWQ/GPTQ kernels dequantise in the GEMM and run prefill
 # at roughly 0.7x the FP16 rate (vLLM docs: "AWQ ... under-optimized", lower throughput at batch).
@@ -114,6 +122,7 @@ BANDWIDTH_EFFICIENCY = Sourced(0.75, "estimate: 70-80 % of peak HBM bandwidth in
 PREFILL_MFU = Sourced(0.5, "estimate: ~50 % of dense FP16 tensor peak in prefill")
 QUANTISED_COMPUTE_FACTOR = Sourced(0.7, "estimate: AWQ/GPTQ GEMMs ~0.7x FP16 throughput")
 STEP_OVERHEAD_SECONDS = Sourced(0.003, "estimate: scheduler, sampling and launch overhead per step")
+
 # Two all-reduces per layer per step under tensor parallelism; PCIe-only instances (g5/g6/g6e) pay
 # more than NVLink ones (p4/p5). Per-all-reduce latencies are estimates from NCCL small-message times.
 ALL_REDUCE_SECONDS_PCIE = Sourced(25e-6, "estimate: NCCL small all-reduce over PCIe")
@@ -133,6 +142,36 @@ SPECULATIVE_ACCEPTANCE = {
     SpeculativeMethod.NGRAM: Sourced(0.3, "estimate: prompt-lookup acceptance on chat (low reuse)"),
 }
 KV_BYTES_PER_VALUE = 2  # fp16/bf16 KV cache (vLLM default kv_cache_dtype=auto)
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    """How much of a GPU's datasheet peak a vLLM replica reaches, and its fixed cost per engine step."""
+
+    bandwidth: float  # fraction of peak memory bandwidth in decode
+    prefill_mfu: float  # fraction of dense FP16 tensor peak in prefill
+    step_overhead_seconds: float  # scheduler, sampling and launch, per engine step
+    source: str
+
+
+ESTIMATED_EFFICIENCY = Efficiency(
+    BANDWIDTH_EFFICIENCY.value,
+    PREFILL_MFU.value,
+    STEP_OVERHEAD_SECONDS.value,
+    "estimates (no published measurement fitted for this GPU family)",
+)
+# Fitted by planner.calibration (least squares of the V1 replica's replay of each benchmark against its
+# published figure, planner/vllm_measurements.json); tests/unit/planner/test_planner_calibration.py
+# refits and fails if these constants and the data file disagree. Keyed by GPU family (the GPU model up
+# to the first "-": A100-40GB and A100-80GB share one). Families not listed keep ESTIMATED_EFFICIENCY.
+_FITTED = Efficiency(
+    0.827, PREFILL_MFU.value, 0.00064, "fitted (planner.calibration) to vLLM measurements on A100, H100"
+)
+CALIBRATED_EFFICIENCY: dict[str, Efficiency] = {"A100": _FITTED, "H100": _FITTED}
+
+
+def efficiency_for(gpu_model: str) -> Efficiency:
+    return CALIBRATED_EFFICIENCY.get(gpu_model.split("-")[0], ESTIMATED_EFFICIENCY)
 
 
 @dataclass(frozen=True)
@@ -273,9 +312,15 @@ def default_max_num_batched_tokens(gpu_model: str, gpu_memory_gib: float) -> int
 
 
 def replica_profile(
-    version: ModelVersion, instance_type: str, max_prefill_tokens: int | None = None
+    version: ModelVersion,
+    instance_type: str,
+    max_prefill_tokens: int | None = None,
+    efficiency: Efficiency | None = None,
 ) -> ReplicaProfile:
-    """Derive the replica coefficients for a model version on one instance type."""
+    """Derive the replica coefficients for a model version on one instance type.
+
+    ``efficiency`` defaults to the GPU family's (efficiency_for); planner.calibration passes trial values.
+    """
     instance = GPU_INSTANCE_TYPES.get(instance_type)
     if instance is None:
         raise ProfileError(f"instance type {instance_type!r} is not in config.catalog.GPU_INSTANCE_TYPES")
@@ -285,8 +330,9 @@ def replica_profile(
     name, arch = architecture_for(version)
     engine = version.engine
     tp = version.gpus_per_replica
-    bandwidth = gpu.memory_bandwidth_gb_s.value * 1e9 * BANDWIDTH_EFFICIENCY.value * tp
-    compute = gpu.fp16_dense_tflops.value * 1e12 * PREFILL_MFU.value * tp
+    eff = efficiency or efficiency_for(instance.gpu_model)
+    bandwidth = gpu.memory_bandwidth_gb_s.value * 1e9 * eff.bandwidth * tp
+    compute = gpu.fp16_dense_tflops.value * 1e12 * eff.prefill_mfu * tp
     if engine.quantization in (Quantization.AWQ, Quantization.GPTQ):
         compute *= QUANTISED_COMPUTE_FACTOR.value
     weight_bytes = (
@@ -299,7 +345,7 @@ def replica_profile(
     tp_seconds = 2 * arch.layers * all_reduce.value if tp > 1 else 0.0
     kv_bytes_per_token = 2 * arch.layers * arch.kv_heads * arch.head_dim * KV_BYTES_PER_VALUE
 
-    step = weight_bytes / bandwidth + STEP_OVERHEAD_SECONDS.value + tp_seconds
+    step = weight_bytes / bandwidth + eff.step_overhead_seconds + tp_seconds
     per_sequence = flops_per_token / compute
     tokens_per_step = 1.0
     speculative = engine.speculative
@@ -311,7 +357,7 @@ def replica_profile(
         tokens_per_step = (1 - alpha ** (k + 1)) / (1 - alpha)
         if draft is not None:
             draft_bytes = draft.params_billion * 1e9 * BYTES_PER_PARAM[Quantization.NONE]
-            step += k * (draft_bytes / bandwidth + STEP_OVERHEAD_SECONDS.value)
+            step += k * (draft_bytes / bandwidth + eff.step_overhead_seconds)
         per_sequence *= k + 1
     usable_gib = (
         instance.gpu_memory_gib * gpu.usable_memory_fraction.value * engine.gpu_memory_utilization * tp

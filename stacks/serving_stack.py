@@ -249,6 +249,10 @@ class ServingStack(Stack):
             else:
                 manifest.node.add_dependency(namespace)
             manifests[name] = manifest
+        if "model-gateway" in manifests and "api-key" in manifests:
+            # The gateway's SecurityPolicy reads the Secret the api-key chart's ExternalSecret makes
+            # (Envoy Gateway answers 500, failing closed, while the Secret is missing).
+            manifests["model-gateway"].node.add_dependency(manifests["api-key"])
         # For GitOps: Flux post-build substitution reads the export's ${VARS} from this ConfigMap.
         stage_values = eks.KubernetesManifest(
             self,

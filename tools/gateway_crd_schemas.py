@@ -73,6 +73,27 @@ CRDS = (
         "eg-clienttrafficpolicy-v1alpha1.json",
     ),
     CrdSource(
+        *EG[:2],
+        f"{EG[2]}/generated/gateway.envoyproxy.io_httproutefilters.yaml",
+        "httproutefilters.gateway.envoyproxy.io",
+        "v1alpha1",
+        "eg-httproutefilter-v1alpha1.json",
+    ),
+    CrdSource(
+        *EG[:2],
+        f"{EG[2]}/generated/gateway.envoyproxy.io_backendtrafficpolicies.yaml",
+        "backendtrafficpolicies.gateway.envoyproxy.io",
+        "v1alpha1",
+        "eg-backendtrafficpolicy-v1alpha1.json",
+    ),
+    CrdSource(
+        *EG[:2],
+        f"{EG[2]}/generated/gateway.envoyproxy.io_securitypolicies.yaml",
+        "securitypolicies.gateway.envoyproxy.io",
+        "v1alpha1",
+        "eg-securitypolicy-v1alpha1.json",
+    ),
+    CrdSource(
         *AIGW[:2],
         f"{AIGW[2]}/aigateway.envoyproxy.io_aigatewayroutes.yaml",
         "aigatewayroutes.aigateway.envoyproxy.io",

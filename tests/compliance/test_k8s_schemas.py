@@ -35,6 +35,11 @@ CUSTOM_RESOURCE_SCHEMAS = {
     ("gateway.envoyproxy.io/v1alpha1", "ClientTrafficPolicy"): (
         SCHEMAS / "eg-clienttrafficpolicy-v1alpha1.json"
     ),
+    ("gateway.envoyproxy.io/v1alpha1", "HTTPRouteFilter"): SCHEMAS / "eg-httproutefilter-v1alpha1.json",
+    ("gateway.envoyproxy.io/v1alpha1", "BackendTrafficPolicy"): (
+        SCHEMAS / "eg-backendtrafficpolicy-v1alpha1.json"
+    ),
+    ("gateway.envoyproxy.io/v1alpha1", "SecurityPolicy"): SCHEMAS / "eg-securitypolicy-v1alpha1.json",
     ("aigateway.envoyproxy.io/v1beta1", "AIGatewayRoute"): SCHEMAS / "aigw-aigatewayroute-v1beta1.json",
     ("aigateway.envoyproxy.io/v1beta1", "AIServiceBackend"): SCHEMAS / "aigw-aiservicebackend-v1beta1.json",
 }

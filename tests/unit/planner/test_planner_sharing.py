@@ -119,7 +119,8 @@ def test_cli_refuses_mig_on_a_gpu_without_it(capsys: pytest.CaptureFixture[str])
 
 def test_quantised_staging_versions_share_a10gs_on_light_traffic(stages: dict[str, StageConfig]) -> None:
     """The README's example: staging's v1 and v2 with AWQ weights (5.7 GiB) on a tenth of the bundled
-    trace. Whole: v1 and v2 on one g5.2xlarge each all hour; time-slicing:2 packs their slices."""
+    trace. Whole: v1 and v2 on a g5.2xlarge each all hour and 0.2 GPU-hours more; time-slicing:2 packs
+    their slices."""
     staging = stages["staging"]
     models = [
         model.model_copy(
@@ -149,9 +150,11 @@ def test_quantised_staging_versions_share_a10gs_on_light_traffic(stages: dict[st
     assert all(demand.shareable for demand in demands)
     whole = whole_gpus(demands, 60)
     shared = shared_gpus(demands, parse_slice("time-slicing:2", "A10G", 24), 60)
-    assert whole.gpu_hours == pytest.approx(2.0)  # never more than one replica each: 2 nodes all hour
-    assert shared.gpu_hours == pytest.approx(1.6, abs=0.05)
-    assert 1 - shared.dollars / whole.dollars == pytest.approx(0.17, abs=0.01)
+    # The A10G's measured tensor figure (69.47 TFLOPS, not the A10's 125) makes AWQ prefill slower: 2.0 and
+    # 1.6 GPU-hours before.
+    assert whole.gpu_hours == pytest.approx(2.2)
+    assert shared.gpu_hours == pytest.approx(2.05, abs=0.05)
+    assert 1 - shared.dollars / whole.dollars == pytest.approx(0.07, abs=0.01)
 
 
 # A stage whose config shares GPUs is simulated on its slices (validated configs, as the config tests build).

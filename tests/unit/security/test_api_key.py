@@ -90,6 +90,8 @@ def test_the_vllm_release_in_use_had_its_api_key_handling_verified(synth: SynthR
 def test_vllm_gets_the_key_from_the_secret_by_reference_only(synth: SynthResult, stage: str) -> None:
     found = deployments(synth, stage)
     assert found
+    # `model` routing checks the key once, at the gateway (tests/unit/charts/test_model_gateway.py).
+    model_routing = synth.configs[stage].ingress.routing_mode == "model"
     for deployment in found:
         containers = {c["name"]: c for c in deployment["spec"]["template"]["spec"]["containers"]}
         container = containers["vllm"]
@@ -98,6 +100,9 @@ def test_vllm_gets_the_key_from_the_secret_by_reference_only(synth: SynthResult,
         for name, other in containers.items():
             if name != "vllm":
                 assert API_KEY_ENV not in {item["name"] for item in other.get("env", [])}, name
+        if model_routing:
+            assert API_KEY_ENV not in env
+            continue
         assert env[API_KEY_ENV] == {
             "name": API_KEY_ENV,
             "valueFrom": {
