@@ -39,7 +39,8 @@ def test_the_smoke_checks_unknown_model_is_one_no_stage_can_serve() -> None:
     data = stage_data("staging")
     for version in data["models"][0]["versions"]:
         version["served_model_name"] = UNKNOWN_MODEL_PROBE
-    with pytest.raises(ConfigError, match="served_model_name 'smoke check: no such model' is not a model name"):
+    refused = "served_model_name 'smoke check: no such model' is not a model name"
+    with pytest.raises(ConfigError, match=refused):
         parse_stage(data, name="staging", source="config/staging.yaml", cdk_context=read_cdk_context())
     # The gateway writes the name into its JSON 404 unescaped (k8s_charts/model_gateway.py).
     assert not {'"', "\\"} & set(UNKNOWN_MODEL_PROBE)
