@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from config.loader import load_stage, read_cdk_context, stage_files
 from config.serving import UNKNOWN_MODEL_PROBE
+from config.vllm_support import facts_for
 from stacks.pipeline_stack import SMOKE_CHECK_COMMANDS
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -339,6 +341,18 @@ def test_model_mode_stage_passes_through_the_gateway(stubs: Path) -> None:
     assert "'smoke check: no such model': 404 model_not_found" in result.stdout
     assert "no key and a wrong key: 401" in result.stdout
     assert "smoke check passed" in result.stdout
+
+
+def test_model_mode_requests_are_routes_of_the_pinned_vllm() -> None:
+    """The 1-token request must reach a route the served image has (config/vllm_facts/, tools/vllm_facts.py):
+    vLLM attaches its completion and chat routers to every "generate" model, chat models included."""
+    script = SMOKE_CHECK.read_text()
+    for route in ("POST /v1/completions", "GET /v1/models"):
+        assert f'"$base_url{route.split()[1]}"' in script
+        for path in stage_files():
+            for model in load_stage(path, cdk_context=read_cdk_context()).models:
+                for version in model.versions:
+                    assert route in facts_for(version.image_tag).http_routes, (version.image_tag, route)
 
 
 def test_model_mode_with_a_domain_uses_the_one_host_at_the_load_balancer(stubs: Path) -> None:
