@@ -10,6 +10,8 @@ import json
 import os
 import shutil
 import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -418,6 +420,83 @@ def test_each_kind_of_model_mode_failure_fails_the_check(
     assert result.returncode != 0
     assert message in result.stderr, result.stderr
     assert "smoke check passed" not in result.stdout
+
+
+class LoopbackGateway(BaseHTTPRequestHandler):
+    """The model-mode gateway's answers over real HTTP, so the real curl's options are exercised too."""
+
+    served: tuple[str, ...] = SERVED
+    plain_404 = False
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def reply(self, status: int, content_type: str, body: str) -> None:
+        data = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def authorised(self) -> bool:
+        if self.headers.get("Authorization") == f"Bearer {KEY}":
+            return True
+        self.reply(401, "application/json", json.dumps({"error": {"code": "invalid_api_key"}}))
+        return False
+
+    def do_GET(self) -> None:
+        if self.path != "/v1/models":
+            self.reply(404, "text/plain", "")
+        elif self.authorised():
+            listing = {"object": "list", "data": [{"id": name} for name in self.served]}
+            self.reply(200, "application/json", json.dumps(listing))
+
+    def do_POST(self) -> None:
+        request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if self.path != "/v1/completions" or self.headers.get("Content-Type") != "application/json":
+            self.reply(400, "application/json", "{}")
+        elif not self.authorised():
+            pass
+        elif request["model"] in self.served:
+            self.reply(200, "application/json", json.dumps({"choices": [{"index": 0, "text": " pong"}]}))
+        elif self.plain_404:
+            self.reply(404, "text/plain", "No matching route found.")
+        else:
+            error = {"message": f"The model `{request['model']}` does not exist", "code": "model_not_found"}
+            self.reply(404, "application/json", json.dumps({"error": error}))
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="needs a real curl")
+@pytest.mark.parametrize("plain_404", [False, True])
+def test_model_mode_with_the_real_curl_against_a_loopback_gateway(tmp_path: Path, plain_404: bool) -> None:
+    """The stub curl above emulates the options; here the real one sends them (loopback only)."""
+    handler = type("Gateway", (LoopbackGateway,), {"plain_404": plain_404})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        bin_dir = tmp_path / "bin"
+        bin_dir.mkdir()
+        address = f"127.0.0.1:{server.server_address[1]}"  # the "load balancer hostname"
+        for name, body in {
+            "kubectl": KUBECTL.replace("k8s-models-alb.us-east-1.elb.amazonaws.com", address),
+            "aws": AWS,
+        }.items():
+            (bin_dir / name).write_text(body)
+            (bin_dir / name).chmod(0o755)
+        result, _ = run(
+            SMOKE_CHECK, tmp_path, **{**MODEL_ENV, "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"}
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    if plain_404:
+        assert result.returncode != 0
+        assert "AI Gateway's plain-text 'No matching route found' (HTTP 404)" in result.stderr
+    else:
+        assert result.returncode == 0, result.stderr
+        assert "no key and a wrong key: 401" in result.stdout
 
 
 START_ENV = {
