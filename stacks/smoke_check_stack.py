@@ -28,6 +28,7 @@ from config.serving import UNKNOWN_MODEL_PROBE
 from constructs_lib.nag import acknowledge
 from constructs_lib.retention import retention
 from contract.kubernetes import MODELS_NAMESPACE
+from k8s_charts.model_gateway import ENVOY_POD_LABELS
 from stacks.cluster_stack import ClusterHandle
 
 SCRIPT_DIR = Path(__file__).resolve().parent.parent / "tools" / "smoke_check"
@@ -117,6 +118,8 @@ class SmokeCheckStack(Stack):
                 # every version of a model serves the same one). Config refuses whitespace in it.
                 "SERVED_MODEL_NAMES": " ".join(served_names),
                 "UNKNOWN_MODEL": UNKNOWN_MODEL_PROBE,
+                # Envoy Gateway labels the proxy's Deployment as its pods; it picks the name.
+                "GATEWAY_SELECTOR": ",".join(f"{key}={value}" for key, value in ENVOY_POD_LABELS.items()),
             }
             if config.ingress.routing_mode == "model"
             else {}

@@ -3,7 +3,8 @@
 # stage's VPC, as a principal whose EKS access entry grants only AmazonEKSViewPolicy in `models`.
 #
 # 1. every configured model has a Deployment (namespace models, label app.kubernetes.io/name=vllm);
-# 2. every such Deployment finishes its rollout (kubectl rollout status);
+# 2. every such Deployment finishes its rollout (kubectl rollout status), and in model mode the
+#    gateway's Envoy Deployment too;
 # 3. through the ingress found in the Ingress status, the way the stage routes (ROUTING_MODE, resolved
 #    from config by stacks/smoke_check_stack.py; k8s_charts/model_ingress.py builds the same rules):
 #    host/header: GET /health for every model and one GET /v1/models, each model reached by host
@@ -17,7 +18,8 @@
 # Environment: CLUSTER_NAME, AWS_REGION, MODEL_IDS (space-separated ids; empty: nothing to check),
 #              ROUTING_MODE (host, header or model)
 # Model mode:  SERVED_MODEL_NAMES (space-separated served_model_name of every model), UNKNOWN_MODEL
-#              (a name no stage can serve), API_KEY (required: model mode requires ingress.auth api-key)
+#              (a name no stage can serve), GATEWAY_SELECTOR (labels of the gateway's Envoy Deployment),
+#              API_KEY (required: model mode requires ingress.auth api-key)
 # Optional:    NAMESPACE (models), ROLLOUT_TIMEOUT (20m), INGRESS_DOMAIN (the ingress domain: hosts
 #              are <model>.<domain>, or <domain> in model mode, over TLS; unset: plain HTTP to the load
 #              balancer's hostname), INGRESS_WAIT_SECONDS (600),
@@ -60,6 +62,19 @@ for model in "${model_ids[@]}"; do
       fail "$deployment of model $model did not roll out within $rollout_timeout"
   done
 done
+
+if [[ "$routing_mode" == model ]]; then
+  # Envoy Gateway names the proxy's Deployment itself; its labels name the Gateway. A ready rollout
+  # also means healthy ALB targets (namespace models injects the ALB readiness gate).
+  : "${GATEWAY_SELECTOR:?ROUTING_MODE model needs GATEWAY_SELECTOR}"
+  deployments=$(kubectl get deployments --namespace "$namespace" --selector "$GATEWAY_SELECTOR" --output name)
+  [[ -n "$deployments" ]] ||
+    fail "the model gateway has no Envoy Deployment in namespace $namespace (labels $GATEWAY_SELECTOR)"
+  for deployment in $deployments; do
+    kubectl rollout status --namespace "$namespace" "$deployment" --timeout "$rollout_timeout" ||
+      fail "$deployment (the model gateway's Envoy) did not roll out within $rollout_timeout"
+  done
+fi
 
 echo "== ingress"
 # The load balancer controller fills the status once the ALB exists; a first deploy may wait for it.

@@ -76,8 +76,12 @@ def test_project_checks_the_stage_the_way_it_routes(synth: SynthResult, stage: s
             model.versions[0].served_model_name for model in config.models
         ]
         assert variables["UNKNOWN_MODEL"] == UNKNOWN_MODEL_PROBE
+        assert variables["GATEWAY_SELECTOR"] == (
+            "app.kubernetes.io/managed-by=envoy-gateway,app.kubernetes.io/component=proxy,"
+            "gateway.envoyproxy.io/owning-gateway-name=model-gateway"
+        )
     else:
-        assert not {"SERVED_MODEL_NAMES", "UNKNOWN_MODEL"} & set(variables)
+        assert not {"SERVED_MODEL_NAMES", "UNKNOWN_MODEL", "GATEWAY_SELECTOR"} & set(variables)
 
 
 def test_the_shipped_stages_cover_every_routing_mode(synth: SynthResult) -> None:

@@ -19,6 +19,7 @@ import pytest
 from config.loader import load_stage, read_cdk_context, stage_files
 from config.serving import UNKNOWN_MODEL_PROBE
 from config.vllm_support import facts_for
+from k8s_charts.model_gateway import ENVOY_POD_LABELS
 from stacks.pipeline_stack import SMOKE_CHECK_COMMANDS
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -28,6 +29,9 @@ START_SMOKE_CHECK = ROOT / "tools" / "start_smoke_check.sh"
 KUBECTL = r"""#!/usr/bin/env bash
 echo "kubectl $*" >>"$CALLS"
 case "$*" in
+  "get deployments"*"owning-gateway-name=model-gateway"*)
+    [[ -n "${FAKE_NO_GATEWAY:-}" ]] || echo "deployment.apps/envoy-models-model-gateway-3b1f0c2a"
+    ;;
   "get deployments"*)
     args="$*"; model="${args##*llm-inference/model-id=}"; model="${model%% *}"
     [[ "$model" == "${FAKE_MISSING_MODEL:-}" ]] || echo "deployment.apps/$model-v1"
@@ -309,6 +313,7 @@ MODEL_ENV = {
     "UNKNOWN_MODEL": UNKNOWN_MODEL_PROBE,
     "API_KEY": KEY,
     "FAKE_GATEWAY_KEY": KEY,
+    "GATEWAY_SELECTOR": ",".join(f"{key}={value}" for key, value in ENVOY_POD_LABELS.items()),
 }
 LB_URL = "http://k8s-models-alb.us-east-1.elb.amazonaws.com"
 
@@ -327,6 +332,12 @@ def test_model_mode_stage_passes_through_the_gateway(stubs: Path) -> None:
             call.startswith(f"kubectl rollout status --namespace models deployment.apps/{model}-v1")
             for call in calls
         )
+    assert any(
+        call.startswith(
+            "kubectl rollout status --namespace models deployment.apps/envoy-models-model-gateway-"
+        )
+        for call in calls
+    )
     http = [call for call in calls if call.startswith("curl ")]
     assert not [call for call in http if call.endswith("/health") or "x-model-id" in call]
     listings = [call for call in http if call.endswith(f"{LB_URL}/v1/models")]
@@ -408,6 +419,8 @@ def test_the_fake_gateway_has_no_health_rule_and_no_per_model_hosts(stubs: Path)
             {"FAKE_GATEWAY_KEY": "another-key"},
             "GET /v1/models with the key answered 401: the edge refused the stage's key",
         ),
+        ({"FAKE_NO_GATEWAY": "1"}, "the model gateway has no Envoy Deployment in namespace models"),
+        ({"GATEWAY_SELECTOR": ""}, "ROUTING_MODE model needs GATEWAY_SELECTOR"),
         ({"SERVED_MODEL_NAMES": ""}, "ROUTING_MODE model needs SERVED_MODEL_NAMES"),
         ({"UNKNOWN_MODEL": ""}, "ROUTING_MODE model needs UNKNOWN_MODEL"),
         ({"API_KEY": ""}, "ROUTING_MODE model needs API_KEY"),
