@@ -36,6 +36,13 @@ CERTIFICATE_ARN = re.compile(
     r"certificate/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 )
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+# A served name is what clients put in `model`; in `model` routing the gateway matches it as the HTTP
+# header x-ai-eg-model (surrounding whitespace is not part of a header value, control characters are
+# refused), and the smoke check passes the names space-separated.
+SERVED_MODEL_NAME = re.compile(r"[^\s\x00-\x1f\x7f]+")
+UNKNOWN_MODEL_PROBE = "smoke check: no such model"
+"""A `model` no stage can serve (it has spaces, which SERVED_MODEL_NAME refuses): the smoke check sends it
+to prove the gateway's unknown-model answer. No `"` or `\\`: the gateway echoes it unescaped in JSON."""
 
 
 def check_model_source(value: str) -> str:
@@ -174,6 +181,18 @@ class ModelVersion(Strict):
     @classmethod
     def _valid_source(cls, value: str) -> str:
         return check_model_source(value)
+
+    @field_validator("served_model_name")
+    @classmethod
+    def _valid_served_name(cls, value: str) -> str:
+        if not SERVED_MODEL_NAME.fullmatch(value):
+            raise ValueError(
+                f"served_model_name {value!r} is not a model name; allowed: one or more characters "
+                "without whitespace or control characters, e.g. llama-3-1-8b or "
+                "meta-llama/Llama-3.1-8B-Instruct (clients send it as `model`; the gateway matches it "
+                "as an HTTP header value)"
+            )
+        return value
 
     @field_validator("image_tag")
     @classmethod

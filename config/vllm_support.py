@@ -45,6 +45,8 @@ class VllmFacts:
     metric_names: frozenset[str]
     """Every series name as exposed: counters with _total, histograms with _bucket/_sum/_count."""
     otel_sdk_in_image: bool
+    http_routes: frozenset[str]
+    """The server's decorated routes as '<METHOD> <path>'; which are attached depends on the model's tasks."""
 
 
 def known_image_tags() -> list[str]:
@@ -78,6 +80,7 @@ def facts_for(image_tag: str) -> VllmFacts:
         runai_streamer_env=frozenset(data["runai_streamer_env"]),
         metric_names=frozenset(names),
         otel_sdk_in_image=all(requirements.values()),
+        http_routes=frozenset(data["http_routes"]),
     )
 
 

@@ -24,9 +24,11 @@ from constructs import Construct
 
 from config import StageConfig
 from config.kubernetes_releases import KUBECTL_VERSION
+from config.serving import UNKNOWN_MODEL_PROBE
 from constructs_lib.nag import acknowledge
 from constructs_lib.retention import retention
 from contract.kubernetes import MODELS_NAMESPACE
+from k8s_charts.model_gateway import ENVOY_POD_LABELS
 from stacks.cluster_stack import ClusterHandle
 
 SCRIPT_DIR = Path(__file__).resolve().parent.parent / "tools" / "smoke_check"
@@ -109,6 +111,19 @@ class SmokeCheckStack(Stack):
             default=0,
         )
         self.timeout_minutes = startup_minutes + HTTP_CHECK_MINUTES
+        served_names = [model.versions[0].served_model_name for model in config.models]
+        model_routing = (
+            {
+                # What the gateway routes on (k8s_charts/model_gateway.py matches versions[0]'s name;
+                # every version of a model serves the same one). Config refuses whitespace in it.
+                "SERVED_MODEL_NAMES": " ".join(served_names),
+                "UNKNOWN_MODEL": UNKNOWN_MODEL_PROBE,
+                # Envoy Gateway labels the proxy's Deployment as its pods; it picks the name.
+                "GATEWAY_SELECTOR": ",".join(f"{key}={value}" for key, value in ENVOY_POD_LABELS.items()),
+            }
+            if config.ingress.routing_mode == "model"
+            else {}
+        )
         self.project = codebuild.Project(
             self,
             "Project",
@@ -135,6 +150,9 @@ class SmokeCheckStack(Stack):
                             "MODEL_IDS": " ".join(model.id for model in config.models),
                             "ROLLOUT_TIMEOUT": f"{startup_minutes}m" if startup_minutes else "5m",
                             "INGRESS_DOMAIN": config.ingress.domain or "",
+                            # The mode the charts route by (k8s_charts/model_ingress.py), resolved once.
+                            "ROUTING_MODE": config.ingress.routing_mode,
+                            **model_routing,
                         },
                         **({"secrets-manager": secrets} if secrets else {}),
                     },

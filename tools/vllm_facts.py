@@ -24,6 +24,10 @@ a GPU). What is extracted, and from where in the wheel:
   prometheus-fastapi-instrumentator when vLLM calls `Instrumentator(...).add()` with no argument.
 - base_requirements: whether the OpenTelemetry SDK and OTLP exporter are unconditional
   requirements (they decide whether `--otlp-traces-endpoint` works in the plain image).
+- http_routes: "<METHOD> <path>" of every FastAPI route declared with a decorator
+  (`@router.post("/v1/completions", ...)`) under vllm/entrypoints/. Whether a route is attached depends
+  on the model's tasks (e.g. the OpenAI completion and chat routers only for "generate" models,
+  vllm/entrypoints/launchers/api_server/routers.py); the smoke check posts to /v1/completions.
 - default_block_size: `CacheConfig.DEFAULT_BLOCK_SIZE` (vllm/config/cache.py), the KV block size in
   tokens without `--block-size` (the planner's prefix-cache model hits at this granularity).
 """
@@ -279,6 +283,29 @@ def metrics(wheel: Wheel) -> dict[str, list[str]]:
     return result
 
 
+HTTP_METHODS = ("get", "post", "put", "patch", "delete")
+
+
+def http_routes(wheel: Wheel) -> list[str]:
+    routes: set[str] = set()
+    for name in wheel.sources("vllm/entrypoints/"):
+        for node in ast.walk(wheel.tree(name)):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for decorator in node.decorator_list:
+                if (
+                    isinstance(decorator, ast.Call)
+                    and isinstance(decorator.func, ast.Attribute)
+                    and decorator.func.attr in HTTP_METHODS
+                    and decorator.args
+                    and isinstance(decorator.args[0], ast.Constant)
+                    and isinstance(decorator.args[0].value, str)
+                    and decorator.args[0].value.startswith("/")
+                ):
+                    routes.add(f"{decorator.func.attr.upper()} {decorator.args[0].value}")
+    return sorted(routes)
+
+
 def base_requirements(wheel: Wheel, version: str) -> dict[str, bool]:
     metadata = wheel.text(f"vllm-{version}.dist-info/METADATA")
     unconditional = {
@@ -315,6 +342,7 @@ def facts(wheel_path: Path) -> dict[str, Any]:
         "metrics": metrics(wheel),
         "base_requirements": base_requirements(wheel, version),
         "default_block_size": default_block_size(wheel),
+        "http_routes": http_routes(wheel),
     }
 
 

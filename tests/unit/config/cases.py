@@ -168,6 +168,12 @@ CASES = (
         ("models[0].versions", "versions serve different served_model_name values", "v1=llama-3-1-8b"),
     ),
     Case(
+        "served-name-with-whitespace",
+        "dev",
+        lambda d: _version(d).update(served_model_name="llama 3"),
+        ("models[0].versions[0].served_model_name", "'llama 3' is not a model name", "without whitespace"),
+    ),
+    Case(
         "two-models-one-served-name",
         "prod",
         lambda d: _version(d, 1).update(served_model_name="llama-3-1-8b"),

@@ -6,6 +6,7 @@ import pytest
 
 from config import ConfigError, parse_stage
 from config.loader import read_cdk_context
+from config.serving import UNKNOWN_MODEL_PROBE
 from tests.unit.config.cases import CASES, Case, stage_data
 
 
@@ -31,3 +32,15 @@ def test_every_case_passes_unmutated() -> None:
         parse_stage(
             stage_data(stage), name=stage, source=f"config/{stage}.yaml", cdk_context=read_cdk_context()
         )
+
+
+def test_the_smoke_checks_unknown_model_is_one_no_stage_can_serve() -> None:
+    """tools/smoke_check/smoke_check.sh expects the gateway's 404 for this name, so no config may serve it."""
+    data = stage_data("staging")
+    for version in data["models"][0]["versions"]:
+        version["served_model_name"] = UNKNOWN_MODEL_PROBE
+    refused = "served_model_name 'smoke check: no such model' is not a model name"
+    with pytest.raises(ConfigError, match=refused):
+        parse_stage(data, name="staging", source="config/staging.yaml", cdk_context=read_cdk_context())
+    # The gateway writes the name into its JSON 404 unescaped (k8s_charts/model_gateway.py).
+    assert not {'"', "\\"} & set(UNKNOWN_MODEL_PROBE)

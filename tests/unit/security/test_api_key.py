@@ -241,7 +241,7 @@ def test_smoke_check_reads_the_key_through_codebuild_secrets(synth: SynthResult,
 def test_smoke_check_script_passes_the_key_as_curl_config_not_as_an_argument(tmp_path: Path) -> None:
     stubs = smoke_stubs(tmp_path)
     result, calls = run_smoke_check(
-        stubs, CLUSTER_NAME="c", AWS_REGION="us-east-1", MODEL_IDS="m", API_KEY=KEY
+        stubs, CLUSTER_NAME="c", AWS_REGION="us-east-1", MODEL_IDS="m", API_KEY=KEY, ROUTING_MODE="header"
     )
     assert result.returncode == 0, result.stderr
     assert all(KEY not in call for call in calls)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from config.serving import UNKNOWN_MODEL_PROBE
 from contract.kubernetes import MODELS_NAMESPACE
 from stacks.smoke_check_stack import HTTP_CHECK_MINUTES, trigger_role_path
 from tests.synth import SynthResult
@@ -61,6 +62,32 @@ def test_project_runs_the_script_with_the_stages_models(synth: SynthResult, stag
     assert properties["TimeoutInMinutes"] == slowest + HTTP_CHECK_MINUTES
     assert variables["ROLLOUT_TIMEOUT"] == f"{slowest}m"
     assert "EncryptionKey" in properties
+
+
+def test_project_checks_the_stage_the_way_it_routes(synth: SynthResult, stage: str) -> None:
+    """The script follows the routing mode the charts use; in `model` mode it also needs what the gateway
+    routes on (each model's served name) and the name no stage can serve."""
+    config = synth.configs[stage]
+    _, project = one(synth.templates[stage]["SmokeCheck"], "AWS::CodeBuild::Project")
+    variables = json.loads(render(project["Properties"]["Source"]["BuildSpec"]))["env"]["variables"]
+    assert variables["ROUTING_MODE"] == config.ingress.routing_mode
+    if config.ingress.routing_mode == "model":
+        assert variables["SERVED_MODEL_NAMES"].split() == [
+            model.versions[0].served_model_name for model in config.models
+        ]
+        assert variables["UNKNOWN_MODEL"] == UNKNOWN_MODEL_PROBE
+        assert variables["GATEWAY_SELECTOR"] == (
+            "app.kubernetes.io/managed-by=envoy-gateway,app.kubernetes.io/component=proxy,"
+            "gateway.envoyproxy.io/owning-gateway-name=model-gateway"
+        )
+    else:
+        assert not {"SERVED_MODEL_NAMES", "UNKNOWN_MODEL", "GATEWAY_SELECTOR"} & set(variables)
+
+
+def test_the_shipped_stages_cover_every_routing_mode(synth: SynthResult) -> None:
+    """So the test above checks model mode (staging) as well as host (prod) and header (dev)."""
+    modes = {name: config.ingress.routing_mode for name, config in synth.configs.items()}
+    assert set(modes.values()) == {"host", "header", "model"}, modes
 
 
 def test_project_role_reads_only_its_cluster(synth: SynthResult, stage: str) -> None:

@@ -81,6 +81,19 @@ class PrometheusStatLogger:
 def attach_router(app):
     Instrumentator(excluded_handlers=["/metrics"]).add().instrument(app).expose(app)
 """,
+    "vllm/entrypoints/openai/completion/api_router.py": """
+router = APIRouter()
+@router.post("/v1/completions", dependencies=[Depends(validate_json_request)])
+@with_cancellation
+async def create_completion(request, raw_request):
+    pass
+@router.get("/v1/models")
+def show_available_models(raw_request):
+    pass
+@some_decorator("/not/a/route")
+def helper():
+    pass
+""",
     "vllm-9.9.9.dist-info/METADATA": """Name: vllm
 Version: 9.9.9
 Requires-Dist: opentelemetry-sdk>=1.27.0
@@ -145,6 +158,10 @@ def test_metric_names_as_exposed(facts: dict[str, object]) -> None:
     }
 
 
+def test_http_routes_from_the_route_decorators(facts: dict[str, object]) -> None:
+    assert facts["http_routes"] == ["GET /v1/models", "POST /v1/completions"]
+
+
 def test_main_writes_the_file_named_after_the_image_tag(tmp_path: Path, facts: dict[str, object]) -> None:
     wheel = tmp_path / "vllm-9.9.9-cp38-abi3-manylinux_2_28_x86_64.whl"
     with zipfile.ZipFile(wheel, "w") as archive:
@@ -166,3 +183,5 @@ def test_the_committed_facts_file_records_its_wheel() -> None:
     assert len(committed["source"]["sha256"]) == 64
     # vllm/config/cache.py in vllm-0.33.0: CacheConfig.DEFAULT_BLOCK_SIZE = 16 (the planner's prefix cache).
     assert committed["default_block_size"] == 16
+    # vllm/entrypoints/openai/completion/api_router.py in vllm-0.33.0 (the smoke check's 1-token request).
+    assert "POST /v1/completions" in committed["http_routes"]
