@@ -9,7 +9,14 @@ import multiprocessing
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from dataclasses import dataclass, replace
 from queue import Empty
 from typing import Any, Protocol
@@ -42,16 +49,17 @@ from planner.trace import Trace, thin, thinned, with_warmup
 Progress = Callable[[int], object]
 Simulated = tuple[SimResult, SimResult | None]
 
-# How soon a pooled simulation should run (lower first; see _Dispatcher): the oracle search's later
-# probes and static peak wait on each other one by one, so they go before anything else; the configured
-# run (the search's target) and the search's first probe next; the runs nothing waits on last.
-CHAIN, GATE, LEAF = 0, 1, 2
+# How soon a pooled simulation should run (lower first; see Dispatcher): the oracle search's probes
+# wait on each other one by one, so they go before anything else, then static peak (the chain's last
+# link); the configured run (the search's target) and the search's first probe next; the runs nothing
+# waits on last, longest first (so that no long one is left to run alone at the end).
+CHAIN, CHAIN_END, GATE, LEAF = 0, 1, 2, 3
 
 
 class Runner(Protocol):
     """Starts one simulation (setup, extended trace, warm-up requests, and node groups to price it on
     as well) and returns its future results: at once in this process, or queued on a process pool so
-    that every simulation of every plan shares it (``priority``: CHAIN, GATE or LEAF)."""
+    that every simulation of every plan shares it (``priority``: CHAIN, CHAIN_END, GATE or LEAF)."""
 
     def __call__(
         self,
@@ -228,7 +236,7 @@ def plan_version(
     configured_summary = summarise(CONFIGURED, configured, version_trace, slo, settings.slo_quantile)
     search = oracle.run(min(settings.slo_quantile, configured_summary.slo_attainment))
     static = static_setup(base, extended, search.slo_utilisation, settings, model.autoscaling.max_replicas)
-    static_result = runner(static, extended, warmup_requests, None, priority=CHAIN).result()[0]
+    static_result = runner(static, extended, warmup_requests, None, priority=CHAIN_END).result()[0]
     for run in runs:
         if run.name == CONFIGURED:
             results[run.name], summary = configured, configured_summary
@@ -659,7 +667,7 @@ def plan_stage(
         # Fork every worker now, before the planning threads below exist (the pool forks lazily, and
         # forking a process that runs threads can copy a lock held by one of them).
         list(pool.map(time.sleep, [0.05] * workers))
-        dispatcher = _Dispatcher(pool, workers)
+        dispatcher = Dispatcher(pool, workers)
         # The first pass (each version's configured policy, for the cluster-wide scale-ups) on the pool
         # too; like the serial path it does not count towards the progress bar. A version's plan waits
         # for the other versions' first-pass runs only.
@@ -680,21 +688,23 @@ def plan_stage(
             return [future.result() for future in futures]
 
 
-class _Dispatcher:
-    """Hands simulations to the pool one per free worker, most urgent first (CHAIN, GATE, LEAF; in
-    submission order within one), instead of the pool's first-come order.
+class Dispatcher:
+    """Hands simulations to the pool one per free worker, most urgent first (CHAIN, CHAIN_END, GATE in
+    submission order, then LEAF by falling request count), instead of the pool's first-come order.
 
     The oracle search and static peak are a chain of simulations each waiting on the one before; with
     first-come order each link queued behind every variant started before it, so at the end the chains
     ran alone with a core idle. A finished CHAIN or GATE run keeps its worker for HOLD_SECONDS, the time
-    its plan takes to read it and start the next link, before a LEAF may take it.
+    its plan takes to read it and start the next link, before a LEAF may take it. Which run goes where
+    does not change any result: each simulation is independent and seeded.
     """
 
     HOLD_SECONDS = 2.0
 
-    def __init__(self, pool: ProcessPoolExecutor, workers: int) -> None:
+    def __init__(self, pool: Executor, workers: int, work: Callable[..., Simulated] | None = None) -> None:
         self.pool, self.free = pool, workers
-        self.waiting: list[tuple[int, int, Callable[[], Future[Simulated]], Future[Simulated]]] = []
+        self.work = work or simulate_repriced  # what a worker runs (tests give a stand-in)
+        self.waiting: list[tuple[int, int, int, Callable[[], Future[Simulated]], Future[Simulated]]] = []
         self.held = 0  # workers kept free for a chain's next link
         self.count = 0
         self.lock = threading.Lock()
@@ -708,12 +718,13 @@ class _Dispatcher:
             priority: int = LEAF,
         ) -> Future[Simulated]:
             def submit() -> Future[Simulated]:
-                return self.pool.submit(simulate_repriced, setup, trace, report, warmup_requests, reprice_as)
+                return self.pool.submit(self.work, setup, trace, report, warmup_requests, reprice_as)
 
             outer: Future[Simulated] = Future()
             with self.lock:
                 self.count += 1
-                heapq.heappush(self.waiting, (priority, self.count, submit, outer))
+                longest = -trace.size if priority == LEAF else 0
+                heapq.heappush(self.waiting, (priority, longest, self.count, submit, outer))
                 self._pump()
             return outer
 
@@ -724,7 +735,7 @@ class _Dispatcher:
         while self.waiting and self.free > 0:
             if self.waiting[0][0] == LEAF and self.free <= self.held:
                 return
-            priority, _, submit, outer = heapq.heappop(self.waiting)
+            priority, _, _, submit, outer = heapq.heappop(self.waiting)
             self.free -= 1
             if priority != LEAF and self.held:
                 self.held -= 1
@@ -738,7 +749,7 @@ class _Dispatcher:
     def _settle(self, outer: Future[Simulated], priority: int, inner: Future[Simulated]) -> None:
         with self.lock:
             self.free += 1
-            if priority != LEAF:
+            if priority in (CHAIN, GATE):  # a next link follows
                 self.held += 1
                 timer = threading.Timer(self.HOLD_SECONDS, self._release)
                 timer.daemon = True
