@@ -19,6 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import planner
 from config import load_stages
 from planner.plan import plan_stage, simulate
 from planner.policies import base_setup
@@ -99,6 +100,7 @@ def main() -> None:
         print(f"{name:40} {wall:8.2f} {cpu:8.2f} {requests:19,} {requests / cpu:15,.0f}")
     print(f"load average (1 min) before {load:.1f}, after {os.getloadavg()[0]:.1f}; {os.cpu_count()} CPUs")
     print(f"workers {args.workers}; peak memory {peak_rss_mib():,.0f} MiB (largest process)")
+    print(f"simulator: {'compiled (mypyc)' if planner.compiled() else 'plain Python'}")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ def main() -> None:
     sys.path.insert(0, str(args.tree.resolve()))
     os.chdir(args.tree)
 
+    import planner
     from config import load_stages
     from planner.clock import resolve_start
     from planner.plan import simulate
@@ -69,7 +70,8 @@ def main() -> None:
     week = dense_week(hour, args.requests, seed=1)
     print(
         f"tree {args.tree}: built {week.size:,} requests over {week.duration_seconds / 86400:.1f} d "
-        f"in {time.perf_counter() - began:.1f} s (SYNTHETIC)",
+        f"in {time.perf_counter() - began:.1f} s (SYNTHETIC); simulator "
+        f"{'compiled (mypyc)' if getattr(planner, 'compiled', lambda: False)() else 'plain Python'}",
         flush=True,
     )
     settings = PlannerSettings()

@@ -5,11 +5,15 @@ from __future__ import annotations
 import bisect
 import math
 
+from mypy_extensions import mypyc_attr
+
 from planner.entities import Node, Outcome, Pod, PodState
-from planner.events import EventKind, SimState
+from planner.events import EventKind
+from planner.replica import ReplicaBatching
 
 
-class ClusterNodes(SimState):
+@mypyc_attr(allow_interpreted_subclasses=True)
+class ClusterNodes(ReplicaBatching):
     """The ReplicaSet controller, the scheduler, node groups with the Cluster Autoscaler, Spot."""
 
     def _launch_for_initial_pod(self) -> Node | None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from mypy_extensions import mypyc_attr
+
+from planner.cluster import ClusterNodes
 from planner.entities import PodState
-from planner.events import EventKind, SimState
+from planner.events import EventKind
 from planner.hpa import HpaSpec, external_average_value_replicas, next_replicas, pods_average_replicas
 
 
-class Controllers(SimState):
+@mypyc_attr(allow_interpreted_subclasses=True)
+class Controllers(ClusterNodes):
     """What changes the replica count: the HPA (via KEDA's metrics), off-hours, the oracle."""
 
     def _scrape(self, now: float, _: object, __: int) -> None:

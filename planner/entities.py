@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from enum import IntEnum
+from typing import Final
 
 
 class Outcome(IntEnum):
@@ -61,6 +62,7 @@ class Pod:
         "count",
         "created_at",
         "ctx",
+        "held",
         "kv_used",
         "node",
         "partial",
@@ -82,7 +84,9 @@ class Pod:
         "waiting",
     )
 
-    IDLE, PREFILL, DECODE = 0, 1, 2
+    IDLE: Final = 0
+    PREFILL: Final = 1
+    DECODE: Final = 2
 
     def __init__(self, serial: int, created_at: float = 0.0) -> None:
         self.serial = serial
@@ -91,6 +95,9 @@ class Pod:
         self.node: Node | None = None
         self.ready_at = 0.0
         self.waiting: deque[int] = deque()
+        # Requests held (waiting, in a step, decoding, or part-prefilled), kept up to date by
+        # planner.replica: the ALB's least-outstanding choice reads it on every arrival.
+        self.held = 0
         self.running: list[tuple[int, int]] = []  # (decode count at which it finishes, request)
         self.prefill_batch: list[tuple[int, int]] = []  # (request, prompt tokens) in the current step
         self.partial = -1  # the request whose prompt is part computed (chunked prefill), or -1

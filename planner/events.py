@@ -13,6 +13,7 @@ from enum import IntEnum
 from heapq import heappush
 
 import numpy as np
+from mypy_extensions import mypyc_attr
 
 from planner.entities import Node, Outcome, Pod
 from planner.hpa import HpaState
@@ -42,6 +43,7 @@ class EventKind(IntEnum):
 Event = tuple[float, EventKind, int, object, int]  # time, kind, sequence, subject, version
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class SimState:
     """Shared state (set up by planner.sim.Simulation) and the calls the parts make on each other."""
 

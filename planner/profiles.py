@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -209,6 +209,10 @@ class ReplicaProfile:
         ]
         if problems:
             raise ProfileError(f"profile {self.description!r}: {', '.join(problems)} out of range")
+
+    def __reduce__(self) -> tuple[type[ReplicaProfile], tuple[object, ...]]:
+        # Rebuilt through __init__ when pickled (the process pool): works compiled (mypyc) too.
+        return (ReplicaProfile, tuple(getattr(self, field.name) for field in fields(self)))
 
     # The one time model: the simulator, the oracle's sizing and the reports all call these.
 

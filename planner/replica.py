@@ -25,15 +25,36 @@ of the step in progress (vLLM admits at step boundaries).
 from __future__ import annotations
 
 import heapq
-import math
 from array import array
+from heapq import heappush
+from math import isnan
+from operator import attrgetter
+from typing import Final
+
+from mypy_extensions import mypyc_attr
 
 from planner.entities import Outcome, Pod
 from planner.events import EventKind, SimState
 
+# Hot-path constants (looked up once, not per step; Final lets mypyc inline them).
+_IDLE: Final = Pod.IDLE
+_PREFILL: Final = Pod.PREFILL
+_DECODE: Final = Pod.DECODE
+_PREFILL_DONE: Final = EventKind.PREFILL_DONE
+_RUN_END: Final = EventKind.RUN_END
+_SERVED: Final = int(Outcome.SERVED)
+_TIMEOUT: Final = int(Outcome.DROPPED_TIMEOUT)
+_HELD: Final = attrgetter("held")
 
+
+@mypyc_attr(allow_interpreted_subclasses=True)
 class ReplicaBatching(SimState):
-    """Requests: routing to the least-loaded ready pod, admission, mixed steps and decode runs."""
+    """Requests: routing to the least-loaded ready pod, admission, mixed steps and decode runs.
+
+    The per-step paths below run tens of millions of times a week: they read the profile's time model
+    through its methods (planner.profiles, the one formula) but keep attribute lookups, calls and
+    allocations out of the common cases (no prompt work: no chunk list; one routable pod: no ``min``).
+    """
 
     # Per request (set up by planner.sim.Simulation): decode steps still to run, tokens generated before a
     # preemption (recomputed with the prompt on resume), and the admission sequence (the newest is
@@ -45,11 +66,9 @@ class ReplicaBatching(SimState):
     preemptions: int
 
     def _drop_all(self, pod: Pod, reason: Outcome) -> None:
-        held = [
-            *pod.waiting,
-            *(request for request, _ in pod.prefill_batch),
-            *(entry[1] for entry in pod.running),
-        ]
+        held = list(pod.waiting)
+        held += [request for request, _ in pod.prefill_batch]
+        held += [request for _, request in pod.running]
         if pod.partial >= 0 and all(request != pod.partial for request, _ in pod.prefill_batch):
             held.append(pod.partial)
         for request in held:
@@ -58,45 +77,59 @@ class ReplicaBatching(SimState):
         pod.prefill_batch = []
         pod.running = []
         pod.partial = -1
+        pod.held = 0
         pod.kv_used = 0.0
         pod.ctx = 0.0
         pod.phase = Pod.IDLE
 
     def _arrive(self, request: int, now: float) -> None:
         profile = self.profile
-        need = self.prompt[request] + self.output[request]
+        prompt = self.prompt[request]
+        need = prompt + self.output[request]
         if need > profile.max_model_len or need > profile.kv_capacity_tokens:
             self.outcome[request] = int(Outcome.DROPPED_TOO_LONG)
             return
-        if not self.routable:
+        routable = self.routable
+        if not routable:
             self.outcome[request] = int(Outcome.DROPPED_NO_REPLICA)
             return
-        # Routing hook: None is the ALB's least outstanding requests (planner.routing for the others).
+        # Routing hook: None is the ALB's least outstanding requests, ties to the first (planner.routing
+        # for the others).
         router = self.router
-        pod = min(self.routable, key=_pod_load) if router is None else router.choose(self.routable, request)
-        was_empty = not pod.waiting
-        pod.waiting.append(request)
-        if pod.phase == Pod.IDLE:
+        if router is not None:
+            pod = router.choose(routable, request)
+        elif len(routable) == 1:
+            pod = routable[0]
+        else:
+            pod = min(routable, key=_HELD)
+        waiting = pod.waiting
+        was_empty = not waiting
+        waiting.append(request)
+        pod.held += 1
+        phase = pod.phase
+        if phase == _IDLE:
             self._iterate(pod, now)
         elif (
-            pod.phase == Pod.DECODE
+            phase == _DECODE
             and was_empty
             and not pod.truncated
             and len(pod.running) < profile.max_num_seqs
-            and pod.kv_used + self.prompt[request] <= profile.kv_capacity_tokens
+            and pod.kv_used + prompt <= profile.kv_capacity_tokens
         ):
             self._cut_run(pod, now)
 
     def _cut_run(self, pod: Pod, now: float) -> None:
         """End the decode run after the step in progress so waiting requests can join the batch."""
-        steps = self.profile.decode_steps_within(now - pod.run_start, pod.run_n, pod.run_ctx) + 1
+        profile = self.profile
+        steps = profile.decode_steps_within(now - pod.run_start, pod.run_n, pod.run_ctx) + 1
         if steps >= pod.run_steps:
             return
         pod.run_steps = steps
         pod.truncated = True
         pod.version += 1
-        end = pod.run_start + self.profile.decode_run_seconds(steps, pod.run_n, pod.run_ctx)
-        self.push(max(end, now), EventKind.RUN_END, pod, pod.version)
+        end = pod.run_start + profile.decode_run_seconds(steps, pod.run_n, pod.run_ctx)
+        self.sequence += 1
+        heappush(self.events, (max(end, now), _RUN_END, self.sequence, pod, pod.version))
 
     def _prefill_length(self, request: int) -> int:
         return self.prompt[request] + self.recompute[request]
@@ -106,57 +139,59 @@ class ReplicaBatching(SimState):
         profile = self.profile
         capacity = profile.kv_capacity_tokens
         per_step = profile.tokens_per_step
-        if not pod.running and pod.partial < 0:
+        running = pod.running
+        if not running and pod.partial < 0:
             # Nothing held: no float drift (speculative tokens per step) can block admission.
             pod.kv_used = 0.0
             pod.ctx = 0.0
         # Decode first: when the running sequences' next tokens do not fit, preempt the newest.
         preempted = False
-        while pod.running and pod.kv_used + len(pod.running) * per_step > capacity:
+        while running and pod.kv_used + len(running) * per_step > capacity:
             self._preempt_newest(pod)
             preempted = True
-        decoding = len(pod.running)
-        budget = profile.max_prefill_tokens - decoding
+        decoding = len(running)
         chunks: list[tuple[int, int]] = []
         tokens = 0
-        if pod.partial >= 0 and budget > 0:
-            request = pod.partial
-            take = min(pod.partial_left, budget, int(capacity - pod.kv_used))
-            if take > 0:
-                chunks.append((request, take))
-                pod.kv_used += take
-                pod.partial_left -= take
-                budget -= take
-                tokens += take
-        if not preempted:
-            tokens += self._admit(pod, now, budget, chunks)
+        if pod.partial >= 0 or pod.waiting:
+            budget = profile.max_prefill_tokens - decoding
+            if pod.partial >= 0 and budget > 0:
+                request = pod.partial
+                take = min(pod.partial_left, budget, int(capacity - pod.kv_used))
+                if take > 0:
+                    chunks.append((request, take))
+                    pod.kv_used += take
+                    pod.partial_left -= take
+                    budget -= take
+                    tokens += take
+            if not preempted and pod.waiting:
+                tokens += self._admit(pod, now, budget, chunks)
         if pod.busy_since is None:
             pod.busy_since = now
-        pod.version += 1
+        version = pod.version + 1
+        pod.version = version
         if chunks:
-            pod.phase = Pod.PREFILL
+            pod.phase = _PREFILL
             pod.prefill_batch = chunks
             pod.step_decoders = decoding
             duration = profile.mixed_step_seconds(decoding, pod.ctx, tokens)
-            self.push(now + duration, EventKind.PREFILL_DONE, pod, pod.version)
+            self.sequence += 1
+            heappush(self.events, (now + duration, _PREFILL_DONE, self.sequence, pod, version))
             return
-        if pod.running:
+        if running:
+            ctx = pod.ctx
             room = int((capacity - pod.kv_used) // (decoding * per_step))
-            steps = min(pod.running[0][0] - pod.count, max(1, room))
-            pod.phase = Pod.DECODE
+            steps = min(running[0][0] - pod.count, max(1, room))
+            pod.phase = _DECODE
             pod.run_start = now
             pod.run_steps = steps
             pod.run_n = decoding
-            pod.run_ctx = pod.ctx
+            pod.run_ctx = ctx
             pod.truncated = False
-            self.push(
-                now + profile.decode_run_seconds(steps, decoding, pod.ctx),
-                EventKind.RUN_END,
-                pod,
-                pod.version,
-            )
+            self.sequence += 1
+            end = now + profile.decode_run_seconds(steps, decoding, ctx)
+            heappush(self.events, (end, _RUN_END, self.sequence, pod, version))
             return
-        pod.phase = Pod.IDLE
+        pod.phase = _IDLE
         self._stop_busy(pod, now)
         self._maybe_gone(pod, now)
 
@@ -164,41 +199,38 @@ class ReplicaBatching(SimState):
         """Waiting requests into this step, in order, while the budget, the batch and the KV cache allow."""
         profile = self.profile
         capacity = profile.kv_capacity_tokens
+        max_num_seqs = profile.max_num_seqs
         waiting = pod.waiting
         timeout = self.setup.request_timeout_seconds
         seqs = len(pod.running) + (1 if pod.partial >= 0 else 0)
         cache = self.prefix_cache
+        first_token, arrival, admitted = self.first_token, self.arrival, self.admitted
+        prompt, recompute, steps_left = self.prompt, self.recompute, self.steps_left
         tokens = 0
-        while (
-            waiting
-            and budget > 0
-            and (pod.partial < 0 or pod.partial_left == 0)
-            and seqs < profile.max_num_seqs
-        ):
+        while waiting and budget > 0 and (pod.partial < 0 or pod.partial_left == 0) and seqs < max_num_seqs:
             request = waiting[0]
-            if math.isnan(self.first_token[request]) and now - self.arrival[request] > timeout:
+            if isnan(first_token[request]) and now - arrival[request] > timeout:
                 waiting.popleft()
-                self.outcome[request] = int(Outcome.DROPPED_TIMEOUT)
+                pod.held -= 1
+                self.outcome[request] = _TIMEOUT
                 continue
-            length = self._prefill_length(request)
+            length = prompt[request] + recompute[request]
             # scheduler_reserve_full_isl (default True in v0.33.0): the whole prompt, with any tokens to
             # recompute, must fit in the free KV before the first chunk is admitted.
             if pod.kv_used + length > capacity:
                 break
             waiting.popleft()
-            if math.isnan(self.admitted[request]):
-                self.admitted[request] = now
-            if self.steps_left[request] < 0:
-                self.steps_left[request] = profile.decode_steps(self.output[request])
+            if isnan(admitted[request]):
+                admitted[request] = now
+            if steps_left[request] < 0:
+                steps_left[request] = profile.decode_steps(self.output[request])
             self.admissions += 1
             self.admit_seq[request] = self.admissions
             # Prefix-cache hook: the prompt's leading blocks cached on this replica are held from the start
             # and skip prefill (at least one token is always computed).
             hit = 0
             if cache is not None:
-                hit = cache.admit(
-                    pod.serial, request, self.prompt[request], capacity, int(pod.kv_used + length)
-                )
+                hit = cache.admit(pod.serial, request, prompt[request], capacity, int(pod.kv_used + length))
             compute = length - hit
             take = min(compute, budget)
             chunks.append((request, take))
@@ -241,20 +273,24 @@ class ReplicaBatching(SimState):
             return
         if pod.step_decoders:
             self._advance(pod, 1, pod.step_decoders, now)
+        first_token, prompt, recompute = self.first_token, self.prompt, self.recompute
+        steps_left = self.steps_left
+        running = pod.running
         for request, _ in pod.prefill_batch:
             if request == pod.partial:
                 if pod.partial_left > 0:
                     continue  # more of its prompt in the next step
                 pod.partial = -1
-            if math.isnan(self.first_token[request]):
-                self.first_token[request] = now
-            length = self._prefill_length(request)
-            steps = self.steps_left[request]
+            if isnan(first_token[request]):
+                first_token[request] = now
+            length = prompt[request] + recompute[request]
+            steps = steps_left[request]
             if steps == 0:
                 pod.kv_used -= length
+                pod.held -= 1
                 self._finish(request, now)
             else:
-                heapq.heappush(pod.running, (pod.count + steps, request))
+                heapq.heappush(running, (pod.count + steps, request))
                 pod.ctx += length
         pod.prefill_batch = []
         self._iterate(pod, now)
@@ -270,24 +306,24 @@ class ReplicaBatching(SimState):
     def _advance(self, pod: Pod, steps: int, batch: int, now: float) -> None:
         """``steps`` decode steps of ``batch`` sequences done: their KV grows; finished ones leave."""
         per_step = self.profile.tokens_per_step
-        pod.count += steps
+        count = pod.count + steps
+        pod.count = count
         pod.ctx += batch * steps * per_step
         pod.kv_used += batch * steps * per_step
         running = pod.running
-        while running and running[0][0] <= pod.count:
-            _, request = heapq.heappop(running)
-            held = self._prefill_length(request) + self.steps_left[request] * per_step
-            pod.ctx -= held
-            pod.kv_used -= held
-            self._finish(request, now)
+        if running and running[0][0] <= count:
+            prompt, recompute, steps_left = self.prompt, self.recompute, self.steps_left
+            while running and running[0][0] <= count:
+                _, request = heapq.heappop(running)
+                held = prompt[request] + recompute[request] + steps_left[request] * per_step
+                pod.ctx -= held
+                pod.kv_used -= held
+                pod.held -= 1
+                self._finish(request, now)
         if not running:
             pod.ctx = 0.0
 
     def _finish(self, request: int, now: float) -> None:
+        # A hook as well: planner.calibration's closed-loop replay sends the next request from here.
         self.finished[request] = now
-        self.outcome[request] = int(Outcome.SERVED)
-
-
-def _pod_load(pod: Pod) -> int:
-    partial = 1 if pod.partial >= 0 and all(request != pod.partial for request, _ in pod.prefill_batch) else 0
-    return len(pod.waiting) + len(pod.running) + len(pod.prefill_batch) + partial
+        self.outcome[request] = _SERVED

@@ -12,16 +12,16 @@ import math
 from array import array
 from dataclasses import replace
 from heapq import heappop
+from typing import Any
 
 import numpy as np
+from mypy_extensions import mypyc_attr
 
-from planner.cluster import ClusterNodes
 from planner.controllers import Controllers
 from planner.entities import Node, Outcome, Pod, PodState
 from planner.events import Event, EventKind
 from planner.hpa import HpaState
 from planner.prefix_cache import PrefixCache
-from planner.replica import ReplicaBatching
 from planner.routing import Router
 from planner.simspec import Autoscaling, GroupSpec, SimResult, SimSetup
 
@@ -39,7 +39,9 @@ __all__ = [
 ]
 
 
-class Simulation(ReplicaBatching, ClusterNodes, Controllers):
+# Tests subclass it to record what happens (plain Python classes may subclass it when compiled).
+@mypyc_attr(allow_interpreted_subclasses=True)
+class Simulation(Controllers):
     """One run; call :meth:`run` once."""
 
     def __init__(
@@ -52,22 +54,23 @@ class Simulation(ReplicaBatching, ClusterNodes, Controllers):
     ) -> None:
         self.setup = setup
         self.profile = setup.profile
-        # Per-request columns as flat C arrays (8 bytes a value, 1 for the outcome) rather than lists of
-        # Python floats and ints (about 32 bytes each): a 27M-request week fits in memory this way.
+        # Per-request columns as flat C arrays (8 bytes a value; 4 for the replica's token counts, 1 for the
+        # outcome) rather than lists of Python floats and ints (about 32 bytes each): a 27M-request week
+        # fits in memory this way. Copied straight from numpy's buffers, with no bytes object between.
         n = int(arrival.size)
-        self.arrival = array("d", np.ascontiguousarray(arrival, dtype=np.float64).tobytes())
-        self.prompt = array("q", np.ascontiguousarray(prompt, dtype=np.int64).tobytes())
-        self.output = array("q", np.ascontiguousarray(output, dtype=np.int64).tobytes())
-        unknown = np.full(n, math.nan).tobytes()
-        self.first_token = array("d", unknown)
-        self.admitted = array("d", unknown)
-        self.finished = array("d", unknown)
-        self.outcome = array("b", bytes(n))  # Outcome.IN_FLIGHT is 0
-        # The V1 replica's columns (planner.replica): decode steps left (-1 until first admitted), tokens
-        # to recompute after a preemption, and the admission sequence.
-        self.steps_left = array("q", np.full(n, -1, dtype=np.int64).tobytes())
-        self.recompute = array("q", bytes(8 * n))
-        self.admit_seq = array("q", bytes(8 * n))
+        self.arrival = _column("d", np.asarray(arrival, dtype=np.float64))
+        self.prompt = _column("q", np.asarray(prompt, dtype=np.int64))
+        self.output = _column("q", np.asarray(output, dtype=np.int64))
+        self.first_token = _column("d", np.full(n, math.nan))
+        self.admitted = _column("d", np.full(n, math.nan))
+        self.finished = _column("d", np.full(n, math.nan))
+        self.outcome = _column("b", np.zeros(n, dtype=np.int8))  # Outcome.IN_FLIGHT is 0
+        # The V1 replica's columns (planner.replica): decode steps left (-1 until first admitted; at most
+        # an admitted request's output tokens, so 32 bits hold it), tokens to recompute after a
+        # preemption (at most its output tokens too), and the admission sequence.
+        self.steps_left = _column("i", np.full(n, -1, dtype=np.int32))
+        self.recompute = _column("i", np.zeros(n, dtype=np.int32))
+        self.admit_seq = _column("q", np.zeros(n, dtype=np.int64))
         self.admissions = 0
         self.preemptions = 0
         self.events: list[Event] = []
@@ -260,10 +263,12 @@ class Simulation(ReplicaBatching, ClusterNodes, Controllers):
                 hours += np.maximum(overlap, 0.0) / 3600
         series = np.asarray(self.series, dtype=np.float64).reshape(-1, 3)
         return SimResult(
-            first_token=np.frombuffer(self.first_token, dtype=np.float64).copy(),
-            admitted=np.frombuffer(self.admitted, dtype=np.float64).copy(),
-            finished=np.frombuffer(self.finished, dtype=np.float64).copy(),
-            outcome=np.frombuffer(self.outcome, dtype=np.int8).copy(),
+            # Views on the run's own columns, not copies (nothing writes to them once the run is over): a
+            # 27M-request run would otherwise hold 0.7 GB twice at its end.
+            first_token=np.frombuffer(self.first_token, dtype=np.float64),
+            admitted=np.frombuffer(self.admitted, dtype=np.float64),
+            finished=np.frombuffer(self.finished, dtype=np.float64),
+            outcome=np.frombuffer(self.outcome, dtype=np.int8),
             series_time=series[:, 0],
             series_desired=series[:, 1],
             series_ready=series[:, 2],
@@ -282,3 +287,10 @@ class Simulation(ReplicaBatching, ClusterNodes, Controllers):
             if self.prefix_cache is None
             else np.asarray(self.prefix_cache.cached_tokens, dtype=np.int64),
         )
+
+
+def _column(typecode: str, values: np.ndarray) -> array[Any]:
+    """A C array holding a copy of ``values`` (already of the matching dtype, contiguous or not)."""
+    column = array(typecode)
+    column.frombytes(np.ascontiguousarray(values).data.cast("B"))  # as bytes: frombytes wants format B
+    return column
