@@ -12,6 +12,7 @@ import pytest
 
 from config.subnets import EDGE, PRIVATE, PUBLIC, load_balancer_source_cidrs, subnet_cidrs
 from contract.serving import PLACEHOLDERS
+from k8s_charts import model_gateway as gw
 from k8s_charts.model_gateway import ENVOY_SERVICE
 from k8s_charts.stage_charts import build_stage_charts
 from tests.synth import SynthResult
@@ -93,8 +94,22 @@ def test_model_pods_admit_http_only_from_edge_sources(synth: SynthResult, stage:
     assert len(model_policies) == sum(len(model.versions) for model in config.models) + len(gateway_policies)
     for policy in model_policies:
         cidrs = _admitted_cidrs(policy)
-        takes_alb_traffic = policy in gateway_policies or not model_routing
-        assert cidrs == (alb_sources if takes_alb_traffic else scraper_sources), policy["metadata"]["name"]
+        if policy in gateway_policies:
+            # The gateway's pods: the ALB's subnets on the listener and readiness ports, the scraper's
+            # (edge) subnets alone on the metrics ports.
+            by_ports = {
+                tuple(port["port"] for port in rule["ports"]): [
+                    peer["ipBlock"]["cidr"] for peer in rule["from"] if "ipBlock" in peer
+                ]
+                for rule in policy["spec"]["ingress"]
+                if any("ipBlock" in peer for peer in rule["from"])
+            }
+            assert by_ports == {
+                (gw.LISTENER_PORT, gw.READINESS_PORT): alb_sources,
+                (gw.STATS_PORT, gw.EXTPROC_METRICS_PORT): scraper_sources,
+            }
+        else:
+            assert cidrs == (scraper_sources if model_routing else alb_sources), policy["metadata"]["name"]
         assert config.network.vpc_cidr not in cidrs
         for cidr in cidrs:
             assert not any(ipaddress.ip_network(cidr).overlaps(pods) for pods in pod_ranges), cidr
