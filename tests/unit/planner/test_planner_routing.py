@@ -162,6 +162,7 @@ def test_least_request_keeps_the_first_draw_on_a_tie() -> None:
 def test_each_routing_mode_plans_with_the_balancer_that_picks_its_replicas() -> None:
     from config import load_stages
     from planner.policies import stage_routing
+    from tests.variants import routed_by_alb
 
     stages = load_stages()
     for stage in stages.values():
@@ -173,6 +174,10 @@ def test_each_routing_mode_plans_with_the_balancer_that_picks_its_replicas() -> 
         else:  # the ALB's least outstanding requests: the simulator's default path
             assert spec is None
     assert any(stage.ingress.routing_mode == "model" for stage in stages.values())
+    # No shipped stage routes by host (prod and staging: model, dev: header): prod's host-routed copy.
+    host_routed = routed_by_alb("prod")
+    assert host_routed.ingress.routing_mode == "host"
+    assert stage_routing(host_routed) is None
 
 
 def test_prefix_affinity_follows_the_longest_routed_prefix_within_the_load_cap() -> None:
