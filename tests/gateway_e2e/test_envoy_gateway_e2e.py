@@ -184,6 +184,15 @@ def test_an_unknown_models_name_is_cut_to_128_characters(gateway: Gateway) -> No
     assert f"`{'m' * 128}`" in response.json()["error"]["message"]
 
 
+def test_a_model_name_with_a_quote_gives_a_404_whose_body_is_not_json(gateway: Gateway) -> None:
+    """The limit docs/serving.md states: Envoy's text format does not JSON-escape %REQ()%, so such a
+    name breaks the body (the status stays 404). If this starts failing, Envoy escapes: update the doc."""
+    response = gateway.post('say "hi"')
+    assert response.status == 404
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(response.body)
+
+
 def test_canary_versions_split_within_binomial_tolerance_of_the_configured_weights(
     gateway: Gateway,
 ) -> None:
