@@ -1,7 +1,7 @@
 """Write the xDS shapes the gateway end-to-end test builds its Envoy bootstrap from (facts, not code).
 
 Usage:
-    python -m tools.envoy_gateway_xds_facts <envoyproxy/gateway git dir> [tag] [output]
+    .venv/bin/python -m tools.envoy_gateway_xds_facts <envoyproxy/gateway git dir> [tag] [output]
     (defaults: tag v1.8.3, output tests/gateway_e2e/envoy-gateway-<tag>-xds.json)
 
 Envoy Gateway's translator tests keep golden xDS outputs under
