@@ -193,6 +193,32 @@ def test_a_model_name_with_a_quote_gives_a_404_whose_body_is_not_json(gateway: G
         json.loads(response.body)
 
 
+def test_a_direct_response_counts_as_a_local_reply_for_a_response_override(tmp_path: Path) -> None:
+    """docs/serving.md's "Why not a responseOverride on the catch-all" rests on this: Envoy treats
+    a route's direct response as a local reply, so a `source: Local` 404 override rewrites it (and
+    would rewrite every other local 404 too). Its own Envoy: the shared one's override is for 401."""
+    config = bootstrap(listener_port=0, admin_port=0, client=CLIENT, key=KEY, models=())
+    envoy = Envoy(workdir=tmp_path)
+    config["admin"]["address"]["socketAddress"]["portValue"] = envoy.admin_port
+    listener = config["staticResources"]["listeners"][0]
+    listener["address"]["socketAddress"]["portValue"] = envoy.port
+    custom_response = listener["defaultFilterChain"]["filters"][0]["typedConfig"]["httpFilters"][0]
+    (matcher,) = custom_response["typedConfig"]["customResponseMatcher"]["matcherList"]["matchers"]
+    matcher["predicate"]["andMatcher"]["predicate"][0]["singlePredicate"]["valueMatch"]["exact"] = "404"
+    matcher["onMatch"]["action"]["typedConfig"]["bodyFormat"] = {"textFormat": "overridden"}
+    envoy.start(config)
+    try:
+        response = call(
+            f"{envoy.url}/v1/chat/completions",
+            "POST",
+            chat("gpt-unknown-1"),
+            {"Authorization": f"Bearer {KEY}", MODEL_HEADER: "gpt-unknown-1"},
+        )
+    finally:
+        envoy.stop()
+    assert (response.status, response.body) == (404, b"overridden")
+
+
 def test_canary_versions_split_within_binomial_tolerance_of_the_configured_weights(
     gateway: Gateway,
 ) -> None:
