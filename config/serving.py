@@ -312,7 +312,10 @@ class ModelConfig(Strict):
 
 class IngressConfig(Strict):
     scheme: Literal["internal", "internet-facing"] = "internal"
-    domain: str | None = Field(default=None, description="Hosts are <model-id>.<domain>.")
+    domain: str | None = Field(
+        default=None,
+        description="Hosts are <model-id>.<domain> (host routing) or <domain> (model routing).",
+    )
     certificate_arn: str | None = Field(default=None, description="ACM certificate for domain.")
     auth: Literal["api-key", "none"] = Field(
         default="api-key",
@@ -404,7 +407,7 @@ class IngressConfig(Strict):
         if self.certificate_arn and not self.domain:
             raise ValueError(
                 "ingress.certificate_arn is set but ingress.domain is not; the certificate is only used "
-                "for <model-id>.<domain> hosts: set ingress.domain or remove the certificate"
+                "for the hosts under ingress.domain: set ingress.domain or remove the certificate"
             )
         return self
 

@@ -160,6 +160,8 @@ class ModelGatewayChart(cdk8s.Chart):
     models: the registry (one AIGatewayRoute per model, one backend per version).
     values: deploy-time values (the Docker Hub pull-through cache prefix).
     source_cidrs: the ALB's and the AMP scraper's subnets (config.subnets.load_balancer_source_cidrs).
+    scraper_cidrs: the AMP scraper's (edge) subnets, the only ones admitted to the metrics ports: an
+        internet-facing ALB's public subnets reach the listener and readiness ports only.
     api_key_secret: the Secret (k8s_charts/api_key.py) whose one entry is the key every request on the
         Gateway must carry as `Authorization: Bearer <key>`.
     """
@@ -172,6 +174,7 @@ class ModelGatewayChart(cdk8s.Chart):
         models: list[ModelConfig],
         values: StageValues,
         source_cidrs: list[str],
+        scraper_cidrs: list[str],
         api_key_secret: str,
     ) -> None:
         super().__init__(scope, id_, namespace=MODELS_NAMESPACE, disable_resource_name_hashes=True)
@@ -383,10 +386,14 @@ class ModelGatewayChart(cdk8s.Chart):
             )
             for model in models
         }
-        self.network_policy = self._network_policy(models, source_cidrs, labels)
+        self.network_policy = self._network_policy(models, source_cidrs, scraper_cidrs, labels)
 
     def _network_policy(
-        self, models: list[ModelConfig], source_cidrs: list[str], labels: dict[str, str]
+        self,
+        models: list[ModelConfig],
+        source_cidrs: list[str],
+        scraper_cidrs: list[str],
+        labels: dict[str, str],
     ) -> cdk8s.ApiObject:
         served = sorted({serving_port(model) for model in models})
         metrics = [{"protocol": "TCP", "port": port} for port in (STATS_PORT, EXTPROC_METRICS_PORT)]
@@ -400,15 +407,18 @@ class ModelGatewayChart(cdk8s.Chart):
                 "podSelector": {"matchLabels": ENVOY_POD_LABELS},
                 "policyTypes": ["Ingress", "Egress"],
                 "ingress": [
-                    # The ALB (requests and health checks) and the AMP managed scraper, from their subnets.
+                    # The ALB (requests and health checks), from its subnets (as the model pods admit
+                    # it in the other modes, the scraper's included).
                     {
                         "from": [{"ipBlock": {"cidr": cidr}} for cidr in source_cidrs],
                         "ports": [
                             {"protocol": "TCP", "port": LISTENER_PORT},
                             {"protocol": "TCP", "port": READINESS_PORT},
-                            *metrics,
                         ],
                     },
+                    # The AMP managed scraper, from the edge subnets only: not an internet-facing ALB's
+                    # public subnets, which have no business with Envoy's stats or ext_proc's metrics.
+                    {"from": [{"ipBlock": {"cidr": cidr}} for cidr in scraper_cidrs], "ports": metrics},
                     {
                         "from": [
                             {"namespaceSelector": {"matchLabels": {METRICS_SCRAPER_NAMESPACE_LABEL: "true"}}}

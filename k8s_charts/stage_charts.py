@@ -96,6 +96,7 @@ def build_stage_charts(app: cdk8s.App, *, config: StageConfig, values: StageValu
             models=list(config.models),
             values=values,
             source_cidrs=source_cidrs,
+            scraper_cidrs=pod_source_cidrs,  # the edge subnets: what the model pods admit in this mode
             api_key_secret=API_KEY_SECRET,  # `model` mode requires ingress.auth api-key (config/serving.py)
         )
     return StageCharts(

@@ -73,7 +73,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--routing-policies",
         help="compare replica selection under the configured autoscaling: all, or a comma-separated list "
-        "of least_outstanding (the ALB's today), round_robin, power_of_two, prefix_affinity",
+        "of least_outstanding (the ALB: host and header routing), round_robin, power_of_two, least_request "
+        "(the model gateway's Envoy: model routing), prefix_affinity",
     )
     parser.add_argument(
         "--prefix-cache-bound",

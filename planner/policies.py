@@ -26,6 +26,7 @@ from planner.gpu_slices import configured_slice, slice_profile
 from planner.hpa import HpaSpec, Policy, Rules
 from planner.prices import hourly_price
 from planner.profiles import ReplicaProfile, replica_profile
+from planner.routing import LEAST_OUTSTANDING, STAGE_POLICY, RoutingSpec
 from planner.schedule import offhours_windows
 from planner.settings import PlannerSettings
 from planner.sim import Autoscaling, GroupSpec, SimSetup
@@ -238,7 +239,15 @@ def base_setup(
         offhours_floor_replicas=stage.offhours.floor_replicas,
         offhours_floor_nodes=stage.offhours.floor_nodes,
         seed=seed,
+        routing=stage_routing(stage),
     )
+
+
+def stage_routing(stage: StageConfig) -> RoutingSpec | None:
+    """How the stage picks a replica: None is the simulator's default path, the ALB's least outstanding
+    requests (host and header routing); model routing's Envoy gateway picks by least request."""
+    policy = STAGE_POLICY[stage.ingress.routing_mode]
+    return None if policy == LEAST_OUTSTANDING else RoutingSpec(policy=policy)
 
 
 def hpa_variants(

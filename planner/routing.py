@@ -8,6 +8,13 @@ Policies (``--routing-policies``):
 * ``round_robin``: the routable replicas in turn (ALB ``round_robin``; vllm-router ``round_robin``).
 * ``power_of_two``: two distinct replicas drawn at random (a seeded stream of its own), the one with
   fewer outstanding requests wins (vllm-router ``power_of_two``).
+* ``least_request``: Envoy's least-request load balancer as ``model`` routing's gateway uses it
+  (Envoy Gateway's BackendTrafficPolicy ``LeastRequest``, k8s_charts/model_gateway.py: equal host
+  weights, so Envoy's unweighted ``N_CHOICES`` pick with ``choice_count`` 2, its default): two draws
+  *with* replacement (the same replica can be drawn twice), and the second replaces the first only
+  with strictly fewer active requests (``unweightedHostPickNChoices`` in Envoy's
+  ``least_request_lb.cc``). The planner counts one balancer; the gateway runs two Envoy replicas,
+  each counting only its own requests.
 * ``prefix_affinity``: vllm-router's ``cache_aware`` (src/policies/cache_aware.rs, the SGLang
   router's design). The router keeps, per replica, the prefix blocks it routed there (its
   "approximate tree", bounded by ``max_tree_size``). When the load is imbalanced, i.e.
@@ -40,8 +47,14 @@ from planner.entities import Pod
 LEAST_OUTSTANDING = "least_outstanding"
 ROUND_ROBIN = "round_robin"
 POWER_OF_TWO = "power_of_two"
+LEAST_REQUEST = "least_request"
 PREFIX_AFFINITY = "prefix_affinity"
-ROUTING_POLICIES = (LEAST_OUTSTANDING, ROUND_ROBIN, POWER_OF_TWO, PREFIX_AFFINITY)
+ROUTING_POLICIES = (LEAST_OUTSTANDING, ROUND_ROBIN, POWER_OF_TWO, LEAST_REQUEST, PREFIX_AFFINITY)
+# What picks a replica in each ingress.routing mode: the ALB's target groups are the pods in host and
+# header routing (least_outstanding_requests, k8s_charts/model_ingress.py); in model routing the
+# Envoy gateway picks the pod.
+STAGE_POLICY = {"host": LEAST_OUTSTANDING, "header": LEAST_OUTSTANDING, "model": LEAST_REQUEST}
+STAGE_BALANCER = {LEAST_OUTSTANDING: "the ALB", LEAST_REQUEST: "the model gateway"}
 CHARACTERS_PER_TOKEN = 4  # assumption: English text; only bounds the router's per-replica memory
 
 ROUTER_FACTS = Path(__file__).resolve().parent.parent / "config" / "router_facts" / "vllm-router-0.1.17.json"
@@ -132,6 +145,7 @@ class Router:
             LEAST_OUTSTANDING: self._least_outstanding,
             ROUND_ROBIN: self._round_robin,
             POWER_OF_TWO: self._power_of_two,
+            LEAST_REQUEST: self._least_request,
             PREFIX_AFFINITY: self._prefix_affinity,
         }[spec.policy]
 
@@ -149,6 +163,10 @@ class Router:
             return pods[0]
         first, second = (int(index) for index in self.rng.choice(len(pods), size=2, replace=False))
         return pods[second] if pod_load(pods[second]) < pod_load(pods[first]) else pods[first]
+
+    def _least_request(self, pods: list[Pod], request: int) -> Pod:
+        first, second = (pods[int(index)] for index in self.rng.integers(len(pods), size=2))
+        return second if pod_load(second) < pod_load(first) else first
 
     def _prefix_affinity(self, pods: list[Pod], request: int) -> Pod:
         spec = self.spec

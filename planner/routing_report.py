@@ -18,7 +18,7 @@ from config.serving import ModelVersion
 from planner.prefix_cache import FREE, vllm_block_size
 from planner.readers import MOONCAKE_BLOCK_TOKENS
 from planner.report import PolicySummary, summarise
-from planner.routing import LEAST_OUTSTANDING, RoutingSpec
+from planner.routing import LEAST_OUTSTANDING, STAGE_BALANCER, RoutingSpec
 from planner.simspec import SimResult, SimSetup
 from planner.trace import Trace
 
@@ -37,6 +37,7 @@ class RoutingComparison:
     rows: list[RoutingRow]
     prefix_cache_modelled: bool
     reason: str  # why the prefix cache is or is not modelled
+    baseline: str = LEAST_OUTSTANDING  # the stage's own policy (planner.routing.STAGE_POLICY)
 
 
 def warmup_distinct(trace: Trace, warmup_requests: int) -> Trace:
@@ -97,7 +98,8 @@ def compare_routing(
         result = simulate(replace(setup, routing=spec), trace, warmup_requests)
         summary = summarise(policy, result, measured_trace, slo_seconds, slo_quantile)
         rows.append(RoutingRow(policy, summary, hit_rate(result, measured_trace)))
-    return RoutingComparison(rows, modelled, reason)
+    baseline = setup.routing.policy if setup.routing is not None else LEAST_OUTSTANDING
+    return RoutingComparison(rows, modelled, reason, baseline)
 
 
 def hit_rate(result: SimResult, trace: Trace) -> float | None:
@@ -116,18 +118,18 @@ def _seconds(value: float) -> str:
 
 
 def routing_table(comparison: RoutingComparison, slo_seconds: float) -> str:
-    """Policies side by side, with the change against least_outstanding (the ALB's policy today)."""
-    base = next((row for row in comparison.rows if row.policy == LEAST_OUTSTANDING), None)
+    """Policies side by side, with the change against the stage's own policy (the ALB's or the gateway's)."""
+    base = next((row for row in comparison.rows if row.policy == comparison.baseline), None)
     lines = [
         f"| routing | under {slo_seconds:g} s | TTFT p50 s | TTFT p95 s | GPU-h | $ | prefix hit rate | "
-        "vs least_outstanding |",
+        f"vs {comparison.baseline} |",
         "|" + "---|" * 8,
     ]
     for row in comparison.rows:
         s = row.summary
         hits = "-" if row.prefix_hit_rate is None else f"{row.prefix_hit_rate:.1%}"
         if base is None or row is base:
-            delta = "(today's ALB)" if row is base else "-"
+            delta = f"(this stage: {STAGE_BALANCER[row.policy]})" if row is base else "-"
         else:
             b = base.summary
             delta = (

@@ -4,7 +4,8 @@ It answers /health, /v1/models, /v1/chat/completions and /v1/completions (plain 
 streaming), and /metrics with the vLLM series a load-aware router could read (vllm-router 0.1.17
 reads none of them: it counts its own in-flight requests). Every completion names the instance
 that served it, so a test can count where the router sent each request. `latency_seconds` holds
-each response open that long, which is how a test makes one replica "loaded".
+each response open that long, which is how a test makes one replica "loaded"; `chunk_interval_seconds`
+spaces the streamed events, so a test can tell a stream passed through from one buffered whole.
 """
 
 from __future__ import annotations
@@ -30,12 +31,14 @@ class FakeVllm:
         served_model_name: str,
         instance: str,
         latency_seconds: float = 0.0,
+        chunk_interval_seconds: float = 0.01,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
         self.served_model_name = served_model_name
         self.instance = instance
         self.latency_seconds = latency_seconds
+        self.chunk_interval_seconds = chunk_interval_seconds  # between two streamed events
         self.requests: Counter[str] = Counter()
         self.running = 0
         self.authorizations: list[str | None] = []  # the Authorization header of each completion
@@ -162,7 +165,7 @@ class FakeVllm:
                         "choices": [choice],
                     }
                     self._chunk(f"data: {json.dumps(event)}\n\n".encode())
-                    time.sleep(0.01)
+                    time.sleep(fake.chunk_interval_seconds)
                 self._chunk(b"data: [DONE]\n\n")
                 self._chunk(b"")
 

@@ -149,6 +149,9 @@ def test_static_worker_urls_are_ignored_in_multi_model_mode(
 
 
 def test_router_counts_requests_and_errors_by_route(router: Router) -> None:
+    # Its own traffic, so the test holds alone or after any other (pytest -k, xdist's split): the router
+    # creates the route's request counter on the first routed request, the error counter on an error.
+    assert router.post("/v1/chat/completions", chat(LLAMA)).status == 200
     router.post("/v1/chat/completions", chat(UNKNOWN))
     metrics = router.metrics()
     assert 'vllm_router_requests_total{route="/v1/chat/completions"}' in metrics

@@ -16,6 +16,7 @@ from k8s_charts.shutdown import shutdown_timing
 from k8s_charts.vllm_args import VLLM_PORT
 from tests.templates import chart_manifests, of_kind
 from tests.unit.charts.helpers import charts_for, stage_config, stage_data
+from tests.variants import with_alb_routing
 
 # What the vllm/vllm-openai image provides besides the standard library (docs/serving.md).
 IMAGE_PACKAGES = {"aiohttp", "prometheus_client", "botocore", "filter_proxy"}
@@ -24,6 +25,12 @@ IMAGE_PACKAGES = {"aiohttp", "prometheus_client", "botocore", "filter_proxy"}
 @pytest.fixture(scope="module")
 def filtered() -> ModelEndpointChart:
     return charts_for(stage_config(stage_data("prod"), "prod")).endpoints["llama-3-1-8b-v1"]
+
+
+@pytest.fixture(scope="module")
+def filtered_behind_alb() -> ModelEndpointChart:
+    """prod's filtered model with the ALB routing to the pods itself (host), so the pods check the key."""
+    return charts_for(stage_config(with_alb_routing(stage_data("prod")), "prod")).endpoints["llama-3-1-8b-v1"]
 
 
 @pytest.fixture(scope="module")
@@ -73,12 +80,17 @@ def test_the_sidecar_reads_its_guardrail_from_the_stack_published_config_map(
 
 
 def test_the_sidecar_checks_the_same_api_key_as_vllm_before_paying_for_a_guardrail_call(
-    filtered: ModelEndpointChart,
+    filtered_behind_alb: ModelEndpointChart, filtered: ModelEndpointChart
 ) -> None:
-    pods = containers(filtered)
+    pods = containers(filtered_behind_alb)
     key = env(pods["vllm"])["VLLM_API_KEY"]
     assert "secretKeyRef" in key  # a reference, never the value
     assert env(pods["guardrail-filter"])["API_KEY"] == key
+    # Shipped prod routes through the gateway, which checks the key at the edge before the sidecar
+    # sees the request (tests/unit/charts/test_model_gateway.py): neither container checks it again.
+    shipped = containers(filtered)
+    assert "VLLM_API_KEY" not in env(shipped["vllm"])
+    assert "API_KEY" not in env(shipped["guardrail-filter"])
 
 
 def test_the_sidecar_runs_the_repository_proxy_code_on_the_vllm_image(filtered: ModelEndpointChart) -> None:

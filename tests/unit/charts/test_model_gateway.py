@@ -418,8 +418,13 @@ def test_internet_facing_model_mode_admits_the_public_subnets_to_the_gateway_onl
             if "ipBlock" in peer
         }
 
-    # The ALB (public subnets) reaches the gateway...
-    assert set(layout["Public"]) <= admitted(of_kind(charts.gateway, "NetworkPolicy"))  # type: ignore[arg-type]
+    # The ALB (public subnets) reaches the gateway, on its listener and readiness ports only...
+    gateway_policy = of_kind(charts.gateway, "NetworkPolicy")  # type: ignore[arg-type]
+    assert set(layout["Public"]) <= admitted(gateway_policy)
+    for rule in gateway_policy["spec"]["ingress"]:
+        cidrs = {peer["ipBlock"]["cidr"] for peer in rule["from"] if "ipBlock" in peer}
+        if cidrs & set(layout["Public"]):
+            assert [port["port"] for port in rule["ports"]] == [gw.LISTENER_PORT, gw.READINESS_PORT]
     # ...and no model pod, which then checks no key; the scraper (edge subnets) still reaches them.
     for chart in charts.endpoints.values():
         pods = admitted(of_kind(chart, "NetworkPolicy"))

@@ -6,21 +6,22 @@ import json
 from typing import Any
 
 from contract.serving import PLACEHOLDERS
+from k8s_charts import model_gateway as gw
 from k8s_charts.model_endpoint import ModelEndpointChart
 from k8s_charts.model_ingress import ModelIngressChart
 from tests.templates import of_kind
 from tests.unit.charts.helpers import charts_for, stage_config, stage_data
+from tests.variants import with_alb_routing
 
 ALB = "alb.ingress.kubernetes.io"
 
 
 def ingress_for(stage: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The stage's Ingress with the ALB routing by itself: staging and prod ship `model` routing
+    (tests/unit/charts/test_model_gateway.py and the shipped-prod tests below), so these tests use the
+    same stage with `ingress.routing` host (prod, which has a domain) or header (staging)."""
     if data is None:
-        data = stage_data(stage)
-        # staging ships `model` routing (tests/unit/charts/test_model_gateway.py); these tests are
-        # about the ALB's own routing by header and host.
-        if data["ingress"].get("routing") == "model":
-            data["ingress"]["routing"] = "header"
+        data = with_alb_routing(stage_data(stage))
     chart = charts_for(stage_config(data, stage)).ingress
     assert isinstance(chart, ModelIngressChart)
     return of_kind(chart, "Ingress")
@@ -94,6 +95,55 @@ def test_internal_http_only_without_a_domain() -> None:
 
 def test_scheme_follows_config() -> None:
     assert alb_annotations(ingress_for("prod"))[f"{ALB}/scheme"] == "internet-facing"
+    assert alb_annotations(shipped_ingress("prod"))[f"{ALB}/scheme"] == "internet-facing"
+    assert alb_annotations(ingress_for("staging"))[f"{ALB}/scheme"] == "internal"
+
+
+def shipped_ingress(stage: str) -> dict[str, Any]:
+    """The stage's Ingress exactly as its config file asks."""
+    chart = charts_for(stage_config(stage_data(stage), stage)).ingress
+    assert isinstance(chart, ModelIngressChart)
+    return of_kind(chart, "Ingress")
+
+
+def test_prod_ships_model_routing_on_its_one_domain_over_https() -> None:
+    # One OpenAI base URL, https://llm.example.com/v1: the ALB has one rule, host <domain>, that sends
+    # only the OpenAI API to the gateway; no per-model hosts, actions or header conditions.
+    ingress = shipped_ingress("prod")
+    assert ingress["spec"]["rules"] == [
+        {
+            "host": "llm.example.com",
+            "http": {
+                "paths": [
+                    {
+                        "path": "/v1/*",
+                        "pathType": "ImplementationSpecific",
+                        "backend": {
+                            "service": {"name": gw.ENVOY_SERVICE, "port": {"number": gw.LISTENER_PORT}}
+                        },
+                    }
+                ]
+            },
+        }
+    ]
+    assert "defaultBackend" not in ingress["spec"]
+    # The certificate must cover the one host the rule and TLS name: <domain> itself (README.md).
+    assert ingress["spec"]["tls"] == [{"hosts": ["llm.example.com"]}]
+    values = alb_annotations(ingress)
+    assert not [key for key in values if key.startswith((f"{ALB}/actions.", f"{ALB}/conditions."))]
+    # HTTPS only (HTTP redirects), the configured certificate, TLS 1.3 policy, the WAF, internet-facing.
+    assert json.loads(values[f"{ALB}/listen-ports"]) == [{"HTTP": 80}, {"HTTPS": 443}]
+    assert values[f"{ALB}/ssl-redirect"] == "443"
+    assert values[f"{ALB}/certificate-arn"] == (
+        "arn:aws:acm:us-west-2:333333333333:certificate/00000000-0000-4000-8000-000000000000"
+    )
+    assert values[f"{ALB}/ssl-policy"].startswith("ELBSecurityPolicy-TLS13")
+    assert values[f"{ALB}/wafv2-acl-arn"] == PLACEHOLDERS.web_acl_arn
+    assert values[f"{ALB}/scheme"] == "internet-facing"
+    assert f"{ALB}/inbound-cidrs" not in values
+    # The target group is the Envoy pods, health-checked on Envoy Gateway's readiness endpoint.
+    assert values[f"{ALB}/healthcheck-port"] == str(gw.READINESS_PORT)
+    assert values[f"{ALB}/healthcheck-path"] == gw.READINESS_PATH
 
 
 def _attributes(value: str) -> dict[str, str]:
@@ -109,9 +159,12 @@ def test_target_groups_health_check() -> None:
 def test_target_groups_route_to_the_least_busy_replica() -> None:
     # The capacity planner's assumption (planner/settings.py); the ALB default is round_robin.
     # Attribute and annotation as documented for controller v2.8.2 (docs/guide/ingress/annotations.md).
+    # In `model` routing the target group is the gateway's Envoy pods (which then pick a model pod by
+    # least request, test_model_gateway.py): least outstanding there too.
     for stage in ("dev", "staging", "prod"):
-        attributes = _attributes(alb_annotations(ingress_for(stage))[f"{ALB}/target-group-attributes"])
-        assert attributes["load_balancing.algorithm.type"] == "least_outstanding_requests", stage
+        for ingress in (ingress_for(stage), shipped_ingress(stage)):
+            attributes = _attributes(alb_annotations(ingress)[f"{ALB}/target-group-attributes"])
+            assert attributes["load_balancing.algorithm.type"] == "least_outstanding_requests", stage
 
 
 def test_deregistration_delay_covers_the_longest_grace_period_of_the_stage() -> None:

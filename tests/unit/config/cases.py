@@ -366,10 +366,23 @@ CASES = (
     ),
     # Production safety rules.
     Case(
+        # With the ALB routing by header (the one mode allowed without a domain), only the safety rule
+        # stands between prod and clear text.
         "prod-internet-facing-without-tls",
         "prod",
-        lambda d: d["ingress"].update(domain=None, certificate_arn=None),
+        lambda d: d["ingress"].update(domain=None, certificate_arn=None, routing="header"),
         ("production stage", "safety rule internet-facing-without-tls", "safety_overrides"),
+    ),
+    Case(
+        # prod as shipped routes through the gateway, where every model's prompts and the key share one
+        # listener: that mode refuses an internet-facing ALB without TLS on its own, in any stage.
+        "prod-model-routing-internet-facing-without-tls",
+        "prod",
+        lambda d: d["ingress"].update(domain=None, certificate_arn=None),
+        (
+            "ingress.routing 'model' with ingress.scheme 'internet-facing' needs ingress.domain and "
+            "ingress.certificate_arn",
+        ),
     ),
     Case(
         "prod-model-only-on-spot",

@@ -15,6 +15,7 @@ from planner.plan import simulate
 from planner.prefix_cache import PrefixCache, vllm_block_size
 from planner.routing import (
     LEAST_OUTSTANDING,
+    LEAST_REQUEST,
     POWER_OF_TWO,
     PREFIX_AFFINITY,
     ROUND_ROBIN,
@@ -137,6 +138,46 @@ def test_power_of_two_picks_the_less_loaded_of_two_distinct_draws() -> None:
     router = Router(_spec(POWER_OF_TWO), None, seed=3)
     # With two replicas both are always drawn, so the empty one always wins.
     assert {router.choose(pods, r).serial for r in range(20)} == {1}
+
+
+def test_least_request_draws_with_replacement_like_envoy() -> None:
+    """Envoy's N_CHOICES pick (choice_count 2) draws twice with replacement: with two replicas both draws
+    land on the busy one a quarter of the time, which vllm-router's power_of_two never allows."""
+    pods = _pods([9, 0])
+    router = Router(_spec(LEAST_REQUEST), None, seed=3)
+    busy = sum(router.choose(pods, r).serial == 0 for r in range(4000))
+    assert 0.22 < busy / 4000 < 0.28
+
+
+def test_least_request_keeps_the_first_draw_on_a_tie() -> None:
+    """Only strictly fewer active requests replace the first draw (Envoy's comparison is `<`)."""
+    pods = _pods([2, 2, 2])
+    router = Router(_spec(LEAST_REQUEST), None, seed=7)
+    probe = np.random.default_rng([7, 2])  # the router's stream (planner.routing.Router)
+    for request in range(50):
+        first = int(probe.integers(3, size=2)[0])
+        assert router.choose(pods, request).serial == first
+
+
+def test_each_routing_mode_plans_with_the_balancer_that_picks_its_replicas() -> None:
+    from config import load_stages
+    from planner.policies import stage_routing
+    from tests.variants import routed_by_alb
+
+    stages = load_stages()
+    for stage in stages.values():
+        spec = stage_routing(stage)
+        if stage.ingress.routing_mode == "model":
+            assert spec is not None
+            assert spec.policy == LEAST_REQUEST
+            assert not spec.prefix_cache
+        else:  # the ALB's least outstanding requests: the simulator's default path
+            assert spec is None
+    assert any(stage.ingress.routing_mode == "model" for stage in stages.values())
+    # No shipped stage routes by host (prod and staging: model, dev: header): prod's host-routed copy.
+    host_routed = routed_by_alb("prod")
+    assert host_routed.ingress.routing_mode == "host"
+    assert stage_routing(host_routed) is None
 
 
 def test_prefix_affinity_follows_the_longest_routed_prefix_within_the_load_cap() -> None:
@@ -295,7 +336,7 @@ def test_comparison_says_when_the_trace_cannot_show_prefix_affinity() -> None:
     assert "needs a trace with prefix ids" in comparison.reason
     table = routing_table(comparison, 2.0)
     assert "| least_outstanding |" in table
-    assert "(today's ALB)" in table
+    assert "(this stage: the ALB)" in table
     assert all(row.prefix_hit_rate is None for row in comparison.rows)
 
 

@@ -17,6 +17,7 @@ from planner.sim import Autoscaling, GroupSpec, Simulation
 from planner.startup import Spread, StartupChain, fixed
 from tests.unit.planner.conftest import make_profile, make_setup, make_trace
 from tests.unit.planner.test_planner_control_loops import _Recording
+from tests.variants import routed_by_alb
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -145,7 +146,10 @@ def test_the_chain_takes_its_periods_from_the_chart_and_the_controller_defaults(
     assert "healthy-threshold-count" not in ingress
     settings = PlannerSettings()
     assert (settings.alb_healthcheck_interval_seconds, settings.alb_healthy_threshold) == (15.0, 2)
-    stage = stages["prod"]
+    # prod as it would be with the ALB routing to the model pods (host): the whole chain, ALB check
+    # included. prod ships `model` routing, whose chain skips the ALB phase (the test below).
+    stage = routed_by_alb("prod")
+    assert stage.ingress.routing_mode == "host"
     model = stage.models[0]
     setup = base_setup(stage, model, model.versions[0], poisson_trace(1.0, 60.0, 1), settings, 1)
     chain = setup.startup
@@ -180,17 +184,20 @@ def test_a_missing_chart_constant_is_a_clear_error(tmp_path: Path) -> None:
 def test_with_model_routing_a_new_replica_waits_for_no_alb_health_check(
     stages: dict[str, StageConfig],
 ) -> None:
-    # staging routes by the request's model field through the gateway: the ALB's target group is the
-    # Envoy pods (k8s_charts/model_ingress.py), so a vLLM pod is routable once Kubernetes calls it Ready.
+    # staging and prod route by the request's model field through the gateway: the ALB's target group
+    # is the Envoy pods (k8s_charts/model_ingress.py), so a vLLM pod is routable once Kubernetes calls
+    # it Ready. The same stages with the ALB routing to the pods (header, host) wait for its check.
     from tests.unit.planner.conftest import poisson_trace
 
     trace = poisson_trace(1.0, 60.0, 1)
-    chains = {}
-    for name in ("staging", "prod"):
-        stage = stages[name]
+
+    def chain(stage: StageConfig) -> StartupChain:
         model = stage.models[0]
-        chains[name] = base_setup(stage, model, model.versions[0], trace, PlannerSettings(), 1).startup
-    assert stages["staging"].ingress.routing_mode == "model"
-    assert chains["staging"].alb_interval_seconds == 0.0
-    assert stages["prod"].ingress.routing_mode != "model"
-    assert chains["prod"].alb_interval_seconds == 15.0
+        return base_setup(stage, model, model.versions[0], trace, PlannerSettings(), 1).startup
+
+    for name in ("staging", "prod"):
+        shipped, behind_alb = stages[name], routed_by_alb(name)
+        assert shipped.ingress.routing_mode == "model", name
+        assert chain(shipped).alb_interval_seconds == 0.0, name
+        assert behind_alb.ingress.routing_mode in ("header", "host"), name
+        assert chain(behind_alb).alb_interval_seconds == 15.0, name

@@ -7,11 +7,17 @@ import ipaddress
 import json
 from typing import Any
 
+import cdk8s
 import pytest
 
 from config.subnets import EDGE, PRIVATE, PUBLIC, load_balancer_source_cidrs, subnet_cidrs
+from contract.serving import PLACEHOLDERS
+from k8s_charts import model_gateway as gw
+from k8s_charts.model_gateway import ENVOY_SERVICE
+from k8s_charts.stage_charts import build_stage_charts
 from tests.synth import SynthResult
-from tests.templates import all_applied_manifests, applied_charts, resources
+from tests.templates import all_applied_manifests, applied_charts, chart_manifests, resources
+from tests.variants import routed_by_alb
 
 
 def subnets_by_group(synth: SynthResult, stage: str) -> dict[str, list[dict[str, Any]]]:
@@ -58,30 +64,69 @@ def test_scraper_runs_in_the_edge_subnets(synth: SynthResult, stage: str) -> Non
     assert "PrivateSubnet" not in subnet_ids
 
 
+def _admitted_cidrs(policy: dict[str, Any]) -> list[str]:
+    return [
+        peer["ipBlock"]["cidr"]
+        for rule in policy["spec"]["ingress"]
+        for peer in rule["from"]
+        if "ipBlock" in peer
+    ]
+
+
 def test_model_pods_admit_http_only_from_edge_sources(synth: SynthResult, stage: str) -> None:
     config = synth.configs[stage]
     zones = len(config.availability_zones)
     layout = subnet_cidrs(config.network.vpc_cidr, zones)
     pod_ranges = [ipaddress.ip_network(cidr) for cidr in layout[PRIVATE.name]]
-    expected = load_balancer_source_cidrs(
+    # Whatever the ALB targets admits the ALB's subnets (public ones too when internet-facing) and the
+    # scraper's; in `model` routing the ALB targets the gateway, and the model pods, which then check
+    # no key, admit only the scraper's edge subnets (and the gateway's pods, by label).
+    alb_sources = load_balancer_source_cidrs(
         config.network.vpc_cidr, zones, internet_facing=config.ingress.scheme == "internet-facing"
     )
+    scraper_sources = load_balancer_source_cidrs(config.network.vpc_cidr, zones, internet_facing=False)
+    model_routing = config.ingress.routing_mode == "model"
     policies = [m for m in all_applied_manifests(synth, stage) if m["kind"] == "NetworkPolicy"]
     model_policies = [p for p in policies if p["metadata"]["name"] != "default-deny"]
+    gateway_policies = [p for p in model_policies if p["metadata"]["name"] == ENVOY_SERVICE]
     # One per model version, plus the gateway's in `model` routing (its pods take the ALB's traffic).
-    gateway = 1 if config.ingress.routing_mode == "model" else 0
-    assert len(model_policies) == sum(len(model.versions) for model in config.models) + gateway
+    assert len(gateway_policies) == (1 if model_routing else 0)
+    assert len(model_policies) == sum(len(model.versions) for model in config.models) + len(gateway_policies)
     for policy in model_policies:
-        cidrs = [
-            peer["ipBlock"]["cidr"]
-            for rule in policy["spec"]["ingress"]
-            for peer in rule["from"]
-            if "ipBlock" in peer
-        ]
-        assert cidrs == expected
+        cidrs = _admitted_cidrs(policy)
+        if policy in gateway_policies:
+            # The gateway's pods: the ALB's subnets on the listener and readiness ports, the scraper's
+            # (edge) subnets alone on the metrics ports.
+            by_ports = {
+                tuple(port["port"] for port in rule["ports"]): [
+                    peer["ipBlock"]["cidr"] for peer in rule["from"] if "ipBlock" in peer
+                ]
+                for rule in policy["spec"]["ingress"]
+                if any("ipBlock" in peer for peer in rule["from"])
+            }
+            assert by_ports == {
+                (gw.LISTENER_PORT, gw.READINESS_PORT): alb_sources,
+                (gw.STATS_PORT, gw.EXTPROC_METRICS_PORT): scraper_sources,
+            }
+        else:
+            assert cidrs == (scraper_sources if model_routing else alb_sources), policy["metadata"]["name"]
         assert config.network.vpc_cidr not in cidrs
         for cidr in cidrs:
             assert not any(ipaddress.ip_network(cidr).overlaps(pods) for pods in pod_ranges), cidr
+
+
+def test_behind_an_internet_facing_alb_routing_by_host_model_pods_admit_the_public_subnets() -> None:
+    """No shipped stage has this any more (prod routes by `model`): prod's copy with host routing."""
+    config = routed_by_alb("prod")
+    assert (config.ingress.routing_mode, config.ingress.scheme) == ("host", "internet-facing")
+    zones = len(config.availability_zones)
+    layout = subnet_cidrs(config.network.vpc_cidr, zones)
+    charts = build_stage_charts(cdk8s.Testing.app(), config=config, values=PLACEHOLDERS)
+    assert charts.gateway is None
+    assert charts.endpoints
+    for chart in charts.endpoints.values():
+        (policy,) = [m for m in chart_manifests(chart) if m["kind"] == "NetworkPolicy"]
+        assert _admitted_cidrs(policy) == layout[PUBLIC.name] + layout[EDGE.name]
 
 
 @pytest.mark.parametrize(("internet_facing", "groups"), [(False, [EDGE]), (True, [PUBLIC, EDGE])])

@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_eks_v2 as eks
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk.assertions import Template
+
+from app import cdk_json_context
+from config import StageConfig
 from config.serving import UNKNOWN_MODEL_PROBE
 from contract.kubernetes import MODELS_NAMESPACE
-from stacks.smoke_check_stack import HTTP_CHECK_MINUTES, trigger_role_path
+from stacks.cluster_stack import ClusterHandle
+from stacks.smoke_check_stack import HTTP_CHECK_MINUTES, SmokeCheckStack, trigger_role_path
 from tests.synth import SynthResult
 from tests.templates import as_list, one, render, role_statements
+from tests.variants import routed_by_alb
 
 
 def test_access_entry_is_the_view_policy_scoped_to_models(synth: SynthResult, stage: str) -> None:
@@ -84,10 +97,76 @@ def test_project_checks_the_stage_the_way_it_routes(synth: SynthResult, stage: s
         assert not {"SERVED_MODEL_NAMES", "UNKNOWN_MODEL", "GATEWAY_SELECTOR"} & set(variables)
 
 
-def test_the_shipped_stages_cover_every_routing_mode(synth: SynthResult) -> None:
-    """So the test above checks model mode (staging) as well as host (prod) and header (dev)."""
+@pytest.fixture(scope="module")
+def host_routed_prod(tmp_path_factory: pytest.TempPathFactory) -> tuple[StageConfig, dict[str, Any]]:
+    """The smoke check stack alone for prod with host routing, which no shipped stage uses any more:
+    a one-stack app on an imported VPC, cluster and secret (seconds), not a whole stage."""
+    config = routed_by_alb("prod")
+    app = cdk.App(context=cdk_json_context(), outdir=str(tmp_path_factory.mktemp("smoke-host")))
+    env = cdk.Environment(account=config.account, region=config.region)
+    arn = f"{config.region}:{config.account}"
+    imports = cdk.Stack(app, "Imports", env=env)
+    zones = config.availability_zones
+    vpc = ec2.Vpc.from_vpc_attributes(
+        imports,
+        "Vpc",
+        vpc_id="vpc-0123456789abcdef0",
+        vpc_cidr_block=config.network.vpc_cidr,
+        availability_zones=zones,
+        private_subnet_ids=[f"subnet-0123456789abcdef{index}" for index in range(len(zones))],
+        private_subnet_route_table_ids=[f"rtb-0123456789abcdef{index}" for index in range(len(zones))],
+    )
+    cluster = eks.Cluster.from_cluster_attributes(
+        imports, "Cluster", cluster_name=f"llm-inference-{config.name}"
+    )
+    handle = ClusterHandle(
+        cluster=cluster,
+        name=cluster.cluster_name,
+        security_group_id="sg-0123456789abcdef0",
+        gpu_node_groups={},
+    )
+    key = kms.Key(imports, "LogsKey")  # a real one: a stack needs a resource to synthesise
+    secret = secretsmanager.Secret.from_secret_complete_arn(
+        imports, "ApiKey", f"arn:aws:secretsmanager:{arn}:secret:api-key-AbCdEf"
+    )
+    stack = SmokeCheckStack(
+        app,
+        "SmokeCheck",
+        config=config,
+        vpc=vpc,
+        cluster=handle,
+        logs_key=key,
+        api_key_secret=secret,
+        env=env,
+    )
+    return config, dict(Template.from_stack(stack).to_json())
+
+
+def test_host_routing_is_checked_by_host_over_tls(
+    host_routed_prod: tuple[StageConfig, dict[str, Any]],
+) -> None:
+    """No shipped stage routes by host now (dev: header; staging and prod: model), so prod's host-routed
+    copy shows the check gets what the script's host path needs (tests/unit/tools/test_smoke_check_scripts.py
+    runs that path)."""
+    config, template = host_routed_prod
+    _, project = one(template, "AWS::CodeBuild::Project")
+    spec = json.loads(render(project["Properties"]["Source"]["BuildSpec"]))
+    variables = spec["env"]["variables"]
+    assert variables["ROUTING_MODE"] == "host"
+    assert variables["INGRESS_DOMAIN"] == config.ingress.domain == "llm.example.com"
+    assert variables["MODEL_IDS"].split() == [model.id for model in config.models]
+    assert not {"SERVED_MODEL_NAMES", "UNKNOWN_MODEL", "GATEWAY_SELECTOR"} & set(variables)
+    assert "API_KEY" in spec["env"]["secrets-manager"]
+
+
+def test_the_stages_and_variants_cover_every_routing_mode(
+    synth: SynthResult, host_routed_prod: tuple[StageConfig, dict[str, Any]]
+) -> None:
+    """So the tests above check model mode (staging, prod) and header (dev) on the shipped stages, and
+    host on prod's host-routed copy."""
     modes = {name: config.ingress.routing_mode for name, config in synth.configs.items()}
-    assert set(modes.values()) == {"host", "header", "model"}, modes
+    assert modes == {"dev": "header", "staging": "model", "prod": "model"}
+    assert set(modes.values()) | {host_routed_prod[0].ingress.routing_mode} == {"host", "header", "model"}
 
 
 def test_project_role_reads_only_its_cluster(synth: SynthResult, stage: str) -> None:
