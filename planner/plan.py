@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import functools
+import heapq
 import math
 import multiprocessing
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from dataclasses import dataclass, replace
 from queue import Empty
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -37,18 +47,39 @@ from planner.sim import GroupSpec, SimResult, SimSetup, Simulation
 from planner.trace import Trace, thin, thinned, with_warmup
 
 Progress = Callable[[int], object]
-# Starts one simulation (setup, extended trace, warm-up requests, and node groups to price it on as
-# well) and returns its future results: at once in this process, or queued on a process pool so that
-# every simulation of every plan shares it.
 Simulated = tuple[SimResult, SimResult | None]
-Runner = Callable[[SimSetup, Trace, int, "tuple[GroupSpec, ...] | None"], "Future[Simulated]"]
+
+# How soon a pooled simulation should run (lower first; see Dispatcher): the oracle search's probes
+# wait on each other one by one, so they go before anything else, then static peak (the chain's last
+# link); the configured run (the search's target) and the search's first probe next; the runs nothing
+# waits on last, longest first (so that no long one is left to run alone at the end).
+CHAIN, CHAIN_END, GATE, LEAF = 0, 1, 2, 3
+
+
+class Runner(Protocol):
+    """Starts one simulation (setup, extended trace, warm-up requests, and node groups to price it on
+    as well) and returns its future results: at once in this process, or queued on a process pool so
+    that every simulation of every plan shares it (``priority``: CHAIN, CHAIN_END, GATE or LEAF)."""
+
+    def __call__(
+        self,
+        setup: SimSetup,
+        trace: Trace,
+        warmup_requests: int,
+        reprice_as: tuple[GroupSpec, ...] | None,
+        priority: int = LEAF,
+    ) -> Future[Simulated]: ...
 
 
 def serial_runner(progress: Progress | None) -> Runner:
     """Run each simulation when it is asked for, in this process."""
 
     def run(
-        setup: SimSetup, trace: Trace, warmup_requests: int, reprice_as: tuple[GroupSpec, ...] | None
+        setup: SimSetup,
+        trace: Trace,
+        warmup_requests: int,
+        reprice_as: tuple[GroupSpec, ...] | None,
+        priority: int = LEAF,
     ) -> Future[Simulated]:
         future: Future[Simulated] = Future()
         future.set_result(simulate_repriced(setup, trace, progress, warmup_requests, reprice_as))
@@ -168,7 +199,9 @@ def plan_version(
 
     Simulations go through ``runner`` (default: one after another in this process). The HPA variants
     and the oracle search's first sizing do not depend on each other, so all are started before any
-    result is awaited; with a pool they run side by side. The results do not depend on the runner.
+    result is awaited; with a pool they run side by side. The search then waits on the configured run
+    alone, and the other variants are awaited only once static peak is known, so the search's one-by-one
+    chain is never held up by them. The results do not depend on the runner.
     ``cluster_scale_ups``: the other versions' Cluster Autoscaler scale-ups (see cluster_scale_ups).
     """
     runner = runner or serial_runner(progress)
@@ -183,32 +216,37 @@ def plan_version(
     # The all-on-demand variant comes from the configured run, priced on-demand, when that run never
     # depended on Spot (no interruption or capacity draw in the horizon); else it is simulated.
     on_demand = {run.name: run.setup.groups for run in runs}.get(CONFIGURED_ON_DEMAND)
-    started = {
-        run.name: runner(run.setup, extended, warmup_requests, on_demand if run.name == CONFIGURED else None)
-        for run in runs
-        if run.name != CONFIGURED_ON_DEMAND
-    }
     oracle = _OracleSearch(
         base, extended, version_trace, warmup_requests, settings, model.autoscaling.max_replicas, slo, runner
     )
+    started = {
+        CONFIGURED: runner(base, extended, warmup_requests, on_demand, priority=GATE),
+    }
     oracle.start_first()
-    for run in runs:
-        if run.name == CONFIGURED_ON_DEMAND:
-            derived = started[CONFIGURED].result()[1]
-            found = (
-                derived
-                if derived is not None
-                else runner(run.setup, extended, warmup_requests, None).result()[0]
-            )
-        else:
-            found = started[run.name].result()[0]
-        results[run.name] = found
-        summaries.append(summarise(run.name, results[run.name], version_trace, slo, settings.slo_quantile))
-    target = min(settings.slo_quantile, summaries[0].slo_attainment)
-    search = oracle.run(target)
+    started |= {
+        run.name: runner(run.setup, extended, warmup_requests, None)
+        for run in runs
+        if run.name not in (CONFIGURED, CONFIGURED_ON_DEMAND)
+    }
+    # The search waits only on the configured run (its target); the other variants are collected after
+    # it, so that their runs (and a simulated all-on-demand one) fill the pool around the search's chain.
+    configured, derived = started[CONFIGURED].result()
+    if on_demand is not None and derived is None:
+        started[CONFIGURED_ON_DEMAND] = runner(on_demand_setup(runs), extended, warmup_requests, None)
+    configured_summary = summarise(CONFIGURED, configured, version_trace, slo, settings.slo_quantile)
+    search = oracle.run(min(settings.slo_quantile, configured_summary.slo_attainment))
     static = static_setup(base, extended, search.slo_utilisation, settings, model.autoscaling.max_replicas)
-    results[STATIC_PEAK] = runner(static, extended, warmup_requests, None).result()[0]
-    summaries.append(summarise(STATIC_PEAK, results[STATIC_PEAK], version_trace, slo, settings.slo_quantile))
+    static_result = runner(static, extended, warmup_requests, None, priority=CHAIN_END).result()[0]
+    for run in runs:
+        if run.name == CONFIGURED:
+            results[run.name], summary = configured, configured_summary
+        else:
+            found = derived if run.name == CONFIGURED_ON_DEMAND and derived is not None else None
+            results[run.name] = found if found is not None else started[run.name].result()[0]
+            summary = summarise(run.name, results[run.name], version_trace, slo, settings.slo_quantile)
+        summaries.append(summary)
+    results[STATIC_PEAK] = static_result
+    summaries.append(summarise(STATIC_PEAK, static_result, version_trace, slo, settings.slo_quantile))
     results[ORACLE] = search.result
     summaries.append(search.summary)
     fill_gap_closed(summaries, STATIC_PEAK, ORACLE)
@@ -254,6 +292,10 @@ def plan_version(
     )
 
 
+def on_demand_setup(runs: list[PolicyRun]) -> SimSetup:
+    return next(run.setup for run in runs if run.name == CONFIGURED_ON_DEMAND)
+
+
 def configured_run(
     stage: StageConfig,
     model: ModelConfig,
@@ -296,18 +338,42 @@ def cluster_scale_ups(
     scale_up_times are not cut to the measured window). The runs go through ``runner`` (default: one
     after another in this process, no progress), all started before any is awaited.
     """
+    started = start_cluster_scale_ups(stage, jobs, trace, settings, seed, runner)
+    return {key: others() for key, others in started.items()}
+
+
+def start_cluster_scale_ups(
+    stage: StageConfig,
+    jobs: list[tuple[ModelConfig, ModelVersion]],
+    trace: Trace,
+    settings: PlannerSettings,
+    seed: int,
+    runner: Runner | None = None,
+) -> dict[tuple[str, str], Callable[[], tuple[float, ...]]]:
+    """cluster_scale_ups with the first pass started and not awaited: for each version, a call that
+    waits for the other versions' runs only (not its own), so its plan can start as soon as they end."""
     if len(jobs) < 2:
         return {}
     runner = runner or serial_runner(None)
     started: dict[tuple[str, str], Future[Simulated]] = {}
     for model, version in jobs:
         _, extended, warmup_requests, base, _ = configured_run(stage, model, version, trace, settings, seed)
-        started[(model.id, version.name)] = runner(base, extended, warmup_requests, None)
-    own = {key: future.result()[0].scale_up_times for key, future in started.items()}
-    return {
-        key: tuple(sorted(time for other, times in own.items() if other != key for time in times))
-        for key in own
-    }
+        started[(model.id, version.name)] = runner(base, extended, warmup_requests, None, priority=GATE)
+
+    def others_of(key: tuple[str, str]) -> Callable[[], tuple[float, ...]]:
+        def others() -> tuple[float, ...]:
+            return tuple(
+                sorted(
+                    time
+                    for other, future in started.items()
+                    if other != key
+                    for time in future.result()[0].scale_up_times
+                )
+            )
+
+        return others
+
+    return {key: others_of(key) for key in started}
 
 
 def warmup_note(
@@ -475,20 +541,22 @@ class _OracleSearch:
         self.by_schedule: dict[tuple[tuple[float, int], ...], Future[Simulated]] = {}
         self.tried: dict[int, tuple[SimResult, PolicySummary]] = {}
 
-    def start(self, index: int) -> Future[Simulated]:
+    def start(self, index: int, priority: int = CHAIN) -> Future[Simulated]:
         if index not in self.started:
             setup = oracle_setup(
                 self.base, self.extended, self.levels[index], self.settings, self.max_replicas
             )
             schedule = setup.autoscaling.oracle_schedule
             if schedule not in self.by_schedule:
-                self.by_schedule[schedule] = self.runner(setup, self.extended, self.warmup_requests, None)
+                self.by_schedule[schedule] = self.runner(
+                    setup, self.extended, self.warmup_requests, None, priority=priority
+                )
             self.started[index] = self.by_schedule[schedule]
         return self.started[index]
 
     def start_first(self) -> None:
         """The SLO bisection's first probe depends on nothing else: start it early."""
-        self.start((len(self.levels) - 1) // 2)
+        self.start((len(self.levels) - 1) // 2, GATE)
 
     def attempt(self, index: int) -> PolicySummary:
         if index not in self.tried:
@@ -599,44 +667,105 @@ def plan_stage(
         # Fork every worker now, before the planning threads below exist (the pool forks lazily, and
         # forking a process that runs threads can copy a lock held by one of them).
         list(pool.map(time.sleep, [0.05] * workers))
-
-        def on_pool(report: Progress | None) -> Runner:
-            def run(
-                setup: SimSetup,
-                extended: Trace,
-                warmup_requests: int,
-                reprice_as: tuple[GroupSpec, ...] | None,
-            ) -> Future[Simulated]:
-                return pool.submit(simulate_repriced, setup, extended, report, warmup_requests, reprice_as)
-
-            return run
-
-        runner = on_pool(queue.put)
+        dispatcher = Dispatcher(pool, workers)
         # The first pass (each version's configured policy, for the cluster-wide scale-ups) on the pool
-        # too; like the serial path it does not count towards the progress bar.
-        others = cluster_scale_ups(stage, versions, trace, settings, seed, on_pool(None))
+        # too; like the serial path it does not count towards the progress bar. A version's plan waits
+        # for the other versions' first-pass runs only.
+        first_pass = start_cluster_scale_ups(stage, versions, trace, settings, seed, dispatcher.runner(None))
+        runner = dispatcher.runner(queue.put)
+
+        def job(model: ModelConfig, version: ModelVersion, factor: float | None) -> VersionPlan:
+            scale_ups = first_pass[(model.id, version.name)]() if first_pass else ()
+            return _plan_job(stage, model, version, trace, settings, seed, factor, runner, scale_ups)
+
         with ThreadPoolExecutor(len(jobs)) as threads:
-            futures = [
-                threads.submit(
-                    _plan_job,
-                    stage,
-                    model,
-                    version,
-                    trace,
-                    settings,
-                    seed,
-                    factor,
-                    runner,
-                    others.get((model.id, version.name), ()),
-                )
-                for model, version, factor in jobs
-            ]
+            futures = [threads.submit(job, model, version, factor) for model, version, factor in jobs]
             pending = set(futures)
             while pending:
                 _, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
                 _drain(queue, progress)
             _drain(queue, progress)
             return [future.result() for future in futures]
+
+
+class Dispatcher:
+    """Hands simulations to the pool one per free worker, most urgent first (CHAIN, CHAIN_END, GATE in
+    submission order, then LEAF by falling request count), instead of the pool's first-come order.
+
+    The oracle search and static peak are a chain of simulations each waiting on the one before; with
+    first-come order each link queued behind every variant started before it, so at the end the chains
+    ran alone with a core idle. A finished CHAIN or GATE run keeps its worker for HOLD_SECONDS, the time
+    its plan takes to read it and start the next link, before a LEAF may take it. Which run goes where
+    does not change any result: each simulation is independent and seeded.
+    """
+
+    HOLD_SECONDS = 2.0
+
+    def __init__(self, pool: Executor, workers: int, work: Callable[..., Simulated] | None = None) -> None:
+        self.pool, self.free = pool, workers
+        self.work = work or simulate_repriced  # what a worker runs (tests give a stand-in)
+        self.waiting: list[tuple[int, int, int, Callable[[], Future[Simulated]], Future[Simulated]]] = []
+        self.held = 0  # workers kept free for a chain's next link
+        self.count = 0
+        self.lock = threading.Lock()
+
+    def runner(self, report: Progress | None) -> Runner:
+        def run(
+            setup: SimSetup,
+            trace: Trace,
+            warmup_requests: int,
+            reprice_as: tuple[GroupSpec, ...] | None,
+            priority: int = LEAF,
+        ) -> Future[Simulated]:
+            def submit() -> Future[Simulated]:
+                return self.pool.submit(self.work, setup, trace, report, warmup_requests, reprice_as)
+
+            outer: Future[Simulated] = Future()
+            with self.lock:
+                self.count += 1
+                longest = -trace.size if priority == LEAF else 0
+                heapq.heappush(self.waiting, (priority, longest, self.count, submit, outer))
+                self._pump()
+            return outer
+
+        return run
+
+    def _pump(self) -> None:
+        """Start waiting runs on free workers (the lock held); a held worker takes CHAIN or GATE only."""
+        while self.waiting and self.free > 0:
+            if self.waiting[0][0] == LEAF and self.free <= self.held:
+                return
+            priority, _, _, submit, outer = heapq.heappop(self.waiting)
+            self.free -= 1
+            if priority != LEAF and self.held:
+                self.held -= 1
+            submit().add_done_callback(functools.partial(self._finished, outer, priority))
+
+    def _finished(self, outer: Future[Simulated], priority: int, inner: Future[Simulated]) -> None:
+        # Called on the pool's own management thread, which must not submit work itself (it drains the
+        # wake-up pipe that submit writes to): hand over to a thread of ours.
+        threading.Thread(target=self._settle, args=(outer, priority, inner), daemon=True).start()
+
+    def _settle(self, outer: Future[Simulated], priority: int, inner: Future[Simulated]) -> None:
+        with self.lock:
+            self.free += 1
+            if priority in (CHAIN, GATE):  # a next link follows
+                self.held += 1
+                timer = threading.Timer(self.HOLD_SECONDS, self._release)
+                timer.daemon = True
+                timer.start()
+            self._pump()
+        error = inner.exception()
+        if error is not None:
+            outer.set_exception(error)
+        else:
+            outer.set_result(inner.result())
+
+    def _release(self) -> None:
+        with self.lock:
+            if self.held:
+                self.held -= 1
+            self._pump()
 
 
 def _drain(queue: Any, progress: Progress | None) -> None:
