@@ -53,6 +53,8 @@ from k8s_charts.vllm_args import VLLM_PORT
 ENVOY_GATEWAY_NAMESPACE = "envoy-gateway-system"  # the controller's (chart default)
 GATEWAY_CLASS = "envoy-gateway"  # created with the controller (constructs_lib/addons/envoy_gateway.py)
 GATEWAY_NAME = "model-gateway"
+# An Envoy Gateway policy attached to the Gateway applies to every route on it.
+ON_THE_GATEWAY = [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": GATEWAY_NAME}]
 ENVOY_SERVICE = "model-gateway"
 """The Envoy data plane's Service: EnvoyProxy spec.provider.kubernetes.envoyService.name."""
 LISTENER_PORT = 8080
@@ -248,9 +250,7 @@ class ModelGatewayChart(cdk8s.Chart):
             kind="ClientTrafficPolicy",
             metadata=cdk8s.ApiObjectMetadata(name=GATEWAY_NAME, labels=labels),
             spec={
-                "targetRefs": [
-                    {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": GATEWAY_NAME}
-                ],
+                "targetRefs": ON_THE_GATEWAY,
                 "connection": {"bufferLimit": REQUEST_BUFFER_LIMIT},
             },
         )
@@ -263,9 +263,7 @@ class ModelGatewayChart(cdk8s.Chart):
             spec={
                 # The Gateway: every route on it, AI Gateway's catch-alls included, so also the
                 # `/v1/models` list its ext_proc answers (after this filter: it sorts before ext_proc).
-                "targetRefs": [
-                    {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": GATEWAY_NAME}
-                ],
+                "targetRefs": ON_THE_GATEWAY,
                 "apiKeyAuth": {
                     # Each entry of the Secret is a client id -> key; ours has one.
                     "credentialRefs": [{"group": "", "kind": "Secret", "name": api_key_secret}],
@@ -284,9 +282,7 @@ class ModelGatewayChart(cdk8s.Chart):
             metadata=cdk8s.ApiObjectMetadata(name=GATEWAY_NAME, labels=labels),
             spec={
                 # Every route on the Gateway, so every rule AI Gateway generates from our routes.
-                "targetRefs": [
-                    {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": GATEWAY_NAME}
-                ],
+                "targetRefs": ON_THE_GATEWAY,
                 # Within a version (a locality weighted by its canary weight), the pod with fewer
                 # requests in flight of two picked at random. Envoy Gateway's default is the same
                 # (cluster.go: no loadBalancer -> least_request); set so a default change shows here.

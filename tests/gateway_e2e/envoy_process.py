@@ -9,7 +9,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.router_e2e.router_process import free_port
+from tests.router_e2e.router_process import free_port, stop_process
 
 STARTUP_SECONDS = 30
 
@@ -89,9 +89,4 @@ class Envoy:
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        stop_process(self.process)

@@ -24,6 +24,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def stop_process(process: subprocess.Popen[Any]) -> None:
+    """Terminate a test's server process, killing it if it does not exit within 10 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
 def launcher() -> str:
     """The `vllm-router` console script installed beside this interpreter (requirements-dev.txt)."""
     path = Path(sys.executable).with_name("vllm-router")
@@ -136,10 +146,5 @@ class Router:
         if self.process.poll() is not None:
             self.log.close()
             return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        stop_process(self.process)
         self.log.close()
