@@ -16,7 +16,6 @@ from contract.kubernetes import (
     GPU_TAINT_KEY,
     GPU_TAINT_VALUE,
     KEDA_AUTHENTICATION,
-    METRICS_SCRAPER_NAMESPACE_LABEL,
     MODELS_NAMESPACE,
     NODE_GROUP_LABEL,
     OBSERVABILITY_NAMESPACE,
@@ -32,6 +31,7 @@ from k8s_charts.filter_sidecar import FILTER_PORT, FILTER_PORT_NAME, add_filter_
 from k8s_charts.images import docker_hub_image
 from k8s_charts.keep_alive import SERVER_KEEP_ALIVE_SECONDS
 from k8s_charts.model_gateway import ENVOY_POD_LABELS, serving_port
+from k8s_charts.network_policy_rules import DNS_EGRESS, from_cidrs, from_metrics_collectors
 from k8s_charts.pod_resources import pod_resources, streamer_memory_limit_bytes
 from k8s_charts.shutdown import ShutdownTiming, shutdown_timing
 from k8s_charts.vllm_args import VLLM_COMMAND, VLLM_IMAGE, VLLM_PORT, loads_from_s3, vllm_args
@@ -446,27 +446,12 @@ class ModelEndpointChart(cdk8s.Chart):
                 "policyTypes": ["Ingress", "Egress"],
                 "ingress": [
                     # The ALB (target type ip) and the AMP managed scraper, from their own subnets.
-                    {"from": [{"ipBlock": {"cidr": cidr}} for cidr in source_cidrs], "ports": http},
+                    from_cidrs(source_cidrs, http),
                     # An in-cluster collector, from namespaces the platform labels for it.
-                    {
-                        "from": [
-                            {"namespaceSelector": {"matchLabels": {METRICS_SCRAPER_NAMESPACE_LABEL: "true"}}}
-                        ],
-                        "ports": http,
-                    },
+                    from_metrics_collectors(http),
                 ],
                 "egress": [
-                    {
-                        "to": [
-                            {
-                                "namespaceSelector": {
-                                    "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
-                                },
-                                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
-                            }
-                        ],
-                        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-                    },
+                    DNS_EGRESS,
                     # Credentials from the EKS Pod Identity agent on the node.
                     {
                         "to": [{"ipBlock": {"cidr": POD_IDENTITY_AGENT}}],

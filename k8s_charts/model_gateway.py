@@ -35,7 +35,6 @@ from constructs import Construct
 from config.serving import ModelConfig
 from contract.kubernetes import (
     APP_NAME_LABEL,
-    METRICS_SCRAPER_NAMESPACE_LABEL,
     MODELS_NAMESPACE,
     NODE_GROUP_LABEL,
     VLLM_APP_NAME,
@@ -47,14 +46,13 @@ from contract.serving import StageValues
 from k8s_charts.api_object import api_object
 from k8s_charts.filter_sidecar import FILTER_PORT
 from k8s_charts.images import docker_hub_image
+from k8s_charts.network_policy_rules import DNS_EGRESS, from_cidrs, from_metrics_collectors
 from k8s_charts.shutdown import PROPAGATION_SECONDS
 from k8s_charts.vllm_args import VLLM_PORT
 
 ENVOY_GATEWAY_NAMESPACE = "envoy-gateway-system"  # the controller's (chart default)
 GATEWAY_CLASS = "envoy-gateway"  # created with the controller (constructs_lib/addons/envoy_gateway.py)
 GATEWAY_NAME = "model-gateway"
-# An Envoy Gateway policy attached to the Gateway applies to every route on it.
-ON_THE_GATEWAY = [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": GATEWAY_NAME}]
 ENVOY_SERVICE = "model-gateway"
 """The Envoy data plane's Service: EnvoyProxy spec.provider.kubernetes.envoyService.name."""
 LISTENER_PORT = 8080
@@ -157,6 +155,23 @@ def route_rule(model: ModelConfig) -> dict[str, Any]:
     }
 
 
+def gateway_policy(
+    scope: Construct, kind: str, labels: dict[str, str], spec: dict[str, Any]
+) -> cdk8s.ApiObject:
+    """An Envoy Gateway policy attached to the Gateway, so it applies to every route on it."""
+    return api_object(
+        scope,
+        kind,
+        api_version="gateway.envoyproxy.io/v1alpha1",
+        kind=kind,
+        metadata=cdk8s.ApiObjectMetadata(name=GATEWAY_NAME, labels=labels),
+        spec={
+            "targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": GATEWAY_NAME}],
+            **spec,
+        },
+    )
+
+
 class ModelGatewayChart(cdk8s.Chart):
     """Props:
     models: the registry (one AIGatewayRoute per model, one backend per version).
@@ -243,27 +258,21 @@ class ModelGatewayChart(cdk8s.Chart):
                 },
             },
         )
-        self.client_traffic_policy = api_object(
+        self.client_traffic_policy = gateway_policy(
             self,
             "ClientTrafficPolicy",
-            api_version="gateway.envoyproxy.io/v1alpha1",
-            kind="ClientTrafficPolicy",
-            metadata=cdk8s.ApiObjectMetadata(name=GATEWAY_NAME, labels=labels),
-            spec={
-                "targetRefs": ON_THE_GATEWAY,
+            labels,
+            {
                 "connection": {"bufferLimit": REQUEST_BUFFER_LIMIT},
             },
         )
-        self.security_policy = api_object(
+        self.security_policy = gateway_policy(
             self,
             "SecurityPolicy",
-            api_version="gateway.envoyproxy.io/v1alpha1",
-            kind="SecurityPolicy",
-            metadata=cdk8s.ApiObjectMetadata(name=GATEWAY_NAME, labels=labels),
-            spec={
-                # The Gateway: every route on it, AI Gateway's catch-alls included, so also the
+            labels,
+            {
+                # On the Gateway: every route on it, AI Gateway's catch-alls included, so also the
                 # `/v1/models` list its ext_proc answers (after this filter: it sorts before ext_proc).
-                "targetRefs": ON_THE_GATEWAY,
                 "apiKeyAuth": {
                     # Each entry of the Secret is a client id -> key; ours has one.
                     "credentialRefs": [{"group": "", "kind": "Secret", "name": api_key_secret}],
@@ -274,15 +283,12 @@ class ModelGatewayChart(cdk8s.Chart):
                 },
             },
         )
-        self.backend_traffic_policy = api_object(
+        self.backend_traffic_policy = gateway_policy(
             self,
             "BackendTrafficPolicy",
-            api_version="gateway.envoyproxy.io/v1alpha1",
-            kind="BackendTrafficPolicy",
-            metadata=cdk8s.ApiObjectMetadata(name=GATEWAY_NAME, labels=labels),
-            spec={
-                # Every route on the Gateway, so every rule AI Gateway generates from our routes.
-                "targetRefs": ON_THE_GATEWAY,
+            labels,
+            {
+                # On the Gateway, so on every rule AI Gateway generates from our routes.
                 # Within a version (a locality weighted by its canary weight), the pod with fewer
                 # requests in flight of two picked at random. Envoy Gateway's default is the same
                 # (cluster.go: no loadBalancer -> least_request); set so a default change shows here.
@@ -393,6 +399,7 @@ class ModelGatewayChart(cdk8s.Chart):
     ) -> cdk8s.ApiObject:
         served = sorted({serving_port(model) for model in models})
         metrics = [{"protocol": "TCP", "port": port} for port in (STATS_PORT, EXTPROC_METRICS_PORT)]
+        listener = [{"protocol": "TCP", "port": port} for port in (LISTENER_PORT, READINESS_PORT)]
         return api_object(
             self,
             "NetworkPolicy",
@@ -405,35 +412,14 @@ class ModelGatewayChart(cdk8s.Chart):
                 "ingress": [
                     # The ALB (requests and health checks), from its subnets (as the model pods admit
                     # it in the other modes, the scraper's included).
-                    {
-                        "from": [{"ipBlock": {"cidr": cidr}} for cidr in source_cidrs],
-                        "ports": [
-                            {"protocol": "TCP", "port": LISTENER_PORT},
-                            {"protocol": "TCP", "port": READINESS_PORT},
-                        ],
-                    },
+                    from_cidrs(source_cidrs, listener),
                     # The AMP managed scraper, from the edge subnets only: not an internet-facing ALB's
                     # public subnets, which have no business with Envoy's stats or ext_proc's metrics.
-                    {"from": [{"ipBlock": {"cidr": cidr}} for cidr in scraper_cidrs], "ports": metrics},
-                    {
-                        "from": [
-                            {"namespaceSelector": {"matchLabels": {METRICS_SCRAPER_NAMESPACE_LABEL: "true"}}}
-                        ],
-                        "ports": metrics,
-                    },
+                    from_cidrs(scraper_cidrs, metrics),
+                    from_metrics_collectors(metrics),
                 ],
                 "egress": [
-                    {
-                        "to": [
-                            {
-                                "namespaceSelector": {
-                                    "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
-                                },
-                                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
-                            }
-                        ],
-                        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-                    },
+                    DNS_EGRESS,
                     # xDS configuration from the Envoy Gateway controller.
                     {
                         "to": [
