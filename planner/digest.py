@@ -87,5 +87,6 @@ def case_digest(name: str, workers: int = 1) -> list[dict[str, Any]]:
     local = datetime.fromisoformat(start).replace(tzinfo=in_zone(recorded, zone).zone)
     trace = shape(in_zone(restart(recorded, local), zone), spec, 1)
     settings = replace(PlannerSettings(), **overrides)
-    plans = plan_stage(stage, trace, settings, seed=1, workers=workers)
+    # Full results: the digest hashes every per-request column (lean ones do not carry them).
+    plans = plan_stage(stage, trace, settings, seed=1, workers=workers, lean=False)
     return [plan_digest(plan) for plan in plans]

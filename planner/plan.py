@@ -25,6 +25,7 @@ import numpy as np
 
 from config.serving import ModelConfig, ModelVersion
 from config.stage import StageConfig
+from planner.lean import Reduction, bin_seconds, lean_result, stripped
 from planner.policies import (
     CONFIGURED,
     CONFIGURED_ON_DEMAND,
@@ -41,7 +42,7 @@ from planner.policies import (
 )
 from planner.profiles import ReplicaProfile
 from planner.report import PolicySummary, fill_gap_closed, summarise
-from planner.routing_report import RoutingComparison, compare_routing
+from planner.routing_report import RoutingComparison, compare_routing, warmup_distinct
 from planner.settings import PlannerSettings
 from planner.sim import GroupSpec, SimResult, SimSetup, Simulation
 from planner.trace import Trace, thin, thinned, with_warmup
@@ -56,16 +57,58 @@ Simulated = tuple[SimResult, SimResult | None]
 CHAIN, CHAIN_END, GATE, LEAF = 0, 1, 2, 3
 
 
+# Measured traces the pool's workers inherit when they are forked (plan_stage registers them first): a
+# Replay of one of them is shipped by key, not pickled (a 27M-request trace is ~0.65 GB a pickle).
+_SHARED_TRACES: dict[int, Trace] = {}
+
+
+@dataclass(frozen=True)
+class Replay:
+    """What one simulation replays: the measured trace with its first ``warmup_seconds`` prepended
+    where the simulation runs (planner.trace.with_warmup is deterministic, so the longer extended trace
+    is never shipped), and for a lean plan what its per-request columns are reduced to there
+    (planner/lean.py)."""
+
+    trace: Trace | None  # the measured window; None while shipped by key (shared_key)
+    warmup_seconds: float
+    reduction: Reduction | None = None
+    # The routing comparison's runs: the warm-up copies get block ids of their own (warmup_distinct).
+    distinct_warmup_blocks: bool = False
+    shared_key: int | None = None
+
+    def measured(self) -> Trace:
+        if self.trace is not None:
+            return self.trace
+        assert self.shared_key is not None
+        return _SHARED_TRACES[self.shared_key]
+
+    @property
+    def size(self) -> int:
+        return self.measured().size
+
+    def extended(self) -> tuple[Trace, int]:
+        """The trace to simulate (warm-up head first) and how many warm-up requests lead it."""
+        extended, warmup_requests = with_warmup(self.measured(), self.warmup_seconds)
+        if self.distinct_warmup_blocks:
+            extended = warmup_distinct(extended, warmup_requests)
+        return extended, warmup_requests
+
+    def shipped(self) -> Replay:
+        """The replay as sent to a worker: a trace the workers inherited at fork goes by its key."""
+        if self.trace is not None and id(self.trace) in _SHARED_TRACES:
+            return replace(self, trace=None, shared_key=id(self.trace))
+        return self
+
+
 class Runner(Protocol):
-    """Starts one simulation (setup, extended trace, warm-up requests, and node groups to price it on
-    as well) and returns its future results: at once in this process, or queued on a process pool so
-    that every simulation of every plan shares it (``priority``: CHAIN, CHAIN_END, GATE or LEAF)."""
+    """Starts one simulation (setup, what it replays, and node groups to price it on as well) and
+    returns its future results: at once in this process, or queued on a process pool so that every
+    simulation of every plan shares it (``priority``: CHAIN, CHAIN_END, GATE or LEAF)."""
 
     def __call__(
         self,
         setup: SimSetup,
-        trace: Trace,
-        warmup_requests: int,
+        replay: Replay,
         reprice_as: tuple[GroupSpec, ...] | None,
         priority: int = LEAF,
     ) -> Future[Simulated]: ...
@@ -76,13 +119,12 @@ def serial_runner(progress: Progress | None) -> Runner:
 
     def run(
         setup: SimSetup,
-        trace: Trace,
-        warmup_requests: int,
+        replay: Replay,
         reprice_as: tuple[GroupSpec, ...] | None,
         priority: int = LEAF,
     ) -> Future[Simulated]:
         future: Future[Simulated] = Future()
-        future.set_result(simulate_repriced(setup, trace, progress, warmup_requests, reprice_as))
+        future.set_result(simulate_replay(setup, replay, progress, reprice_as))
         return future
 
     return run
@@ -134,10 +176,43 @@ def simulate_repriced(
 ) -> Simulated:
     """Run one setup; also its result on the node groups ``reprice_as`` (the all-on-demand variant)
     when the run did not depend on being Spot (Simulation.repriced), else None for that one."""
-    holder = _ProgressAdapter(progress) if progress else None
+    return _run(_simulation(setup, trace), setup, progress, warmup_requests, reprice_as)
+
+
+def simulate_replay(
+    setup: SimSetup, replay: Replay, progress: Progress | None, reprice_as: tuple[GroupSpec, ...] | None
+) -> Simulated:
+    """What a pooled simulation runs: the replay's extended trace built here, and with a reduction the
+    results made lean here, so neither the extended trace nor per-request results cross processes."""
+    extended, warmup_requests = replay.extended()
+    simulation = _simulation(setup, extended)
+    del extended  # the simulation holds its own copy of the columns (24 bytes a request less)
+    found = _run(simulation, setup, progress, warmup_requests, reprice_as)
+    del simulation
+    if replay.reduction is None:
+        return found
+    measured_trace, reduction = replay.measured(), replay.reduction
+    configured, other = found
+    lean = lean_result(configured, measured_trace, reduction)
+    # The repriced result shares the run's per-request columns (Simulation.repriced), so its figures too.
+    assert lean.figures is not None
+    return lean, None if other is None else stripped(other, lean.figures)
+
+
+def _simulation(setup: SimSetup, trace: Trace) -> Simulation:
     # Block ids only reach a simulation that routes with a RoutingSpec (the default path ignores them).
     hashes = trace.block_hashes if setup.routing is not None else None
-    simulation = Simulation(setup, trace.arrival, trace.prompt_tokens, trace.output_tokens, hashes)
+    return Simulation(setup, trace.arrival, trace.prompt_tokens, trace.output_tokens, hashes)
+
+
+def _run(
+    simulation: Simulation,
+    setup: SimSetup,
+    progress: Progress | None,
+    warmup_requests: int,
+    reprice_as: tuple[GroupSpec, ...] | None,
+) -> Simulated:
+    holder = _ProgressAdapter(progress) if progress else None
     result = simulation.run(holder)
     other = None if reprice_as is None else simulation.repriced(reprice_as)
     finished = [
@@ -194,6 +269,8 @@ def plan_version(
     progress: Progress | None = None,
     cluster_scale_ups: tuple[float, ...] = (),
     runner: Runner | None = None,
+    lean: bool = False,
+    version_trace: Trace | None = None,
 ) -> VersionPlan:
     """Every policy on one version's share of the trace.
 
@@ -203,13 +280,16 @@ def plan_version(
     alone, and the other variants are awaited only once static peak is known, so the search's one-by-one
     chain is never held up by them. The results do not depend on the runner.
     ``cluster_scale_ups``: the other versions' Cluster Autoscaler scale-ups (see cluster_scale_ups).
+    ``lean``: every run's per-request columns are reduced where it runs (planner/lean.py; the figures
+    are the same). ``version_trace``: the version's share of ``trace``, when already drawn.
     """
     runner = runner or serial_runner(progress)
     version_trace, extended, warmup_requests, base, start_replicas = configured_run(
-        stage, model, version, trace, settings, seed
+        stage, model, version, trace, settings, seed, version_trace
     )
     base = replace(base, cluster_scale_ups=cluster_scale_ups)
     slo = model.slo.ttft_p95_seconds
+    replay = replay_of(version_trace, settings, model if lean else None)
     runs: list[PolicyRun] = hpa_variants(stage, version, base, settings)
     results: dict[str, SimResult] = {}
     summaries: list[PolicySummary] = []
@@ -217,14 +297,14 @@ def plan_version(
     # depended on Spot (no interruption or capacity draw in the horizon); else it is simulated.
     on_demand = {run.name: run.setup.groups for run in runs}.get(CONFIGURED_ON_DEMAND)
     oracle = _OracleSearch(
-        base, extended, version_trace, warmup_requests, settings, model.autoscaling.max_replicas, slo, runner
+        base, extended, version_trace, replay, settings, model.autoscaling.max_replicas, slo, runner
     )
     started = {
-        CONFIGURED: runner(base, extended, warmup_requests, on_demand, priority=GATE),
+        CONFIGURED: runner(base, replay, on_demand, priority=GATE),
     }
     oracle.start_first()
     started |= {
-        run.name: runner(run.setup, extended, warmup_requests, None)
+        run.name: runner(run.setup, replay, None)
         for run in runs
         if run.name not in (CONFIGURED, CONFIGURED_ON_DEMAND)
     }
@@ -232,11 +312,11 @@ def plan_version(
     # it, so that their runs (and a simulated all-on-demand one) fill the pool around the search's chain.
     configured, derived = started[CONFIGURED].result()
     if on_demand is not None and derived is None:
-        started[CONFIGURED_ON_DEMAND] = runner(on_demand_setup(runs), extended, warmup_requests, None)
+        started[CONFIGURED_ON_DEMAND] = runner(on_demand_setup(runs), replay, None)
     configured_summary = summarise(CONFIGURED, configured, version_trace, slo, settings.slo_quantile)
     search = oracle.run(min(settings.slo_quantile, configured_summary.slo_attainment))
     static = static_setup(base, extended, search.slo_utilisation, settings, model.autoscaling.max_replicas)
-    static_result = runner(static, extended, warmup_requests, None, priority=CHAIN_END).result()[0]
+    static_result = runner(static, replay, None, priority=CHAIN_END).result()[0]
     for run in runs:
         if run.name == CONFIGURED:
             results[run.name], summary = configured, configured_summary
@@ -263,6 +343,13 @@ def plan_version(
         )
     routing = None
     if settings.routing_policies:
+        routed = replace(replay, distinct_warmup_blocks=True)
+
+        def simulate_routed(setup: SimSetup, trace: Trace, warmup_requests: int) -> SimResult:
+            # compare_routing hands over the extended trace with warm-up blocks of their own; the run
+            # rebuilds exactly that from the measured trace (with_warmup, then warmup_distinct).
+            return runner(setup, routed, None).result()[0]
+
         routing = compare_routing(
             policies=settings.routing_policies,
             setup=runs[0].setup,
@@ -272,7 +359,7 @@ def plan_version(
             warmup_requests=warmup_requests,
             slo_seconds=slo,
             slo_quantile=settings.slo_quantile,
-            simulate=lambda setup, trace, warmup: runner(setup, trace, warmup, None).result()[0],
+            simulate=simulate_routed,
             cache_bound=settings.prefix_cache_bound,
         )
     return VersionPlan(
@@ -296,6 +383,21 @@ def on_demand_setup(runs: list[PolicyRun]) -> SimSetup:
     return next(run.setup for run in runs if run.name == CONFIGURED_ON_DEMAND)
 
 
+def replay_of(version_trace: Trace, settings: PlannerSettings, lean_for: ModelConfig | None) -> Replay:
+    """The version's runs replay its trace after the warm-up; lean ones reduce to the model's SLO and the
+    plot's bins (cli.py plots each plan's trace with settings.plot_bin_seconds)."""
+    reduction = None
+    if lean_for is not None:
+        width = bin_seconds(version_trace.duration_seconds, settings.plot_bin_seconds)
+        reduction = Reduction(lean_for.slo.ttft_p95_seconds, width)
+    return Replay(version_trace, settings.warmup_seconds, reduction)
+
+
+def version_share(trace: Trace, version: ModelVersion, seed: int) -> Trace:
+    """The version's share of the trace (its traffic weight, seeded)."""
+    return thin(trace, version.weight / 100, seed + 7919)
+
+
 def configured_run(
     stage: StageConfig,
     model: ModelConfig,
@@ -303,10 +405,13 @@ def configured_run(
     trace: Trace,
     settings: PlannerSettings,
     seed: int,
+    version_trace: Trace | None = None,
 ) -> tuple[Trace, Trace, int, SimSetup, int]:
-    """The version's share of the trace, it with the warm-up head, that head's size, the configured
-    policy's setup (measured after the warm-up, from the common start) and the common start count."""
-    version_trace = thin(trace, version.weight / 100, seed + 7919)
+    """The version's share of the trace (``version_trace`` if drawn already), it with the warm-up head,
+    that head's size, the configured policy's setup (measured after the warm-up, from the common start)
+    and the common start count."""
+    if version_trace is None:
+        version_trace = version_share(trace, version, seed)
     extended, warmup_requests = with_warmup(version_trace, settings.warmup_seconds)
     configured = base_setup(stage, model, version, extended, settings, seed)
     start_replicas = common_start_replicas(
@@ -327,6 +432,8 @@ def cluster_scale_ups(
     settings: PlannerSettings,
     seed: int,
     runner: Runner | None = None,
+    lean: bool = False,
+    version_traces: dict[tuple[str, str], Trace] | None = None,
 ) -> dict[tuple[str, str], tuple[float, ...]]:
     """For each version, when the Cluster Autoscaler scaled up for the stage's other versions.
 
@@ -338,7 +445,7 @@ def cluster_scale_ups(
     scale_up_times are not cut to the measured window). The runs go through ``runner`` (default: one
     after another in this process, no progress), all started before any is awaited.
     """
-    started = start_cluster_scale_ups(stage, jobs, trace, settings, seed, runner)
+    started = start_cluster_scale_ups(stage, jobs, trace, settings, seed, runner, lean, version_traces)
     return {key: others() for key, others in started.items()}
 
 
@@ -349,16 +456,22 @@ def start_cluster_scale_ups(
     settings: PlannerSettings,
     seed: int,
     runner: Runner | None = None,
+    lean: bool = False,
+    version_traces: dict[tuple[str, str], Trace] | None = None,
 ) -> dict[tuple[str, str], Callable[[], tuple[float, ...]]]:
     """cluster_scale_ups with the first pass started and not awaited: for each version, a call that
-    waits for the other versions' runs only (not its own), so its plan can start as soon as they end."""
+    waits for the other versions' runs only (not its own), so its plan can start as soon as they end.
+    ``lean`` and ``version_traces`` as for plan_version."""
     if len(jobs) < 2:
         return {}
     runner = runner or serial_runner(None)
     started: dict[tuple[str, str], Future[Simulated]] = {}
     for model, version in jobs:
-        _, extended, warmup_requests, base, _ = configured_run(stage, model, version, trace, settings, seed)
-        started[(model.id, version.name)] = runner(base, extended, warmup_requests, None, priority=GATE)
+        key = (model.id, version.name)
+        drawn = (version_traces or {}).get(key)
+        version_trace, _, _, base, _ = configured_run(stage, model, version, trace, settings, seed, drawn)
+        replay = replay_of(version_trace, settings, model if lean else None)
+        started[key] = runner(base, replay, None, priority=GATE)
 
     def others_of(key: tuple[str, str]) -> Callable[[], tuple[float, ...]]:
         def others() -> tuple[float, ...]:
@@ -527,14 +640,14 @@ class _OracleSearch:
         base: SimSetup,
         extended: Trace,
         trace: Trace,
-        warmup_requests: int,
+        replay: Replay,
         settings: PlannerSettings,
         max_replicas: int,
         slo: float,
         runner: Runner,
     ) -> None:
         self.base, self.extended, self.trace = base, extended, trace
-        self.warmup_requests, self.settings = warmup_requests, settings
+        self.replay, self.settings = replay, settings
         self.max_replicas, self.slo, self.runner = max_replicas, slo, runner
         self.levels = sorted(settings.oracle_utilisations, reverse=True)
         self.started: dict[int, Future[Simulated]] = {}
@@ -548,9 +661,7 @@ class _OracleSearch:
             )
             schedule = setup.autoscaling.oracle_schedule
             if schedule not in self.by_schedule:
-                self.by_schedule[schedule] = self.runner(
-                    setup, self.extended, self.warmup_requests, None, priority=priority
-                )
+                self.by_schedule[schedule] = self.runner(setup, self.replay, None, priority=priority)
             self.started[index] = self.by_schedule[schedule]
         return self.started[index]
 
@@ -621,6 +732,7 @@ def plan_stage(
     progress: Progress | None = None,
     fit_load: bool = True,
     workers: int = 1,
+    lean: bool | None = None,
 ) -> list[VersionPlan]:
     """Every version's comparison; with ``fit_load``, a capacity-short version is compared again at
     the rate its max_replicas can carry (labelled SYNTHETIC), so the policies are ranked on something.
@@ -628,8 +740,15 @@ def plan_stage(
     With ``workers`` > 1 every simulation of every plan (versions, their fitted re-plans, policies,
     oracle sizings) is queued on one pool of processes, so the cores stay busy until the last one;
     each simulation is independent and seeded, so the result is the same as in one process. Progress
-    comes back through a queue.
+    comes back through a queue. The workers are forked after every plan's trace is drawn, so they
+    inherit the traces and each simulation is shipped its setup alone.
+
+    ``lean`` (default: on with a pool, off in one process): each run's per-request columns are reduced
+    to the figures the report, plots and notes read where the run happens (planner/lean.py), so this
+    process never holds per-request result sets; every figure is the same as with full results.
+    planner/digest.py asks for full results (its golden digest hashes the per-request columns).
     """
+    lean = workers > 1 if lean is None else lean
     versions = [
         (model, version)
         for model in stage.models
@@ -642,22 +761,72 @@ def plan_stage(
         for model, version in versions
         for factor in _job_factors(stage, model, version, trace, settings, seed, fit_load)
     ]
+    # Each job's trace (the stage's, or the fitted share of it) and the version's share of that.
+    drawn = {
+        (model.id, version.name, factor): _job_traces(trace, version, seed, factor)
+        for model, version, factor in jobs
+    }
+    first_pass_traces = {
+        (model.id, version.name): drawn[(model.id, version.name, None)][1] for model, version in versions
+    }
+
+    def plan_job(
+        model: ModelConfig,
+        version: ModelVersion,
+        factor: float | None,
+        runner: Runner,
+        scale_ups: tuple[float, ...],
+    ) -> VersionPlan:
+        job_trace, version_trace = drawn[(model.id, version.name, factor)]
+        found = plan_version(
+            stage,
+            model,
+            version,
+            job_trace,
+            settings,
+            seed,
+            cluster_scale_ups=scale_ups,
+            runner=runner,
+            lean=lean,
+            version_trace=version_trace,
+        )
+        # The other models keep their recorded traffic, so their scale-ups stay as they were.
+        return found if factor is None else replace(found, load_factor=factor)
+
     if workers <= 1:
-        others = cluster_scale_ups(stage, versions, trace, settings, seed)
+        others = cluster_scale_ups(
+            stage, versions, trace, settings, seed, lean=lean, version_traces=first_pass_traces
+        )
         return [
-            _plan_job(
-                stage,
-                model,
-                version,
-                trace,
-                settings,
-                seed,
-                factor,
-                serial_runner(progress),
-                others.get((model.id, version.name), ()),
+            plan_job(
+                model, version, factor, serial_runner(progress), others.get((model.id, version.name), ())
             )
             for model, version, factor in jobs
         ]
+    shared = [version_trace for _, version_trace in drawn.values()]
+    _SHARED_TRACES.update({id(version_trace): version_trace for version_trace in shared})
+    try:
+        return _plan_pooled(
+            stage, trace, settings, seed, versions, jobs, plan_job, progress, workers, lean, first_pass_traces
+        )
+    finally:
+        for version_trace in shared:
+            _SHARED_TRACES.pop(id(version_trace), None)
+
+
+def _plan_pooled(
+    stage: StageConfig,
+    trace: Trace,
+    settings: PlannerSettings,
+    seed: int,
+    versions: list[tuple[ModelConfig, ModelVersion]],
+    jobs: list[tuple[ModelConfig, ModelVersion, float | None]],
+    plan_job: Callable[[ModelConfig, ModelVersion, float | None, Runner, tuple[float, ...]], VersionPlan],
+    progress: Progress | None,
+    workers: int,
+    lean: bool,
+    first_pass_traces: dict[tuple[str, str], Trace],
+) -> list[VersionPlan]:
     context = multiprocessing.get_context("fork")
     with (
         context.Manager() as manager,
@@ -671,12 +840,14 @@ def plan_stage(
         # The first pass (each version's configured policy, for the cluster-wide scale-ups) on the pool
         # too; like the serial path it does not count towards the progress bar. A version's plan waits
         # for the other versions' first-pass runs only.
-        first_pass = start_cluster_scale_ups(stage, versions, trace, settings, seed, dispatcher.runner(None))
+        first_pass = start_cluster_scale_ups(
+            stage, versions, trace, settings, seed, dispatcher.runner(None), lean, first_pass_traces
+        )
         runner = dispatcher.runner(queue.put)
 
         def job(model: ModelConfig, version: ModelVersion, factor: float | None) -> VersionPlan:
             scale_ups = first_pass[(model.id, version.name)]() if first_pass else ()
-            return _plan_job(stage, model, version, trace, settings, seed, factor, runner, scale_ups)
+            return plan_job(model, version, factor, runner, scale_ups)
 
         with ThreadPoolExecutor(len(jobs)) as threads:
             futures = [threads.submit(job, model, version, factor) for model, version, factor in jobs]
@@ -686,6 +857,12 @@ def plan_stage(
                 _drain(queue, progress)
             _drain(queue, progress)
             return [future.result() for future in futures]
+
+
+def _job_traces(trace: Trace, version: ModelVersion, seed: int, factor: float | None) -> tuple[Trace, Trace]:
+    """The trace a job plans on (the stage's, or its fitted share, labelled) and the version's share."""
+    job_trace = trace if factor is None else thinned(trace, factor, seed + 104729)
+    return job_trace, version_share(job_trace, version, seed)
 
 
 class Dispatcher:
@@ -703,7 +880,7 @@ class Dispatcher:
 
     def __init__(self, pool: Executor, workers: int, work: Callable[..., Simulated] | None = None) -> None:
         self.pool, self.free = pool, workers
-        self.work = work or simulate_repriced  # what a worker runs (tests give a stand-in)
+        self.work = work or simulate_replay  # what a worker runs (tests give a stand-in)
         self.waiting: list[tuple[int, int, int, Callable[[], Future[Simulated]], Future[Simulated]]] = []
         self.held = 0  # workers kept free for a chain's next link
         self.count = 0
@@ -712,18 +889,17 @@ class Dispatcher:
     def runner(self, report: Progress | None) -> Runner:
         def run(
             setup: SimSetup,
-            trace: Trace,
-            warmup_requests: int,
+            replay: Replay,
             reprice_as: tuple[GroupSpec, ...] | None,
             priority: int = LEAF,
         ) -> Future[Simulated]:
             def submit() -> Future[Simulated]:
-                return self.pool.submit(self.work, setup, trace, report, warmup_requests, reprice_as)
+                return self.pool.submit(self.work, setup, replay.shipped(), report, reprice_as)
 
             outer: Future[Simulated] = Future()
             with self.lock:
                 self.count += 1
-                longest = -trace.size if priority == LEAF else 0
+                longest = -replay.size if priority == LEAF else 0
                 heapq.heappush(self.waiting, (priority, longest, self.count, submit, outer))
                 self._pump()
             return outer
@@ -794,32 +970,3 @@ def _job_factors(
     version_trace = thin(trace, version.weight / 100, seed + 7919)
     found = capacity(version_trace, profile_for(stage, version), settings, model.autoscaling.max_replicas)
     return [None, found.fitting_share] if found.short else [None]
-
-
-def _plan_job(
-    stage: StageConfig,
-    model: ModelConfig,
-    version: ModelVersion,
-    trace: Trace,
-    settings: PlannerSettings,
-    seed: int,
-    factor: float | None,
-    runner: Runner,
-    scale_ups: tuple[float, ...] = (),
-) -> VersionPlan:
-    if factor is None:
-        return plan_version(
-            stage, model, version, trace, settings, seed, cluster_scale_ups=scale_ups, runner=runner
-        )
-    # The other models keep their recorded traffic, so their scale-ups stay as they were.
-    fitted = plan_version(
-        stage,
-        model,
-        version,
-        thinned(trace, factor, seed + 104729),
-        settings,
-        seed,
-        cluster_scale_ups=scale_ups,
-        runner=runner,
-    )
-    return replace(fitted, load_factor=factor)

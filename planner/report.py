@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from planner.lean import bin_seconds, figures_of, first_token_key, ttft_bins
 from planner.sim import Outcome, SimResult
 from planner.trace import Trace
 
@@ -46,33 +47,25 @@ class PolicySummary:
         return sum(self.dropped.values())
 
 
-def _percentile(values: np.ndarray, q: float) -> float:
-    return float(np.percentile(values, q)) if values.size else math.nan
-
-
 def summarise(
     name: str, result: SimResult, trace: Trace, slo_seconds: float, slo_quantile: float
 ) -> PolicySummary:
-    served = result.outcome == Outcome.SERVED
-    first_token_known = ~np.isnan(result.first_token)
-    ttft = (result.first_token - trace.arrival)[first_token_known]
-    admitted = ~np.isnan(result.admitted)
-    queue_wait = (result.admitted - trace.arrival)[admitted]
-    offered = trace.size
-    within = int(np.count_nonzero(first_token_known & (result.first_token - trace.arrival <= slo_seconds)))
-    attainment = within / offered if offered else 1.0
-    served_output = int(trace.output_tokens[served].sum())
-    dropped = {label: int(np.count_nonzero(result.outcome == code)) for code, label in DROP_REASONS.items()}
+    """The policy's row from the run's figures (planner.lean: reduced now, or in the worker if lean)."""
+    figures = figures_of(result, trace, slo_seconds)
+    offered = figures.offered
+    attainment = figures.within_slo / offered if offered else 1.0
+    served_output = figures.served_output_tokens
+    dropped = {label: figures.outcome_counts[code] for code, label in DROP_REASONS.items()}
     return PolicySummary(
         name=name,
         offered=offered,
-        served=int(np.count_nonzero(served)),
+        served=figures.served,
         dropped={label: count for label, count in dropped.items() if count},
-        in_flight=int(np.count_nonzero(result.outcome == Outcome.IN_FLIGHT)),
-        ttft_p50=_percentile(ttft, 50),
-        ttft_p95=_percentile(ttft, 95),
-        ttft_p99=_percentile(ttft, 99),
-        queue_wait_p95=_percentile(queue_wait, 95),
+        in_flight=figures.outcome_counts[Outcome.IN_FLIGHT],
+        ttft_p50=figures.ttft_p50,
+        ttft_p95=figures.ttft_p95,
+        ttft_p99=figures.ttft_p99,
+        queue_wait_p95=figures.queue_wait_p95,
         slo_attainment=attainment,
         meets_slo=attainment >= slo_quantile,
         gpu_hours=result.gpu_seconds / 3600,
@@ -134,25 +127,16 @@ def table(summaries: list[PolicySummary], slo_seconds: float) -> str:
     return "\n".join(lines)
 
 
-def bin_seconds(horizon: float, requested: float) -> float:
-    if requested > 0:
-        return requested
-    return max(60.0, math.ceil(horizon / 60 / 60) * 60)
-
-
 def ttft_p95_by_bin(result: SimResult, trace: Trace, width: float) -> tuple[np.ndarray, np.ndarray]:
-    """TTFT p95 of the requests arriving in each bin (dropped ones count as never answered)."""
-    bins = max(1, math.ceil(trace.duration_seconds / width))
-    index = np.minimum((trace.arrival // width).astype(np.int64), bins - 1)
-    ttft = np.where(np.isnan(result.first_token), np.inf, result.first_token - trace.arrival)
-    order = np.argsort(index, kind="stable")
-    splits = np.searchsorted(index[order], np.arange(1, bins))
-    values = np.full(bins, np.nan)
-    for position, chunk in enumerate(np.split(ttft[order], splits)):
-        if chunk.size:
-            # "higher" picks a sample instead of interpolating, which keeps inf (drops) well defined.
-            values[position] = np.percentile(chunk, 95, method="higher")
-    return np.arange(bins) * width + width / 2, values
+    """TTFT p95 of the requests arriving in each bin (dropped ones count as never answered); a lean
+    result's series was reduced in its worker at the plot's bin width."""
+    if result.figures is None:
+        bins = ttft_bins(result.first_token, trace, width)
+        return bins.centres, bins.values
+    found = result.figures.ttft_bins
+    if found is None or found.width != width or result.figures.offered != trace.size:
+        raise ValueError(f"lean result has no TTFT series in {width:g} s bins of {trace.size:,} requests")
+    return found.centres, found.values
 
 
 def offered_load(trace: Trace, width: float) -> tuple[np.ndarray, np.ndarray]:
@@ -183,14 +167,20 @@ def same_as(results: dict[str, SimResult]) -> dict[str, str]:
     twins: dict[str, str] = {}
     for name, result in results.items():
         for other, earlier in seen:
-            if np.array_equal(result.series_ready, earlier.series_ready) and np.array_equal(
-                np.nan_to_num(result.first_token, nan=-1), np.nan_to_num(earlier.first_token, nan=-1)
-            ):
+            if np.array_equal(result.series_ready, earlier.series_ready) and _first_token_key(
+                result
+            ) == _first_token_key(earlier):
                 twins[name] = other
                 break
         else:
             seen.append((name, result))
     return twins
+
+
+def _first_token_key(result: SimResult) -> str:
+    if result.figures is not None:
+        return result.figures.first_token_key
+    return first_token_key(result.first_token)
 
 
 def plot(panels: list[PlotPanel], path: Path, title: str, requested_bin: float) -> None:

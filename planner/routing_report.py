@@ -12,9 +12,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-import numpy as np
-
 from config.serving import ModelVersion
+from planner.lean import request_figures
 from planner.prefix_cache import FREE, vllm_block_size
 from planner.readers import MOONCAKE_BLOCK_TOKENS
 from planner.report import PolicySummary, summarise
@@ -103,12 +102,12 @@ def compare_routing(
 
 
 def hit_rate(result: SimResult, trace: Trace) -> float | None:
-    """Share of the admitted requests' prompt tokens found in the prefix cache."""
+    """Share of the admitted requests' prompt tokens found in the prefix cache (planner.lean)."""
+    if result.figures is not None:
+        return result.figures.prefix_hit_rate
     if result.cached_tokens is None:
         return None
-    admitted = ~np.isnan(result.admitted)
-    prompt = int(trace.prompt_tokens[admitted].sum())
-    return float(result.cached_tokens[admitted].sum()) / prompt if prompt else 0.0
+    return request_figures(result, trace, math.inf).prefix_hit_rate
 
 
 def _seconds(value: float) -> str:

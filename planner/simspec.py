@@ -99,6 +99,39 @@ class SimSetup:
         return self.startup.expected_cold_start_seconds
 
 
+@dataclass(frozen=True)
+class TtftBins:
+    """TTFT p95 of the requests arriving in each plot bin of ``width`` seconds (bin centres, values)."""
+
+    width: float
+    centres: np.ndarray
+    values: np.ndarray
+
+
+@dataclass(frozen=True)
+class RequestFigures:
+    """A run's per-request columns reduced to what the report, plots and notes read (planner/lean.py).
+
+    A lean result carries these instead of the columns: a 27M-request run's columns are ~0.7 GB, these
+    a few kilobytes. Every figure is computed by the same code in both modes, so they are bit-identical.
+    """
+
+    offered: int
+    slo_seconds: float
+    served: int
+    outcome_counts: tuple[int, ...]  # requests per Outcome code (index = code)
+    ttft_p50: float
+    ttft_p95: float
+    ttft_p99: float
+    queue_wait_p95: float
+    within_slo: int  # requests with a first token at most slo_seconds after arrival
+    served_output_tokens: int
+    # sha256 of the first-token column (NaN as -1, -0.0 as 0.0): equal columns, equal keys (report.same_as).
+    first_token_key: str
+    prefix_hit_rate: float | None = None  # None: prefix cache not modelled
+    ttft_bins: TtftBins | None = None  # the plot's series (None: not reduced for a plot)
+
+
 @dataclass
 class SimResult:
     first_token: np.ndarray
@@ -129,3 +162,10 @@ class SimResult:
     notes: list[str] = field(default_factory=list)
     # Prompt tokens each request found in its replica's prefix cache (None: prefix cache not modelled).
     cached_tokens: np.ndarray | None = None
+    # Set on a lean result (planner/lean.py): the per-request columns above are then empty and every
+    # figure read from them comes from here.
+    figures: RequestFigures | None = None
+
+    @property
+    def lean(self) -> bool:
+        return self.figures is not None

@@ -14,7 +14,7 @@ def test_dispatcher_runs_chain_links_before_gates_and_longest_variants_last_shor
     ran: list[str] = []
     release = threading.Event()
 
-    def work(setup: Any, trace: Any, report: Any, warmup: int, reprice: Any) -> Any:
+    def work(setup: Any, replay: Any, report: Any, reprice: Any) -> Any:
         if setup.name == "busy":
             release.wait(5)
         ran.append(setup.name)
@@ -26,8 +26,8 @@ def test_dispatcher_runs_chain_links_before_gates_and_longest_variants_last_shor
         run = dispatcher.runner(None)
 
         def ask(name: str, size: int, priority: int) -> Any:
-            setup, trace = SimpleNamespace(name=name), SimpleNamespace(size=size)
-            return run(setup, trace, 0, None, priority=priority)  # type: ignore[arg-type]
+            setup, replay = SimpleNamespace(name=name), SimpleNamespace(size=size, shipped=lambda: None)
+            return run(setup, replay, None, priority=priority)  # type: ignore[arg-type]
 
         first = ask("busy", 1, LEAF)  # takes the only worker while the others queue
         asked = [
