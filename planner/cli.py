@@ -244,8 +244,17 @@ def main(argv: list[str] | None = None) -> int:
             disable=args.no_progress,
             desc=f"plan {stage.name}",
         ) as bar:
+            # Lean results: the report and plot read only figures reduced where each run happens.
             plans = plan_stage(
-                stage, trace, settings, args.seed, args.model, bar.update, not args.no_fit_load, args.workers
+                stage,
+                trace,
+                settings,
+                args.seed,
+                args.model,
+                bar.update,
+                not args.no_fit_load,
+                args.workers,
+                lean=True,
             )
             bar.total = bar.n
             bar.refresh()

@@ -51,7 +51,7 @@ def render(workers: int) -> str:
             restart(recorded, resolve_start(None, recorded.start, stage.offhours)), stage.offhours.timezone
         )
         started = time.perf_counter()
-        plans = plan_stage(stage, trace, PlannerSettings(), seed=1, workers=workers)
+        plans = plan_stage(stage, trace, PlannerSettings(), seed=1, workers=workers, lean=True)
         lines += [
             f"### {name}",
             "",
