@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         started = time.perf_counter()
         with tqdm(
-            total=expected_requests(stage, trace, settings, args.model),
+            total=expected_requests(stage, trace, settings, args.model, args.seed, not args.no_fit_load),
             unit="req",
             unit_scale=True,
             disable=args.no_progress,

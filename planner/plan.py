@@ -702,23 +702,32 @@ class _OracleSearch:
 
 
 def runs_per_version(settings: PlannerSettings) -> int:
-    """Simulations per version at most: up to 3 HPA variants, static peak, and the oracle's two
-    bisections over the utilisation levels (the progress bar's total; the bar ends at the true count)."""
+    """Simulations per plan at most: up to 4 HPA variants (configured, all on-demand, without off-hours,
+    GPU utilisation: policies.hpa_variants), static peak, the oracle's two bisections over the utilisation
+    levels and one run per routing policy (the progress bar's total; the bar ends at the true count)."""
     bisection = math.ceil(math.log2(len(settings.oracle_utilisations) + 1))
-    return 3 + 1 + 2 * bisection + len(settings.routing_policies)
+    return 4 + 1 + 2 * bisection + len(settings.routing_policies)
 
 
 def expected_requests(
-    stage: StageConfig, trace: Trace, settings: PlannerSettings, model_ids: list[str] | None
+    stage: StageConfig,
+    trace: Trace,
+    settings: PlannerSettings,
+    model_ids: list[str] | None,
+    seed: int = 1,
+    fit_load: bool = False,
 ) -> int:
-    """Simulated requests the progress bar counts: every run replays the warm-up head and the trace;
-    weighted versions replay their share."""
+    """Simulated requests the progress bar counts, at most: every run replays the warm-up head and the
+    trace; weighted versions replay their share, and with ``fit_load`` a capacity-short version's
+    re-plan its fitted share too (plan_stage's first pass is not counted)."""
     head = int(np.count_nonzero(trace.arrival < settings.warmup_seconds))
     share = sum(
-        version.weight / 100
+        version.weight / 100 * (1.0 if factor is None else factor)
         for model in stage.models
         if not model_ids or model.id in model_ids
         for version in model.versions
+        if version.weight > 0
+        for factor in _job_factors(stage, model, version, trace, settings, seed, fit_load)
     )
     return int(share * runs_per_version(settings) * (trace.size + head))
 

@@ -178,3 +178,20 @@ def test_a_run_with_a_spot_rebalance_is_not_repriced_and_a_calm_one_with_the_lea
     _, derived = simulate_repriced(configured, trace, None, 0, on_demand)
     assert derived is not None
     assert _same(derived, simulate(replace(configured, groups=on_demand), trace))
+
+
+def test_progress_total_counts_a_capacity_short_versions_fitted_replan(
+    stages: dict[str, StageConfig],
+) -> None:
+    from planner.plan import expected_requests, plan_stage
+
+    stage = stages["dev"]
+    trace = poisson_trace(5.0, 900, seed=8)  # beyond dev's max_replicas: the version is planned again thinned
+    counted: list[int] = []
+    plans = plan_stage(stage, trace, FAST, seed=1, progress=counted.append)
+    assert [plan.load_factor for plan in plans] == [None, 0.25]
+    without = expected_requests(stage, trace, FAST, None, seed=1)
+    total = expected_requests(stage, trace, FAST, None, seed=1, fit_load=True)
+    assert total == int(1.25 * without)  # the re-plan replays a quarter of the requests
+    # An upper bound (the bar never overruns): capped oracle sizings share one simulation here.
+    assert sum(counted) <= total
