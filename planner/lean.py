@@ -44,8 +44,9 @@ def _percentile(values: np.ndarray, q: float) -> float:
 def first_token_key(first_token: np.ndarray) -> str:
     """A key equal for two first-token columns exactly when np.array_equal(nan_to_num(., nan=-1)) holds
     (the + 0.0 turns -0.0, equal to 0.0, into 0.0; the length is in the bytes)."""
-    column = np.nan_to_num(np.asarray(first_token, dtype=np.float64), nan=-1.0) + 0.0
-    return hashlib.sha256(np.ascontiguousarray(column).tobytes()).hexdigest()
+    column = np.nan_to_num(np.asarray(first_token, dtype=np.float64), nan=-1.0)
+    column += 0.0  # in place: one copy of the column, hashed through its buffer
+    return hashlib.sha256(np.ascontiguousarray(column).data).hexdigest()
 
 
 def ttft_bins(first_token: np.ndarray, trace: Trace, width: float) -> TtftBins:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import heapq
 import math
 import multiprocessing
@@ -188,7 +189,9 @@ def simulate_replay(
     simulation = _simulation(setup, extended)
     del extended  # the simulation holds its own copy of the columns (24 bytes a request less)
     found = _run(simulation, setup, progress, warmup_requests, reprice_as)
+    # Free the run's other columns (arrivals, tokens, the replica's) before the reduction allocates.
     del simulation
+    gc.collect()
     if replay.reduction is None:
         return found
     measured_trace, reduction = replay.measured(), replay.reduction
@@ -284,7 +287,7 @@ def plan_version(
     are the same). ``version_trace``: the version's share of ``trace``, when already drawn.
     """
     runner = runner or serial_runner(progress)
-    version_trace, extended, warmup_requests, base, start_replicas = configured_run(
+    version_trace, _, warmup_requests, base, start_replicas = configured_run(
         stage, model, version, trace, settings, seed, version_trace
     )
     base = replace(base, cluster_scale_ups=cluster_scale_ups)
@@ -296,9 +299,7 @@ def plan_version(
     # The all-on-demand variant comes from the configured run, priced on-demand, when that run never
     # depended on Spot (no interruption or capacity draw in the horizon); else it is simulated.
     on_demand = {run.name: run.setup.groups for run in runs}.get(CONFIGURED_ON_DEMAND)
-    oracle = _OracleSearch(
-        base, extended, version_trace, replay, settings, model.autoscaling.max_replicas, slo, runner
-    )
+    oracle = _OracleSearch(base, version_trace, replay, settings, model.autoscaling.max_replicas, slo, runner)
     started = {
         CONFIGURED: runner(base, replay, on_demand, priority=GATE),
     }
@@ -315,7 +316,11 @@ def plan_version(
         started[CONFIGURED_ON_DEMAND] = runner(on_demand_setup(runs), replay, None)
     configured_summary = summarise(CONFIGURED, configured, version_trace, slo, settings.slo_quantile)
     search = oracle.run(min(settings.slo_quantile, configured_summary.slo_attainment))
-    static = static_setup(base, extended, search.slo_utilisation, settings, model.autoscaling.max_replicas)
+    # The extended trace is rebuilt for each sizing rather than held for the whole plan (a 27M-request
+    # one is ~0.65 GB; with_warmup is deterministic, so it is the same trace each time).
+    static = static_setup(
+        base, replay.extended()[0], search.slo_utilisation, settings, model.autoscaling.max_replicas
+    )
     static_result = runner(static, replay, None, priority=CHAIN_END).result()[0]
     for run in runs:
         if run.name == CONFIGURED:
@@ -354,7 +359,7 @@ def plan_version(
             policies=settings.routing_policies,
             setup=runs[0].setup,
             version=version,
-            extended=extended,
+            extended=replay.extended()[0],
             measured_trace=version_trace,
             warmup_requests=warmup_requests,
             slo_seconds=slo,
@@ -638,7 +643,6 @@ class _OracleSearch:
     def __init__(
         self,
         base: SimSetup,
-        extended: Trace,
         trace: Trace,
         replay: Replay,
         settings: PlannerSettings,
@@ -646,7 +650,7 @@ class _OracleSearch:
         slo: float,
         runner: Runner,
     ) -> None:
-        self.base, self.extended, self.trace = base, extended, trace
+        self.base, self.trace = base, trace
         self.replay, self.settings = replay, settings
         self.max_replicas, self.slo, self.runner = max_replicas, slo, runner
         self.levels = sorted(settings.oracle_utilisations, reverse=True)
@@ -657,7 +661,7 @@ class _OracleSearch:
     def start(self, index: int, priority: int = CHAIN) -> Future[Simulated]:
         if index not in self.started:
             setup = oracle_setup(
-                self.base, self.extended, self.levels[index], self.settings, self.max_replicas
+                self.base, self.replay.extended()[0], self.levels[index], self.settings, self.max_replicas
             )
             schedule = setup.autoscaling.oracle_schedule
             if schedule not in self.by_schedule:
