@@ -133,6 +133,11 @@ def timed(work: Callable[..., Any], log: Path) -> Callable[..., Any]:
     return run
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def comparison(stage: Any, week: Any, models: list[str] | None, workers: int) -> None:
     """The whole comparison on ``week`` (see the module's docstring)."""
     import planner.plan as plan
@@ -147,6 +152,7 @@ def comparison(stage: Any, week: Any, models: list[str] | None, workers: int) ->
     fitted = "fit_load" in inspect.signature(plan.expected_requests).parameters
     total = plan.expected_requests(stage, week, settings, models, *((1, True) if fitted else ()))
     counted = [0, 0]
+    memory = TreeMemory()
     began_wall, began_cpu = time.perf_counter(), time.process_time()
 
     def progress(step: int) -> None:
@@ -155,12 +161,16 @@ def comparison(stage: Any, week: Any, models: list[str] | None, workers: int) ->
             counted[1] = counted[0]
             print(
                 f"  {counted[0] / 1e6:,.0f} M of {total / 1e6:,.0f} M requests, "
-                f"{time.perf_counter() - began_wall:.0f} wall s",
+                f"{time.perf_counter() - began_wall:.0f} wall s, "
+                f"{time.process_time() - began_cpu + _children_cpu():.0f} CPU s so far (finished children); "
+                f"peak summed VmRSS {memory.peak_rss / 1024:,.0f} MiB, Pss {memory.peak_pss / 1024:,.0f} MiB",
                 flush=True,
             )
 
     lean = {"lean": True} if "lean" in inspect.signature(plan.plan_stage).parameters else {}
-    with TreeMemory() as memory:
+    # The planning process's peak from here on (the trace's construction above is not the planner's).
+    Path("/proc/self/clear_refs").write_text("5")
+    with memory:
         plans = plan.plan_stage(stage, week, settings, 1, models, progress, True, workers, **lean)
         memory.sample()
     wall = time.perf_counter() - began_wall
@@ -183,8 +193,8 @@ def comparison(stage: Any, week: Any, models: list[str] | None, workers: int) ->
         f"progress counted {counted[0]:,} of a {total:,} total ({counted[0] / total:.1%}); "
         f"memory of the process tree ({memory.samples} samples): peak summed VmRSS "
         f"{memory.peak_rss / 1024:,.0f} MiB, peak summed Pss {memory.peak_pss / 1024:,.0f} MiB; "
-        f"planning process peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB "
-        f"(ru_maxrss); per process peak VmRSS "
+        f"planning process peak {TreeMemory._field('/proc/self/status', 'VmHWM:') / 1024:,.0f} MiB "
+        f"(VmHWM since plan_stage began); per process peak VmRSS "
         + ", ".join(f"{'planning' if pid == os.getpid() else pid} {kib / 1024:,.0f}" for pid, kib in peaks)
         + f" MiB; load average {os.getloadavg()[0]:.1f}",
         flush=True,
