@@ -28,7 +28,7 @@ from planner.settings import PlannerSettings
 from planner.sim import SimSetup
 from planner.trace import DEFAULT_TRACE, in_zone, load_trace, restart, shape
 
-_original = plan_module.simulate_repriced
+_original = plan_module.simulate_replay
 TASKS: list[dict[str, Any]] = []
 ORIGIN = time.perf_counter()
 
