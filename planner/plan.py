@@ -58,6 +58,10 @@ Simulated = tuple[SimResult, SimResult | None]
 CHAIN, CHAIN_END, GATE, LEAF = 0, 1, 2, 3
 
 
+# The plans' threads build extended traces (with_warmup) for their setups and sizings one at a time, so
+# that this process holds one at once, not one per plan (each is short next to the simulations).
+TRACE_WORK = threading.Lock()
+
 # Measured traces the pool's workers inherit when they are forked (plan_stage registers them first): a
 # Replay of one of them is shipped by key, not pickled (a 27M-request trace is ~0.65 GB a pickle).
 _SHARED_TRACES: dict[int, Trace] = {}
@@ -287,11 +291,12 @@ def plan_version(
     are the same). ``version_trace``: the version's share of ``trace``, when already drawn.
     """
     runner = runner or serial_runner(progress)
-    version_trace, extended, warmup_requests, base, start_replicas = configured_run(
-        stage, model, version, trace, settings, seed, version_trace
-    )
-    # Not held for the whole plan (a 27M-request extended trace is ~0.65 GB): the sizings rebuild it.
-    del extended
+    with TRACE_WORK:
+        version_trace, extended, warmup_requests, base, start_replicas = configured_run(
+            stage, model, version, trace, settings, seed, version_trace
+        )
+        # Not held for the whole plan (a 27M-request extended trace is ~0.65 GB): the sizings rebuild it.
+        del extended
     base = replace(base, cluster_scale_ups=cluster_scale_ups)
     slo = model.slo.ttft_p95_seconds
     replay = replay_of(version_trace, settings, model if lean else None)
@@ -320,9 +325,10 @@ def plan_version(
     search = oracle.run(min(settings.slo_quantile, configured_summary.slo_attainment))
     # The extended trace is rebuilt for each sizing rather than held for the whole plan (a 27M-request
     # one is ~0.65 GB; with_warmup is deterministic, so it is the same trace each time).
-    static = static_setup(
-        base, replay.extended()[0], search.slo_utilisation, settings, model.autoscaling.max_replicas
-    )
+    with TRACE_WORK:
+        static = static_setup(
+            base, replay.extended()[0], search.slo_utilisation, settings, model.autoscaling.max_replicas
+        )
     static_result = runner(static, replay, None, priority=CHAIN_END).result()[0]
     for run in runs:
         if run.name == CONFIGURED:
@@ -476,7 +482,8 @@ def start_cluster_scale_ups(
     for model, version in jobs:
         key = (model.id, version.name)
         drawn = (version_traces or {}).get(key)
-        version_trace, _, _, base, _ = configured_run(stage, model, version, trace, settings, seed, drawn)
+        with TRACE_WORK:
+            version_trace, _, _, base, _ = configured_run(stage, model, version, trace, settings, seed, drawn)
         replay = replay_of(version_trace, settings, model if lean else None)
         started[key] = runner(base, replay, None, priority=GATE)
 
@@ -662,9 +669,10 @@ class _OracleSearch:
 
     def start(self, index: int, priority: int = CHAIN) -> Future[Simulated]:
         if index not in self.started:
-            setup = oracle_setup(
-                self.base, self.replay.extended()[0], self.levels[index], self.settings, self.max_replicas
-            )
+            with TRACE_WORK:
+                setup = oracle_setup(
+                    self.base, self.replay.extended()[0], self.levels[index], self.settings, self.max_replicas
+                )
             schedule = setup.autoscaling.oracle_schedule
             if schedule not in self.by_schedule:
                 self.by_schedule[schedule] = self.runner(setup, self.replay, None, priority=priority)
