@@ -26,22 +26,22 @@ from __future__ import annotations
 
 import heapq
 from array import array
-from heapq import heappush
+from heapq import heappop, heappush
 from math import isnan
 from operator import attrgetter
 from typing import Final
 
 from mypy_extensions import mypyc_attr
 
-from planner.entities import Outcome, Pod
+from planner.entities import REQUEST_BITS, REQUEST_MASK, Outcome, Pod
 from planner.events import EventKind, SimState
 
 # Hot-path constants (looked up once, not per step; Final lets mypyc inline them).
 _IDLE: Final = Pod.IDLE
 _PREFILL: Final = Pod.PREFILL
 _DECODE: Final = Pod.DECODE
-_PREFILL_DONE: Final = EventKind.PREFILL_DONE
-_RUN_END: Final = EventKind.RUN_END
+_PREFILL_DONE: Final = int(EventKind.PREFILL_DONE)
+_RUN_END: Final = int(EventKind.RUN_END)
 _SERVED: Final = int(Outcome.SERVED)
 _TIMEOUT: Final = int(Outcome.DROPPED_TIMEOUT)
 _HELD: Final = attrgetter("held")
@@ -68,7 +68,7 @@ class ReplicaBatching(SimState):
     def _drop_all(self, pod: Pod, reason: Outcome) -> None:
         held = list(pod.waiting)
         held += [request for request, _ in pod.prefill_batch]
-        held += [request for _, request in pod.running]
+        held += [entry & REQUEST_MASK for entry in pod.running]
         if pod.partial >= 0 and all(request != pod.partial for request, _ in pod.prefill_batch):
             held.append(pod.partial)
         for request in held:
@@ -128,8 +128,7 @@ class ReplicaBatching(SimState):
         pod.truncated = True
         pod.version += 1
         end = pod.run_start + profile.decode_run_seconds(steps, pod.run_n, pod.run_ctx)
-        self.sequence += 1
-        heappush(self.events, (max(end, now), _RUN_END, self.sequence, pod, pod.version))
+        self._schedule(pod, max(end, now), _RUN_END, pod.version)
 
     def _prefill_length(self, request: int) -> int:
         return self.prompt[request] + self.recompute[request]
@@ -174,22 +173,20 @@ class ReplicaBatching(SimState):
             pod.prefill_batch = chunks
             pod.step_decoders = decoding
             duration = profile.mixed_step_seconds(decoding, pod.ctx, tokens)
-            self.sequence += 1
-            heappush(self.events, (now + duration, _PREFILL_DONE, self.sequence, pod, version))
+            self._schedule(pod, now + duration, _PREFILL_DONE, version)
             return
         if running:
             ctx = pod.ctx
             room = int((capacity - pod.kv_used) // (decoding * per_step))
-            steps = min(running[0][0] - pod.count, max(1, room))
+            steps = min((running[0] >> REQUEST_BITS) - pod.count, max(1, room))
             pod.phase = _DECODE
             pod.run_start = now
             pod.run_steps = steps
             pod.run_n = decoding
             pod.run_ctx = ctx
             pod.truncated = False
-            self.sequence += 1
             end = now + profile.decode_run_seconds(steps, decoding, ctx)
-            heappush(self.events, (end, _RUN_END, self.sequence, pod, version))
+            self._schedule(pod, end, _RUN_END, version)
             return
         pod.phase = _IDLE
         self._stop_busy(pod, now)
@@ -245,9 +242,12 @@ class ReplicaBatching(SimState):
 
     def _preempt_newest(self, pod: Pod) -> None:
         """vLLM's FCFS preemption: the newest running request frees its KV and waits at the head."""
-        victim_index = max(range(len(pod.running)), key=lambda index: self.admit_seq[pod.running[index][1]])
-        finish, request = pod.running.pop(victim_index)
+        victim_index = max(
+            range(len(pod.running)), key=lambda index: self.admit_seq[pod.running[index] & REQUEST_MASK]
+        )
+        entry = pod.running.pop(victim_index)
         heapq.heapify(pod.running)
+        finish, request = entry >> REQUEST_BITS, entry & REQUEST_MASK
         left = finish - pod.count
         done = self.steps_left[request] - left
         held = self._prefill_length(request) + done * self.profile.tokens_per_step
@@ -290,7 +290,7 @@ class ReplicaBatching(SimState):
                 pod.held -= 1
                 self._finish(request, now)
             else:
-                heapq.heappush(running, (pod.count + steps, request))
+                heappush(running, (pod.count + steps) << REQUEST_BITS | request)
                 pod.ctx += length
         pod.prefill_batch = []
         self._iterate(pod, now)
@@ -311,10 +311,12 @@ class ReplicaBatching(SimState):
         pod.ctx += batch * steps * per_step
         pod.kv_used += batch * steps * per_step
         running = pod.running
-        if running and running[0][0] <= count:
+        # An entry finishes at or before ``count`` exactly when it is below (count + 1) << REQUEST_BITS.
+        bound = (count + 1) << REQUEST_BITS
+        if running and running[0] < bound:
             prompt, recompute, steps_left = self.prompt, self.recompute, self.steps_left
-            while running and running[0][0] <= count:
-                _, request = heapq.heappop(running)
+            while running and running[0] < bound:
+                request = heappop(running) & REQUEST_MASK
                 held = prompt[request] + recompute[request] + steps_left[request] * per_step
                 pod.ctx -= held
                 pod.kv_used -= held

@@ -12,18 +12,20 @@ import math
 from array import array
 from dataclasses import replace
 from heapq import heappop
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 from mypy_extensions import mypyc_attr
 
 from planner.controllers import Controllers
-from planner.entities import Node, Outcome, Pod, PodState
+from planner.entities import REQUEST_MASK, Node, Outcome, Pod, PodState
 from planner.events import Event, EventKind
 from planner.hpa import HpaState
 from planner.prefix_cache import PrefixCache
 from planner.routing import Router
 from planner.simspec import Autoscaling, GroupSpec, SimResult, SimSetup
+
+_PREFILL_DONE: Final = int(EventKind.PREFILL_DONE)
 
 __all__ = [
     "Autoscaling",
@@ -58,6 +60,8 @@ class Simulation(Controllers):
         # outcome) rather than lists of Python floats and ints (about 32 bytes each): a 27M-request week
         # fits in memory this way. Copied straight from numpy's buffers, with no bytes object between.
         n = int(arrival.size)
+        if n > REQUEST_MASK:
+            raise ValueError(f"a simulation takes at most {REQUEST_MASK:,} requests, not {n:,}")
         self.arrival = _column("d", np.asarray(arrival, dtype=np.float64))
         self.prompt = _column("q", np.asarray(prompt, dtype=np.int64))
         self.output = _column("q", np.asarray(output, dtype=np.int64))
@@ -75,6 +79,11 @@ class Simulation(Controllers):
         self.preemptions = 0
         self.events: list[Event] = []
         self.sequence = 0
+        self.timed: list[Pod] = []
+        self.next_pod: Pod | None = None
+        self.next_known = True
+        self.stale_events = 0
+        self.horizon = setup.horizon_seconds
         self.nodes: list[Node] = []
         self.pods: list[Pod] = []
         self.routable: list[Pod] = []
@@ -162,10 +171,30 @@ class Simulation(Controllers):
         reported = 0
         handled = 0
         # Arrivals up to the next event in a tight loop: an arrival can schedule an earlier event
-        # (a prefill), so the head of the heap is read again after each one.
+        # (a prefill), so the next event is looked up again after each one. The next event is the first
+        # of the heap's head and the pods' pending batching events, in (time, kind, sequence) order.
         next_arrival = arrivals[0] if n else math.inf
         while True:
-            next_event = events[0][0] if events else math.inf
+            if not self.next_known:
+                self.next_pod = self._first_timed()
+                self.next_known = True
+            pod = self.next_pod
+            if events:
+                head = events[0]
+                next_event = head[0]
+                if pod is not None:
+                    pod_time = pod.ev_time
+                    if pod_time < next_event or (
+                        pod_time == next_event
+                        and (pod.ev_kind < head[1] or (pod.ev_kind == head[1] and pod.ev_seq < head[2]))
+                    ):
+                        next_event = pod_time
+                    else:
+                        pod = None
+            elif pod is not None:
+                next_event = pod.ev_time
+            else:
+                next_event = math.inf
             if next_arrival <= next_event:
                 if next_arrival > horizon:
                     break
@@ -178,9 +207,19 @@ class Simulation(Controllers):
                 continue
             if next_event > horizon:
                 break
-            time, kind, _, subject, version = heappop(events)
             handled += 1
+            if pod is not None:
+                kind = pod.ev_kind
+                pod.ev_kind = -1
+                self.next_known = False
+                if kind == _PREFILL_DONE:
+                    self._prefill_done(next_event, pod, pod.ev_version)
+                else:
+                    self._run_end(next_event, pod, pod.ev_version)
+                continue
+            time, kind, _, subject, version = heappop(events)
             handlers[kind](time, subject, version)
+        handled += self.stale_events
         self.event_count = handled
         if update is not None:
             update(n - reported)
