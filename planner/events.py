@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from collections.abc import Callable
 from enum import IntEnum
 from heapq import heappop, heappush
 
@@ -90,6 +91,8 @@ class SimState:
     event_count: int
     oracle: bool
     router: Router | None
+    # The router's uniform draws when its policy is least_request (planner.replica inlines that choice).
+    least_request_draw: Callable[[], float] | None
     prefix_cache: PrefixCache | None
     # Pods that hold (or held) a pending batching event, and the one whose event comes first among them
     # (next_pod, valid while next_known). A pod's new event makes its previous one stale: the heap kept

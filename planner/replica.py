@@ -95,8 +95,18 @@ class ReplicaBatching(SimState):
             return
         # Routing hook: None is the ALB's least outstanding requests, ties to the first (planner.routing
         # for the others).
+        draw = self.least_request_draw
         router = self.router
-        if router is not None:
+        if draw is not None:
+            # Router._least_request inlined (every arrival of a model-routing stage): the same two draws
+            # from the router's stream, the second replaces the first only with strictly fewer requests.
+            count = len(routable)
+            first = routable[int(draw() * count)]
+            second = routable[int(draw() * count)]
+            first_load = len(first.waiting) + len(first.running) + len(first.prefill_batch)
+            second_load = len(second.waiting) + len(second.running) + len(second.prefill_batch)
+            pod = second if second_load < first_load else first
+        elif router is not None:
             pod = router.choose(routable, request)
         elif len(routable) == 1:
             pod = routable[0]
@@ -128,7 +138,7 @@ class ReplicaBatching(SimState):
         pod.truncated = True
         pod.version += 1
         end = pod.run_start + profile.decode_run_seconds(steps, pod.run_n, pod.run_ctx)
-        self._schedule(pod, max(end, now), _RUN_END, pod.version)
+        self._schedule(pod, now if now > end else end, _RUN_END, pod.version)  # max(end, now)
 
     def _prefill_length(self, request: int) -> int:
         return self.prompt[request] + self.recompute[request]
@@ -149,13 +159,20 @@ class ReplicaBatching(SimState):
             self._preempt_newest(pod)
             preempted = True
         decoding = len(running)
-        chunks: list[tuple[int, int]] = []
+        chunks: list[tuple[int, int]] | None = None  # only built when there is prompt work
         tokens = 0
         if pod.partial >= 0 or pod.waiting:
+            chunks = []
             budget = profile.max_prefill_tokens - decoding
             if pod.partial >= 0 and budget > 0:
                 request = pod.partial
-                take = min(pod.partial_left, budget, int(capacity - pod.kv_used))
+                # min(partial_left, budget, free KV), as the builtin picks (no call, no boxing).
+                take = pod.partial_left
+                if budget < take:
+                    take = budget
+                free = int(capacity - pod.kv_used)
+                if free < take:
+                    take = free
                 if take > 0:
                     chunks.append((request, take))
                     pod.kv_used += take
@@ -178,7 +195,11 @@ class ReplicaBatching(SimState):
         if running:
             ctx = pod.ctx
             room = int((capacity - pod.kv_used) // (decoding * per_step))
-            steps = min((running[0] >> REQUEST_BITS) - pod.count, max(1, room))
+            if room < 1:
+                room = 1
+            steps = (running[0] >> REQUEST_BITS) - pod.count
+            if room < steps:
+                steps = room
             pod.phase = _DECODE
             pod.run_start = now
             pod.run_steps = steps
@@ -229,7 +250,7 @@ class ReplicaBatching(SimState):
             if cache is not None:
                 hit = cache.admit(pod.serial, request, prompt[request], capacity, int(pod.kv_used + length))
             compute = length - hit
-            take = min(compute, budget)
+            take = budget if budget < compute else compute  # min(compute, budget)
             chunks.append((request, take))
             pod.kv_used += hit + take
             budget -= take

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from collections.abc import Callable
 from dataclasses import replace
 from heapq import heappop
 from typing import Any, Final
@@ -22,7 +23,7 @@ from planner.entities import REQUEST_MASK, Node, Outcome, Pod, PodState
 from planner.events import Event, EventKind
 from planner.hpa import HpaState
 from planner.prefix_cache import PrefixCache
-from planner.routing import Router
+from planner.routing import LEAST_REQUEST, Router
 from planner.simspec import Autoscaling, GroupSpec, SimResult, SimSetup
 
 _PREFILL_DONE: Final = int(EventKind.PREFILL_DONE)
@@ -119,10 +120,13 @@ class Simulation(Controllers):
         # Routing hook (planner.routing, planner.prefix_cache): without a RoutingSpec both stay None and
         # replica.py takes the ALB's least-outstanding path with no prefix cache, as before.
         self.router: Router | None = None
+        self.least_request_draw: Callable[[], float] | None = None
         self.prefix_cache: PrefixCache | None = None
         if setup.routing is not None:
             hashes = None if block_hashes is None else list(block_hashes)
             self.router = Router(setup.routing, hashes, setup.seed)
+            if setup.routing.policy == LEAST_REQUEST:
+                self.least_request_draw = self.router.draw
             if setup.routing.prefix_cache and hashes is not None:
                 self.prefix_cache = PrefixCache(
                     hashes,
