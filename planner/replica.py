@@ -29,7 +29,7 @@ from array import array
 from heapq import heappop, heappush
 from math import isnan
 from operator import attrgetter
-from typing import Final
+from typing import Any, Final
 
 from mypy_extensions import mypyc_attr
 
@@ -84,14 +84,16 @@ class ReplicaBatching(SimState):
 
     def _arrive(self, request: int, now: float) -> None:
         profile = self.profile
-        prompt = self.prompt[request]
-        need = prompt + self.output[request]
+        key: Any = request  # the columns' index, boxed once (see _admit)
+        prompt: int = self.prompt[key]
+        output: int = self.output[key]
+        need = prompt + output
         if need > profile.max_model_len or need > profile.kv_capacity_tokens:
-            self.outcome[request] = int(Outcome.DROPPED_TOO_LONG)
+            self.outcome[key] = int(Outcome.DROPPED_TOO_LONG)
             return
         routable = self.routable
         if not routable:
-            self.outcome[request] = int(Outcome.DROPPED_NO_REPLICA)
+            self.outcome[key] = int(Outcome.DROPPED_NO_REPLICA)
             return
         # Routing hook: None is the ALB's least outstanding requests, ties to the first (planner.routing
         # for the others).
@@ -227,28 +229,35 @@ class ReplicaBatching(SimState):
         tokens = 0
         while waiting and budget > 0 and (pod.partial < 0 or pod.partial_left == 0) and seqs < max_num_seqs:
             request = waiting[0]
-            if isnan(first_token[request]) and now - arrival[request] > timeout:
+            # The columns' index boxed once: compiled, an int index is boxed anew (an allocation) for
+            # every access to an array column, and a request's admission makes several.
+            key: Any = request
+            arrived: float = arrival[key]
+            if now - arrived > timeout and isnan(first_token[key]):
                 waiting.popleft()
                 pod.held -= 1
-                self.outcome[request] = _TIMEOUT
+                self.outcome[key] = _TIMEOUT
                 continue
-            length = prompt[request] + recompute[request]
+            prompt_tokens: int = prompt[key]
+            recomputed: int = recompute[key]
+            length = prompt_tokens + recomputed
             # scheduler_reserve_full_isl (default True in v0.33.0): the whole prompt, with any tokens to
             # recompute, must fit in the free KV before the first chunk is admitted.
             if pod.kv_used + length > capacity:
                 break
             waiting.popleft()
-            if isnan(admitted[request]):
-                admitted[request] = now
-            if steps_left[request] < 0:
-                steps_left[request] = profile.decode_steps(self.output[request])
+            if isnan(admitted[key]):
+                admitted[key] = now
+            left: int = steps_left[key]
+            if left < 0:
+                steps_left[key] = profile.decode_steps(self.output[key])
             self.admissions += 1
-            self.admit_seq[request] = self.admissions
+            self.admit_seq[key] = self.admissions
             # Prefix-cache hook: the prompt's leading blocks cached on this replica are held from the start
             # and skip prefill (at least one token is always computed).
             hit = 0
             if cache is not None:
-                hit = cache.admit(pod.serial, request, prompt[request], capacity, int(pod.kv_used + length))
+                hit = cache.admit(pod.serial, request, prompt_tokens, capacity, int(pod.kv_used + length))
             compute = length - hit
             take = budget if budget < compute else compute  # min(compute, budget)
             chunks.append((request, take))
@@ -302,10 +311,13 @@ class ReplicaBatching(SimState):
                 if pod.partial_left > 0:
                     continue  # more of its prompt in the next step
                 pod.partial = -1
-            if isnan(first_token[request]):
-                first_token[request] = now
-            length = prompt[request] + recompute[request]
-            steps = steps_left[request]
+            key: Any = request  # boxed once (see _admit)
+            if isnan(first_token[key]):
+                first_token[key] = now
+            prompt_tokens: int = prompt[key]
+            recomputed: int = recompute[key]
+            length = prompt_tokens + recomputed
+            steps: int = steps_left[key]
             if steps == 0:
                 pod.kv_used -= length
                 pod.held -= 1
@@ -338,7 +350,11 @@ class ReplicaBatching(SimState):
             prompt, recompute, steps_left = self.prompt, self.recompute, self.steps_left
             while running and running[0] < bound:
                 request = heappop(running) & REQUEST_MASK
-                held = prompt[request] + recompute[request] + steps_left[request] * per_step
+                key: Any = request  # boxed once (see _admit)
+                prompt_tokens: int = prompt[key]
+                recomputed: int = recompute[key]
+                left: int = steps_left[key]
+                held = prompt_tokens + recomputed + left * per_step
                 pod.ctx -= held
                 pod.kv_used -= held
                 pod.held -= 1
@@ -348,5 +364,6 @@ class ReplicaBatching(SimState):
 
     def _finish(self, request: int, now: float) -> None:
         # A hook as well: planner.calibration's closed-loop replay sends the next request from here.
-        self.finished[request] = now
-        self.outcome[request] = _SERVED
+        key: Any = request  # boxed once (see _admit)
+        self.finished[key] = now
+        self.outcome[key] = _SERVED

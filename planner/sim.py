@@ -170,14 +170,14 @@ class Simulation(Controllers):
             EventKind.SPOT_REBALANCE: self._spot_rebalance,
         }
         handlers = [by_kind[kind] for kind in sorted(by_kind)]  # indexed by the kind's value
-        arrive = self._arrive
         update = getattr(progress, "update", None)
         reported = 0
         handled = 0
         # Arrivals up to the next event in a tight loop: an arrival can schedule an earlier event
         # (a prefill), so the next event is looked up again after each one. The next event is the first
         # of the heap's head and the pods' pending batching events, in (time, kind, sequence) order.
-        next_arrival = arrivals[0] if n else math.inf
+        upcoming = iter(arrivals)  # no index to box per arrival
+        next_arrival = next(upcoming) if n else math.inf
         while True:
             if not self.next_known:
                 self.next_pod = self._first_timed()
@@ -202,9 +202,9 @@ class Simulation(Controllers):
             if next_arrival <= next_event:
                 if next_arrival > horizon:
                     break
-                arrive(index, next_arrival)
+                self._arrive(index, next_arrival)
                 index += 1
-                next_arrival = arrivals[index] if index < n else math.inf
+                next_arrival = next(upcoming) if index < n else math.inf
                 if update is not None and index - reported >= 5000:
                     update(index - reported)
                     reported = index
