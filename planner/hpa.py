@@ -127,17 +127,20 @@ def scale_down_limit(current: int, now: float, state: HpaState, rules: Rules) ->
 
 def stabilise(proposed: int, current: int, now: float, state: HpaState, up: Rules, down: Rules) -> int:
     """Apply both stabilisation windows and record the proposal (stabilizeRecommendationWithBehaviors)."""
+    # Every sync of a week's run comes here: comparisons in place of min/max calls (the same result).
+    up_since = now - up.stabilization_window_seconds
+    down_since = now - down.stabilization_window_seconds
     up_recommendation = proposed
     down_recommendation = proposed
     for moment, value in state.recommendations:
-        if moment > now - up.stabilization_window_seconds:
-            up_recommendation = min(up_recommendation, value)
-        if moment > now - down.stabilization_window_seconds:
-            down_recommendation = max(down_recommendation, value)
+        if moment > up_since and value < up_recommendation:
+            up_recommendation = value
+        if moment > down_since and value > down_recommendation:
+            down_recommendation = value
     recommendation = max(current, up_recommendation)
     recommendation = min(recommendation, down_recommendation)
-    horizon = max(up.stabilization_window_seconds, down.stabilization_window_seconds)
-    state.recommendations = [(m, v) for m, v in state.recommendations if m > now - horizon]
+    since = now - max(up.stabilization_window_seconds, down.stabilization_window_seconds)
+    state.recommendations = [entry for entry in state.recommendations if entry[0] > since]
     state.recommendations.append((now, proposed))
     return recommendation
 
