@@ -196,12 +196,18 @@ class ReplicaBatching(SimState):
             return
         if running:
             ctx = pod.ctx
-            room = int((capacity - pod.kv_used) // (decoding * per_step))
-            if room < 1:
-                room = 1
             steps = (running[0] >> REQUEST_BITS) - pod.count
-            if room < steps:
-                steps = room
+            headroom = capacity - pod.kv_used
+            step_tokens = decoding * per_step
+            # min(steps, max(1, room)) with room the whole steps the free KV holds. When it holds at least
+            # steps + 2 (a margin far above rounding), room > steps: the float floor division (an fmod)
+            # can only pick steps, so it is left out.
+            if not headroom >= (steps + 2) * step_tokens * 1.000001:
+                room = int(headroom // step_tokens)
+                if room < 1:
+                    room = 1
+                if room < steps:
+                    steps = room
             pod.phase = _DECODE
             pod.run_start = now
             pod.run_steps = steps
