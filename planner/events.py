@@ -10,7 +10,6 @@ planner.controllers (metrics, HPA/KEDA, off-hours, oracle); planner.sim composes
 
 from __future__ import annotations
 
-import math
 from array import array
 from collections.abc import Callable
 from enum import IntEnum
@@ -103,6 +102,7 @@ class SimState:
     next_known: bool
     stale_events: int
     horizon: float
+    request_timeout: float  # setup.request_timeout_seconds, read on every admission
 
     def push(self, time: float, kind: EventKind, subject: object = None, version: int = 0) -> None:
         self.sequence += 1
@@ -144,7 +144,7 @@ class SimState:
     def _first_timed(self) -> Pod | None:
         """The pod whose pending batching event comes first (time, kind, sequence); drops idle pods."""
         best: Pod | None = None
-        best_time = math.inf
+        best_time = 0.0  # read only once best is set
         best_kind = 0
         best_seq = 0
         idle = False

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import heapq
 from array import array
-from heapq import heappop, heappush
 from math import isnan
 from operator import attrgetter
 from typing import Any, Final
@@ -45,6 +44,9 @@ _RUN_END: Final = int(EventKind.RUN_END)
 _SERVED: Final = int(Outcome.SERVED)
 _TIMEOUT: Final = int(Outcome.DROPPED_TIMEOUT)
 _HELD: Final = attrgetter("held")
+# Final: compiled, a static rather than a module-dict lookup by name on every call.
+heappush: Final = heapq.heappush
+heappop: Final = heapq.heappop
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
@@ -227,7 +229,7 @@ class ReplicaBatching(SimState):
         capacity = profile.kv_capacity_tokens
         max_num_seqs = profile.max_num_seqs
         waiting = pod.waiting
-        timeout = self.setup.request_timeout_seconds
+        timeout = self.request_timeout
         seqs = len(pod.running) + (1 if pod.partial >= 0 else 0)
         cache = self.prefix_cache
         first_token, arrival, admitted = self.first_token, self.arrival, self.admitted

@@ -85,6 +85,7 @@ class Simulation(Controllers):
         self.next_known = True
         self.stale_events = 0
         self.horizon = setup.horizon_seconds
+        self.request_timeout = setup.request_timeout_seconds
         self.nodes: list[Node] = []
         self.pods: list[Pod] = []
         self.routable: list[Pod] = []
