@@ -232,7 +232,7 @@ class ReplicaBatching(SimState):
         timeout = self.request_timeout
         seqs = len(pod.running) + (1 if pod.partial >= 0 else 0)
         cache = self.prefix_cache
-        first_token, arrival, admitted = self.first_token, self.arrival, self.admitted
+        first_token, arrival, admitted = self.first_token_view, self.arrival, self.admitted_view
         prompt, recompute, steps_left = self.prompt, self.recompute, self.steps_left
         tokens = 0
         while waiting and budget > 0 and (pod.partial < 0 or pod.partial_left == 0) and seqs < max_num_seqs:
@@ -280,10 +280,17 @@ class ReplicaBatching(SimState):
 
     def _preempt_newest(self, pod: Pod) -> None:
         """vLLM's FCFS preemption: the newest running request frees its KV and waits at the head."""
-        victim_index = max(
-            range(len(pod.running)), key=lambda index: self.admit_seq[pod.running[index] & REQUEST_MASK]
-        )
-        entry = pod.running.pop(victim_index)
+        # max(range(len(running)), key=admission sequence): the first index with the highest.
+        running = pod.running
+        admit_seq = self.admit_seq
+        victim_index = 0
+        newest: int = admit_seq[running[0] & REQUEST_MASK]
+        for index in range(1, len(running)):
+            sequence: int = admit_seq[running[index] & REQUEST_MASK]
+            if sequence > newest:
+                newest = sequence
+                victim_index = index
+        entry = running.pop(victim_index)
         heapq.heapify(pod.running)
         finish, request = entry >> REQUEST_BITS, entry & REQUEST_MASK
         left = finish - pod.count
@@ -311,7 +318,7 @@ class ReplicaBatching(SimState):
             return
         if pod.step_decoders:
             self._advance(pod, 1, pod.step_decoders, now)
-        first_token, prompt, recompute = self.first_token, self.prompt, self.recompute
+        first_token, prompt, recompute = self.first_token_view, self.prompt, self.recompute
         steps_left = self.steps_left
         running = pod.running
         for request, _ in pod.prefill_batch:
@@ -373,5 +380,5 @@ class ReplicaBatching(SimState):
     def _finish(self, request: int, now: float) -> None:
         # A hook as well: planner.calibration's closed-loop replay sends the next request from here.
         key: Any = request  # boxed once (see _admit)
-        self.finished[key] = now
+        self.finished_view[key] = now
         self.outcome[key] = _SERVED

@@ -13,7 +13,7 @@ from array import array
 from collections.abc import Callable
 from dataclasses import replace
 from heapq import heappop
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import numpy as np
 from mypy_extensions import mypyc_attr
@@ -69,6 +69,9 @@ class Simulation(Controllers):
         self.first_token = _column("d", np.full(n, math.nan))
         self.admitted = _column("d", np.full(n, math.nan))
         self.finished = _column("d", np.full(n, math.nan))
+        self.first_token_view = cast("memoryview[float]", memoryview(self.first_token))
+        self.admitted_view = cast("memoryview[float]", memoryview(self.admitted))
+        self.finished_view = cast("memoryview[float]", memoryview(self.finished))
         self.outcome = _column("b", np.zeros(n, dtype=np.int8))  # Outcome.IN_FLIGHT is 0
         # The V1 replica's columns (planner.replica): decode steps left (-1 until first admitted; at most
         # an admitted request's output tokens, so 32 bits hold it), tokens to recompute after a
