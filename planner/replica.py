@@ -118,7 +118,7 @@ class ReplicaBatching(SimState):
             pod = min(routable, key=_HELD)
         waiting = pod.waiting
         was_empty = not waiting
-        waiting.append(request)
+        waiting.append(key)  # the boxed index (no second allocation)
         pod.held += 1
         phase = pod.phase
         if phase == _IDLE:
@@ -268,7 +268,7 @@ class ReplicaBatching(SimState):
                 hit = cache.admit(pod.serial, request, prompt_tokens, capacity, int(pod.kv_used + length))
             compute = length - hit
             take = budget if budget < compute else compute  # min(compute, budget)
-            chunks.append((request, take))
+            chunks.append((key, take))
             pod.kv_used += hit + take
             budget -= take
             tokens += take
