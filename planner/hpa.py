@@ -12,9 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from mypy_extensions import mypyc_attr
+
 DEFAULT_TOLERANCE = 0.1
 
 
+@mypyc_attr(native_class=False)  # a plain class when compiled: pickled in SimSetup
 @dataclass(frozen=True)
 class Policy:
     type: Literal["Pods", "Percent"]
@@ -22,6 +25,7 @@ class Policy:
     period_seconds: float
 
 
+@mypyc_attr(native_class=False)  # a plain class when compiled: pickled in SimSetup
 @dataclass(frozen=True)
 class Rules:
     stabilization_window_seconds: float
@@ -80,6 +84,7 @@ def pods_average_replicas(
     return proposal
 
 
+@mypyc_attr(native_class=False)  # a plain class when compiled: pickled in SimSetup
 @dataclass
 class HpaState:
     """What the controller remembers between syncs: recommendations and scale events."""
@@ -145,6 +150,7 @@ def stabilise(proposed: int, current: int, now: float, state: HpaState, up: Rule
     return recommendation
 
 
+@mypyc_attr(native_class=False)  # a plain class when compiled: pickled in SimSetup
 @dataclass(frozen=True)
 class HpaSpec:
     min_replicas: int
