@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from heapq import heappop
 from pathlib import Path
 
 import numpy as np
@@ -203,8 +202,8 @@ class _Replay(Simulation):
             EventKind.PREFILL_DONE: self._prefill_done,
             EventKind.RUN_END: self._run_end,
         }
-        while self.events:
-            time, kind, _, subject, version = heappop(self.events)
+        while (event := self.pop_event()) is not None:
+            time, kind, _, subject, version = event
             handlers[kind](time, subject, version)
             while self.due:
                 self._send(self.due.pop(0))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from enum import IntEnum
 from typing import Final
@@ -15,6 +16,11 @@ class Outcome(IntEnum):
     DROPPED_SPOT = 4  # on a Spot node when it was reclaimed
     DROPPED_TIMEOUT = 5  # waited longer than the client timeout
     DROPPED_TERMINATED = 6  # still held by a deleted pod when its termination grace period ended
+
+
+# Requests in a pod's running heap: the request's index in its low bits (a trace holds fewer than 2**32).
+REQUEST_BITS: Final = 32
+REQUEST_MASK: Final = (1 << REQUEST_BITS) - 1
 
 
 class PodState(IntEnum):
@@ -62,6 +68,10 @@ class Pod:
         "count",
         "created_at",
         "ctx",
+        "ev_kind",
+        "ev_seq",
+        "ev_time",
+        "ev_version",
         "held",
         "kv_used",
         "node",
@@ -79,6 +89,7 @@ class Pod:
         "serial",
         "state",
         "step_decoders",
+        "timed",
         "truncated",
         "version",
         "waiting",
@@ -98,7 +109,9 @@ class Pod:
         # Requests held (waiting, in a step, decoding, or part-prefilled), kept up to date by
         # planner.replica: the ALB's least-outstanding choice reads it on every arrival.
         self.held = 0
-        self.running: list[tuple[int, int]] = []  # (decode count at which it finishes, request)
+        # Decoding requests, a heap of (decode count at which it finishes) << REQUEST_BITS | request: one
+        # int each, ordered as the (count, request) tuples they stand for, with no tuple to allocate.
+        self.running: list[int] = []
         self.prefill_batch: list[tuple[int, int]] = []  # (request, prompt tokens) in the current step
         self.partial = -1  # the request whose prompt is part computed (chunked prefill), or -1
         self.partial_left = 0
@@ -117,3 +130,10 @@ class Pod:
         self.busy_seconds = 0.0
         self.busy_since: float | None = None
         self.busy_at_scrape = 0.0
+        # The pod's pending batching event (PREFILL_DONE or RUN_END; ev_kind -1: none), kept here rather
+        # than in the event heap (planner.events.SimState._schedule): time, kind, sequence, version.
+        self.ev_time = math.inf
+        self.ev_kind = -1
+        self.ev_seq = 0
+        self.ev_version = 0
+        self.timed = False  # in SimState.timed

@@ -12,9 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from mypy_extensions import mypyc_attr
+
 DEFAULT_TOLERANCE = 0.1
 
 
+@mypyc_attr(native_class=False)  # a plain class when compiled: pickled in SimSetup
 @dataclass(frozen=True)
 class Policy:
     type: Literal["Pods", "Percent"]
@@ -22,6 +25,7 @@ class Policy:
     period_seconds: float
 
 
+@mypyc_attr(native_class=False)  # a plain class when compiled: pickled in SimSetup
 @dataclass(frozen=True)
 class Rules:
     stabilization_window_seconds: float
@@ -80,6 +84,7 @@ def pods_average_replicas(
     return proposal
 
 
+@mypyc_attr(native_class=False)  # a plain class when compiled: pickled in SimSetup
 @dataclass
 class HpaState:
     """What the controller remembers between syncs: recommendations and scale events."""
@@ -127,21 +132,25 @@ def scale_down_limit(current: int, now: float, state: HpaState, rules: Rules) ->
 
 def stabilise(proposed: int, current: int, now: float, state: HpaState, up: Rules, down: Rules) -> int:
     """Apply both stabilisation windows and record the proposal (stabilizeRecommendationWithBehaviors)."""
+    # Every sync of a week's run comes here: comparisons in place of min/max calls (the same result).
+    up_since = now - up.stabilization_window_seconds
+    down_since = now - down.stabilization_window_seconds
     up_recommendation = proposed
     down_recommendation = proposed
     for moment, value in state.recommendations:
-        if moment > now - up.stabilization_window_seconds:
-            up_recommendation = min(up_recommendation, value)
-        if moment > now - down.stabilization_window_seconds:
-            down_recommendation = max(down_recommendation, value)
+        if moment > up_since and value < up_recommendation:
+            up_recommendation = value
+        if moment > down_since and value > down_recommendation:
+            down_recommendation = value
     recommendation = max(current, up_recommendation)
     recommendation = min(recommendation, down_recommendation)
-    horizon = max(up.stabilization_window_seconds, down.stabilization_window_seconds)
-    state.recommendations = [(m, v) for m, v in state.recommendations if m > now - horizon]
+    since = now - max(up.stabilization_window_seconds, down.stabilization_window_seconds)
+    state.recommendations = [entry for entry in state.recommendations if entry[0] > since]
     state.recommendations.append((now, proposed))
     return recommendation
 
 
+@mypyc_attr(native_class=False)  # a plain class when compiled: pickled in SimSetup
 @dataclass(frozen=True)
 class HpaSpec:
     min_replicas: int

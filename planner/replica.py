@@ -26,25 +26,27 @@ from __future__ import annotations
 
 import heapq
 from array import array
-from heapq import heappush
 from math import isnan
 from operator import attrgetter
-from typing import Final
+from typing import Any, Final
 
 from mypy_extensions import mypyc_attr
 
-from planner.entities import Outcome, Pod
+from planner.entities import REQUEST_BITS, REQUEST_MASK, Outcome, Pod
 from planner.events import EventKind, SimState
 
 # Hot-path constants (looked up once, not per step; Final lets mypyc inline them).
 _IDLE: Final = Pod.IDLE
 _PREFILL: Final = Pod.PREFILL
 _DECODE: Final = Pod.DECODE
-_PREFILL_DONE: Final = EventKind.PREFILL_DONE
-_RUN_END: Final = EventKind.RUN_END
+_PREFILL_DONE: Final = int(EventKind.PREFILL_DONE)
+_RUN_END: Final = int(EventKind.RUN_END)
 _SERVED: Final = int(Outcome.SERVED)
 _TIMEOUT: Final = int(Outcome.DROPPED_TIMEOUT)
 _HELD: Final = attrgetter("held")
+# Final: compiled, a static rather than a module-dict lookup by name on every call.
+heappush: Final = heapq.heappush
+heappop: Final = heapq.heappop
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
@@ -68,7 +70,7 @@ class ReplicaBatching(SimState):
     def _drop_all(self, pod: Pod, reason: Outcome) -> None:
         held = list(pod.waiting)
         held += [request for request, _ in pod.prefill_batch]
-        held += [request for _, request in pod.running]
+        held += [entry & REQUEST_MASK for entry in pod.running]
         if pod.partial >= 0 and all(request != pod.partial for request, _ in pod.prefill_batch):
             held.append(pod.partial)
         for request in held:
@@ -84,19 +86,31 @@ class ReplicaBatching(SimState):
 
     def _arrive(self, request: int, now: float) -> None:
         profile = self.profile
-        prompt = self.prompt[request]
-        need = prompt + self.output[request]
+        key: Any = request  # the columns' index, boxed once (see _admit)
+        prompt: int = self.prompt[key]
+        output: int = self.output[key]
+        need = prompt + output
         if need > profile.max_model_len or need > profile.kv_capacity_tokens:
-            self.outcome[request] = int(Outcome.DROPPED_TOO_LONG)
+            self.outcome[key] = int(Outcome.DROPPED_TOO_LONG)
             return
         routable = self.routable
         if not routable:
-            self.outcome[request] = int(Outcome.DROPPED_NO_REPLICA)
+            self.outcome[key] = int(Outcome.DROPPED_NO_REPLICA)
             return
         # Routing hook: None is the ALB's least outstanding requests, ties to the first (planner.routing
         # for the others).
+        draw = self.least_request_draw
         router = self.router
-        if router is not None:
+        if draw is not None:
+            # Router._least_request inlined (every arrival of a model-routing stage): the same two draws
+            # from the router's stream, the second replaces the first only with strictly fewer requests.
+            count = len(routable)
+            first = routable[int(draw() * count)]
+            second = routable[int(draw() * count)]
+            first_load = len(first.waiting) + len(first.running) + len(first.prefill_batch)
+            second_load = len(second.waiting) + len(second.running) + len(second.prefill_batch)
+            pod = second if second_load < first_load else first
+        elif router is not None:
             pod = router.choose(routable, request)
         elif len(routable) == 1:
             pod = routable[0]
@@ -104,7 +118,7 @@ class ReplicaBatching(SimState):
             pod = min(routable, key=_HELD)
         waiting = pod.waiting
         was_empty = not waiting
-        waiting.append(request)
+        waiting.append(key)  # the boxed index (no second allocation)
         pod.held += 1
         phase = pod.phase
         if phase == _IDLE:
@@ -128,8 +142,7 @@ class ReplicaBatching(SimState):
         pod.truncated = True
         pod.version += 1
         end = pod.run_start + profile.decode_run_seconds(steps, pod.run_n, pod.run_ctx)
-        self.sequence += 1
-        heappush(self.events, (max(end, now), _RUN_END, self.sequence, pod, pod.version))
+        self._schedule(pod, now if now > end else end, _RUN_END, pod.version)  # max(end, now)
 
     def _prefill_length(self, request: int) -> int:
         return self.prompt[request] + self.recompute[request]
@@ -150,13 +163,20 @@ class ReplicaBatching(SimState):
             self._preempt_newest(pod)
             preempted = True
         decoding = len(running)
-        chunks: list[tuple[int, int]] = []
+        chunks: list[tuple[int, int]] | None = None  # only built when there is prompt work
         tokens = 0
         if pod.partial >= 0 or pod.waiting:
+            chunks = []
             budget = profile.max_prefill_tokens - decoding
             if pod.partial >= 0 and budget > 0:
                 request = pod.partial
-                take = min(pod.partial_left, budget, int(capacity - pod.kv_used))
+                # min(partial_left, budget, free KV), as the builtin picks (no call, no boxing).
+                take = pod.partial_left
+                if budget < take:
+                    take = budget
+                free = int(capacity - pod.kv_used)
+                if free < take:
+                    take = free
                 if take > 0:
                     chunks.append((request, take))
                     pod.kv_used += take
@@ -174,22 +194,30 @@ class ReplicaBatching(SimState):
             pod.prefill_batch = chunks
             pod.step_decoders = decoding
             duration = profile.mixed_step_seconds(decoding, pod.ctx, tokens)
-            self.sequence += 1
-            heappush(self.events, (now + duration, _PREFILL_DONE, self.sequence, pod, version))
+            self._schedule(pod, now + duration, _PREFILL_DONE, version)
             return
         if running:
             ctx = pod.ctx
-            room = int((capacity - pod.kv_used) // (decoding * per_step))
-            steps = min(running[0][0] - pod.count, max(1, room))
+            steps = (running[0] >> REQUEST_BITS) - pod.count
+            headroom = capacity - pod.kv_used
+            step_tokens = decoding * per_step
+            # min(steps, max(1, room)) with room the whole steps the free KV holds. When it holds at least
+            # steps + 2 (a margin far above rounding), room > steps: the float floor division (an fmod)
+            # can only pick steps, so it is left out.
+            if not headroom >= (steps + 2) * step_tokens * 1.000001:
+                room = int(headroom // step_tokens)
+                if room < 1:
+                    room = 1
+                if room < steps:
+                    steps = room
             pod.phase = _DECODE
             pod.run_start = now
             pod.run_steps = steps
             pod.run_n = decoding
             pod.run_ctx = ctx
             pod.truncated = False
-            self.sequence += 1
             end = now + profile.decode_run_seconds(steps, decoding, ctx)
-            heappush(self.events, (end, _RUN_END, self.sequence, pod, version))
+            self._schedule(pod, end, _RUN_END, version)
             return
         pod.phase = _IDLE
         self._stop_busy(pod, now)
@@ -201,39 +229,46 @@ class ReplicaBatching(SimState):
         capacity = profile.kv_capacity_tokens
         max_num_seqs = profile.max_num_seqs
         waiting = pod.waiting
-        timeout = self.setup.request_timeout_seconds
+        timeout = self.request_timeout
         seqs = len(pod.running) + (1 if pod.partial >= 0 else 0)
         cache = self.prefix_cache
-        first_token, arrival, admitted = self.first_token, self.arrival, self.admitted
+        first_token, arrival, admitted = self.first_token_view, self.arrival, self.admitted_view
         prompt, recompute, steps_left = self.prompt, self.recompute, self.steps_left
         tokens = 0
         while waiting and budget > 0 and (pod.partial < 0 or pod.partial_left == 0) and seqs < max_num_seqs:
             request = waiting[0]
-            if isnan(first_token[request]) and now - arrival[request] > timeout:
+            # The columns' index boxed once: compiled, an int index is boxed anew (an allocation) for
+            # every access to an array column, and a request's admission makes several.
+            key: Any = request
+            arrived: float = arrival[key]
+            if now - arrived > timeout and isnan(first_token[key]):
                 waiting.popleft()
                 pod.held -= 1
-                self.outcome[request] = _TIMEOUT
+                self.outcome[key] = _TIMEOUT
                 continue
-            length = prompt[request] + recompute[request]
+            prompt_tokens: int = prompt[key]
+            recomputed: int = recompute[key]
+            length = prompt_tokens + recomputed
             # scheduler_reserve_full_isl (default True in v0.33.0): the whole prompt, with any tokens to
             # recompute, must fit in the free KV before the first chunk is admitted.
             if pod.kv_used + length > capacity:
                 break
             waiting.popleft()
-            if isnan(admitted[request]):
-                admitted[request] = now
-            if steps_left[request] < 0:
-                steps_left[request] = profile.decode_steps(self.output[request])
+            if isnan(admitted[key]):
+                admitted[key] = now
+            left: int = steps_left[key]
+            if left < 0:
+                steps_left[key] = profile.decode_steps(self.output[key])
             self.admissions += 1
-            self.admit_seq[request] = self.admissions
+            self.admit_seq[key] = self.admissions
             # Prefix-cache hook: the prompt's leading blocks cached on this replica are held from the start
             # and skip prefill (at least one token is always computed).
             hit = 0
             if cache is not None:
-                hit = cache.admit(pod.serial, request, prompt[request], capacity, int(pod.kv_used + length))
+                hit = cache.admit(pod.serial, request, prompt_tokens, capacity, int(pod.kv_used + length))
             compute = length - hit
-            take = min(compute, budget)
-            chunks.append((request, take))
+            take = budget if budget < compute else compute  # min(compute, budget)
+            chunks.append((key, take))
             pod.kv_used += hit + take
             budget -= take
             tokens += take
@@ -245,9 +280,19 @@ class ReplicaBatching(SimState):
 
     def _preempt_newest(self, pod: Pod) -> None:
         """vLLM's FCFS preemption: the newest running request frees its KV and waits at the head."""
-        victim_index = max(range(len(pod.running)), key=lambda index: self.admit_seq[pod.running[index][1]])
-        finish, request = pod.running.pop(victim_index)
+        # max(range(len(running)), key=admission sequence): the first index with the highest.
+        running = pod.running
+        admit_seq = self.admit_seq
+        victim_index = 0
+        newest: int = admit_seq[running[0] & REQUEST_MASK]
+        for index in range(1, len(running)):
+            sequence: int = admit_seq[running[index] & REQUEST_MASK]
+            if sequence > newest:
+                newest = sequence
+                victim_index = index
+        entry = running.pop(victim_index)
         heapq.heapify(pod.running)
+        finish, request = entry >> REQUEST_BITS, entry & REQUEST_MASK
         left = finish - pod.count
         done = self.steps_left[request] - left
         held = self._prefill_length(request) + done * self.profile.tokens_per_step
@@ -273,7 +318,7 @@ class ReplicaBatching(SimState):
             return
         if pod.step_decoders:
             self._advance(pod, 1, pod.step_decoders, now)
-        first_token, prompt, recompute = self.first_token, self.prompt, self.recompute
+        first_token, prompt, recompute = self.first_token_view, self.prompt, self.recompute
         steps_left = self.steps_left
         running = pod.running
         for request, _ in pod.prefill_batch:
@@ -281,16 +326,19 @@ class ReplicaBatching(SimState):
                 if pod.partial_left > 0:
                     continue  # more of its prompt in the next step
                 pod.partial = -1
-            if isnan(first_token[request]):
-                first_token[request] = now
-            length = prompt[request] + recompute[request]
-            steps = steps_left[request]
+            key: Any = request  # boxed once (see _admit)
+            if isnan(first_token[key]):
+                first_token[key] = now
+            prompt_tokens: int = prompt[key]
+            recomputed: int = recompute[key]
+            length = prompt_tokens + recomputed
+            steps: int = steps_left[key]
             if steps == 0:
                 pod.kv_used -= length
                 pod.held -= 1
                 self._finish(request, now)
             else:
-                heapq.heappush(running, (pod.count + steps, request))
+                heappush(running, (pod.count + steps) << REQUEST_BITS | request)
                 pod.ctx += length
         pod.prefill_batch = []
         self._iterate(pod, now)
@@ -311,11 +359,17 @@ class ReplicaBatching(SimState):
         pod.ctx += batch * steps * per_step
         pod.kv_used += batch * steps * per_step
         running = pod.running
-        if running and running[0][0] <= count:
+        # An entry finishes at or before ``count`` exactly when it is below (count + 1) << REQUEST_BITS.
+        bound = (count + 1) << REQUEST_BITS
+        if running and running[0] < bound:
             prompt, recompute, steps_left = self.prompt, self.recompute, self.steps_left
-            while running and running[0][0] <= count:
-                _, request = heapq.heappop(running)
-                held = prompt[request] + recompute[request] + steps_left[request] * per_step
+            while running and running[0] < bound:
+                request = heappop(running) & REQUEST_MASK
+                key: Any = request  # boxed once (see _admit)
+                prompt_tokens: int = prompt[key]
+                recomputed: int = recompute[key]
+                left: int = steps_left[key]
+                held = prompt_tokens + recomputed + left * per_step
                 pod.ctx -= held
                 pod.kv_used -= held
                 pod.held -= 1
@@ -325,5 +379,6 @@ class ReplicaBatching(SimState):
 
     def _finish(self, request: int, now: float) -> None:
         # A hook as well: planner.calibration's closed-loop replay sends the next request from here.
-        self.finished[request] = now
-        self.outcome[request] = _SERVED
+        key: Any = request  # boxed once (see _admit)
+        self.finished_view[key] = now
+        self.outcome[key] = _SERVED

@@ -10,20 +10,23 @@ from __future__ import annotations
 
 import math
 from array import array
+from collections.abc import Callable
 from dataclasses import replace
 from heapq import heappop
-from typing import Any
+from typing import Any, Final, cast
 
 import numpy as np
 from mypy_extensions import mypyc_attr
 
 from planner.controllers import Controllers
-from planner.entities import Node, Outcome, Pod, PodState
+from planner.entities import REQUEST_MASK, Node, Outcome, Pod, PodState
 from planner.events import Event, EventKind
 from planner.hpa import HpaState
 from planner.prefix_cache import PrefixCache
-from planner.routing import Router
+from planner.routing import LEAST_REQUEST, Router
 from planner.simspec import Autoscaling, GroupSpec, SimResult, SimSetup
+
+_PREFILL_DONE: Final = int(EventKind.PREFILL_DONE)
 
 __all__ = [
     "Autoscaling",
@@ -58,12 +61,17 @@ class Simulation(Controllers):
         # outcome) rather than lists of Python floats and ints (about 32 bytes each): a 27M-request week
         # fits in memory this way. Copied straight from numpy's buffers, with no bytes object between.
         n = int(arrival.size)
+        if n > REQUEST_MASK:
+            raise ValueError(f"a simulation takes at most {REQUEST_MASK:,} requests, not {n:,}")
         self.arrival = _column("d", np.asarray(arrival, dtype=np.float64))
         self.prompt = _column("q", np.asarray(prompt, dtype=np.int64))
         self.output = _column("q", np.asarray(output, dtype=np.int64))
         self.first_token = _column("d", np.full(n, math.nan))
         self.admitted = _column("d", np.full(n, math.nan))
         self.finished = _column("d", np.full(n, math.nan))
+        self.first_token_view = cast("memoryview[float]", memoryview(self.first_token))
+        self.admitted_view = cast("memoryview[float]", memoryview(self.admitted))
+        self.finished_view = cast("memoryview[float]", memoryview(self.finished))
         self.outcome = _column("b", np.zeros(n, dtype=np.int8))  # Outcome.IN_FLIGHT is 0
         # The V1 replica's columns (planner.replica): decode steps left (-1 until first admitted; at most
         # an admitted request's output tokens, so 32 bits hold it), tokens to recompute after a
@@ -75,6 +83,12 @@ class Simulation(Controllers):
         self.preemptions = 0
         self.events: list[Event] = []
         self.sequence = 0
+        self.timed: list[Pod] = []
+        self.next_pod: Pod | None = None
+        self.next_known = True
+        self.stale_events = 0
+        self.horizon = setup.horizon_seconds
+        self.request_timeout = setup.request_timeout_seconds
         self.nodes: list[Node] = []
         self.pods: list[Pod] = []
         self.routable: list[Pod] = []
@@ -110,10 +124,13 @@ class Simulation(Controllers):
         # Routing hook (planner.routing, planner.prefix_cache): without a RoutingSpec both stay None and
         # replica.py takes the ALB's least-outstanding path with no prefix cache, as before.
         self.router: Router | None = None
+        self.least_request_draw: Callable[[], float] | None = None
         self.prefix_cache: PrefixCache | None = None
         if setup.routing is not None:
             hashes = None if block_hashes is None else list(block_hashes)
             self.router = Router(setup.routing, hashes, setup.seed)
+            if setup.routing.policy == LEAST_REQUEST:
+                self.least_request_draw = self.router.draw
             if setup.routing.prefix_cache and hashes is not None:
                 self.prefix_cache = PrefixCache(
                     hashes,
@@ -157,30 +174,60 @@ class Simulation(Controllers):
             EventKind.SPOT_REBALANCE: self._spot_rebalance,
         }
         handlers = [by_kind[kind] for kind in sorted(by_kind)]  # indexed by the kind's value
-        arrive = self._arrive
         update = getattr(progress, "update", None)
         reported = 0
         handled = 0
         # Arrivals up to the next event in a tight loop: an arrival can schedule an earlier event
-        # (a prefill), so the head of the heap is read again after each one.
-        next_arrival = arrivals[0] if n else math.inf
+        # (a prefill), so the next event is looked up again after each one. The next event is the first
+        # of the heap's head and the pods' pending batching events, in (time, kind, sequence) order.
+        upcoming = iter(arrivals)  # no index to box per arrival
+        next_arrival = next(upcoming) if n else math.inf
         while True:
-            next_event = events[0][0] if events else math.inf
+            if not self.next_known:
+                self.next_pod = self._first_timed()
+                self.next_known = True
+            pod = self.next_pod
+            if events:
+                head = events[0]
+                next_event = head[0]
+                if pod is not None:
+                    pod_time = pod.ev_time
+                    if pod_time < next_event or (
+                        pod_time == next_event
+                        and (pod.ev_kind < head[1] or (pod.ev_kind == head[1] and pod.ev_seq < head[2]))
+                    ):
+                        next_event = pod_time
+                    else:
+                        pod = None
+            elif pod is not None:
+                next_event = pod.ev_time
+            else:
+                next_event = math.inf
             if next_arrival <= next_event:
                 if next_arrival > horizon:
                     break
-                arrive(index, next_arrival)
+                self._arrive(index, next_arrival)
                 index += 1
-                next_arrival = arrivals[index] if index < n else math.inf
+                next_arrival = next(upcoming) if index < n else math.inf
                 if update is not None and index - reported >= 5000:
                     update(index - reported)
                     reported = index
                 continue
             if next_event > horizon:
                 break
-            time, kind, _, subject, version = heappop(events)
             handled += 1
+            if pod is not None:
+                kind = pod.ev_kind
+                pod.ev_kind = -1
+                self.next_known = False
+                if kind == _PREFILL_DONE:
+                    self._prefill_done(next_event, pod, pod.ev_version)
+                else:
+                    self._run_end(next_event, pod, pod.ev_version)
+                continue
+            time, kind, _, subject, version = heappop(events)
             handlers[kind](time, subject, version)
+        handled += self.stale_events
         self.event_count = handled
         if update is not None:
             update(n - reported)

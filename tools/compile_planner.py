@@ -22,8 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "build" / "planner-compiled"
 # The per-request and per-step code (replica, event loop, cluster, controllers) and what it calls on
-# every step (the profile's time model, the entities). The rest of the planner runs once per plan.
-MODULES = ("entities", "events", "profiles", "replica", "cluster", "controllers", "sim")
+# every step (the profile's time model, the entities) or every HPA sync (hpa: its dataclasses stay
+# plain classes, as they travel pickled in SimSetup). The rest of the planner runs once per plan.
+MODULES = ("entities", "events", "profiles", "replica", "cluster", "controllers", "sim", "hpa")
 # One shared library for the group, inside the package (planner.hot_path__mypyc), not at top level.
 GROUP = "planner.hot_path"
 
