@@ -190,10 +190,11 @@ def simulate_replay(
     """What a pooled simulation runs: the replay's extended trace built here, and with a reduction the
     results made lean here, so neither the extended trace nor per-request results cross processes."""
     extended, warmup_requests = replay.extended()
-    simulation = _simulation(setup, extended)
-    del extended  # the simulation holds its own copy of the columns (24 bytes a request less)
+    # A lean run keeps no finish times (the reduction reads none).
+    simulation = _simulation(setup, extended, keep_finished=replay.reduction is None)
+    del extended  # the simulation reads its columns in place; they go with it
     found = _run(simulation, setup, progress, warmup_requests, reprice_as)
-    # Free the run's other columns (arrivals, tokens, the replica's) before the reduction allocates.
+    # Free the extended trace and the replica's columns before the reduction allocates.
     del simulation
     gc.collect()
     if replay.reduction is None:
@@ -206,10 +207,10 @@ def simulate_replay(
     return lean, None if other is None else stripped(other, lean.figures)
 
 
-def _simulation(setup: SimSetup, trace: Trace) -> Simulation:
+def _simulation(setup: SimSetup, trace: Trace, keep_finished: bool = True) -> Simulation:
     # Block ids only reach a simulation that routes with a RoutingSpec (the default path ignores them).
     hashes = trace.block_hashes if setup.routing is not None else None
-    return Simulation(setup, trace.arrival, trace.prompt_tokens, trace.output_tokens, hashes)
+    return Simulation(setup, trace.arrival, trace.prompt_tokens, trace.output_tokens, hashes, keep_finished)
 
 
 def _run(
@@ -222,16 +223,16 @@ def _run(
     holder = _ProgressAdapter(progress) if progress else None
     result = simulation.run(holder)
     other = None if reprice_as is None else simulation.repriced(reprice_as)
-    finished = [
-        None if found is None else _measured_only(found, setup, warmup_requests) for found in (result, other)
-    ]
-    assert finished[0] is not None
-    return finished[0], finished[1]
+    first = _measured_only(result, setup, warmup_requests)
+    # The repriced result shares the run's per-request columns, already moved to the measured clock.
+    return first, None if other is None else _measured_only(other, setup, warmup_requests, first)
 
 
-def _measured_only(result: SimResult, setup: SimSetup, warmup_requests: int) -> SimResult:
+def _measured_only(
+    result: SimResult, setup: SimSetup, warmup_requests: int, shifted: SimResult | None = None
+) -> SimResult:
     result.warmup_settled_seconds = settled_before(result, setup.measure_from_seconds)
-    return measured(result, warmup_requests, setup.measure_from_seconds)
+    return measured(result, warmup_requests, setup.measure_from_seconds, shifted)
 
 
 def settled_before(result: SimResult, measure_from: float) -> float | None:
@@ -244,15 +245,30 @@ def settled_before(result: SimResult, measure_from: float) -> float | None:
     return float(measure_from - result.series_time[inside][changes[-1] + 1])
 
 
-def measured(result: SimResult, warmup_requests: int, warmup_seconds: float) -> SimResult:
+def measured(
+    result: SimResult, warmup_requests: int, warmup_seconds: float, shifted: SimResult | None = None
+) -> SimResult:
+    """The run's result on the measured window's clock, without the warm-up's requests and series.
+
+    The per-request time columns are shifted in place (they are the finished run's own buffers, read by
+    nothing else; a copy of the three would be 24 bytes a request more at the run's peak), or taken from
+    ``shifted``, an earlier call's result on the same run (Simulation.repriced shares its columns).
+    """
     if warmup_requests == 0 and warmup_seconds == 0:
         return result
     keep = result.series_time >= warmup_seconds
+    if shifted is None:
+        columns = (result.first_token, result.admitted, result.finished)
+        times = [column[warmup_requests:] for column in columns]
+        for column in times:
+            column -= warmup_seconds
+    else:
+        times = [shifted.first_token, shifted.admitted, shifted.finished]
     return replace(
         result,
-        first_token=result.first_token[warmup_requests:] - warmup_seconds,
-        admitted=result.admitted[warmup_requests:] - warmup_seconds,
-        finished=result.finished[warmup_requests:] - warmup_seconds,
+        first_token=times[0],
+        admitted=times[1],
+        finished=times[2],
         outcome=result.outcome[warmup_requests:],
         series_time=result.series_time[keep] - warmup_seconds,
         series_desired=result.series_desired[keep],

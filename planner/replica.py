@@ -380,5 +380,6 @@ class ReplicaBatching(SimState):
     def _finish(self, request: int, now: float) -> None:
         # A hook as well: planner.calibration's closed-loop replay sends the next request from here.
         key: Any = request  # boxed once (see _admit)
-        self.finished_view[key] = now
+        if self.keeps_finished:
+            self.finished_view[key] = now
         self.outcome[key] = _SERVED

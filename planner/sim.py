@@ -54,21 +54,25 @@ class Simulation(Controllers):
         prompt: np.ndarray,
         output: np.ndarray,
         block_hashes: np.ndarray | None = None,
+        keep_finished: bool = True,
     ) -> None:
         self.setup = setup
         self.profile = setup.profile
-        # Per-request columns as flat C arrays (8 bytes a value; 4 for the replica's token counts, 1 for the
-        # outcome) rather than lists of Python floats and ints (about 32 bytes each): a 27M-request week
-        # fits in memory this way. Copied straight from numpy's buffers, with no bytes object between.
+        # Per-request columns as flat C buffers rather than lists of Python floats and ints (about 32 bytes
+        # each), so that a 27M-request week fits in memory. The trace's arrivals and token counts are read
+        # in place through memoryviews on its numpy buffers (a copy would be 24 bytes a request more, or 16
+        # with 32-bit tokens); the results are the run's own arrays (8 bytes a value, 4 for the replica's
+        # counts, 1 for the outcome), filled straight from numpy's buffers.
         n = int(arrival.size)
         if n > REQUEST_MASK:
             raise ValueError(f"a simulation takes at most {REQUEST_MASK:,} requests, not {n:,}")
-        self.arrival = _column("d", np.asarray(arrival, dtype=np.float64))
-        self.prompt = _column("q", np.asarray(prompt, dtype=np.int64))
-        self.output = _column("q", np.asarray(output, dtype=np.int64))
+        self.arrival = cast("memoryview[float]", _view(arrival, np.float64))
+        self.prompt = _view(prompt, np.int64)
+        self.output = _view(output, np.int64)
         self.first_token = _column("d", np.full(n, math.nan))
         self.admitted = _column("d", np.full(n, math.nan))
-        self.finished = _column("d", np.full(n, math.nan))
+        self.keeps_finished = keep_finished
+        self.finished = _column("d", np.full(n if keep_finished else 0, math.nan))
         self.first_token_view = cast("memoryview[float]", memoryview(self.first_token))
         self.admitted_view = cast("memoryview[float]", memoryview(self.admitted))
         self.finished_view = cast("memoryview[float]", memoryview(self.finished))
@@ -78,7 +82,9 @@ class Simulation(Controllers):
         # preemption (at most its output tokens too), and the admission sequence.
         self.steps_left = _column("i", np.full(n, -1, dtype=np.int32))
         self.recompute = _column("i", np.zeros(n, dtype=np.int32))
-        self.admit_seq = _column("q", np.zeros(n, dtype=np.int64))
+        # Unsigned 32 bits: admissions (re-admissions after a preemption included) past 2**32 - 1 raise
+        # OverflowError rather than wrap.
+        self.admit_seq = _column("I", np.zeros(n, dtype=np.uint32))
         self.admissions = 0
         self.preemptions = 0
         self.events: list[Event] = []
@@ -334,6 +340,16 @@ class Simulation(Controllers):
             if self.prefix_cache is None
             else np.asarray(self.prefix_cache.cached_tokens, dtype=np.int64),
         )
+
+
+def _view(values: np.ndarray, fallback: type[np.generic]) -> memoryview:
+    """A view on ``values``'s own buffer when it is contiguous and of a dtype the simulation reads (float64
+    for times; int32 or int64 for token counts), else on a contiguous ``fallback`` copy. The simulation
+    only reads it (planner.calibration's replay writes the arrivals of its own array)."""
+    kinds = (np.float64,) if fallback is np.float64 else (np.int32, np.int64)
+    if values.dtype.type not in kinds:
+        values = values.astype(fallback)
+    return np.ascontiguousarray(values).data
 
 
 def _column(typecode: str, values: np.ndarray) -> array[Any]:
