@@ -236,7 +236,7 @@ def replay(measurement: Measurement, efficiency: Efficiency | None = None) -> fl
     simulation.replay()
     first = np.frombuffer(simulation.first_token, dtype=np.float64)
     end = np.frombuffer(simulation.finished, dtype=np.float64)
-    start = np.frombuffer(simulation.arrival, dtype=np.float64)
+    start = np.asarray(simulation.arrival, dtype=np.float64)  # a view on the replay's own arrivals
     if np.isnan(end).any():
         raise ProfileError(f"measurement {measurement.id}: the replay left requests unfinished")
     if measurement.metric == "tpot_p50_ms":
