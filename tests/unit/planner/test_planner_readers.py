@@ -129,3 +129,14 @@ def test_warnings_reach_the_report(tmp_path: Path, capsys: pytest.CaptureFixture
     )
     assert "may be swapped" in capsys.readouterr().err
     assert "Trace warning" in (tmp_path / "out" / "dev" / "report.md").read_text(encoding="utf-8")
+
+
+def test_token_counts_are_read_as_32_bit_and_a_count_past_that_is_named(tmp_path: Path) -> None:
+    trace = load_trace(write(tmp_path, "arrival_seconds,prompt_tokens,output_tokens\n0.5,2147483647,3\n"))
+    assert trace.prompt_tokens.dtype == np.int32
+    assert trace.output_tokens.dtype == np.int32
+    assert trace.prompt_tokens.tolist() == [2_147_483_647]
+    path = write(tmp_path, "arrival_seconds,prompt_tokens,output_tokens\n0.5,10,2147483648\n", "big.csv")
+    named = r"big\.csv: output tokens up to 2,147,483,648; at most 2,147,483,647"
+    with pytest.raises(TraceError, match=named):
+        load_trace(path)
