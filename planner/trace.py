@@ -257,10 +257,20 @@ def with_warmup(trace: Trace, seconds: float) -> tuple[Trace, int]:
         return trace, 0
     head = trace.arrival < seconds
     count = int(np.count_nonzero(head))
-    order = np.concatenate([np.flatnonzero(head), np.arange(trace.size)])
+    # Each column written once into its final array: no index arrays or shifted copies on the way (at
+    # 27M requests those were ~1.3 GB of temporaries next to the 0.43 GB result).
+    arrival = np.empty(count + trace.size, dtype=trace.arrival.dtype)
+    arrival[:count] = trace.arrival[head]
+    np.add(trace.arrival, seconds, out=arrival[count:])
+    hashes = (
+        None if trace.block_hashes is None else np.concatenate([trace.block_hashes[head], trace.block_hashes])
+    )
     extended = replace(
-        trace.select(order),
-        arrival=np.concatenate([trace.arrival[head], trace.arrival + seconds]),
+        trace,
+        arrival=arrival,
+        prompt_tokens=np.concatenate([trace.prompt_tokens[head], trace.prompt_tokens]),
+        output_tokens=np.concatenate([trace.output_tokens[head], trace.output_tokens]),
+        block_hashes=hashes,
         start=trace.start - timedelta(seconds=seconds),
         duration_seconds=trace.duration_seconds + seconds,
     )
