@@ -33,6 +33,7 @@ from planner.policies import (
     ORACLE,
     STATIC_PEAK,
     PolicyRun,
+    WindowWork,
     base_setup,
     common_start_replicas,
     hpa_variants,
@@ -40,6 +41,7 @@ from planner.policies import (
     profile_for,
     service_seconds,
     static_setup,
+    window_work,
 )
 from planner.profiles import ReplicaProfile
 from planner.report import PolicySummary, fill_gap_closed, summarise
@@ -294,6 +296,7 @@ def plan_version(
     runner: Runner | None = None,
     lean: bool = False,
     version_trace: Trace | None = None,
+    prepared: PreparedRun | None = None,
 ) -> VersionPlan:
     """Every policy on one version's share of the trace.
 
@@ -304,15 +307,13 @@ def plan_version(
     chain is never held up by them. The results do not depend on the runner.
     ``cluster_scale_ups``: the other versions' Cluster Autoscaler scale-ups (see cluster_scale_ups).
     ``lean``: every run's per-request columns are reduced where it runs (planner/lean.py; the figures
-    are the same). ``version_trace``: the version's share of ``trace``, when already drawn.
+    are the same). ``version_trace``: the version's share of ``trace``, when already drawn;
+    ``prepared``: what prepare_run gives for it, when already done.
     """
     runner = runner or serial_runner(progress)
-    with TRACE_WORK:
-        version_trace, extended, warmup_requests, base, start_replicas = configured_run(
-            stage, model, version, trace, settings, seed, version_trace
-        )
-        # Not held for the whole plan (a 27M-request extended trace is ~0.65 GB): the sizings rebuild it.
-        del extended
+    if prepared is None:
+        prepared = prepare_run(stage, model, version, trace, settings, seed, version_trace)
+    version_trace, base, start_replicas = prepared.version_trace, prepared.base, prepared.start_replicas
     base = replace(base, cluster_scale_ups=cluster_scale_ups)
     slo = model.slo.ttft_p95_seconds
     replay = replay_of(version_trace, settings, model if lean else None)
@@ -322,7 +323,9 @@ def plan_version(
     # The all-on-demand variant comes from the configured run, priced on-demand, when that run never
     # depended on Spot (no interruption or capacity draw in the horizon); else it is simulated.
     on_demand = {run.name: run.setup.groups for run in runs}.get(CONFIGURED_ON_DEMAND)
-    oracle = _OracleSearch(base, version_trace, replay, settings, model.autoscaling.max_replicas, slo, runner)
+    oracle = _OracleSearch(
+        base, version_trace, replay, prepared.sizing, settings, model.autoscaling.max_replicas, slo, runner
+    )
     started = {
         CONFIGURED: runner(base, replay, on_demand, priority=GATE),
     }
@@ -339,12 +342,9 @@ def plan_version(
         started[CONFIGURED_ON_DEMAND] = runner(on_demand_setup(runs), replay, None)
     configured_summary = summarise(CONFIGURED, configured, version_trace, slo, settings.slo_quantile)
     search = oracle.run(min(settings.slo_quantile, configured_summary.slo_attainment))
-    # The extended trace is rebuilt for each sizing rather than held for the whole plan (a 27M-request
-    # one is ~0.65 GB; with_warmup is deterministic, so it is the same trace each time).
-    with TRACE_WORK:
-        static = static_setup(
-            base, replay.extended()[0], search.slo_utilisation, settings, model.autoscaling.max_replicas
-        )
+    static = static_setup(
+        base, prepared.sizing, search.slo_utilisation, settings, model.autoscaling.max_replicas
+    )
     static_result = runner(static, replay, None, priority=CHAIN_END).result()[0]
     for run in runs:
         if run.name == CONFIGURED:
@@ -379,11 +379,12 @@ def plan_version(
             # rebuilds exactly that from the measured trace (with_warmup, then warmup_distinct).
             return runner(setup, routed, None).result()[0]
 
+        extended, warmup_requests = replay.extended()
         routing = compare_routing(
             policies=settings.routing_policies,
             setup=runs[0].setup,
             version=version,
-            extended=replay.extended()[0],
+            extended=extended,
             measured_trace=version_trace,
             warmup_requests=warmup_requests,
             slo_seconds=slo,
@@ -454,6 +455,37 @@ def configured_run(
     return version_trace, extended, warmup_requests, base, start_replicas
 
 
+@dataclass(frozen=True)
+class PreparedRun:
+    """A version's share of a trace made ready to plan: configured_run's products, with the sizings'
+    per-window work (policies.window_work) in place of the extended trace, which is not kept."""
+
+    version_trace: Trace
+    base: SimSetup
+    start_replicas: int
+    sizing: WindowWork
+
+
+def prepare_run(
+    stage: StageConfig,
+    model: ModelConfig,
+    version: ModelVersion,
+    trace: Trace,
+    settings: PlannerSettings,
+    seed: int,
+    version_trace: Trace | None = None,
+) -> PreparedRun:
+    """configured_run, and the extended trace reduced to the sizings' window work and dropped (a
+    27M-request one is ~0.43 GB; one is built at a time)."""
+    with TRACE_WORK:
+        version_trace, extended, _, base, start_replicas = configured_run(
+            stage, model, version, trace, settings, seed, version_trace
+        )
+        sizing = window_work(extended, base.profile, settings.oracle_window_seconds)
+        del extended
+    return PreparedRun(version_trace, base, start_replicas, sizing)
+
+
 def cluster_scale_ups(
     stage: StageConfig,
     jobs: list[tuple[ModelConfig, ModelVersion]],
@@ -463,6 +495,7 @@ def cluster_scale_ups(
     runner: Runner | None = None,
     lean: bool = False,
     version_traces: dict[tuple[str, str], Trace] | None = None,
+    prepared: dict[tuple[str, str], PreparedRun] | None = None,
 ) -> dict[tuple[str, str], tuple[float, ...]]:
     """For each version, when the Cluster Autoscaler scaled up for the stage's other versions.
 
@@ -474,7 +507,9 @@ def cluster_scale_ups(
     scale_up_times are not cut to the measured window). The runs go through ``runner`` (default: one
     after another in this process, no progress), all started before any is awaited.
     """
-    started = start_cluster_scale_ups(stage, jobs, trace, settings, seed, runner, lean, version_traces)
+    started = start_cluster_scale_ups(
+        stage, jobs, trace, settings, seed, runner, lean, version_traces, prepared
+    )
     return {key: others() for key, others in started.items()}
 
 
@@ -487,21 +522,23 @@ def start_cluster_scale_ups(
     runner: Runner | None = None,
     lean: bool = False,
     version_traces: dict[tuple[str, str], Trace] | None = None,
+    prepared: dict[tuple[str, str], PreparedRun] | None = None,
 ) -> dict[tuple[str, str], Callable[[], tuple[float, ...]]]:
     """cluster_scale_ups with the first pass started and not awaited: for each version, a call that
     waits for the other versions' runs only (not its own), so its plan can start as soon as they end.
-    ``lean`` and ``version_traces`` as for plan_version."""
+    ``lean`` and ``version_traces`` as for plan_version; ``prepared``: prepare_run's for each version."""
     if len(jobs) < 2:
         return {}
     runner = runner or serial_runner(None)
     started: dict[tuple[str, str], Future[Simulated]] = {}
     for model, version in jobs:
         key = (model.id, version.name)
-        drawn = (version_traces or {}).get(key)
-        with TRACE_WORK:
-            version_trace, _, _, base, _ = configured_run(stage, model, version, trace, settings, seed, drawn)
-        replay = replay_of(version_trace, settings, model if lean else None)
-        started[key] = runner(base, replay, None, priority=GATE)
+        ready = (prepared or {}).get(key)
+        if ready is None:
+            drawn = (version_traces or {}).get(key)
+            ready = prepare_run(stage, model, version, trace, settings, seed, drawn)
+        replay = replay_of(ready.version_trace, settings, model if lean else None)
+        started[key] = runner(ready.base, replay, None, priority=GATE)
 
     def others_of(key: tuple[str, str]) -> Callable[[], tuple[float, ...]]:
         def others() -> tuple[float, ...]:
@@ -670,12 +707,13 @@ class _OracleSearch:
         base: SimSetup,
         trace: Trace,
         replay: Replay,
+        sizing: WindowWork,
         settings: PlannerSettings,
         max_replicas: int,
         slo: float,
         runner: Runner,
     ) -> None:
-        self.base, self.trace = base, trace
+        self.base, self.trace, self.sizing = base, trace, sizing
         self.replay, self.settings = replay, settings
         self.max_replicas, self.slo, self.runner = max_replicas, slo, runner
         self.levels = sorted(settings.oracle_utilisations, reverse=True)
@@ -685,10 +723,7 @@ class _OracleSearch:
 
     def start(self, index: int, priority: int = CHAIN) -> Future[Simulated]:
         if index not in self.started:
-            with TRACE_WORK:
-                setup = oracle_setup(
-                    self.base, self.replay.extended()[0], self.levels[index], self.settings, self.max_replicas
-                )
+            setup = oracle_setup(self.base, self.sizing, self.levels[index], self.settings, self.max_replicas)
             schedule = setup.autoscaling.oracle_schedule
             if schedule not in self.by_schedule:
                 self.by_schedule[schedule] = self.runner(setup, self.replay, None, priority=priority)
@@ -805,8 +840,15 @@ def plan_stage(
         (model.id, version.name, factor): _job_traces(trace, version, seed, factor)
         for model, version, factor in jobs
     }
-    first_pass_traces = {
-        (model.id, version.name): drawn[(model.id, version.name, None)][1] for model, version in versions
+    # Every plan's setup and sizing inputs, before any simulation: the extended traces they are read from
+    # (one at a time) are gone before the pool's workers start holding their own.
+    prepared = {
+        key: prepare_run(stage, model, version, drawn[key][0], settings, seed, drawn[key][1])
+        for model, version, factor in jobs
+        for key in [(model.id, version.name, factor)]
+    }
+    first_pass_prepared = {
+        (model.id, version.name): prepared[(model.id, version.name, None)] for model, version in versions
     }
 
     def plan_job(
@@ -828,13 +870,14 @@ def plan_stage(
             runner=runner,
             lean=lean,
             version_trace=version_trace,
+            prepared=prepared[(model.id, version.name, factor)],
         )
         # The other models keep their recorded traffic, so their scale-ups stay as they were.
         return found if factor is None else replace(found, load_factor=factor)
 
     if workers <= 1:
         others = cluster_scale_ups(
-            stage, versions, trace, settings, seed, lean=lean, version_traces=first_pass_traces
+            stage, versions, trace, settings, seed, lean=lean, prepared=first_pass_prepared
         )
         return [
             plan_job(
@@ -846,7 +889,17 @@ def plan_stage(
     _SHARED_TRACES.update({id(version_trace): version_trace for version_trace in shared})
     try:
         return _plan_pooled(
-            stage, trace, settings, seed, versions, jobs, plan_job, progress, workers, lean, first_pass_traces
+            stage,
+            trace,
+            settings,
+            seed,
+            versions,
+            jobs,
+            plan_job,
+            progress,
+            workers,
+            lean,
+            first_pass_prepared,
         )
     finally:
         for version_trace in shared:
@@ -864,7 +917,7 @@ def _plan_pooled(
     progress: Progress | None,
     workers: int,
     lean: bool,
-    first_pass_traces: dict[tuple[str, str], Trace],
+    first_pass_prepared: dict[tuple[str, str], PreparedRun],
 ) -> list[VersionPlan]:
     context = multiprocessing.get_context("fork")
     with (
@@ -880,7 +933,14 @@ def _plan_pooled(
         # too; like the serial path it does not count towards the progress bar. A version's plan waits
         # for the other versions' first-pass runs only.
         first_pass = start_cluster_scale_ups(
-            stage, versions, trace, settings, seed, dispatcher.runner(None), lean, first_pass_traces
+            stage,
+            versions,
+            trace,
+            settings,
+            seed,
+            dispatcher.runner(None),
+            lean,
+            prepared=first_pass_prepared,
         )
         runner = dispatcher.runner(queue.put)
 

@@ -277,18 +277,37 @@ def common_start_replicas(trace: Trace, profile: ReplicaProfile, seconds: float,
     return max(1, math.ceil(work / (max(seconds, 1.0) * utilisation)))
 
 
-def replicas_per_window(
-    trace: Trace, profile: ReplicaProfile, utilisation: float, window: float, max_replicas: int
-) -> np.ndarray:
-    """Replicas needed per window so the offered work keeps each at ``utilisation`` (at least 1 if busy)."""
+@dataclass(frozen=True)
+class WindowWork:
+    """What the sizings read of a trace: the replica-seconds of work arriving in each window of
+    ``window`` seconds (the profile's time model) and whether any request arrives in it. Computed once,
+    it stands in for the trace, so a plan need not keep or rebuild a 27M-request one for its sizings."""
+
+    work: np.ndarray
+    busy: np.ndarray
+    window: float
+    profile: ReplicaProfile
+
+
+def window_work(trace: Trace, profile: ReplicaProfile, window: float) -> WindowWork:
     windows = max(1, math.ceil(trace.duration_seconds / window))
     index = np.minimum((trace.arrival // window).astype(np.int64), windows - 1)
     work = np.bincount(
         index, weights=service_seconds(profile, trace.prompt_tokens, trace.output_tokens), minlength=windows
     )
     busy = np.bincount(index, minlength=windows) > 0
-    needed = np.ceil(work / (window * utilisation)).astype(np.int64)
-    needed = np.where(busy, np.maximum(needed, 1), 0)
+    return WindowWork(work, busy, window, profile)
+
+
+def replicas_per_window(
+    trace: Trace | WindowWork, profile: ReplicaProfile, utilisation: float, window: float, max_replicas: int
+) -> np.ndarray:
+    """Replicas needed per window so the offered work keeps each at ``utilisation`` (at least 1 if busy)."""
+    found = trace if isinstance(trace, WindowWork) else window_work(trace, profile, window)
+    if found.window != window or found.profile != profile:
+        raise ValueError("the window work was computed for another window or profile")
+    needed = np.ceil(found.work / (window * utilisation)).astype(np.int64)
+    needed = np.where(found.busy, np.maximum(needed, 1), 0)
     return np.minimum(needed, max_replicas)
 
 
@@ -312,7 +331,11 @@ def oracle_schedule(needed: np.ndarray, window: float, cold_start: float) -> tup
 
 
 def oracle_setup(
-    base: SimSetup, trace: Trace, utilisation: float, settings: PlannerSettings, max_replicas: int
+    base: SimSetup,
+    trace: Trace | WindowWork,
+    utilisation: float,
+    settings: PlannerSettings,
+    max_replicas: int,
 ) -> SimSetup:
     window = settings.oracle_window_seconds
     needed = replicas_per_window(trace, base.profile, utilisation, window, max_replicas)
@@ -325,7 +348,11 @@ def oracle_setup(
 
 
 def static_setup(
-    base: SimSetup, trace: Trace, utilisation: float, settings: PlannerSettings, max_replicas: int
+    base: SimSetup,
+    trace: Trace | WindowWork,
+    utilisation: float,
+    settings: PlannerSettings,
+    max_replicas: int,
 ) -> SimSetup:
     window = settings.oracle_window_seconds
     needed = replicas_per_window(trace, base.profile, utilisation, window, max_replicas)
