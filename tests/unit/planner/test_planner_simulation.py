@@ -9,10 +9,10 @@ import pytest
 
 from config import StageConfig
 from planner.plan import plan_version, simulate, simulate_repriced
-from planner.policies import base_setup
+from planner.policies import base_setup, replicas_per_window, window_work
 from planner.settings import PlannerSettings
 from planner.sim import Outcome
-from tests.unit.planner.conftest import poisson_trace
+from tests.unit.planner.conftest import make_profile, poisson_trace
 
 # Fewer oracle sizings and a short warm-up keep these runs to a fraction of a second.
 FAST = PlannerSettings(oracle_utilisations=(0.9, 0.7, 0.5, 0.3), warmup_seconds=300)
@@ -195,3 +195,18 @@ def test_progress_total_counts_a_capacity_short_versions_fitted_replan(
     assert total == int(1.25 * without)  # the re-plan replays a quarter of the requests
     # An upper bound (the bar never overruns): capped oracle sizings share one simulation here.
     assert sum(counted) <= total
+
+
+def test_sizings_from_window_work_equal_sizings_from_the_trace() -> None:
+    """A plan reads its sizings from the window work prepared once (plan.prepare_run), not the trace."""
+    trace = poisson_trace(lambda t: 2.0 + 1.5 * np.sin(t / 900.0), 7200.0, seed=5)
+    profile = make_profile()
+    work = window_work(trace, profile, 300.0)
+    for utilisation in (0.9, 0.6, 0.3):
+        from_trace = replicas_per_window(trace, profile, utilisation, 300.0, 12)
+        assert from_trace.max() > 1  # the load varies: the comparison covers more than the floor
+        assert np.array_equal(replicas_per_window(work, profile, utilisation, 300.0, 12), from_trace)
+    with pytest.raises(ValueError, match="another window or profile"):
+        replicas_per_window(work, profile, 0.9, 60.0, 12)
+    with pytest.raises(ValueError, match="another window or profile"):
+        replicas_per_window(work, make_profile(step_seconds=0.02), 0.9, 300.0, 12)
