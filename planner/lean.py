@@ -52,12 +52,19 @@ def first_token_key(first_token: np.ndarray) -> str:
 def ttft_bins(first_token: np.ndarray, trace: Trace, width: float) -> TtftBins:
     """TTFT p95 of the requests arriving in each bin (dropped ones count as never answered)."""
     bins = max(1, math.ceil(trace.duration_seconds / width))
-    index = np.minimum((trace.arrival // width).astype(np.int64), bins - 1)
-    ttft = np.where(np.isnan(first_token), np.inf, first_token - trace.arrival)
-    order = np.argsort(index, kind="stable")
-    splits = np.searchsorted(index[order], np.arange(1, bins))
+    # Built in place (a 27M-request run's reduction must not outgrow its simulation): the bin of each
+    # request, and its TTFT with the unanswered ones (NaN first token, so NaN here) as inf.
+    index = (trace.arrival // width).astype(np.int64)
+    np.minimum(index, bins - 1, out=index)
+    ttft = first_token - trace.arrival
+    ttft[np.isnan(ttft)] = np.inf
+    if not bool(np.all(index[1:] >= index[:-1])):  # a trace is sorted by arrival, so this is rare
+        order = np.argsort(index, kind="stable")
+        index, ttft = index[order], ttft[order]
+    splits = np.searchsorted(index, np.arange(1, bins))
+    del index
     values = np.full(bins, np.nan)
-    for position, chunk in enumerate(np.split(ttft[order], splits)):
+    for position, chunk in enumerate(np.split(ttft, splits)):
         if chunk.size:
             # "higher" picks a sample instead of interpolating, which keeps inf (drops) well defined.
             values[position] = np.percentile(chunk, 95, method="higher")
@@ -74,24 +81,31 @@ def request_figures(
         raise ValueError(f"result has {result.first_token.size:,} requests, the trace {trace.size:,}")
     outcome = result.outcome
     served = outcome == Outcome.SERVED
+    # One per-request temporary at a time (a 27M-request run's reduction must not outgrow its
+    # simulation): each is dropped once its figures are taken.
+    delay = result.first_token - trace.arrival
     first_token_known = ~np.isnan(result.first_token)
-    ttft = (result.first_token - trace.arrival)[first_token_known]
+    within = int(np.count_nonzero(first_token_known & (delay <= slo_seconds)))
+    ttft = delay[first_token_known]
+    del delay, first_token_known
+    ttft_percentiles = [_percentile(ttft, q) for q in (50, 95, 99)]
+    del ttft
     admitted = ~np.isnan(result.admitted)
-    queue_wait = (result.admitted - trace.arrival)[admitted]
-    within = int(np.count_nonzero(first_token_known & (result.first_token - trace.arrival <= slo_seconds)))
+    queue_wait_p95 = _percentile((result.admitted - trace.arrival)[admitted], 95)
     hit_rate = None
     if result.cached_tokens is not None:
         prompt = int(trace.prompt_tokens[admitted].sum())
         hit_rate = float(result.cached_tokens[admitted].sum()) / prompt if prompt else 0.0
+    del admitted
     return RequestFigures(
         offered=trace.size,
         slo_seconds=slo_seconds,
         served=int(np.count_nonzero(served)),
         outcome_counts=tuple(int(np.count_nonzero(outcome == code)) for code in Outcome),
-        ttft_p50=_percentile(ttft, 50),
-        ttft_p95=_percentile(ttft, 95),
-        ttft_p99=_percentile(ttft, 99),
-        queue_wait_p95=_percentile(queue_wait, 95),
+        ttft_p50=ttft_percentiles[0],
+        ttft_p95=ttft_percentiles[1],
+        ttft_p99=ttft_percentiles[2],
+        queue_wait_p95=queue_wait_p95,
         within_slo=within,
         served_output_tokens=int(trace.output_tokens[served].sum()),
         first_token_key=first_token_key(result.first_token),
