@@ -48,7 +48,7 @@ from planner.report import PolicySummary, fill_gap_closed, summarise
 from planner.routing_report import RoutingComparison, compare_routing, warmup_distinct
 from planner.settings import PlannerSettings
 from planner.sim import GroupSpec, SimResult, SimSetup, Simulation
-from planner.trace import Trace, thin, thinned, with_warmup
+from planner.trace import Trace, return_freed_memory, thin, thinned, with_warmup
 
 Progress = Callable[[int], object]
 Simulated = tuple[SimResult, SimResult | None]
@@ -206,7 +206,10 @@ def simulate_replay(
     lean = lean_result(configured, measured_trace, reduction)
     # The repriced result shares the run's per-request columns (Simulation.repriced), so its figures too.
     assert lean.figures is not None
-    return lean, None if other is None else stripped(other, lean.figures)
+    lean_other = None if other is None else stripped(other, lean.figures)
+    del configured, other, found
+    return_freed_memory()  # the run's and the reduction's heap, before the worker's next run
+    return lean, lean_other
 
 
 def _simulation(setup: SimSetup, trace: Trace, keep_finished: bool = True) -> Simulation:
@@ -360,7 +363,9 @@ def plan_version(
     summaries.append(search.summary)
     fill_gap_closed(summaries, STATIC_PEAK, ORACLE)
     notes = [warmup_note(results, runs, base, start_replicas, settings)]
-    notes += capacity_notes(version_trace, base.profile, settings, model.autoscaling.max_replicas, model.id)
+    notes += capacity_notes(
+        version_trace, base.profile, settings, model.autoscaling.max_replicas, model.id, prepared.capacity
+    )
     notes += vacuous_notes(summaries)
     notes += preemption_notes(results)
     if not search.slo_reachable:
@@ -404,7 +409,7 @@ def plan_version(
         cold_start_seconds=base.cold_start_seconds,
         notes=notes,
         offhours=measured_switches(base.offhours, base.measure_from_seconds),
-        capacity_short=capacity(version_trace, base.profile, settings, model.autoscaling.max_replicas).short,
+        capacity_short=prepared.capacity.short,
         routing=routing,
     )
 
@@ -464,6 +469,7 @@ class PreparedRun:
     base: SimSetup
     start_replicas: int
     sizing: WindowWork
+    capacity: Capacity
 
 
 def prepare_run(
@@ -483,7 +489,8 @@ def prepare_run(
         )
         sizing = window_work(extended, base.profile, settings.oracle_window_seconds)
         del extended
-    return PreparedRun(version_trace, base, start_replicas, sizing)
+        found = capacity(version_trace, base.profile, settings, model.autoscaling.max_replicas)
+    return PreparedRun(version_trace, base, start_replicas, sizing, found)
 
 
 def cluster_scale_ups(
@@ -643,9 +650,16 @@ def capacity(trace: Trace, profile: ReplicaProfile, settings: PlannerSettings, m
 
 
 def capacity_notes(
-    trace: Trace, profile: ReplicaProfile, settings: PlannerSettings, max_replicas: int, model_id: str
+    trace: Trace,
+    profile: ReplicaProfile,
+    settings: PlannerSettings,
+    max_replicas: int,
+    model_id: str,
+    found: Capacity | None = None,
 ) -> list[str]:
-    found = capacity(trace, profile, settings, max_replicas)
+    """The shortfall note, from ``found`` when the capacity is known already (plan.prepare_run)."""
+    if found is None:
+        found = capacity(trace, profile, settings, max_replicas)
     if not found.short:
         return []
     return [

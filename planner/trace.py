@@ -100,7 +100,7 @@ def load_trace(path: Path, start: datetime | None = None) -> Trace:
     raw = read_trace(path)
     trace = _sorted(path, raw, start)
     del raw
-    _return_freed_memory()
+    return_freed_memory()
     return trace
 
 
@@ -123,9 +123,10 @@ def _sorted(path: Path, raw: RawTrace, start: datetime | None) -> Trace:
     )
 
 
-def _return_freed_memory() -> None:
+def return_freed_memory() -> None:
     """Give the parser's freed heap back to the OS. glibc keeps it otherwise: after a 27M-row CSV that
-    is ~0.7 GB still resident next to the 0.4 GB trace, and the pool's forked workers inherit it."""
+    is ~0.7 GB still resident next to the 0.4 GB trace, and the pool's forked workers inherit it; a
+    worker's runs of 1-2M requests leave their columns in the heap too (under glibc's mmap threshold)."""
     try:
         trim = ctypes.CDLL(None).malloc_trim  # glibc only; elsewhere there is nothing to do
     except (AttributeError, OSError):
