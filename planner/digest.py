@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 
 from config import load_stages
+from config.stage import StageConfig
 from planner.plan import VersionPlan, plan_stage
 from planner.settings import PlannerSettings
 from planner.simspec import SimResult
-from planner.trace import DEFAULT_TRACE, in_zone, load_trace, restart, shape
+from planner.trace import DEFAULT_TRACE, Trace, in_zone, load_trace, restart, shape
 
 # (name, stage, shape spec, local start, settings overrides): small enough for a unit test, chosen to
 # pass through off-hours, Spot notices and capacity failures, the oracle search and a fitted re-plan.
@@ -79,14 +80,19 @@ def plan_digest(plan: VersionPlan) -> dict[str, Any]:
     }
 
 
-def case_digest(name: str, workers: int = 1) -> list[dict[str, Any]]:
+def case_inputs(name: str) -> tuple[StageConfig, Trace, PlannerSettings]:
+    """A case's stage, its shaped trace (the bundled hour from the case's local start) and settings."""
     _, stage_name, spec, start, overrides = next(case for case in CASES if case[0] == name)
     stage = load_stages()[stage_name]
     zone = stage.offhours.timezone
     recorded = load_trace(DEFAULT_TRACE)
     local = datetime.fromisoformat(start).replace(tzinfo=in_zone(recorded, zone).zone)
     trace = shape(in_zone(restart(recorded, local), zone), spec, 1)
-    settings = replace(PlannerSettings(), **overrides)
+    return stage, trace, replace(PlannerSettings(), **overrides)
+
+
+def case_digest(name: str, workers: int = 1) -> list[dict[str, Any]]:
+    stage, trace, settings = case_inputs(name)
     # Full results: the digest hashes every per-request column (lean ones do not carry them).
     plans = plan_stage(stage, trace, settings, seed=1, workers=workers, lean=False)
     return [plan_digest(plan) for plan in plans]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -88,3 +90,17 @@ def poisson_trace(rate: Callable[[np.ndarray], np.ndarray] | float, seconds: flo
     prompt = np.clip(rng.lognormal(6.5, 0.9, size), 10, 6000).astype(np.int64)
     output = np.clip(rng.lognormal(4.8, 0.8, size), 1, 1500).astype(np.int64)
     return Trace(arrival, prompt, output, START, seconds, f"poisson-{seed}")
+
+
+def write_conversation_trace(folder: Path) -> Path:
+    """A Mooncake-format JSONL of 240 requests from 6 conversations sharing 4-block prefixes (2.5 s apart)."""
+    rng = np.random.default_rng(3)
+    lines = []
+    for index in range(240):
+        conversation = int(rng.integers(0, 6))
+        blocks = [conversation * 100 + k for k in range(4)] + [10_000 + index]
+        record = {"timestamp": index * 2500, "input_length": 2300, "output_length": 40, "hash_ids": blocks}
+        lines.append(json.dumps(record))
+    path = folder / "trace.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -3,7 +3,6 @@ per-request columns in the planning process."""
 
 from __future__ import annotations
 
-import json
 import pickle
 from dataclasses import asdict, replace
 from datetime import datetime
@@ -17,37 +16,24 @@ from config.stage import StageConfig
 from planner import cli
 from planner.clock import resolve_start
 from planner.commitments import commitment_section, load_rates
-from planner.digest import CASES
+from planner.digest import case_inputs
 from planner.lean import bin_seconds, ttft_bins
 from planner.plan import _SHARED_TRACES, Replay, VersionPlan, plan_stage
 from planner.policies import CONFIGURED
 from planner.report import same_as, summarise, ttft_p95_by_bin
 from planner.settings import PlannerSettings
-from planner.trace import DEFAULT_TRACE, Trace, in_zone, load_trace, restart, shape
+from planner.trace import Trace, in_zone, load_trace, restart
+from tests.unit.planner.conftest import write_conversation_trace
 
 
 def _digest_case(name: str) -> tuple[StageConfig, Trace, PlannerSettings]:
     """A golden digest case (off-hours, Spot notices and capacity failures, the oracle search, a re-plan)."""
-    _, stage_name, spec, start, overrides = next(case for case in CASES if case[0] == name)
-    stage = load_stages()[stage_name]
-    zone = stage.offhours.timezone
-    recorded = load_trace(DEFAULT_TRACE)
-    local = datetime.fromisoformat(start).replace(tzinfo=in_zone(recorded, zone).zone)
-    trace = shape(in_zone(restart(recorded, local), zone), spec, 1)
-    return stage, trace, replace(PlannerSettings(), **overrides)
+    return case_inputs(name)
 
 
 def _mooncake_case(folder: Path) -> tuple[StageConfig, Trace, PlannerSettings]:
     """Shared prefixes and every routing policy: the prefix-cache hit rates come from the runs too."""
-    rng = np.random.default_rng(3)
-    lines = []
-    for index in range(240):
-        conversation = int(rng.integers(0, 6))
-        blocks = [conversation * 100 + k for k in range(4)] + [10_000 + index]
-        record = {"timestamp": index * 2500, "input_length": 2300, "output_length": 40, "hash_ids": blocks}
-        lines.append(json.dumps(record))
-    path = folder / "trace.jsonl"
-    path.write_text("\n".join(lines) + "\n")
+    path = write_conversation_trace(folder)
     stage = load_stages()["dev"]
     recorded = load_trace(path)
     trace = in_zone(restart(recorded, resolve_start(None, recorded.start, stage.offhours)), "UTC")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from planner.routing_report import compare_routing, routing_table
 from planner.sim import Simulation
 from planner.simspec import SimResult, SimSetup
 from planner.trace import Trace
-from tests.unit.planner.conftest import make_profile, make_setup, make_trace
+from tests.unit.planner.conftest import make_profile, make_setup, make_trace, write_conversation_trace
 
 BLOCK = 512
 
@@ -365,15 +364,7 @@ def test_comparison_with_block_ids_reports_hit_rates_and_keeps_warmup_ids_apart(
 
 
 def test_cli_report_shows_the_policies_side_by_side_on_a_mooncake_trace(tmp_path: Path) -> None:
-    rng = np.random.default_rng(3)
-    lines = []
-    for index in range(240):
-        conversation = int(rng.integers(0, 6))
-        blocks = [conversation * 100 + k for k in range(4)] + [10_000 + index]
-        record = {"timestamp": index * 2500, "input_length": 2300, "output_length": 40, "hash_ids": blocks}
-        lines.append(json.dumps(record))
-    trace = tmp_path / "trace.jsonl"
-    trace.write_text("\n".join(lines) + "\n")
+    trace = write_conversation_trace(tmp_path)
     argv = ["--stage", "dev", "--trace", str(trace), "--routing-policies", "all", "--workers", "1"]
     assert cli.main([*argv, "--gpu-sharing", "time-slicing:2", "--no-progress", "--out", str(tmp_path)]) == 0
     report = (tmp_path / "dev" / "report.md").read_text()
