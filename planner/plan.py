@@ -60,10 +60,6 @@ Simulated = tuple[SimResult, SimResult | None]
 CHAIN, CHAIN_END, GATE, LEAF = 0, 1, 2, 3
 
 
-# The plans' threads build extended traces (with_warmup) for their setups and sizings one at a time, so
-# that this process holds one at once, not one per plan (each is short next to the simulations).
-TRACE_WORK = threading.Lock()
-
 # Measured traces the pool's workers inherit when they are forked (plan_stage registers them first): a
 # Replay of one of them is shipped by key, not pickled (a 27M-request trace is ~0.65 GB a pickle).
 _SHARED_TRACES: dict[int, Trace] = {}
@@ -298,7 +294,6 @@ def plan_version(
     cluster_scale_ups: tuple[float, ...] = (),
     runner: Runner | None = None,
     lean: bool = False,
-    version_trace: Trace | None = None,
     prepared: PreparedRun | None = None,
 ) -> VersionPlan:
     """Every policy on one version's share of the trace.
@@ -310,12 +305,12 @@ def plan_version(
     chain is never held up by them. The results do not depend on the runner.
     ``cluster_scale_ups``: the other versions' Cluster Autoscaler scale-ups (see cluster_scale_ups).
     ``lean``: every run's per-request columns are reduced where it runs (planner/lean.py; the figures
-    are the same). ``version_trace``: the version's share of ``trace``, when already drawn;
-    ``prepared``: what prepare_run gives for it, when already done.
+    are the same). ``prepared``: what prepare_run gives for the version's share of ``trace``, when
+    already done.
     """
     runner = runner or serial_runner(progress)
     if prepared is None:
-        prepared = prepare_run(stage, model, version, trace, settings, seed, version_trace)
+        prepared = prepare_run(stage, model, version, trace, settings, seed)
     version_trace, base, start_replicas = prepared.version_trace, prepared.base, prepared.start_replicas
     base = replace(base, cluster_scale_ups=cluster_scale_ups)
     slo = model.slo.ttft_p95_seconds
@@ -482,14 +477,13 @@ def prepare_run(
     version_trace: Trace | None = None,
 ) -> PreparedRun:
     """configured_run, and the extended trace reduced to the sizings' window work and dropped (a
-    27M-request one is ~0.43 GB; one is built at a time)."""
-    with TRACE_WORK:
-        version_trace, extended, _, base, start_replicas = configured_run(
-            stage, model, version, trace, settings, seed, version_trace
-        )
-        sizing = window_work(extended, base.profile, settings.oracle_window_seconds)
-        del extended
-        found = capacity(version_trace, base.profile, settings, model.autoscaling.max_replicas)
+    27M-request one is ~0.43 GB; plan_stage prepares its plans one after another, before the pool)."""
+    version_trace, extended, _, base, start_replicas = configured_run(
+        stage, model, version, trace, settings, seed, version_trace
+    )
+    sizing = window_work(extended, base.profile, settings.oracle_window_seconds)
+    del extended
+    found = capacity(version_trace, base.profile, settings, model.autoscaling.max_replicas)
     return PreparedRun(version_trace, base, start_replicas, sizing, found)
 
 
@@ -501,7 +495,6 @@ def cluster_scale_ups(
     seed: int,
     runner: Runner | None = None,
     lean: bool = False,
-    version_traces: dict[tuple[str, str], Trace] | None = None,
     prepared: dict[tuple[str, str], PreparedRun] | None = None,
 ) -> dict[tuple[str, str], tuple[float, ...]]:
     """For each version, when the Cluster Autoscaler scaled up for the stage's other versions.
@@ -514,9 +507,7 @@ def cluster_scale_ups(
     scale_up_times are not cut to the measured window). The runs go through ``runner`` (default: one
     after another in this process, no progress), all started before any is awaited.
     """
-    started = start_cluster_scale_ups(
-        stage, jobs, trace, settings, seed, runner, lean, version_traces, prepared
-    )
+    started = start_cluster_scale_ups(stage, jobs, trace, settings, seed, runner, lean, prepared)
     return {key: others() for key, others in started.items()}
 
 
@@ -528,12 +519,11 @@ def start_cluster_scale_ups(
     seed: int,
     runner: Runner | None = None,
     lean: bool = False,
-    version_traces: dict[tuple[str, str], Trace] | None = None,
     prepared: dict[tuple[str, str], PreparedRun] | None = None,
 ) -> dict[tuple[str, str], Callable[[], tuple[float, ...]]]:
     """cluster_scale_ups with the first pass started and not awaited: for each version, a call that
     waits for the other versions' runs only (not its own), so its plan can start as soon as they end.
-    ``lean`` and ``version_traces`` as for plan_version; ``prepared``: prepare_run's for each version."""
+    ``lean`` as for plan_version; ``prepared``: prepare_run's for each version (else prepared here)."""
     if len(jobs) < 2:
         return {}
     runner = runner or serial_runner(None)
@@ -542,8 +532,7 @@ def start_cluster_scale_ups(
         key = (model.id, version.name)
         ready = (prepared or {}).get(key)
         if ready is None:
-            drawn = (version_traces or {}).get(key)
-            ready = prepare_run(stage, model, version, trace, settings, seed, drawn)
+            ready = prepare_run(stage, model, version, trace, settings, seed)
         replay = replay_of(ready.version_trace, settings, model if lean else None)
         started[key] = runner(ready.base, replay, None, priority=GATE)
 
@@ -844,23 +833,25 @@ def plan_stage(
         for version in model.versions
         if version.weight > 0
     ]
-    jobs = [
-        (model, version, factor)
-        for model, version in versions
-        for factor in _job_factors(stage, model, version, trace, settings, seed, fit_load)
-    ]
-    # Each job's trace (the stage's, or the fitted share of it) and the version's share of that.
-    drawn = {
-        (model.id, version.name, factor): _job_traces(trace, version, seed, factor)
-        for model, version, factor in jobs
-    }
-    # Every plan's setup and sizing inputs, before any simulation: the extended traces they are read from
-    # (one at a time) are gone before the pool's workers start holding their own.
-    prepared = {
-        key: prepare_run(stage, model, version, drawn[key][0], settings, seed, drawn[key][1])
-        for model, version, factor in jobs
-        for key in [(model.id, version.name, factor)]
-    }
+    # Each job (a version on the stage's trace, and with ``fit_load`` a capacity-short one again on the
+    # share it can carry): its trace and the version's share of that, and its setup and sizing inputs,
+    # all before any simulation (the extended traces they are read from, one at a time, are gone before
+    # the pool's workers start holding their own).
+    jobs: list[tuple[ModelConfig, ModelVersion, float | None]] = []
+    drawn: dict[tuple[str, str, float | None], tuple[Trace, Trace]] = {}
+    prepared: dict[tuple[str, str, float | None], PreparedRun] = {}
+
+    def add_job(model: ModelConfig, version: ModelVersion, factor: float | None) -> Capacity:
+        key = (model.id, version.name, factor)
+        drawn[key] = _job_traces(trace, version, seed, factor)
+        prepared[key] = prepare_run(stage, model, version, drawn[key][0], settings, seed, drawn[key][1])
+        jobs.append((model, version, factor))
+        return prepared[key].capacity
+
+    for model, version in versions:
+        found = add_job(model, version, None)
+        if fit_load and found.short:
+            add_job(model, version, found.fitting_share)
     first_pass_prepared = {
         (model.id, version.name): prepared[(model.id, version.name, None)] for model, version in versions
     }
@@ -872,7 +863,7 @@ def plan_stage(
         runner: Runner,
         scale_ups: tuple[float, ...],
     ) -> VersionPlan:
-        job_trace, version_trace = drawn[(model.id, version.name, factor)]
+        job_trace = drawn[(model.id, version.name, factor)][0]
         found = plan_version(
             stage,
             model,
@@ -883,7 +874,6 @@ def plan_stage(
             cluster_scale_ups=scale_ups,
             runner=runner,
             lean=lean,
-            version_trace=version_trace,
             prepared=prepared[(model.id, version.name, factor)],
         )
         # The other models keep their recorded traffic, so their scale-ups stay as they were.
@@ -1077,9 +1067,10 @@ def _job_factors(
     fit_load: bool,
 ) -> list[float | None]:
     """The version's plan (None), and with ``fit_load`` the share of the trace a capacity-short version
-    is compared again on. Known before any simulation: capacity is a property of the trace and profile."""
+    is compared again on, as plan_stage decides them (for the progress total, known before it runs):
+    capacity is a property of the trace and profile."""
     if not fit_load:
         return [None]
-    version_trace = thin(trace, version.weight / 100, seed + 7919)
+    version_trace = version_share(trace, version, seed)
     found = capacity(version_trace, profile_for(stage, version), settings, model.autoscaling.max_replicas)
     return [None, found.fitting_share] if found.short else [None]
